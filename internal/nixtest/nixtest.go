@@ -1,0 +1,112 @@
+// Package nixtest gives tests access to the real Nix tools and to the shared
+// test corpus built by make-bucket.
+//
+// Tests that need Nix call Require. Outside CI a missing Nix skips the test;
+// under CI (the CI environment variable is set) it fails it, so a machine that
+// lost its install step cannot pass by skipping.
+package nixtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Require makes sure the named Nix tools (default: nix-store and nix) are on
+// PATH. It skips the test when they are not, or fails it under CI.
+func Require(t testing.TB, tools ...string) {
+	t.Helper()
+	if len(tools) == 0 {
+		tools = []string{"nix-store", "nix"}
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing(t, fmt.Sprintf("%s not found on PATH (install Debian package nix-bin)", tool))
+		}
+	}
+}
+
+func missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+// Env returns an environment for running Nix commands against a private
+// store rooted at dir: no daemon, no substituters, a fresh cache directory.
+func Env(dir string) []string {
+	env := os.Environ()
+	return append(env,
+		"NIX_REMOTE=local?root="+dir,
+		"XDG_CACHE_HOME="+filepath.Join(dir, "cache"),
+		"NIX_CONFIG=experimental-features = nix-command\nsubstituters =\nsandbox = false\n",
+	)
+}
+
+// RepoRoot returns the directory holding the module's go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Corpus returns the directory of a make-bucket corpus ("small" or
+// "medium"), building it on first use. Corpora are kept under
+// $NARDEDUP_CORPUS_DIR (default /var/tmp/nardedup-corpus) so one CI run or
+// one developer machine builds each only once. The corpus has DIR/bucket,
+// DIR/gen-K, DIR/gen-K.paths and DIR/public-key (see the make-bucket README).
+func Corpus(t testing.TB, size string, generations int) string {
+	t.Helper()
+	Require(t)
+	base := os.Getenv("NARDEDUP_CORPUS_DIR")
+	if base == "" {
+		base = "/var/tmp/nardedup-corpus"
+	}
+	dir := filepath.Join(base, fmt.Sprintf("%s-%d", size, generations))
+	if _, err := os.Stat(filepath.Join(dir, "READY")); err == nil {
+		return dir
+	}
+	script := os.Getenv("NARDEDUP_MAKE_BUCKET")
+	if script == "" {
+		script = filepath.Join(RepoRoot(t), "..", "shared", "corpus", "make-bucket")
+	}
+	if _, err := os.Stat(script); err != nil {
+		missing(t, fmt.Sprintf("make-bucket not found at %s (set NARDEDUP_MAKE_BUCKET)", script))
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("python3", script, "--out", dir, "--size", size,
+		"--generations", fmt.Sprint(generations), "--seed", "1",
+		"--key-dir", filepath.Join(base, "keys"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make-bucket: %v\n%s", err, tail(string(out), 40))
+	}
+	return dir
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
