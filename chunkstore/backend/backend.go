@@ -18,7 +18,9 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 )
 
 // ErrNotExist is returned (wrapped) by Get, Stat and Delete for a key that
@@ -62,4 +64,39 @@ type Backend interface {
 	Close() error
 	// String names the backend for logs and errors, e.g. "local:/srv/repo".
 	String() string
+}
+
+// ValidKey reports whether key is a valid object key (see the package doc).
+// It returns nil for a valid key and otherwise an error wrapping
+// ErrInvalidKey that names the key and the rule it breaks.
+func ValidKey(key string) error {
+	reason := ""
+	switch {
+	case key == "":
+		reason = "empty"
+	case strings.HasPrefix(key, "/"):
+		reason = "starts with /"
+	case strings.HasSuffix(key, "/"):
+		reason = "ends with /"
+	case strings.ContainsRune(key, 0):
+		reason = "contains NUL"
+	case strings.ContainsRune(key, '\\'):
+		reason = "contains backslash"
+	default:
+		for c := range strings.SplitSeq(key, "/") {
+			switch c {
+			case "":
+				reason = "empty component"
+			case ".", "..":
+				reason = fmt.Sprintf("component %q", c)
+			}
+			if reason != "" {
+				break
+			}
+		}
+	}
+	if reason == "" {
+		return nil
+	}
+	return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, reason)
 }

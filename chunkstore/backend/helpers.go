@@ -1,0 +1,76 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"syscall"
+)
+
+// ErrSizeMismatch is returned (wrapped) by Put when the reader yields a
+// number of bytes other than the announced size.
+var ErrSizeMismatch = errors.New("backend: size mismatch")
+
+// ReadAll returns the whole object stored under key. It closes the reader it
+// opens.
+func ReadAll(ctx context.Context, b Backend, key string) ([]byte, error) {
+	rc, err := b.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(rc)
+	cerr := rc.Close()
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: read %s: %w", b, key, err)
+	}
+	return data, nil
+}
+
+// PutBytes stores data under key with its exact size.
+func PutBytes(ctx context.Context, b Backend, key string, data []byte) error {
+	return b.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
+}
+
+// permanentError marks an error that retrying will not fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying the same call will not fix, so
+// that IsPermanent reports true for it and for any error wrapping it.
+// Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether retrying the call that returned err is
+// pointless: the key is invalid or missing, the size did not match, the
+// context is done, the storage is full, read-only or denies access, or a
+// backend marked the error with Permanent. Transient faults (timeouts of a
+// single request, connection resets, throttling) are not permanent.
+func IsPermanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *permanentError
+	for _, target := range []error{
+		ErrInvalidKey, ErrNotExist, ErrSizeMismatch,
+		context.Canceled, context.DeadlineExceeded,
+		syscall.ENOSPC, syscall.EROFS, fs.ErrPermission,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return errors.As(err, &pe)
+}
