@@ -115,7 +115,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"excess bits md5", "8" + strings.Repeat("0", 25)},
 		{"excess bits 1 byte", "80"},
 		{"short by one", good[1:]},
-		{"long by one, excess bit", "g" + good},
+		{"long by one, excess bit", "h" + good},
 		{"length 1", "0"},
 		{"length 3", "000"},
 		{"length 6", "000000"},
