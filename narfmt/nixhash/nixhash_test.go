@@ -13,7 +13,7 @@ import (
 // vectors were computed with Nix 2.8 (nix hash to-sri, to-base32,
 // to-base64 and to-base16).
 var vectors = []struct {
-	algo                nixhash.Algo
+	algo               nixhash.Algo
 	hex, b32, b64, sri string
 }{
 	{nixhash.SHA256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
