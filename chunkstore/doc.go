@@ -1,0 +1,43 @@
+// Package chunkstore keeps content-defined chunks once, compressed, in packs
+// on a Backend, and finds them again by their BLAKE3 id.
+//
+// # Chunks and streams
+//
+// A stream written through a Writer is cut with content-defined chunking
+// (github.com/restic/chunker, parameters fixed in the repository Config) and
+// each chunk is named by the BLAKE3 hash of its bytes (ID). The writer emits
+// the stream's chunk list as Refs; a chunk the repository already holds is not
+// stored again. Every chunk read back is checked against its id.
+//
+// # Frames and packs
+//
+// Consecutive new chunks of one stream are grouped (up to Config.GroupSize
+// bytes) and compressed together as one zstd frame: grouping compresses far
+// better than one frame a chunk, at the price of reading a whole frame to get
+// one chunk. Frames are appended into packs, objects of about Config.PackSize
+// bytes stored under "packs/<2 hex>/<pack id>". A pack is
+//
+//	frame 0 | frame 1 | … | table of contents | trailer
+//
+// where the table of contents lists every frame (compressed and
+// uncompressed length, BLAKE3 of the compressed bytes) and every chunk (id,
+// frame, offset and length in the decompressed frame), and the 16-byte trailer
+// holds the table's length, the first 8 bytes of its BLAKE3 and the magic
+// "NDPK". The frames, concatenated, are one valid zstd stream. The pack id is
+// the BLAKE3 of the whole pack.
+//
+// # Index
+//
+// After a pack is stored, a copy of its table of contents is stored as
+// "index/<pack id>". A local bbolt file caches every index object for fast
+// lookups; it is derived data, refreshed from the index objects when the store
+// opens and rebuilt from them (or from the packs alone) by Rebuild.
+//
+// # Durability
+//
+// Write order is the crash-safety contract: a pack, then its index object,
+// then the bbolt entries. Only then does the store run the callbacks queued
+// with AfterDurable for that pack (the caller's manifests and narinfos), so
+// nothing visible ever refers to a chunk that is not durable. Data written
+// before a crash is unreferenced garbage, never a dangling reference.
+package chunkstore

@@ -1,0 +1,261 @@
+package chunkstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/nardedup/nardedup/chunkstore/backend"
+)
+
+// ticket stands for one frame of new chunks on its way into a pack. done is
+// closed once the frame is in a pack (seq set) or has failed (err set).
+type ticket struct {
+	done chan struct{}
+	seq  uint64
+	err  error
+}
+
+func newTicket() *ticket { return &ticket{done: make(chan struct{})} }
+
+func (t *ticket) finish(seq uint64, err error) {
+	t.seq, t.err = seq, err
+	close(t.done)
+}
+
+// packBuilder collects frames for one pack.
+type packBuilder struct {
+	seq  uint64
+	data []byte
+	toc  TOC
+}
+
+// claimState says what claim found.
+type claimState int
+
+const (
+	claimNew     claimState = iota // the caller must store the chunk
+	claimPending                   // stored by another frame not yet durable
+	claimDurable                   // indexed
+)
+
+// claim checks whether the repository holds id. If not, it records id as
+// pending under t, so that no other writer stores it again, and returns
+// claimNew. For a chunk pending under another ticket it returns that ticket.
+func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return 0, nil, s.err
+	}
+	if other, ok := s.pending[id]; ok {
+		s.mu.Unlock()
+		return claimPending, other, nil
+	}
+	s.mu.Unlock()
+	// The index is only ever added to before a pending entry is removed, so
+	// a chunk missing from both is really new.
+	_, ok, err := s.idx.lookup(id)
+	if err != nil {
+		return 0, nil, s.wrap("index lookup", err)
+	}
+	if ok {
+		return claimDurable, nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other, ok := s.pending[id]; ok {
+		return claimPending, other, nil
+	}
+	if _, ok, _ := s.idx.lookup(id); ok {
+		return claimDurable, nil, nil
+	}
+	s.pending[id] = t
+	return claimNew, t, nil
+}
+
+// appendFrame adds a compressed frame holding chunks to the open pack and
+// finishes t. It seals the pack when it is full.
+func (s *Store) appendFrame(frame []byte, ulen int, chunks []ChunkInfo, t *ticket) {
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		t.finish(0, err)
+		return
+	}
+	if s.cur == nil {
+		s.cur = &packBuilder{seq: s.nextSeq, data: make([]byte, 0, s.cfg.PackSize+s.cfg.GroupSize/4)}
+		s.nextSeq++
+	}
+	b := s.cur
+	fi := uint32(len(b.toc.Frames))
+	b.toc.Frames = append(b.toc.Frames, FrameInfo{
+		Offset: int64(len(b.data)), CLen: uint32(len(frame)), ULen: uint32(ulen), Hash: Sum(frame),
+	})
+	for _, c := range chunks {
+		c.Frame = fi
+		b.toc.Chunks = append(b.toc.Chunks, c)
+	}
+	b.data = append(b.data, frame...)
+	t.finish(b.seq, nil)
+	full := len(b.data) >= s.cfg.PackSize
+	if full {
+		s.cur = nil
+	}
+	s.mu.Unlock()
+	if full {
+		s.startUpload(b)
+	}
+}
+
+// seal stores the open pack, if any, whatever its size.
+func (s *Store) seal() {
+	s.mu.Lock()
+	b := s.cur
+	s.cur = nil
+	s.mu.Unlock()
+	if b != nil {
+		s.startUpload(b)
+	}
+}
+
+func (s *Store) startUpload(b *packBuilder) {
+	s.uploads.Add(1)
+	s.uploadSem <- struct{}{}
+	go func() {
+		defer s.uploads.Done()
+		defer func() { <-s.uploadSem }()
+		err := s.storePack(context.Background(), b)
+		s.packDone(b.seq, err)
+		if err != nil {
+			s.fail(err)
+		}
+	}()
+}
+
+// storePack writes a pack, then its index object, then the local index, and
+// only then forgets its chunks' pending entries.
+func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
+	toc := b.toc.Encode()
+	data := appendTrailer(b.data, toc)
+	id := Sum(data)
+	if err := s.be.Put(ctx, packKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
+		return s.wrap("store pack "+id.String(), err)
+	}
+	if err := s.be.Put(ctx, indexKey(id), bytes.NewReader(toc), int64(len(toc))); err != nil {
+		return s.wrap("store index of pack "+id.String(), err)
+	}
+	if err := s.idx.addPack(id, &b.toc); err != nil {
+		return s.wrap("update local index", err)
+	}
+	s.mu.Lock()
+	for _, c := range b.toc.Chunks {
+		delete(s.pending, c.ID)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Sync loads into the local index every index object of the repository it
+// does not have yet (written by another process, or before the index was
+// deleted). An index object that is missing or damaged is rebuilt from its
+// pack's own table of contents.
+func (s *Store) Sync(ctx context.Context) error {
+	var todo []ID
+	err := s.be.List(ctx, "index/", func(fi backend.Info) error {
+		id, err := ParseID(fi.Key[len("index/"):])
+		if err != nil {
+			return nil // not ours
+		}
+		ok, err := s.idx.hasPack(id)
+		if err == nil && !ok {
+			todo = append(todo, id)
+		}
+		return err
+	})
+	if err != nil {
+		return s.wrap("list index", err)
+	}
+	for _, id := range todo {
+		toc, err := s.loadIndexObject(ctx, id)
+		if err != nil {
+			toc, err = s.ReadTOC(ctx, id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.idx.addPack(id, toc); err != nil {
+			return s.wrap("update local index", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) loadIndexObject(ctx context.Context, id ID) (*TOC, error) {
+	data, err := s.readObject(ctx, indexKey(id), 0, -1, maxTOCSize)
+	if err != nil {
+		return nil, err
+	}
+	toc, err := DecodeTOC(data)
+	if err != nil {
+		return nil, fmt.Errorf("index object %s: %w", id, err)
+	}
+	return toc, nil
+}
+
+// ReadTOC reads the table of contents at the end of pack id and checks it
+// against the trailer's checksum.
+func (s *Store) ReadTOC(ctx context.Context, id ID) (*TOC, error) {
+	fi, err := s.be.Stat(ctx, packKey(id))
+	if err != nil {
+		return nil, s.wrap("stat pack "+id.String(), err)
+	}
+	if fi.Size < trailerSize {
+		return nil, fmt.Errorf("%w: pack %s: %d bytes", ErrCorrupt, id, fi.Size)
+	}
+	tr, err := s.readObject(ctx, packKey(id), fi.Size-trailerSize, trailerSize, trailerSize)
+	if err != nil {
+		return nil, err
+	}
+	n, sum, err := ParseTrailer(tr)
+	if err != nil || n > fi.Size-trailerSize {
+		return nil, fmt.Errorf("%w: pack %s: bad trailer", ErrCorrupt, id)
+	}
+	data, err := s.readObject(ctx, packKey(id), fi.Size-trailerSize-n, n, maxTOCSize)
+	if err != nil {
+		return nil, err
+	}
+	if got := Sum(data); !bytes.Equal(got[:8], sum[:]) {
+		return nil, fmt.Errorf("%w: pack %s: table of contents checksum mismatch", ErrCorrupt, id)
+	}
+	toc, err := DecodeTOC(data)
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: %w", id, err)
+	}
+	if toc.DataSize() != fi.Size-trailerSize-n {
+		return nil, fmt.Errorf("%w: pack %s: frames do not fill the pack", ErrCorrupt, id)
+	}
+	return toc, nil
+}
+
+// readObject reads a range of an object, at most max bytes.
+func (s *Store) readObject(ctx context.Context, key string, off, n int64, max int64) ([]byte, error) {
+	rc, err := s.be.Get(ctx, key, off, n)
+	if err != nil {
+		return nil, s.wrap("read "+key, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, s.wrap("read "+key, err)
+	}
+	if int64(len(data)) > max || (n >= 0 && int64(len(data)) != n) {
+		return nil, fmt.Errorf("%w: %s: read %d bytes, want %d", ErrCorrupt, key, len(data), n)
+	}
+	return data, nil
+}
+
+var errClosed = errors.New("chunkstore: writer closed")

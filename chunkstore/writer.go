@@ -1,0 +1,181 @@
+package chunkstore
+
+import (
+	"context"
+	"errors"
+		"io"
+	"math/bits"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/restic/chunker"
+)
+
+// WriteResult summarises one stream written through a Writer.
+type WriteResult struct {
+	Size        int64  // bytes written
+	Chunks      int    // chunks in the stream
+	NewChunks   int    // chunks this stream stored
+	NewBytes    int64  // their uncompressed length
+	StoredBytes int64 // compressed bytes this stream added to packs
+
+	deps []*ticket // frames holding the stream's chunks not yet durable
+}
+
+// Writer cuts a stream into chunks and stores the new ones. Write it like
+// any io.Writer, then Close it to learn the result.
+type Writer struct {
+	s    *Store
+	ctx  context.Context
+	emit func(Ref) error
+	pw   *io.PipeWriter
+	done chan struct{}
+
+	res  WriteResult
+	err  error
+	deps map[*ticket]struct{}
+
+	group  []byte
+	chunks []ChunkInfo
+	tk     *ticket
+}
+
+// NewWriter returns a Writer that calls emit with each chunk of the stream,
+// in order, on an internal goroutine. An error from emit stops the writer.
+func (s *Store) NewWriter(ctx context.Context, emit func(Ref) error) *Writer {
+	pr, pw := io.Pipe()
+	w := &Writer{s: s, ctx: ctx, emit: emit, pw: pw, done: make(chan struct{}),
+		deps: make(map[*ticket]struct{}), tk: newTicket()}
+	go w.run(pr)
+	return w
+}
+
+// Write passes p to the chunker. It returns the error that stopped the
+// writer, if any.
+func (w *Writer) Write(p []byte) (int, error) { return w.pw.Write(p) }
+
+// Close ends the stream, hands its last frame to the store and returns the
+// result. The stream's chunks are not durable yet: pass the result to
+// Store.Commit.
+func (w *Writer) Close() (WriteResult, error) {
+	w.pw.Close()
+	<-w.done
+	if w.err != nil {
+		return w.res, w.err
+	}
+	for t := range w.deps {
+		w.res.deps = append(w.res.deps, t)
+	}
+	return w.res, nil
+}
+
+// Abort stops the writer with err (which Close then returns).
+func (w *Writer) Abort(err error) {
+	w.pw.CloseWithError(err)
+	<-w.done
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+func (w *Writer) run(pr *io.PipeReader) {
+	defer close(w.done)
+	err := w.chunk(pr)
+	// Chunks already claimed must reach a pack whatever went wrong: other
+	// writers may depend on them.
+	if ferr := w.flushGroup(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		w.err = err
+		pr.CloseWithError(err)
+	}
+}
+
+func (w *Writer) chunk(pr io.Reader) error {
+	cc := w.s.cfg.Chunker
+	c := chunker.NewWithBoundaries(pr, chunker.Pol(cc.Polynomial), cc.MinSize, cc.MaxSize)
+	c.SetAverageBits(cc.AvgBits)
+	buf := make([]byte, cc.MaxSize)
+	for {
+		ch, err := c.Next(buf)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		if err := w.add(ch.Data); err != nil {
+			return err
+		}
+	}
+}
+
+// add handles one chunk: emit its ref and store it if it is new.
+func (w *Writer) add(data []byte) error {
+	id := Sum(data)
+	w.res.Size += int64(len(data))
+	w.res.Chunks++
+	if err := w.emit(Ref{ID: id, Size: uint32(len(data))}); err != nil {
+		return err
+	}
+	state, t, err := w.s.claim(id, w.tk)
+	if err != nil {
+		return err
+	}
+	switch state {
+	case claimDurable:
+		return nil
+	case claimPending:
+		if t != w.tk {
+			w.deps[t] = struct{}{}
+		}
+		return nil
+	}
+	w.chunks = append(w.chunks, ChunkInfo{ID: id, Offset: uint32(len(w.group)), Length: uint32(len(data))})
+	w.group = append(w.group, data...)
+	w.res.NewChunks++
+	w.res.NewBytes += int64(len(data))
+	if len(w.group)+int(w.s.cfg.Chunker.MaxSize) > w.s.cfg.GroupSize {
+		return w.flushGroup()
+	}
+	return nil
+}
+
+// flushGroup compresses the pending new chunks as one frame and appends it
+// to the open pack.
+func (w *Writer) flushGroup() error {
+	if len(w.chunks) == 0 {
+		return nil
+	}
+	frame := w.s.compress(w.group)
+	t := w.tk
+	w.s.appendFrame(frame, len(w.group), w.chunks, t)
+	<-t.done
+	w.res.StoredBytes += int64(len(frame))
+	w.deps[t] = struct{}{}
+	w.group = w.group[:0]
+	w.chunks = nil
+	w.tk = newTicket()
+	return t.err
+}
+
+// compress returns data as one zstd frame.
+func (s *Store) compress(data []byte) []byte {
+	enc, _ := s.enc.Get().(*zstd.Encoder)
+	if enc == nil {
+		window := 1 << bits.Len(uint(s.cfg.GroupSize-1))
+		window = min(max(window, zstd.MinWindowSize), zstd.MaxWindowSize)
+		var err error
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevel(s.cfg.ZstdLevel)),
+			zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window))
+		if err != nil {
+			panic(err) // options are validated with the config
+		}
+	}
+	frame := enc.EncodeAll(data, make([]byte, 0, len(data)/2))
+	s.enc.Put(enc)
+	return frame
+}
