@@ -1,0 +1,133 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// Source reads the objects of a Nix binary cache.
+type Source interface {
+	// CacheInfo returns the raw nix-cache-info text.
+	CacheInfo(ctx context.Context) ([]byte, error)
+	// List calls fn with the hash part (32 chars) of every narinfo in the
+	// cache, sorted, on the calling goroutine. An error returned by fn stops
+	// the listing and is returned unchanged.
+	List(ctx context.Context, fn func(hash string) error) error
+	// NarInfo returns the raw text of <hash>.narinfo, at most MaxNarInfoSize
+	// bytes.
+	NarInfo(ctx context.Context, hash string) ([]byte, error)
+	// Open streams the file at url, a path relative to the cache root as in
+	// a narinfo URL field. The caller closes the stream.
+	Open(ctx context.Context, url string) (io.ReadCloser, error)
+	String() string
+}
+
+var (
+	// ErrNotFound is wrapped by CacheInfo, NarInfo and Open when the object
+	// does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrNoListing is wrapped by List when the source cannot enumerate its
+	// narinfos (a plain HTTP binary cache). See WithHashes and ListFrom.
+	ErrNoListing = errors.New("source cannot list narinfos")
+	// ErrBadURL is wrapped by Open when a URL is not a clean relative path
+	// inside the cache root.
+	ErrBadURL = errors.New("URL not inside the cache")
+	// ErrTooLarge is wrapped when a narinfo or nix-cache-info exceeds
+	// MaxNarInfoSize.
+	ErrTooLarge = errors.New("object too large")
+)
+
+// MaxNarInfoSize bounds the size of a narinfo and of nix-cache-info.
+const MaxNarInfoSize = 1 << 20
+
+// hashRE matches the hash part of a store path: 32 characters of Nix's
+// base-32 alphabet (no e, o, u, t).
+var hashRE = regexp.MustCompile(`^[0-9a-df-np-sv-z]{32}$`)
+
+// ValidHash reports whether h is a well-formed store path hash part.
+func ValidHash(h string) bool { return hashRE.MatchString(h) }
+
+func checkHash(h string) error {
+	if !ValidHash(h) {
+		return fmt.Errorf("source: invalid store path hash %q", h)
+	}
+	return nil
+}
+
+// checkURL accepts only clean relative slash-separated paths without "."
+// or ".." elements, backslashes or NUL bytes: what `nix copy` writes.
+func checkURL(u string) error {
+	if u == "" || strings.ContainsAny(u, "\\\x00") || !validPath(u) {
+		return fmt.Errorf("source: %w: %q", ErrBadURL, u)
+	}
+	return nil
+}
+
+func validPath(p string) bool {
+	for _, elem := range strings.Split(p, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// Open returns the Source for spec: a directory path, a file:///abs/path
+// URL (query parameters such as ?compression=xz are ignored), or an http://
+// or https:// URL of a binary cache. A directory must exist.
+func Open(spec string) (Source, error) {
+	switch {
+	case spec == "":
+		return nil, errors.New("source: empty cache location")
+	case strings.HasPrefix(spec, "http://"), strings.HasPrefix(spec, "https://"):
+		u, err := url.Parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
+		if u.Host == "" {
+			return nil, fmt.Errorf("source: %q has no host", spec)
+		}
+		return NewHTTP(u, nil), nil
+	case strings.HasPrefix(spec, "file://"):
+		u, err := url.Parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
+		if (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") {
+			return nil, fmt.Errorf("source: %q is not a file:///absolute/path URL", spec)
+		}
+		return openDir(u.Path)
+	case strings.Contains(spec, "://"):
+		return nil, fmt.Errorf("source: unsupported cache URL %q (want a directory, file://, http:// or https://)", spec)
+	}
+	return openDir(spec)
+}
+
+func openDir(dir string) (Source, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("source: %s is not a directory", dir)
+	}
+	return NewDir(dir), nil
+}
+
+// readLimited reads all of r, failing with ErrTooLarge beyond max bytes.
+func readLimited(r io.Reader, max int64, what string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("source: reading %s: %w", what, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("source: %s: %w (more than %d bytes)", what, ErrTooLarge, max)
+	}
+	return b, nil
+}
