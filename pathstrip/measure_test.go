@@ -3,6 +3,7 @@ package pathstrip_test
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/nardedup/nardedup/internal/nixtest"
@@ -33,6 +34,9 @@ func TestMeasureCorpus(t *testing.T) {
 		}
 		for g := 2; g <= gens; g++ {
 			compareGens(t, mode, g, all[g-1], all[g], strips[g-1], strips[g])
+		}
+		for _, dep := range []string{"glibc-2.36", "openssl-3.0.17"} {
+			bumpGen(t, mode, dep, all[2], strips[2], opt)
 		}
 	}
 }
@@ -89,3 +93,53 @@ func compareGens(t *testing.T, mode pathstrip.Mode, g int, a, b map[string][]byt
 		"positions equal %d, both %d (%.1f%% of %d NAR bytes); differ: %v",
 		mode, g-1, g, common, masked, resEq, posEq, bothEq, 100*float64(eqBytes)/float64(narBytes), narBytes, diffNames)
 }
+
+// bumpGen simulates a same-length version bump of dependency dep (last
+// character of the version incremented, new hash) in every gen-2 NAR and
+// counts the NARs whose residue and positions stay identical.
+func bumpGen(t *testing.T, mode pathstrip.Mode, dep string, nars map[string][]byte, before map[string]stripped, opt pathstrip.Options) {
+	to := dep[:len(dep)-1] + string(dep[len(dep)-1]+1)
+	var refs, same, refBytes int
+	for name, b := range nars {
+		if strings.HasPrefix(name, dep) {
+			continue
+		}
+		bumped := renameDep(b, dep, to)
+		if bytes.Equal(bumped, b) {
+			continue
+		}
+		refs++
+		refBytes += len(b)
+		st := stripPieces(t, bumped, opt, nil)
+		if bytes.Equal(st.residue, before[name].residue) && bytes.Equal(st.positions, before[name].positions) {
+			same++
+		}
+	}
+	t.Logf("%v simulated bump %s -> %s: %d NARs (%d bytes) reference it, %d keep residue and positions",
+		mode, dep, to, refs, refBytes, same)
+}
+
+// renameDep rewrites every "/nix/store/<hash>-from" (not followed by a name
+// character) to "/nix/store/<reversed hash>-to".
+func renameDep(b []byte, from, to string) []byte {
+	b = bytes.Clone(b)
+	pre := []byte("/nix/store/")
+	for i := 0; ; {
+		j := bytes.Index(b[i:], pre)
+		if j < 0 {
+			return b
+		}
+		h := i + j + len(pre)
+		i = h
+		e := h + 33 + len(from)
+		if e > len(b) || string(b[h+32:e]) != "-"+from || e < len(b) && strings.IndexByte(nameChars, b[e]) >= 0 {
+			continue
+		}
+		for k := 0; k < 16; k++ {
+			b[h+k], b[h+31-k] = b[h+31-k], b[h+k]
+		}
+		copy(b[h+33:e], to)
+	}
+}
+
+const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._?="
