@@ -11,13 +11,16 @@ import (
 	"github.com/nardedup/nardedup/pathstrip"
 )
 
-const benchCorpus = "/var/tmp/nardedup-corpus/small-3"
-
 // benchInput returns about 24 MB of real NAR bytes from gen-1 of the small
 // corpus, or synthetic bytes with the corpus's path density (18 per MB) when
 // the corpus is absent.
 func benchInput(b *testing.B) []byte {
 	b.Helper()
+	base := os.Getenv("NARDEDUP_CORPUS_DIR")
+	if base == "" {
+		base = "/var/tmp/nardedup-corpus"
+	}
+	benchCorpus := base + "/small-3"
 	if _, err := os.Stat(benchCorpus + "/READY"); err == nil {
 		nars := corpusGen(b, benchCorpus, 1)
 		var in []byte

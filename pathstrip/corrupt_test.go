@@ -117,3 +117,33 @@ func TestWriteAfterClose(t *testing.T) {
 		t.Fatalf("empty positions: got %x; want 0000", got)
 	}
 }
+
+type failWriter struct{ after int }
+
+var errFail = errors.New("write failed")
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if w.after < len(p) {
+		return 0, errFail
+	}
+	w.after -= len(p)
+	return len(p), nil
+}
+
+func TestWriterErrors(t *testing.T) {
+	in := []byte("abc" + sp(hashA, "x") + "def")
+	s := pathstrip.NewStripper(&failWriter{after: 2}, &bytes.Buffer{}, pathstrip.Options{})
+	if _, err := s.Write(in); !errors.Is(err, errFail) {
+		t.Fatalf("residue: got %v; want %v", err, errFail)
+	}
+	if err := s.Close(); !errors.Is(err, errFail) {
+		t.Fatalf("Close after failure: got %v; want %v", err, errFail)
+	}
+	s = pathstrip.NewStripper(&bytes.Buffer{}, &failWriter{}, pathstrip.Options{})
+	if _, err := s.Write(in); err != nil {
+		t.Fatalf("Write: got %v; want nil", err)
+	}
+	if err := s.Close(); !errors.Is(err, errFail) {
+		t.Fatalf("positions: got %v; want %v", err, errFail)
+	}
+}

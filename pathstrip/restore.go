@@ -8,8 +8,8 @@ import (
 	"io"
 )
 
-// Restorer merges a residue and its side table back into the original bytes.
-type Restorer struct {
+// restorer merges a residue and its side table back into the original bytes.
+type restorer struct {
 	res     io.Reader
 	pos     io.ByteReader
 	paths   []string
@@ -24,7 +24,7 @@ type Restorer struct {
 // error wrapping ErrCorrupt (or ErrTooManyPaths) when the residue, the
 // positions and the paths do not fit together or do not match opt.
 func NewRestorer(residue, positions io.Reader, paths []string, opt Options) io.Reader {
-	r := &Restorer{res: residue, paths: paths}
+	r := &restorer{res: residue, paths: paths}
 	if br, ok := positions.(io.ByteReader); ok {
 		r.pos = br
 	} else {
@@ -56,7 +56,7 @@ func corrupt(format string, a ...any) error {
 }
 
 // Read implements io.Reader.
-func (r *Restorer) Read(p []byte) (int, error) {
+func (r *restorer) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) && r.err == nil {
 		switch {
@@ -82,7 +82,7 @@ func (r *Restorer) Read(p []byte) (int, error) {
 	return 0, r.err
 }
 
-func (r *Restorer) readResidue(p []byte) int {
+func (r *restorer) readResidue(p []byte) int {
 	if uint64(len(p)) > r.left {
 		p = p[:r.left]
 	}
@@ -98,7 +98,7 @@ func (r *Restorer) readResidue(p []byte) int {
 }
 
 // next reads one position record.
-func (r *Restorer) next() error {
+func (r *restorer) next() error {
 	gap, err := readUvarint(r.pos)
 	if err != nil {
 		return err
@@ -123,7 +123,7 @@ func (r *Restorer) next() error {
 }
 
 // finish checks that residue and positions both end here.
-func (r *Restorer) finish() error {
+func (r *restorer) finish() error {
 	if r.used != len(r.paths) {
 		return corrupt("%d of %d paths never used", len(r.paths)-r.used, len(r.paths))
 	}
