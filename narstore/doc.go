@@ -1,0 +1,36 @@
+// Package narstore keeps whole NARs and their narinfos in a chunkstore
+// repository, and gives them back bit for bit.
+//
+// # Putting a NAR
+//
+// PutNAR reads a NAR once: it checks the NAR's structure (narfmt), its
+// NarHash and NarSize, and cuts the store paths out of it (pathstrip). The
+// residue, which a mass rebuild leaves unchanged, and the positions part of
+// the side table are written as chunk streams; the residue's chunk list (the
+// recipe) is itself written as a chunk stream, so a rebuilt NAR whose
+// residue is already stored adds only a small manifest.
+//
+// # Objects
+//
+//	manifests/<NarHash, nixbase32>  magic "NDMF", version, NarSize, residue
+//	                                and positions sizes, the chunk refs of the
+//	                                recipe and positions streams, and the
+//	                                NAR's distinct store path strings
+//	narinfo/<hash>.narinfo          the upstream narinfo text, signatures
+//	                                and all, byte for byte
+//
+// A recipe is a sequence of (32-byte chunk id, uvarint length) records.
+//
+// # Order of writes
+//
+// A NAR's chunks are made durable first (chunkstore.Commit), then its
+// manifest, then its narinfo. A narinfo is therefore only ever visible when
+// everything needed to rebuild its NAR is stored.
+//
+// # Reading
+//
+// Open streams a NAR back: the recipe drives chunk reads, pathstrip puts the
+// store paths back, and the stream's SHA-256 and length are checked against
+// the manifest before its last byte is released, so a reader never receives a
+// complete NAR that differs from the original.
+package narstore

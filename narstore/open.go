@@ -1,0 +1,161 @@
+package narstore
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/narfmt/nixbase32"
+	"github.com/nardedup/nardedup/pathstrip"
+)
+
+// Open returns the NAR with SHA-256 narHash as a stream and its manifest.
+// The stream is checked as it goes: if the NAR cannot be rebuilt exactly
+// (a damaged or missing chunk, a hash mismatch), Read returns an error
+// before it returns the NAR's last byte.
+func (s *Store) Open(ctx context.Context, narHash [32]byte) (io.ReadCloser, *Manifest, error) {
+	m, err := s.Manifest(ctx, narHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.OpenManifest(ctx, m), m, nil
+}
+
+// OpenManifest streams the NAR that m describes, checked like Open's.
+func (s *Store) OpenManifest(ctx context.Context, m *Manifest) io.ReadCloser {
+	ctx, cancel := context.WithCancel(ctx)
+	recipe := s.cs.NewReader(ctx, listRefs(m.Recipe))
+	positions := s.cs.NewReader(ctx, listRefs(m.Positions))
+	rr := &recipeRefs{r: bufio.NewReaderSize(recipe, 64<<10)}
+	residue := s.cs.NewReader(ctx, rr.next)
+	restored := pathstrip.NewRestorer(residue, positions, m.Paths, s.opt)
+	return &verifyReader{
+		r: restored, want: m.NarHash, size: m.NarSize, h: sha256.New(),
+		closers: []io.Closer{residue, positions, recipe}, cancel: cancel,
+	}
+}
+
+// listRefs yields refs in order, then io.EOF.
+func listRefs(refs []chunkstore.Ref) func() (chunkstore.Ref, error) {
+	i := 0
+	return func() (chunkstore.Ref, error) {
+		if i == len(refs) {
+			return chunkstore.Ref{}, io.EOF
+		}
+		i++
+		return refs[i-1], nil
+	}
+}
+
+// recipeRefs decodes a recipe stream.
+type recipeRefs struct {
+	r *bufio.Reader
+}
+
+func (rr *recipeRefs) next() (chunkstore.Ref, error) {
+	var ref chunkstore.Ref
+	if _, err := io.ReadFull(rr.r, ref.ID[:1]); errors.Is(err, io.EOF) {
+		return ref, io.EOF
+	} else if err != nil {
+		return ref, fmt.Errorf("narstore: recipe: %w", err)
+	}
+	if _, err := io.ReadFull(rr.r, ref.ID[1:]); err != nil {
+		return ref, fmt.Errorf("%w: recipe: truncated chunk id: %v", ErrCorrupt, err)
+	}
+	size, err := binary.ReadUvarint(rr.r)
+	if err != nil || size == 0 || size > chunkstore.MaxChunkSize {
+		return ref, fmt.Errorf("%w: recipe: bad chunk length %d: %v", ErrCorrupt, size, err)
+	}
+	ref.Size = uint32(size)
+	return ref, nil
+}
+
+// verifyReader checks the stream's length and SHA-256, and holds back the
+// last byte until both are right.
+type verifyReader struct {
+	r       io.Reader
+	h       hash.Hash
+	want    [32]byte
+	size    uint64
+	n       uint64 // bytes returned
+	err     error
+	last    [1]byte
+	closers []io.Closer
+	cancel  context.CancelFunc
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if v.n+1 >= v.size {
+		return v.finish(p)
+	}
+	if left := v.size - 1 - v.n; uint64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += uint64(n)
+	if errors.Is(err, io.EOF) {
+		err = fmt.Errorf("%w: NAR sha256:%s ends after %d of %d bytes", ErrCorrupt,
+			nixbase32.EncodeToString(v.want[:]), v.n, v.size)
+	}
+	if err != nil {
+		v.err = err
+	}
+	return n, err
+}
+
+// finish reads the last byte, checks that nothing follows and that the
+// hash matches, and only then returns the byte.
+func (v *verifyReader) finish(p []byte) (int, error) {
+	if v.n == v.size {
+		v.err = io.EOF
+		return 0, io.EOF
+	}
+	if _, err := io.ReadFull(v.r, v.last[:]); err != nil {
+		v.err = fmt.Errorf("%w: NAR sha256:%s: reading its last byte: %v", ErrCorrupt, nixbase32.EncodeToString(v.want[:]), err)
+		return 0, v.err
+	}
+	var extra [1]byte
+	if n, err := v.r.Read(extra[:]); n != 0 || !errors.Is(err, io.EOF) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("longer than its NarSize")
+		}
+		v.err = fmt.Errorf("%w: NAR sha256:%s: %v", ErrCorrupt, nixbase32.EncodeToString(v.want[:]), err)
+		return 0, v.err
+	}
+	v.h.Write(v.last[:])
+	var got [32]byte
+	v.h.Sum(got[:0])
+	if got != v.want {
+		v.err = fmt.Errorf("%w: NAR sha256:%s rebuilt with hash sha256:%s", ErrCorrupt,
+			nixbase32.EncodeToString(v.want[:]), nixbase32.EncodeToString(got[:]))
+		return 0, v.err
+	}
+	v.n++
+	p[0] = v.last[0]
+	return 1, nil
+}
+
+// Close stops the chunk readers.
+func (v *verifyReader) Close() error {
+	v.cancel()
+	for _, c := range v.closers {
+		c.Close()
+	}
+	if v.err == nil {
+		v.err = errors.New("narstore: read after close")
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package narstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/narfmt"
+	"github.com/nardedup/nardedup/narfmt/nixbase32"
+	"github.com/nardedup/nardedup/pathstrip"
+)
+
+// ErrHashMismatch is wrapped when a NAR does not match its NarHash or
+// NarSize.
+var ErrHashMismatch = errors.New("narstore: NAR does not match its narinfo")
+
+// NAR describes a NAR to store: what its narinfo promises.
+type NAR struct {
+	Hash    string   // store path hash part: the narinfo's key
+	NarHash [32]byte // SHA-256 of the NAR
+	NarSize uint64
+	NarInfo []byte // the upstream narinfo text
+}
+
+// PutResult summarises one stored NAR.
+type PutResult struct {
+	NarSize   int64
+	Cuts      int64 // store path occurrences cut out
+	Paths     int   // distinct store path strings
+	Residue   chunkstore.WriteResult
+	Positions chunkstore.WriteResult
+	Recipe    chunkstore.WriteResult
+	Manifest  int // bytes
+}
+
+// StoredBytes returns the bytes this NAR added to packs and manifests.
+func (r PutResult) StoredBytes() int64 {
+	return r.Residue.StoredBytes + r.Positions.StoredBytes + r.Recipe.StoredBytes + int64(r.Manifest)
+}
+
+// PutNAR reads a NAR from r, checks it against n and stores it. If PutNAR
+// returns nil, the NAR's chunks are on their way into packs and done is
+// called exactly once, later: with nil after the manifest and then the
+// narinfo are written, or with the error that prevented it. If PutNAR
+// returns an error, nothing refers to what it stored and done is not called.
+func (s *Store) PutNAR(ctx context.Context, n NAR, r io.Reader, done func(error)) (PutResult, error) {
+	var res PutResult
+	p := s.newPut(ctx)
+	size, sum, err := p.consume(r)
+	if err == nil {
+		err = p.close(&res)
+	} else {
+		p.abort(err)
+	}
+	res.NarSize = size
+	if err != nil {
+		return res, fmt.Errorf("NAR %s: %w", nixbase32.EncodeToString(n.NarHash[:]), err)
+	}
+	if uint64(size) != n.NarSize || sum != n.NarHash {
+		return res, fmt.Errorf("%w: got NarHash sha256:%s NarSize %d, narinfo says sha256:%s NarSize %d",
+			ErrHashMismatch, nixbase32.EncodeToString(sum[:]), size, nixbase32.EncodeToString(n.NarHash[:]), n.NarSize)
+	}
+	m := &Manifest{NarHash: n.NarHash, NarSize: n.NarSize, ResidueSize: uint64(res.Residue.Size),
+		PositionsSize: uint64(res.Positions.Size), Recipe: p.recipeRefs, Positions: p.positionRefs, Paths: p.strip.Paths()}
+	enc := m.Encode()
+	res.Manifest = len(enc)
+	res.Cuts, res.Paths = p.strip.Cuts(), len(m.Paths)
+	err = s.cs.Commit(ctx, func(err error) {
+		if err == nil {
+			err = s.writeManifest(context.WithoutCancel(ctx), n, enc)
+		}
+		done(err)
+	}, res.Residue, res.Positions, res.Recipe)
+	return res, err
+}
+
+func (s *Store) writeManifest(ctx context.Context, n NAR, enc []byte) error {
+	key := ManifestKey(n.NarHash)
+	if err := s.be.Put(ctx, key, bytes.NewReader(enc), int64(len(enc))); err != nil {
+		return fmt.Errorf("narstore: write %s: %w", key, err)
+	}
+	return s.putNarInfo(ctx, n.Hash, n.NarInfo)
+}
+
+// put holds the streams of one NAR being stored.
+type put struct {
+	residue, positions, recipe *chunkstore.Writer
+	strip                      *pathstrip.Stripper
+	recipeRefs                 []chunkstore.Ref // chunks of the recipe stream
+	positionRefs               []chunkstore.Ref // chunks of the positions stream
+}
+
+func (s *Store) newPut(ctx context.Context) *put {
+	p := &put{}
+	p.recipe = s.cs.NewWriter(ctx, func(r chunkstore.Ref) error {
+		p.recipeRefs = append(p.recipeRefs, r)
+		return nil
+	})
+	p.positions = s.cs.NewWriter(ctx, func(r chunkstore.Ref) error {
+		p.positionRefs = append(p.positionRefs, r)
+		return nil
+	})
+	var rec []byte
+	p.residue = s.cs.NewWriter(ctx, func(r chunkstore.Ref) error {
+		rec = appendRef(rec[:0], r)
+		_, err := p.recipe.Write(rec)
+		return err
+	})
+	p.strip = pathstrip.NewStripper(p.residue, p.positions, s.opt)
+	return p
+}
+
+// consume reads the whole NAR through the NAR parser, feeding the stripper
+// and a hash on the way, and returns its size and SHA-256.
+func (p *put) consume(r io.Reader) (int64, [32]byte, error) {
+	h := sha256.New()
+	cw := &countWriter{}
+	tee := io.TeeReader(r, io.MultiWriter(h, cw, p.strip))
+	nr := narfmt.NewReader(tee)
+	var sum [32]byte
+	for {
+		_, err := nr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return cw.n, sum, err
+		}
+		if _, err := io.Copy(io.Discard, nr); err != nil {
+			return cw.n, sum, err
+		}
+	}
+	h.Sum(sum[:0])
+	return cw.n, sum, nil
+}
+
+// close flushes the stripper and closes the streams, residue first since it
+// feeds the recipe.
+func (p *put) close(res *PutResult) error {
+	err := p.strip.Close()
+	if err != nil {
+		p.abort(err)
+		return err
+	}
+	var errs [3]error
+	res.Residue, errs[0] = p.residue.Close()
+	res.Positions, errs[1] = p.positions.Close()
+	res.Recipe, errs[2] = p.recipe.Close()
+	return errors.Join(errs[:]...)
+}
+
+func (p *put) abort(err error) {
+	p.residue.Abort(err)
+	p.positions.Abort(err)
+	p.recipe.Abort(err)
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}

@@ -1,0 +1,158 @@
+package narstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/narfmt/nixbase32"
+	"github.com/nardedup/nardedup/pathstrip"
+)
+
+// ErrNotFound is wrapped by lookups of a NAR or narinfo the store lacks.
+var ErrNotFound = errors.New("narstore: not found")
+
+// MaxNarInfoSize bounds a stored narinfo.
+const MaxNarInfoSize = 1 << 20
+
+// Store keeps NARs and narinfos on top of a chunk store.
+type Store struct {
+	cs  *chunkstore.Store
+	be  backend.Backend
+	opt pathstrip.Options
+}
+
+// New returns a Store over cs, cutting store paths as the repository's
+// configuration says.
+func New(cs *chunkstore.Store) (*Store, error) {
+	cfg := cs.Config()
+	opt, err := StripOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{cs: cs, be: cs.Backend(), opt: opt}, nil
+}
+
+// StripOptions returns the pathstrip options a repository configuration
+// names.
+func StripOptions(cfg chunkstore.Config) (pathstrip.Options, error) {
+	opt := pathstrip.Options{StoreDir: cfg.StoreDir}
+	switch cfg.Strip {
+	case "hash":
+		opt.Mode = pathstrip.CutHash
+	case "hash-name":
+		opt.Mode = pathstrip.CutHashName
+	default:
+		return opt, fmt.Errorf("narstore: unknown strip mode %q in repository config", cfg.Strip)
+	}
+	return opt, nil
+}
+
+// Chunks returns the underlying chunk store.
+func (s *Store) Chunks() *chunkstore.Store { return s.cs }
+
+// ManifestKey returns the backend key of the manifest of the NAR whose
+// SHA-256 is narHash.
+func ManifestKey(narHash [32]byte) string {
+	return "manifests/" + nixbase32.EncodeToString(narHash[:])
+}
+
+// NarInfoKey returns the backend key of the narinfo of a store path hash.
+func NarInfoKey(hash string) string { return "narinfo/" + hash + ".narinfo" }
+
+// HasManifest reports whether the NAR with this SHA-256 is stored.
+func (s *Store) HasManifest(ctx context.Context, narHash [32]byte) (bool, error) {
+	return s.exists(ctx, ManifestKey(narHash))
+}
+
+// HasNarInfo reports whether a narinfo is stored for the store path hash.
+func (s *Store) HasNarInfo(ctx context.Context, hash string) (bool, error) {
+	return s.exists(ctx, NarInfoKey(hash))
+}
+
+func (s *Store) exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.be.Stat(ctx, key)
+	if errors.Is(err, backend.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("narstore: stat %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// NarInfo returns the stored narinfo text of a store path hash.
+func (s *Store) NarInfo(ctx context.Context, hash string) ([]byte, error) {
+	return s.read(ctx, NarInfoKey(hash), MaxNarInfoSize)
+}
+
+// PutNarInfo stores a narinfo text for a store path hash whose NAR (by
+// SHA-256) is already stored. It refuses a narinfo whose NAR is missing.
+func (s *Store) PutNarInfo(ctx context.Context, hash string, narHash [32]byte, text []byte) error {
+	ok, err := s.HasManifest(ctx, narHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("narstore: narinfo %s: its NAR is not stored: %w", hash, ErrNotFound)
+	}
+	return s.putNarInfo(ctx, hash, text)
+}
+
+func (s *Store) putNarInfo(ctx context.Context, hash string, text []byte) error {
+	if len(text) > MaxNarInfoSize {
+		return fmt.Errorf("narstore: narinfo %s: %d bytes is too large", hash, len(text))
+	}
+	key := NarInfoKey(hash)
+	if err := s.be.Put(ctx, key, bytes.NewReader(text), int64(len(text))); err != nil {
+		return fmt.Errorf("narstore: write %s: %w", key, err)
+	}
+	return nil
+}
+
+// Manifest returns the manifest of the NAR with this SHA-256.
+func (s *Store) Manifest(ctx context.Context, narHash [32]byte) (*Manifest, error) {
+	key := ManifestKey(narHash)
+	data, err := s.read(ctx, key, maxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	m, err := DecodeManifest(data, s.maxPaths())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if m.NarHash != narHash {
+		return nil, fmt.Errorf("%w: %s names another NAR", ErrCorrupt, key)
+	}
+	return m, nil
+}
+
+func (s *Store) maxPaths() int {
+	if s.opt.MaxPaths > 0 {
+		return s.opt.MaxPaths
+	}
+	return pathstrip.DefaultMaxPaths
+}
+
+func (s *Store) read(ctx context.Context, key string, max int64) ([]byte, error) {
+	rc, err := s.be.Get(ctx, key, 0, -1)
+	if errors.Is(err, backend.ErrNotExist) {
+		return nil, fmt.Errorf("narstore: %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("narstore: read %s: %w", key, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("narstore: read %s: %w", key, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrCorrupt, key, max)
+	}
+	return data, nil
+}

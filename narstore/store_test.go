@@ -1,0 +1,182 @@
+package narstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"path/filepath"
+	"testing"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/mem"
+	"github.com/nardedup/nardedup/narfmt"
+	"github.com/nardedup/nardedup/narstore"
+)
+
+const alphabet = "0123456789abcdfghijklmnpqrsvwxyz"
+
+func storeHash(r *rand.Rand) string {
+	b := make([]byte, 32)
+	for i := range b {
+		b[i] = alphabet[r.Intn(len(alphabet))]
+	}
+	return string(b)
+}
+
+// makeNAR builds a NAR of files full of pseudo-random text with store paths
+// of the given hashes sprinkled through it.
+func makeNAR(t *testing.T, seed int64, hashes []string) []byte {
+	t.Helper()
+	r := rand.New(rand.NewSource(seed))
+	var buf bytes.Buffer
+	w := narfmt.NewWriter(&buf)
+	must(t, w.WriteHeader(&narfmt.Header{Path: "/", Type: narfmt.TypeDirectory}))
+	for f := 0; f < 4; f++ {
+		var content bytes.Buffer
+		for content.Len() < 200<<10 {
+			line := make([]byte, 40+r.Intn(80))
+			for i := range line {
+				line[i] = 'a' + byte(r.Intn(26))
+			}
+			content.Write(line)
+			fmt.Fprintf(&content, " /nix/store/%s-dep-%d/lib\n", hashes[r.Intn(len(hashes))], r.Intn(3))
+		}
+		h := &narfmt.Header{Path: fmt.Sprintf("/f%d", f), Type: narfmt.TypeRegular, Size: int64(content.Len())}
+		must(t, w.WriteHeader(h))
+		_, err := w.Write(content.Bytes())
+		must(t, err)
+	}
+	must(t, w.Close())
+	return buf.Bytes()
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newStore(t *testing.T, be backend.Backend) *narstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	cfg := chunkstore.DefaultConfig()
+	cfg.Chunker.MinSize, cfg.Chunker.AvgBits, cfg.Chunker.MaxSize = 2<<10, 13, 32<<10
+	cfg.GroupSize, cfg.PackSize = 256<<10, 1<<20
+	if _, err := chunkstore.Init(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "i.db")})
+	must(t, err)
+	t.Cleanup(func() { cs.Close() })
+	s, err := narstore.New(cs)
+	must(t, err)
+	return s
+}
+
+func put(t *testing.T, s *narstore.Store, hash string, nar []byte) narstore.PutResult {
+	t.Helper()
+	ctx := context.Background()
+	n := narstore.NAR{Hash: hash, NarHash: sha256.Sum256(nar), NarSize: uint64(len(nar)),
+		NarInfo: []byte("StorePath: /nix/store/" + hash + "-x\n")}
+	done := make(chan error, 1)
+	res, err := s.PutNAR(ctx, n, bytes.NewReader(nar), func(err error) { done <- err })
+	must(t, err)
+	must(t, s.Chunks().Flush(ctx))
+	must(t, <-done)
+	return res
+}
+
+func get(t *testing.T, s *narstore.Store, nar []byte) ([]byte, error) {
+	t.Helper()
+	rc, _, err := s.Open(context.Background(), sha256.Sum256(nar))
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func TestPutOpenRebuildDedup(t *testing.T) {
+	s := newStore(t, mem.New())
+	r := rand.New(rand.NewSource(7))
+	gen1 := []string{storeHash(r), storeHash(r), storeHash(r)}
+	gen2 := []string{storeHash(r), storeHash(r), storeHash(r)}
+	nar1, nar2 := makeNAR(t, 1, gen1), makeNAR(t, 1, gen2)
+	if bytes.Equal(nar1, nar2) {
+		t.Fatal("test NARs are equal")
+	}
+	res1 := put(t, s, gen1[0], nar1)
+	res2 := put(t, s, gen2[0], nar2)
+	for _, nar := range [][]byte{nar1, nar2} {
+		got, err := get(t, s, nar)
+		if err != nil || !bytes.Equal(got, nar) {
+			t.Fatalf("Open: err %v, equal %v", err, bytes.Equal(got, nar))
+		}
+	}
+	if res1.Cuts == 0 || res1.Paths == 0 {
+		t.Fatalf("no store paths cut: %+v", res1)
+	}
+	if res2.Residue.NewChunks != 0 || res2.Positions.NewChunks != 0 || res2.Recipe.NewChunks != 0 {
+		t.Fatalf("rebuild stored new chunks: %+v", res2)
+	}
+	if frac := float64(res2.StoredBytes()) / float64(res1.StoredBytes()); frac > 0.02 {
+		t.Fatalf("rebuild stored %d bytes, %.1f%% of the first build's %d", res2.StoredBytes(), 100*frac, res1.StoredBytes())
+	}
+	ok, err := s.HasNarInfo(context.Background(), gen2[0])
+	if err != nil || !ok {
+		t.Fatalf("narinfo not stored: %v", err)
+	}
+}
+
+func TestPutRejectsMismatch(t *testing.T) {
+	be := mem.New()
+	s := newStore(t, be)
+	nar := makeNAR(t, 2, []string{storeHash(rand.New(rand.NewSource(1)))})
+	ctx := context.Background()
+	for name, n := range map[string]narstore.NAR{
+		"hash": {Hash: "h", NarHash: sha256.Sum256([]byte("other")), NarSize: uint64(len(nar))},
+		"size": {Hash: "h", NarHash: sha256.Sum256(nar), NarSize: uint64(len(nar)) + 1},
+	} {
+		_, err := s.PutNAR(ctx, n, bytes.NewReader(nar), func(error) { t.Error("done called") })
+		if !errors.Is(err, narstore.ErrHashMismatch) {
+			t.Fatalf("%s: got %v; want ErrHashMismatch", name, err)
+		}
+	}
+	_, err := s.PutNAR(ctx, narstore.NAR{Hash: "h"}, bytes.NewReader(nar[:len(nar)-8]), func(error) {})
+	if err == nil {
+		t.Fatal("truncated NAR accepted")
+	}
+	must(t, s.Chunks().Flush(ctx))
+	for _, prefix := range []string{"manifests/", "narinfo/"} {
+		be.List(ctx, prefix, func(fi backend.Info) error {
+			t.Errorf("rejected NAR left %s", fi.Key)
+			return nil
+		})
+	}
+}
+
+func TestOpenDetectsDamage(t *testing.T) {
+	be := mem.New()
+	s := newStore(t, be)
+	nar := makeNAR(t, 3, []string{storeHash(rand.New(rand.NewSource(2)))})
+	put(t, s, "h", nar)
+	ctx := context.Background()
+	var packs []string
+	be.List(ctx, "packs/", func(fi backend.Info) error { packs = append(packs, fi.Key); return nil })
+	data, _ := backend.ReadAll(ctx, be, packs[0])
+	data[len(data)/3] ^= 1
+	must(t, backend.PutBytes(ctx, be, packs[0], data))
+	got, err := get(t, s, nar)
+	if err == nil {
+		t.Fatal("damaged pack served without error")
+	}
+	if len(got) >= len(nar) {
+		t.Fatalf("got %d bytes of a damaged NAR; want fewer than %d", len(got), len(nar))
+	}
+}
