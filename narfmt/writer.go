@@ -192,6 +192,9 @@ func (w *Writer) place(path string) (int, string, error) {
 	if dir == "" {
 		dir = "/"
 	}
+	if childPath(dir, name) != path {
+		return 0, "", invalidf(w.off, path, "path is not canonical")
+	}
 	if msg := checkName(name); msg != "" {
 		return 0, "", invalidf(w.off, path, "%s", msg)
 	}
