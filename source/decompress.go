@@ -57,6 +57,7 @@ var zstdPool sync.Pool // of *zstd.Decoder
 type zstdReader struct {
 	ctxReader
 	dec *zstd.Decoder
+	in  *tailReader
 }
 
 func newZstd(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
@@ -71,11 +72,12 @@ func newZstd(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
 			return nil, fmt.Errorf("source: zstd: %w", err)
 		}
 	}
-	if err := dec.Reset(r); err != nil {
+	in := &tailReader{r: r}
+	if err := dec.Reset(in); err != nil {
 		zstdPool.Put(dec)
 		return nil, fmt.Errorf("source: zstd: %w", err)
 	}
-	return &zstdReader{ctxReader{ctx, dec}, dec}, nil
+	return &zstdReader{ctxReader{ctx, dec}, dec, in}, nil
 }
 
 func (z *zstdReader) Read(p []byte) (int, error) {
@@ -83,6 +85,9 @@ func (z *zstdReader) Read(p []byte) (int, error) {
 		return 0, errors.New("source: zstd: read after Close")
 	}
 	n, err := z.ctxReader.Read(p)
+	if err == io.EOF && z.in.n == 0 {
+		err = errors.New("empty input")
+	}
 	if err != nil && err != io.EOF && z.ctx.Err() == nil {
 		err = fmt.Errorf("source: zstd: %w", err)
 	}

@@ -2,35 +2,149 @@ package source
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
 )
 
+// Timeouts of the HTTP source. A NAR download has no overall deadline
+// (it may be large), only an idle timeout between received chunks.
+const (
+	httpSmallTimeout  = 60 * time.Second // whole request for narinfo, nix-cache-info
+	httpHeaderTimeout = 60 * time.Second // waiting for response headers
+)
+
+// httpIdleTimeout aborts a NAR download that receives nothing for this long.
+var httpIdleTimeout = 2 * time.Minute
+
+var defaultClient = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = httpHeaderTimeout
+	return &http.Client{Transport: t}
+}()
+
 type httpSource struct {
-	base   *url.URL
+	base   *url.URL // no query or fragment, path ends in "/"
 	client *http.Client
 }
 
-// NewHTTP returns a Source reading the binary cache at base.
+// NewHTTP returns a Source reading the binary cache at base (query and
+// fragment are ignored). A nil client means one whose transport times out
+// connecting and waiting for response headers. Every request carries the
+// caller's ctx; narinfo and nix-cache-info requests also time out after a
+// minute, NAR downloads after two minutes without data. 404 and 410
+// responses wrap ErrNotFound; any other non-200 status is an error naming it.
+//
+// A plain HTTP binary cache has no listing: List fails with ErrNoListing.
+// Wrap the source with WithHashes (see ListFrom) to give it one.
 func NewHTTP(base *url.URL, client *http.Client) Source {
-	return &httpSource{base: base, client: client}
+	b := *base
+	b.RawQuery, b.Fragment, b.RawFragment, b.ForceQuery = "", "", "", false
+	if !strings.HasSuffix(b.Path, "/") {
+		b.Path += "/"
+		b.RawPath = ""
+	}
+	if client == nil {
+		client = defaultClient
+	}
+	return &httpSource{base: &b, client: client}
 }
-
-var errHTTPPending = errors.New("source: HTTP source not implemented yet")
 
 func (h *httpSource) String() string { return h.base.Redacted() }
-func (h *httpSource) CacheInfo(ctx context.Context) ([]byte, error) {
-	return nil, errHTTPPending
-}
+
 func (h *httpSource) List(ctx context.Context, fn func(string) error) error {
 	return fmt.Errorf("source: %s: %w", h, ErrNoListing)
 }
-func (h *httpSource) NarInfo(ctx context.Context, hash string) ([]byte, error) {
-	return nil, errHTTPPending
+
+func (h *httpSource) CacheInfo(ctx context.Context) ([]byte, error) {
+	return h.getSmall(ctx, "nix-cache-info")
 }
+
+func (h *httpSource) NarInfo(ctx context.Context, hash string) ([]byte, error) {
+	if err := checkHash(hash); err != nil {
+		return nil, err
+	}
+	return h.getSmall(ctx, hash+".narinfo")
+}
+
+func (h *httpSource) getSmall(ctx context.Context, name string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, httpSmallTimeout)
+	defer cancel()
+	resp, err := h.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	what := h.base.JoinPath(name).Redacted()
+	if resp.ContentLength > MaxNarInfoSize {
+		return nil, fmt.Errorf("source: %s: %w (%d bytes)", what, ErrTooLarge, resp.ContentLength)
+	}
+	return readLimited(resp.Body, MaxNarInfoSize, what)
+}
+
 func (h *httpSource) Open(ctx context.Context, u string) (io.ReadCloser, error) {
-	return nil, errHTTPPending
+	if err := checkURL(u); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	resp, err := h.get(ctx, u)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	b := &idleBody{body: resp.Body, cancel: cancel, idle: httpIdleTimeout}
+	b.timer = time.AfterFunc(b.idle, func() { b.fired.Store(true); cancel() })
+	return b, nil
+}
+
+// get issues a GET for name below the base and checks the status.
+func (h *httpSource) get(ctx context.Context, name string) (*http.Response, error) {
+	u := h.base.JoinPath(name)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+		return nil, fmt.Errorf("source: GET %s: %s: %w", u.Redacted(), resp.Status, ErrNotFound)
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	return nil, fmt.Errorf("source: GET %s: %s: %q", u.Redacted(), resp.Status, strings.TrimSpace(string(snippet)))
+}
+
+// idleBody cancels the request when no data arrives for idle.
+type idleBody struct {
+	body   io.ReadCloser
+	cancel context.CancelFunc
+	idle   time.Duration
+	timer  *time.Timer
+	fired  atomic.Bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF && b.fired.Load() {
+		err = fmt.Errorf("source: no data received for %v: %w", b.idle, err)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	b.cancel()
+	return b.body.Close()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strings"
 	"sync"
 
 	"github.com/ulikunitz/xz"
@@ -49,24 +50,58 @@ func (d XZDecoder) Decompress(ctx context.Context, r io.Reader) (io.ReadCloser, 
 	if d.Name == "xz-exec" {
 		return startXZ(ctx, d.Path, r)
 	}
+	in := &tailReader{r: ctxReader{ctx, r}}
 	// ulikunitz/xz reads byte by byte: buffer its input.
-	zr, err := xz.NewReader(bufio.NewReaderSize(ctxReader{ctx, r}, 64<<10))
+	zr, err := xz.NewReader(bufio.NewReaderSize(in, 64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("source: xz: %w", err)
 	}
-	return io.NopCloser(errPrefixReader{zr, "source: xz: "}), nil
+	return io.NopCloser(&goXZReader{zr, in}), nil
 }
 
-// errPrefixReader prefixes read errors other than io.EOF.
-type errPrefixReader struct {
-	r      io.Reader
-	prefix string
+// goXZReader checks the end of the input itself: ulikunitz/xz reports a
+// clean end for input cut right after a stream or block header.
+type goXZReader struct {
+	zr *xz.Reader
+	in *tailReader
 }
 
-func (e errPrefixReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
+func (g *goXZReader) Read(p []byte) (int, error) {
+	n, err := g.zr.Read(p)
+	if err == io.EOF && !g.in.endsWith("YZ") {
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("%s%w", e.prefix, err)
+		err = fmt.Errorf("source: xz: %w", err)
 	}
 	return n, err
+}
+
+// tailReader remembers whether its input ended and its last bytes.
+type tailReader struct {
+	r    io.Reader
+	n    int64
+	eof  bool
+	tail []byte // up to 64 last bytes
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.n += int64(n)
+	b := p[:n]
+	if len(b) > 64 {
+		b = b[len(b)-64:]
+	}
+	t.tail = append(t.tail, b...)
+	if len(t.tail) > 64 {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-64:]...)
+	}
+	t.eof = t.eof || err == io.EOF
+	return n, err
+}
+
+// endsWith reports whether the input was read to its end and, ignoring
+// xz stream padding (NUL bytes), ends with suffix.
+func (t *tailReader) endsWith(suffix string) bool {
+	return t.eof && strings.HasSuffix(strings.TrimRight(string(t.tail), "\x00"), suffix)
 }
