@@ -50,40 +50,45 @@ func (e *errAfter) Read(p []byte) (int, error) {
 	return k, nil
 }
 
+// failedPut is a way to make a Put fail, and the error it must wrap.
+type failedPut struct {
+	name string
+	put  func(ctx context.Context, b backend.Backend, key string) error
+	want error
+}
+
+var errSource = errors.New("source broke")
+
+var failedPuts = []failedPut{
+	{"short", func(ctx context.Context, b backend.Backend, key string) error {
+		return b.Put(ctx, key, bytes.NewReader(make([]byte, 10)), 11)
+	}, backend.ErrSizeMismatch},
+	{"long", func(ctx context.Context, b backend.Backend, key string) error {
+		return b.Put(ctx, key, bytes.NewReader(make([]byte, 10)), 9)
+	}, backend.ErrSizeMismatch},
+	{"reader error midway", func(ctx context.Context, b backend.Backend, key string) error {
+		return b.Put(ctx, key, &errAfter{n: 100_000, err: errSource}, 200_000)
+	}, errSource},
+	{"reader error unknown size", func(ctx context.Context, b backend.Backend, key string) error {
+		return b.Put(ctx, key, &errAfter{n: 100_000, err: errSource}, -1)
+	}, errSource},
+	{"cancelled midway", func(ctx context.Context, b backend.Backend, key string) error {
+		ctx, cancel := context.WithCancel(ctx)
+		r := io.MultiReader(bytes.NewReader(make([]byte, 50_000)), readFunc(func([]byte) (int, error) {
+			cancel()
+			return 0, nil
+		}), bytes.NewReader(make([]byte, 50_000)))
+		return b.Put(ctx, key, r, 100_000)
+	}, context.Canceled},
+	{"disk full midway", func(ctx context.Context, b backend.Backend, key string) error {
+		f := faulty.New(b)
+		f.Inject(faulty.Rule{Op: faulty.OpPut, Kind: faulty.CutStream, CutAfter: 70_000, Err: faulty.ErrNoSpace})
+		return f.Put(ctx, key, bytes.NewReader(make([]byte, 100_000)), 100_000)
+	}, syscall.ENOSPC},
+}
+
 func TestFailedPutLeavesNothing(t *testing.T) {
-	boom := errors.New("source broke")
-	tests := []struct {
-		name string
-		put  func(ctx context.Context, b backend.Backend, key string) error
-		want error
-	}{
-		{"short", func(ctx context.Context, b backend.Backend, key string) error {
-			return b.Put(ctx, key, bytes.NewReader(make([]byte, 10)), 11)
-		}, backend.ErrSizeMismatch},
-		{"long", func(ctx context.Context, b backend.Backend, key string) error {
-			return b.Put(ctx, key, bytes.NewReader(make([]byte, 10)), 9)
-		}, backend.ErrSizeMismatch},
-		{"reader error midway", func(ctx context.Context, b backend.Backend, key string) error {
-			return b.Put(ctx, key, &errAfter{n: 100_000, err: boom}, 200_000)
-		}, boom},
-		{"reader error unknown size", func(ctx context.Context, b backend.Backend, key string) error {
-			return b.Put(ctx, key, &errAfter{n: 100_000, err: boom}, -1)
-		}, boom},
-		{"cancelled midway", func(ctx context.Context, b backend.Backend, key string) error {
-			ctx, cancel := context.WithCancel(ctx)
-			r := io.MultiReader(bytes.NewReader(make([]byte, 50_000)), readFunc(func([]byte) (int, error) {
-				cancel()
-				return 0, nil
-			}), bytes.NewReader(make([]byte, 50_000)))
-			return b.Put(ctx, key, r, 100_000)
-		}, context.Canceled},
-		{"disk full midway", func(ctx context.Context, b backend.Backend, key string) error {
-			f := faulty.New(b)
-			f.Inject(faulty.Rule{Op: faulty.OpPut, Kind: faulty.CutStream, CutAfter: 70_000, Err: faulty.ErrNoSpace})
-			return f.Put(ctx, key, bytes.NewReader(make([]byte, 100_000)), 100_000)
-		}, syscall.ENOSPC},
-	}
-	for _, tc := range tests {
+	for _, tc := range failedPuts {
 		t.Run(tc.name, func(t *testing.T) {
 			b := openLocal(t)
 			defer b.Close()

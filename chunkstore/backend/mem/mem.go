@@ -59,7 +59,7 @@ func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	src := &ctxReader{ctx: ctx, r: r}
 	var err error
 	if size >= 0 {
-		buf.Grow(int(min(size, 64<<20)))
+		buf.Grow(int(min(size, 64<<20)) + bytes.MinRead)
 		_, err = io.Copy(&buf, io.LimitReader(src, size+1))
 	} else {
 		_, err = io.Copy(&buf, src)
@@ -76,7 +76,7 @@ func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	if b.closed {
 		return ErrClosed
 	}
-	b.objects[key] = bytes.Clone(buf.Bytes())
+	b.objects[key] = buf.Bytes() // buf is not used again
 	return nil
 }
 
