@@ -24,6 +24,10 @@ type NAR struct {
 	NarHash [32]byte // SHA-256 of the NAR
 	NarSize uint64
 	NarInfo []byte // the upstream narinfo text
+	// Check, if set, runs after the NAR has been read and checked, before
+	// anything is committed; an error from it rejects the NAR. Ingest uses
+	// it to check the compressed file's FileHash and FileSize.
+	Check func() error
 }
 
 // PutResult summarises one stored NAR.
@@ -63,6 +67,11 @@ func (s *Store) PutNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 	if uint64(size) != n.NarSize || sum != n.NarHash {
 		return res, fmt.Errorf("%w: got NarHash sha256:%s NarSize %d, narinfo says sha256:%s NarSize %d",
 			ErrHashMismatch, nixbase32.EncodeToString(sum[:]), size, nixbase32.EncodeToString(n.NarHash[:]), n.NarSize)
+	}
+	if n.Check != nil {
+		if err := n.Check(); err != nil {
+			return res, err
+		}
 	}
 	m := &Manifest{NarHash: n.NarHash, NarSize: n.NarSize, ResidueSize: uint64(res.Residue.Size),
 		PositionsSize: uint64(res.Positions.Size), Recipe: p.recipeRefs, Positions: p.positionRefs, Paths: p.strip.Paths()}

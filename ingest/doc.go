@@ -1,0 +1,13 @@
+// Package ingest copies a Nix binary cache into a nardedup repository.
+//
+// Run lists the source's narinfos and, on Options.Jobs workers, fetches
+// each NAR, decompresses it (xz, zstd, bzip2 or none), checks FileHash and
+// FileSize of the file and NarHash and NarSize of the NAR while streaming,
+// and hands it to narstore, which strips store paths, chunks and stores it.
+//
+// Ingest is idempotent and resumable: a store path whose narinfo is already
+// in the repository is skipped without fetching anything, and a NAR whose
+// content is already stored under another store path only gets its narinfo
+// written. A NAR that fails any check is reported by name and nothing refers
+// to any of it; the run goes on with the rest and reports the failures.
+package ingest

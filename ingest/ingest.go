@@ -1,0 +1,279 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/nardedup/nardedup/narfmt/narinfo"
+	"github.com/nardedup/nardedup/narfmt/nixhash"
+	"github.com/nardedup/nardedup/narfmt/storepath"
+	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/source"
+)
+
+// Options configure a Run.
+type Options struct {
+	Jobs int // parallel NARs; 0 means the number of CPUs
+	// Progress, if set, is called with a snapshot of the counters at least
+	// every ProgressEvery, from its own goroutine, and once at the end.
+	Progress      func(Stats)
+	ProgressEvery time.Duration
+}
+
+// Run ingests every narinfo of src into st. It returns the run's statistics
+// and an error if any store path failed (see Stats.Failures) or the run
+// could not go on.
+func Run(ctx context.Context, src source.Source, st *narstore.Store, opts Options) (*Stats, error) {
+	if opts.Jobs <= 0 {
+		opts.Jobs = runtime.NumCPU()
+	}
+	r := &run{src: src, st: st, storeDir: st.Chunks().Config().StoreDir, start: time.Now()}
+	if err := r.checkCacheInfo(ctx); err != nil {
+		return r.snapshot(), err
+	}
+	stopProgress := r.progress(opts)
+	err := r.work(ctx, opts.Jobs)
+	if ferr := st.Chunks().Flush(context.WithoutCancel(ctx)); err == nil {
+		err = ferr
+	}
+	stopProgress()
+	stats := r.snapshot()
+	if err == nil && len(stats.Failures) > 0 {
+		err = fmt.Errorf("ingest: %d of %d store paths failed", len(stats.Failures), stats.Seen)
+	}
+	return stats, err
+}
+
+type run struct {
+	src      source.Source
+	st       *narstore.Store
+	storeDir string
+	start    time.Time
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+func (r *run) checkCacheInfo(ctx context.Context) error {
+	text, err := r.src.CacheInfo(ctx)
+	if err != nil {
+		return fmt.Errorf("ingest: %s: nix-cache-info: %w", r.src, err)
+	}
+	for _, line := range bytes.Split(text, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("StoreDir:")); ok {
+			if dir := string(bytes.TrimSpace(v)); dir != r.storeDir {
+				return fmt.Errorf("ingest: %s has store dir %s, the repository %s", r.src, dir, r.storeDir)
+			}
+		}
+	}
+	return nil
+}
+
+// work lists the source and processes its store paths on jobs workers.
+func (r *run) work(ctx context.Context, jobs int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hashes := make(chan string)
+	var wg sync.WaitGroup
+	for i := 0; i < jobs; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := range hashes {
+				r.one(ctx, h)
+			}
+		}()
+	}
+	err := r.src.List(ctx, func(h string) error {
+		select {
+		case hashes <- h:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(hashes)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("ingest: list %s: %w", r.src, err)
+	}
+	return ctx.Err()
+}
+
+// one ingests the store path with hash part h and records the outcome.
+func (r *run) one(ctx context.Context, h string) {
+	r.add(func(s *Stats) { s.Seen++ })
+	if ctx.Err() != nil {
+		return
+	}
+	done, err := r.ingest(ctx, h)
+	if err != nil {
+		r.fail(h, err)
+		return
+	}
+	if done != nil {
+		r.add(done)
+	}
+}
+
+func (r *run) fail(h string, err error) {
+	r.add(func(s *Stats) {
+		s.Failed++
+		s.Failures = append(s.Failures, Failure{Hash: h, Err: err})
+	})
+}
+
+// ingest handles one store path. It returns the change to the stats on
+// success; for a NAR still being committed it returns nil and the commit
+// callback records the outcome.
+func (r *run) ingest(ctx context.Context, h string) (func(*Stats), error) {
+	if ok, err := r.st.HasNarInfo(ctx, h); err != nil || ok {
+		return func(s *Stats) { s.Skipped++ }, err
+	}
+	text, err := r.src.NarInfo(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	ni, narHash, err := r.parse(h, text)
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := r.st.HasManifest(ctx, narHash); err != nil {
+		return nil, err
+	} else if ok {
+		if err := r.st.PutNarInfo(ctx, h, narHash, text); err != nil {
+			return nil, err
+		}
+		return func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(text)) }, nil
+	}
+	return nil, r.putNAR(ctx, h, ni, narHash, text)
+}
+
+// parse parses a narinfo and checks that it describes store path hash h.
+func (r *run) parse(h string, text []byte) (*narinfo.NarInfo, [32]byte, error) {
+	var sum [32]byte
+	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), r.storeDir)
+	if err != nil {
+		return nil, sum, err
+	}
+	p, err := storepath.Parse(r.storeDir, ni.StorePath)
+	if err != nil {
+		return nil, sum, err
+	}
+	if p.Hash != h {
+		return nil, sum, fmt.Errorf("narinfo %s.narinfo describes another path, %s", h, ni.StorePath)
+	}
+	nh, err := nixhash.Parse(ni.NarHash)
+	if err != nil || nh.Algo != nixhash.SHA256 {
+		return nil, sum, fmt.Errorf("NarHash %q is not a SHA-256 hash (%v)", ni.NarHash, err)
+	}
+	copy(sum[:], nh.Digest)
+	return ni, sum, nil
+}
+
+// putNAR fetches, checks and stores one NAR.
+func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash [32]byte, text []byte) error {
+	f, err := r.src.Open(ctx, ni.URL)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	file, err := newFileCheck(f, ni)
+	if err != nil {
+		return err
+	}
+	compression := ni.Compression
+	if compression == "" {
+		compression = "bzip2" // what Nix assumes
+	}
+	dec, err := source.Decompress(ctx, file, compression)
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	n := narstore.NAR{Hash: h, NarHash: narHash, NarSize: ni.NarSize, NarInfo: text,
+		Check: func() error { dec.Close(); return file.check() }}
+	// A NAR that decompresses past its NarSize is refused at NarSize+1 bytes.
+	nar := io.LimitReader(dec, int64(ni.NarSize)+1)
+	res, err := r.st.PutNAR(ctx, n, nar, func(err error) {
+		if err != nil {
+			r.fail(h, err)
+			return
+		}
+		r.add(func(s *Stats) { s.Committed++ })
+	})
+	if err != nil {
+		return err
+	}
+	r.add(func(s *Stats) {
+		s.NARs++
+		s.NarBytes += res.NarSize
+		s.SourceBytes += file.n
+		s.StoredBytes += res.StoredBytes() + int64(len(text))
+		s.Cuts += res.Cuts
+		s.Chunks += res.Residue.Chunks
+		s.NewChunks += res.Residue.NewChunks
+	})
+	return nil
+}
+
+// fileCheck counts and hashes the compressed file as it is read.
+type fileCheck struct {
+	r    io.Reader
+	ni   *narinfo.NarInfo
+	want nixhash.Hash
+	h    hash.Hash
+	n    int64
+}
+
+func newFileCheck(r io.Reader, ni *narinfo.NarInfo) (*fileCheck, error) {
+	fc := &fileCheck{r: r, ni: ni}
+	if ni.FileHash != "" {
+		want, err := nixhash.Parse(ni.FileHash)
+		if err != nil {
+			return nil, fmt.Errorf("FileHash: %w", err)
+		}
+		if fc.h, err = nixhash.New(want.Algo); err != nil {
+			return nil, err
+		}
+		fc.want = want
+	}
+	return fc, nil
+}
+
+func (fc *fileCheck) Read(p []byte) (int, error) {
+	n, err := fc.r.Read(p)
+	fc.n += int64(n)
+	if fc.h != nil {
+		fc.h.Write(p[:n])
+	}
+	return n, err
+}
+
+// check reads the rest of the file and compares its size and hash with the
+// narinfo's FileSize and FileHash.
+func (fc *fileCheck) check() error {
+	if _, err := io.Copy(io.Discard, fc); err != nil {
+		return fmt.Errorf("%s: %w", fc.ni.URL, err)
+	}
+	if fc.ni.FileSize != 0 && uint64(fc.n) != fc.ni.FileSize {
+		return fmt.Errorf("%w: %s has %d bytes, FileSize says %d", ErrFileMismatch, fc.ni.URL, fc.n, fc.ni.FileSize)
+	}
+	if fc.h != nil {
+		if got := nixhash.FromHash(fc.want.Algo, fc.h); !got.Equal(fc.want) {
+			return fmt.Errorf("%w: %s has hash %s, FileHash says %s", ErrFileMismatch, fc.ni.URL, got, fc.want)
+		}
+	}
+	return nil
+}
+
+// ErrFileMismatch is wrapped when a compressed NAR file does not match its
+// narinfo's FileHash or FileSize.
+var ErrFileMismatch = errors.New("NAR file does not match its narinfo")

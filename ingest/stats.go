@@ -1,0 +1,86 @@
+package ingest
+
+import (
+	"fmt"
+	"time"
+)
+
+// Failure is one store path that could not be ingested.
+type Failure struct {
+	Hash string // store path hash part
+	Err  error
+}
+
+func (f Failure) String() string { return fmt.Sprintf("%s: %v", f.Hash, f.Err) }
+
+// Stats counts what a run did.
+type Stats struct {
+	Seen        int   // store paths listed
+	Skipped     int   // already in the repository
+	Linked      int   // NAR already stored under another path: narinfo only
+	NARs        int   // NARs read and stored
+	Committed   int   // of those, made durable and visible
+	Failed      int   // store paths that failed
+	NarBytes    int64 // uncompressed NAR bytes read
+	SourceBytes int64 // compressed file bytes read from the source
+	StoredBytes int64 // bytes added to the repository
+	Cuts        int64 // store path occurrences cut out
+	Chunks      int   // residue chunks
+	NewChunks   int   // residue chunks not stored before
+	Elapsed     time.Duration
+	Failures    []Failure
+}
+
+func (r *run) add(f func(*Stats)) {
+	r.mu.Lock()
+	f(&r.stats)
+	r.mu.Unlock()
+}
+
+func (r *run) snapshot() *Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.Failures = append([]Failure(nil), r.stats.Failures...)
+	s.Elapsed = time.Since(r.start)
+	return &s
+}
+
+// progress starts calling opts.Progress and returns a function that stops
+// it after one last call.
+func (r *run) progress(opts Options) func() {
+	if opts.Progress == nil {
+		return func() {}
+	}
+	every := opts.ProgressEvery
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				opts.Progress(*r.snapshot())
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		opts.Progress(*r.snapshot())
+	}
+}
+
+// MBps returns the rate of NAR bytes read in MB/s.
+func (s *Stats) MBps() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.NarBytes) / 1e6 / s.Elapsed.Seconds()
+}
