@@ -55,9 +55,11 @@ func Permanent(err error) error {
 
 // IsPermanent reports whether retrying the call that returned err is
 // pointless: the key is invalid or missing, the size did not match, the
-// context is done, the storage is full, read-only or denies access, or a
-// backend marked the error with Permanent. Transient faults (timeouts of a
-// single request, connection resets, throttling) are not permanent.
+// caller's context is done (context.Canceled, context.DeadlineExceeded),
+// the storage is full, read-only or denies access, or a backend marked the
+// error with Permanent. Transient faults (connection resets, throttling, a
+// backend's own per-request timeout) are not permanent, so a backend must
+// not report its internal timeouts as context.DeadlineExceeded.
 func IsPermanent(err error) bool {
 	if err == nil {
 		return false

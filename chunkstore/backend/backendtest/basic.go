@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
@@ -77,6 +78,8 @@ func testRangedGet(t *testing.T, b backend.Backend) {
 		{"beyond end unbounded", 2 * n, -1, nil},
 		{"length zero", 5, 0, nil},
 		{"length zero at start", 0, 0, nil},
+		{"huge length", 10, math.MaxInt64, data[10:]},
+		{"huge offset", math.MaxInt64, math.MaxInt64, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

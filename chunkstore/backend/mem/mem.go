@@ -109,8 +109,8 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 	}
 	offset = min(offset, int64(len(data)))
 	end := int64(len(data))
-	if length >= 0 {
-		end = min(end, offset+length)
+	if length >= 0 && length < end-offset {
+		end = offset + length
 	}
 	r := &ctxReader{ctx: ctx, r: bytes.NewReader(data[offset:end])}
 	return io.NopCloser(r), nil
