@@ -65,13 +65,13 @@ func (n *NarInfo) value(key string) (string, bool) {
 	case "FileHash":
 		return n.FileHash, n.FileHash != ""
 	case "FileSize":
-		return strconv.FormatUint(n.FileSize, 10), n.FileHash != "" || n.FileSize != 0
+		return strconv.FormatUint(n.FileSize, 10), n.FileSize != 0
 	case "NarHash":
 		return n.NarHash, n.NarHash != ""
 	case "NarSize":
-		return strconv.FormatUint(n.NarSize, 10), true
+		return strconv.FormatUint(n.NarSize, 10), n.NarSize != 0
 	case "References":
-		return strings.Join(n.References, " "), true
+		return strings.Join(n.References, " "), len(n.References) > 0
 	case "Deriver":
 		return n.Deriver, n.Deriver != ""
 	case "System":
@@ -148,7 +148,12 @@ func (w *writer) rest() {
 			}
 			continue
 		}
-		if v, set := w.n.value(k); set && !w.written[k] {
+		v, set := w.n.value(k)
+		if w.n.Order == nil {
+			// Nix always writes References, and FileSize with FileHash.
+			set = set || k == "References" || (k == "FileSize" && w.n.FileHash != "")
+		}
+		if set && !w.written[k] {
 			w.line(k, v)
 		}
 	}

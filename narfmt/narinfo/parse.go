@@ -38,7 +38,8 @@ func ParseStoreDir(r io.Reader, storeDir string) (*NarInfo, error) {
 	if err := storepath.ValidateStoreDir(storeDir); err != nil {
 		return nil, err
 	}
-	sc := bufio.NewScanner(io.LimitReader(r, MaxSize+1))
+	lr := &io.LimitedReader{R: r, N: MaxSize + 1}
+	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 4096), MaxSize+1)
 	sc.Split(scanLines)
 	p := parser{n: &NarInfo{}, storeDir: storeDir, seen: make(map[string]bool)}
@@ -54,7 +55,7 @@ func ParseStoreDir(r io.Reader, storeDir string) (*NarInfo, error) {
 		}
 	}
 	switch err := sc.Err(); {
-	case errors.Is(err, bufio.ErrTooLong):
+	case lr.N <= 0 || errors.Is(err, bufio.ErrTooLong):
 		return nil, fmt.Errorf("narinfo: longer than %d bytes", MaxSize)
 	case errors.Is(err, errNoNewline):
 		return nil, fmt.Errorf("narinfo: line %d: %w", lineNo+1, err)
