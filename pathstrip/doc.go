@@ -68,11 +68,16 @@
 //
 // # Performance
 //
-// go test -run '^$' -bench . ./pathstrip/ on one AMD EPYC core (2-core
-// machine, shared): strip of real NAR bytes (first 24 MiB of gen-1) about
-// 12 GB/s, of synthetic data at corpus density 4 GB/s, of very dense data
-// (1800 cuts/MB) 1.4-2.7 GB/s; restore 26 GB/s. The scan is bytes.Index of
+// go test -run '^$' -bench . -count 3 ./pathstrip/ on an AMD EPYC with 2
+// cores shared with other builds (load average 11-13; one-core numbers
+// with -cpu 1 alike). Strip of real NAR bytes (first 24 MiB of gen-1, 30
+// cuts/MB) 11.7-13.2 GB/s when the machine was quiet, 1.2-5.5 GB/s under
+// load; synthetic data at corpus density (25% '/' bytes) 2.1-4.2 GB/s; very
+// dense data (1800 cuts/MB) 0.7-2.7 GB/s. Restore 4.4-27 GB/s. A CPU
+// profile (strip + restore) is 70% memmove (residue out, original back) and
+// 20% IndexByte inside bytes.Index: the scan is bytes.Index of
 // "<storeDir>/" (SIMD), the residue is written straight from the caller's
-// buffer; only occurrences straddling a Write are copied into a buffer of
-// at most 2 x 256 bytes.
+// buffer, and only occurrences straddling a Write are copied into a buffer
+// of at most 2 x 256 bytes. Allocations: about 24 per stream (the distinct
+// strings, the map, the buffers), none per byte.
 package pathstrip
