@@ -2,6 +2,7 @@ package narfmt_test
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -53,9 +54,17 @@ func TestCorpusFileContents(t *testing.T) {
 	if _, err := exec.LookPath("nix-store"); err != nil {
 		t.Skip("nix-store not found on PATH")
 	}
-	data, err := exec.Command("xz", "-dc", files[0]).Output()
+	smallest := files[0]
+	for _, f := range files {
+		a, errA := os.Stat(f)
+		b, errB := os.Stat(smallest)
+		if errA == nil && errB == nil && a.Size() < b.Size() {
+			smallest = f
+		}
+	}
+	data, err := exec.Command("xz", "-dc", smallest).Output()
 	if err != nil {
-		t.Fatalf("xz -dc %s: %v", files[0], err)
+		t.Fatalf("xz -dc %s: %v", smallest, err)
 	}
 	dst := filepath.Join(t.TempDir(), "out")
 	nixRestore(t, data, dst)

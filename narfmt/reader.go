@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"math"
+	"strconv"
 )
 
 var _ io.Reader = (*Reader)(nil)
@@ -48,7 +48,6 @@ type Reader struct {
 	path  string           // path of the current node
 	left  int64            // rsFile: content bytes not yet read
 	pad   int              // rsFile: padding after the contents
-	small [8]byte          // length prefixes and padding
 	buf   [MaxPathLen]byte // string data
 }
 
@@ -94,7 +93,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		if n > 0 && err == io.EOF {
 			err = nil // reported on the next call
 		} else {
-			r.err = r.ioError(err, "file contents")
+			r.err = r.ioError(err, r.off, "file contents")
 			return n, r.err
 		}
 	}
@@ -172,14 +171,15 @@ func (r *Reader) readEntry(top *dirFrame) (*Header, error) {
 		return nil, err
 	}
 	off := r.off
-	name, err := r.readString(MaxNameLen, "entry name")
+	b, err := r.readBytes(MaxNameLen, "entry name", false)
 	if err != nil {
 		return nil, err
 	}
+	path := childPath(top.path, string(b))
+	name := path[len(path)-len(b):]
 	if msg := checkName(name); msg != "" {
 		return nil, invalidf(off, top.path, "%s", msg)
 	}
-	path := childPath(top.path, name)
 	switch {
 	case name == top.prev:
 		return nil, invalidf(off, path, "duplicate entry name")
@@ -209,7 +209,7 @@ func (r *Reader) nodeDone() error {
 	off := r.off
 	if _, err := r.br.ReadByte(); err != io.EOF {
 		if err != nil {
-			return r.ioError(err, "end of stream")
+			return r.ioError(err, off, "end of stream")
 		}
 		return invalidf(off, "", "trailing data after the root node")
 	}
@@ -273,7 +273,7 @@ func (r *Reader) readRegular(h *Header) error {
 		return invalidf(off, h.Path, "got token %q; want \"contents\"", tok)
 	}
 	off = r.off
-	n, err := r.readUint64("contents length")
+	n, err := r.readUint64("contents length", false)
 	if err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func (r *Reader) skipContents() error {
 		r.off += int64(n)
 		r.left -= int64(n)
 		if err != nil {
-			return r.ioError(err, "file contents")
+			return r.ioError(err, r.off, "file contents")
 		}
 	}
 	return r.readPadding(r.pad)
@@ -320,34 +320,19 @@ func (r *Reader) skipContents() error {
 // expect reads a token and checks that it is want.
 func (r *Reader) expect(want string) error {
 	off := r.off
-	what, ok := tokenWhat[want]
-	if !ok {
-		what = fmt.Sprintf("token %q", want)
-	}
-	tok, err := r.readToken(what)
+	b, err := r.readBytes(maxTokenLen, want, true)
 	if err != nil {
 		return err
 	}
-	if tok != want {
-		return invalidf(off, r.path, "got token %q; want %q", tok, want)
+	if string(b) != want {
+		return invalidf(off, r.path, "got token %q; want %q", b, want)
 	}
 	return nil
 }
 
-// tokenWhat describes the tokens expect is used with, so that reading them
-// does not allocate.
-var tokenWhat = map[string]string{
-	"(":      `token "("`,
-	")":      `token ")"`,
-	"type":   `token "type"`,
-	"name":   `token "name"`,
-	"node":   `token "node"`,
-	"target": `token "target"`,
-}
-
 // readToken reads a format keyword described by what.
 func (r *Reader) readToken(what string) (string, error) {
-	b, err := r.readBytes(maxTokenLen, what)
+	b, err := r.readBytes(maxTokenLen, what, false)
 	if err != nil {
 		return "", err
 	}
@@ -367,64 +352,86 @@ var tokens = [...]string{"(", ")", "type", "regular", "directory", "symlink",
 // readString reads a length-prefixed, zero-padded string of at most max
 // bytes.
 func (r *Reader) readString(max int, what string) (string, error) {
-	b, err := r.readBytes(max, what)
+	b, err := r.readBytes(max, what, false)
 	return string(b), err
 }
 
 // readBytes reads a length-prefixed, zero-padded string of at most max
-// bytes into r.buf and returns it. The length is checked before anything
-// more is read.
-func (r *Reader) readBytes(max int, what string) ([]byte, error) {
-	off := r.off
-	n, err := r.readUint64(what)
+// bytes and returns it in r.buf. The length is checked before the rest is
+// read. what describes the string for errors; token says that what is
+// the one token expected.
+func (r *Reader) readBytes(max int, what string, token bool) ([]byte, error) {
+	n, err := r.readUint64(what, token)
 	if err != nil {
 		return nil, err
 	}
 	if n > uint64(max) {
-		return nil, invalidf(off, r.path, "%s: string length %d exceeds limit %d", what, n, max)
+		return nil, invalidf(r.off-8, r.path, "%s: string length %d exceeds limit %d", describe(what, token), n, max)
 	}
-	b := r.buf[:n]
-	m, err := io.ReadFull(r.br, b)
-	r.off += int64(m)
+	size := int(n) + padLen(int64(n))
+	b, err := r.br.Peek(size)
 	if err != nil {
-		return nil, r.ioError(err, what)
+		return nil, r.ioError(err, r.off+int64(len(b)), describe(what, token))
 	}
-	return b, r.readPadding(padLen(int64(n)))
+	if !zero(b[n:]) {
+		return nil, invalidf(r.off+int64(n), r.path, "non-zero padding")
+	}
+	data := r.buf[:n]
+	copy(data, b)
+	r.discard(size)
+	return data, nil
 }
 
-func (r *Reader) readUint64(what string) (uint64, error) {
-	b := r.small[:]
-	n, err := io.ReadFull(r.br, b)
-	r.off += int64(n)
+func (r *Reader) readUint64(what string, token bool) (uint64, error) {
+	b, err := r.br.Peek(8)
 	if err != nil {
-		return 0, r.ioError(err, what)
+		return 0, r.ioError(err, r.off+int64(len(b)), describe(what, token))
 	}
+	r.discard(8)
 	return binary.LittleEndian.Uint64(b), nil
 }
 
 func (r *Reader) readPadding(n int) error {
-	off := r.off
-	b := r.small[:n]
-	m, err := io.ReadFull(r.br, b)
-	r.off += int64(m)
+	b, err := r.br.Peek(n)
 	if err != nil {
-		return r.ioError(err, "padding")
+		return r.ioError(err, r.off+int64(len(b)), "padding")
 	}
-	for _, c := range b {
-		if c != 0 {
-			return invalidf(off, r.path, "non-zero padding")
-		}
+	if !zero(b) {
+		return invalidf(r.off, r.path, "non-zero padding")
 	}
+	r.discard(n)
 	return nil
 }
 
-// ioError wraps an error of the underlying reader met while reading what.
-// An early end of the stream becomes a format error that also wraps
+// discard drops n bytes that were peeked.
+func (r *Reader) discard(n int) {
+	m, _ := r.br.Discard(n)
+	r.off += int64(m)
+}
+
+func zero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func describe(what string, token bool) string {
+	if token {
+		return "token " + strconv.Quote(what)
+	}
+	return what
+}
+
+// ioError wraps an error of the underlying reader met at off while reading
+// what. An early end of the stream becomes a format error that also wraps
 // io.ErrUnexpectedEOF.
-func (r *Reader) ioError(err error, what string) error {
+func (r *Reader) ioError(err error, off int64, what string) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &Error{Offset: r.off, Path: r.path, Msg: "truncated NAR: unexpected end of stream in " + what,
+		return &Error{Offset: off, Path: r.path, Msg: "truncated NAR: unexpected end of stream in " + what,
 			Err: ErrInvalid, errs: []error{ErrInvalid, io.ErrUnexpectedEOF}}
 	}
-	return &Error{Offset: r.off, Path: r.path, Msg: "reading " + what + ": " + err.Error(), Err: err}
+	return &Error{Offset: off, Path: r.path, Msg: "reading " + what + ": " + err.Error(), Err: err}
 }
