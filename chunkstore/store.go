@@ -46,8 +46,8 @@ type Store struct {
 	uploads   sync.WaitGroup
 
 	dmu      sync.Mutex
-	durable  uint64             // every pack with seq <= durable is stored and indexed
-	finished map[uint64]error   // packs done out of order
+	durable  uint64           // every pack with seq <= durable is stored and indexed
+	finished map[uint64]error // packs done out of order
 	waiting  map[uint64][]func(error)
 
 	stop chan struct{}

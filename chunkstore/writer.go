@@ -3,7 +3,7 @@ package chunkstore
 import (
 	"context"
 	"errors"
-		"io"
+	"io"
 	"math/bits"
 
 	"github.com/klauspost/compress/zstd"
@@ -12,10 +12,10 @@ import (
 
 // WriteResult summarises one stream written through a Writer.
 type WriteResult struct {
-	Size        int64  // bytes written
-	Chunks      int    // chunks in the stream
-	NewChunks   int    // chunks this stream stored
-	NewBytes    int64  // their uncompressed length
+	Size        int64 // bytes written
+	Chunks      int   // chunks in the stream
+	NewChunks   int   // chunks this stream stored
+	NewBytes    int64 // their uncompressed length
 	StoredBytes int64 // compressed bytes this stream added to packs
 
 	deps []*ticket // frames holding the stream's chunks not yet durable

@@ -1,0 +1,95 @@
+// Package admin implements the operations on a whole repository that an
+// operator runs: statistics, verification and export to a plain binary
+// cache.
+package admin
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/narfmt/narinfo"
+	"github.com/nardedup/nardedup/narfmt/nixhash"
+	"github.com/nardedup/nardedup/narstore"
+)
+
+// Objects counts the objects of one kind in a repository.
+type Objects struct {
+	Count int
+	Bytes int64
+}
+
+// Stats describes what a repository holds.
+type Stats struct {
+	Objects     map[string]Objects // by kind: packs, index, manifests, narinfo, config
+	StoredBytes int64              // all objects
+	NarInfos    int
+	NarBytes    int64 // sum of NarSize over the narinfos
+	FileBytes   int64 // sum of the upstream FileSize over the narinfos
+	UniqueNARs  int   // distinct NarHashes
+	UniqueBytes int64 // NarSize summed over distinct NarHashes
+}
+
+// Collect lists the repository and reads every narinfo.
+func Collect(ctx context.Context, st *narstore.Store) (*Stats, error) {
+	s := &Stats{Objects: make(map[string]Objects)}
+	be := st.Chunks().Backend()
+	err := be.List(ctx, "", func(fi backend.Info) error {
+		kind, _, _ := strings.Cut(fi.Key, "/")
+		o := s.Objects[kind]
+		o.Count++
+		o.Bytes += fi.Size
+		s.Objects[kind] = o
+		s.StoredBytes += fi.Size
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool)
+	err = eachNarInfo(ctx, st, func(h string, ni *narinfo.NarInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		s.NarInfos++
+		s.NarBytes += int64(ni.NarSize)
+		s.FileBytes += int64(ni.FileSize)
+		if !seen[ni.NarHash] {
+			seen[ni.NarHash] = true
+			s.UniqueNARs++
+			s.UniqueBytes += int64(ni.NarSize)
+		}
+		return nil
+	})
+	return s, err
+}
+
+// eachNarInfo calls fn for every stored narinfo, parsed (or with the error
+// that kept it from being read or parsed).
+func eachNarInfo(ctx context.Context, st *narstore.Store, fn func(string, *narinfo.NarInfo, error) error) error {
+	dir := st.Chunks().Config().StoreDir
+	return st.ListNarInfos(ctx, func(h string) error {
+		text, err := st.NarInfo(ctx, h)
+		if err != nil {
+			return fn(h, nil, err)
+		}
+		ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), dir)
+		if err != nil {
+			return fn(h, nil, fmt.Errorf("narinfo %s: %w", h, err))
+		}
+		return fn(h, ni, nil)
+	})
+}
+
+// narHash returns the SHA-256 digest of a narinfo's NarHash.
+func narHash(ni *narinfo.NarInfo) ([32]byte, error) {
+	var sum [32]byte
+	h, err := nixhash.Parse(ni.NarHash)
+	if err != nil || h.Algo != nixhash.SHA256 {
+		return sum, fmt.Errorf("%s: NarHash %q is not SHA-256", ni.StorePath, ni.NarHash)
+	}
+	copy(sum[:], h.Digest)
+	return sum, nil
+}

@@ -1,0 +1,163 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/nardedup/nardedup/narfmt/narinfo"
+	"github.com/nardedup/nardedup/narfmt/nixbase32"
+	"github.com/nardedup/nardedup/narstore"
+)
+
+// ExportResult is what Export wrote.
+type ExportResult struct {
+	NarInfos  int
+	NARs      int   // NAR files written
+	NarBytes  int64 // uncompressed
+	FileBytes int64 // as written
+}
+
+// Export writes the repository out as a plain binary cache in dir, the
+// layout 'nix copy --to file://DIR' writes, with NARs compressed by
+// compression ("none" or "zstd"). Every NAR is checked against its NarHash
+// on the way out, and narinfos keep their upstream signatures. Files are
+// written to a temporary name and renamed, so an interrupted export leaves
+// no partial file under a final name; NAR files already present are kept.
+func Export(ctx context.Context, st *narstore.Store, dir, compression string) (*ExportResult, error) {
+	if compression != "none" && compression != "zstd" {
+		return nil, fmt.Errorf("export: compression %q: want none or zstd", compression)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "nar"), 0o755); err != nil {
+		return nil, err
+	}
+	info := fmt.Sprintf("StoreDir: %s\n", st.Chunks().Config().StoreDir)
+	if err := writeFile(filepath.Join(dir, "nix-cache-info"), func(w io.Writer) error {
+		_, err := io.WriteString(w, info)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	res := &ExportResult{}
+	err := eachNarInfo(ctx, st, func(h string, ni *narinfo.NarInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := exportOne(ctx, st, dir, compression, ni, res); err != nil {
+			return fmt.Errorf("export %s: %w", ni.StorePath, err)
+		}
+		res.NarInfos++
+		return writeFile(filepath.Join(dir, h+".narinfo"), func(w io.Writer) error {
+			_, err := io.WriteString(w, ni.String())
+			return err
+		})
+	})
+	return res, err
+}
+
+// exportOne writes the NAR file of ni (unless present) and points ni at it.
+func exportOne(ctx context.Context, st *narstore.Store, dir, compression string, ni *narinfo.NarInfo, res *ExportResult) error {
+	sum, err := narHash(ni)
+	if err != nil {
+		return err
+	}
+	name := "nar/" + nixbase32.EncodeToString(sum[:]) + ".nar"
+	if compression == "zstd" {
+		name += ".zst"
+	}
+	path := filepath.Join(dir, name)
+	ni.URL, ni.Compression = name, compression
+	if fh, n, ok := existing(path); ok {
+		ni.FileHash, ni.FileSize = fh, uint64(n)
+		return nil
+	}
+	rc, _, err := st.Open(ctx, sum)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	fileHash := sha256.New()
+	var written int64
+	err = writeFile(path, func(w io.Writer) error {
+		cw := &countingWriter{w: io.MultiWriter(w, fileHash)}
+		n, err := compressTo(cw, rc, compression)
+		res.NarBytes += n
+		written = cw.n
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	res.NARs++
+	res.FileBytes += written
+	ni.FileHash, ni.FileSize = "sha256:"+nixbase32.EncodeToString(fileHash.Sum(nil)), uint64(written)
+	return nil
+}
+
+func compressTo(w io.Writer, r io.Reader, compression string) (int64, error) {
+	if compression == "none" {
+		return io.Copy(w, r)
+	}
+	enc, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(enc, r)
+	if cerr := enc.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// existing returns the sha256 and size of a file already exported.
+func existing(path string) (string, int64, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, false
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, false
+	}
+	return "sha256:" + nixbase32.EncodeToString(h.Sum(nil)), n, true
+}
+
+// writeFile writes a file through fill to a temporary name, syncs it and
+// renames it into place.
+func writeFile(path string, fill func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := fill(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+

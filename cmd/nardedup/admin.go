@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/nardedup/nardedup/admin"
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/urfave/cli/v2"
+)
+
+func statsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "stats",
+		Usage: "print what the repository stores and how much it saves",
+		Flags: repoFlags(),
+		Action: func(c *cli.Context) error {
+			st, err := openRepo(c, "stats", chunkstore.Options{})
+			if err != nil {
+				return err
+			}
+			defer st.Chunks().Close()
+			s, err := admin.Collect(c.Context, st)
+			if err != nil {
+				return err
+			}
+			printStats(s)
+			return nil
+		},
+	}
+}
+
+func printStats(s *admin.Stats) {
+	kinds := make([]string, 0, len(s.Objects))
+	for k := range s.Objects {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		o := s.Objects[k]
+		fmt.Printf("%-10s %8d objects %12s\n", k, o.Count, mib(o.Bytes))
+	}
+	fmt.Printf("repository %s in all\n", mib(s.StoredBytes))
+	fmt.Printf("store paths: %d, distinct NARs %d (%s)\n", s.NarInfos, s.UniqueNARs, mib(s.UniqueBytes))
+	fmt.Printf("NAR bytes:   %s, upstream files %s\n", mib(s.NarBytes), mib(s.FileBytes))
+	fmt.Printf("savings:     %s smaller than the NARs, %s smaller than the upstream files\n",
+		ratio(s.NarBytes, s.StoredBytes), ratio(s.FileBytes, s.StoredBytes))
+}
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "verify",
+		Usage: "rebuild every NAR and check it against its NarHash",
+		Flags: repoFlags(),
+		Action: func(c *cli.Context) error {
+			st, err := openRepo(c, "verify", chunkstore.Options{})
+			if err != nil {
+				return err
+			}
+			defer st.Chunks().Close()
+			res, err := admin.Verify(c.Context, st, nil)
+			if err != nil {
+				return err
+			}
+			for _, d := range res.Damaged {
+				fmt.Printf("DAMAGED %s\n", d)
+			}
+			fmt.Printf("verified %d NARs (%s), %d damaged\n", res.NARs, mib(res.NarBytes), len(res.Damaged))
+			if len(res.Damaged) > 0 {
+				return fmt.Errorf("verify: %d store paths cannot be served", len(res.Damaged))
+			}
+			return nil
+		},
+	}
+}
+
+func exportCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "export",
+		Usage: "write the repository back out as a plain binary cache directory",
+		Flags: repoFlags(
+			&cli.StringFlag{Name: "to", Usage: "directory to write", Required: true, EnvVars: []string{"NARDEDUP_EXPORT_TO"}},
+			&cli.StringFlag{Name: "compression", Usage: "NAR compression: none or zstd", Value: "zstd", EnvVars: []string{"NARDEDUP_EXPORT_COMPRESSION"}},
+		),
+		Action: func(c *cli.Context) error {
+			st, err := openRepo(c, "export", chunkstore.Options{})
+			if err != nil {
+				return err
+			}
+			defer st.Chunks().Close()
+			res, err := admin.Export(c.Context, st, c.String("to"), c.String("compression"))
+			if res != nil {
+				fmt.Printf("exported %d narinfos, %d NAR files (%s of NAR, %s written) to %s\n",
+					res.NarInfos, res.NARs, mib(res.NarBytes), mib(res.FileBytes), c.String("to"))
+			}
+			return err
+		},
+	}
+}
+
+func rebuildIndexCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rebuild-index",
+		Usage: "rebuild the local index cache from the repository",
+		Description: `The local index is derived data. This deletes it and builds it again from the
+repository's index objects, or with --from-packs from the packs themselves
+(which also rewrites missing or damaged index objects).`,
+		Flags: repoFlags(
+			&cli.BoolFlag{Name: "from-packs", Usage: "read every pack's own table of contents", EnvVars: []string{"NARDEDUP_FROM_PACKS"}},
+			&cli.StringFlag{Name: "role", Usage: "which local index: ingest, serve, verify, export or stats", Value: "serve"},
+		),
+		Action: func(c *cli.Context) error {
+			be, err := openBackend(c)
+			if err != nil {
+				return err
+			}
+			cfg, err := chunkstore.LoadConfig(c.Context, be)
+			if err != nil {
+				return err
+			}
+			path, err := indexPath(c.String("index-cache"), cfg.ID, c.String("role"))
+			if err != nil {
+				return err
+			}
+			res, err := chunkstore.Rebuild(c.Context, be, chunkstore.Options{IndexPath: path}, c.Bool("from-packs"))
+			if err != nil {
+				return err
+			}
+			for _, d := range res.Damaged {
+				fmt.Fprintf(os.Stderr, "DAMAGED %s\n", d)
+			}
+			fmt.Printf("indexed %d packs, %d chunks; %d index objects rewritten\n", res.Packs, res.Chunks, res.Rewritten)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/source"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+)
+
+func ingestCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "ingest",
+		Usage:     "copy a binary cache into the repository (creating it if needed)",
+		ArgsUsage: "SOURCE",
+		Description: `SOURCE is a binary cache: a directory or file:///path as written by
+'nix copy --to file://…', or an http(s):// URL. An HTTP cache cannot be listed:
+give the store paths to ingest with --paths.
+
+Ingest is resumable and idempotent: store paths already in the repository are
+skipped. A store path that fails a check is reported by name and nothing of it
+is stored; the others go on and the command exits non-zero.
+
+The chunking and compression flags apply when the repository is created and
+are recorded in it; later runs use the recorded values.`,
+		Flags: repoFlags(
+			&cli.IntFlag{Name: "jobs", Usage: "NARs processed in parallel", Value: runtime.NumCPU(), EnvVars: []string{"NARDEDUP_JOBS"}},
+			&cli.StringFlag{Name: "paths", Usage: "file listing the store paths to ingest, one per line (needed for HTTP sources)", EnvVars: []string{"NARDEDUP_PATHS"}},
+			&cli.DurationFlag{Name: "flush-interval", Usage: "make ingested NARs durable and visible at least this often", Value: 30 * time.Second, EnvVars: []string{"NARDEDUP_FLUSH_INTERVAL"}},
+			&cli.IntFlag{Name: "chunk-avg-bits", Usage: "at creation: average chunk size is 2^N bytes", Value: chunkstore.DefaultConfig().Chunker.AvgBits, EnvVars: []string{"NARDEDUP_CHUNK_AVG_BITS"}},
+			&cli.IntFlag{Name: "zstd-level", Usage: "at creation: zstd level 1 (fastest) to 4 (best)", Value: chunkstore.DefaultConfig().ZstdLevel, EnvVars: []string{"NARDEDUP_ZSTD_LEVEL"}},
+			&cli.IntFlag{Name: "group-size", Usage: "at creation: bytes of new chunks compressed together", Value: chunkstore.DefaultConfig().GroupSize, EnvVars: []string{"NARDEDUP_GROUP_SIZE"}},
+			&cli.StringFlag{Name: "strip", Usage: "at creation: what to cut from store paths, hash or hash-name", Value: chunkstore.DefaultConfig().Strip, EnvVars: []string{"NARDEDUP_STRIP"}},
+		),
+		Action: runIngest,
+	}
+}
+
+func runIngest(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("ingest: give exactly one SOURCE")
+	}
+	src, err := openSource(c.Args().First(), c.String("paths"))
+	if err != nil {
+		return err
+	}
+	be, err := openBackend(c)
+	if err != nil {
+		return err
+	}
+	if err := initRepo(c, be); err != nil {
+		return err
+	}
+	st, err := openStore(c.Context, be, c.String("index-cache"), "ingest",
+		chunkstore.Options{FlushInterval: c.Duration("flush-interval")})
+	if err != nil {
+		return err
+	}
+	defer st.Chunks().Close()
+	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs, xz decoder %s)\n", src, be, c.Int("jobs"), source.DefaultXZ())
+	stats, err := ingest.Run(c.Context, src, st, ingest.Options{
+		Jobs: c.Int("jobs"), Progress: progressPrinter(os.Stderr), ProgressEvery: progressEvery(os.Stderr),
+	})
+	printSummary(os.Stdout, stats)
+	return err
+}
+
+func openSource(spec, paths string) (source.Source, error) {
+	src, err := source.Open(spec)
+	if err != nil || paths == "" {
+		return src, err
+	}
+	f, err := os.Open(paths)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	hashes, err := source.ListFrom(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", paths, err)
+	}
+	return source.WithHashes(src, hashes)
+}
+
+// initRepo creates the repository from the flags if it does not exist.
+func initRepo(c *cli.Context, be backend.Backend) error {
+	_, err := chunkstore.LoadConfig(c.Context, be)
+	if !errors.Is(err, backend.ErrNotExist) {
+		return err
+	}
+	cfg := chunkstore.DefaultConfig()
+	cfg.Chunker.AvgBits = c.Int("chunk-avg-bits")
+	cfg.Chunker.MinSize = 1 << (cfg.Chunker.AvgBits - 2)
+	cfg.Chunker.MaxSize = 1 << (cfg.Chunker.AvgBits + 2)
+	cfg.ZstdLevel = c.Int("zstd-level")
+	cfg.GroupSize = c.Int("group-size")
+	cfg.Strip = c.String("strip")
+	if _, err := chunkstore.Init(c.Context, be, cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "created repository %s\n", be)
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func progressEvery(w io.Writer) time.Duration {
+	if isTerminal(w) {
+		return 250 * time.Millisecond
+	}
+	return 10 * time.Second
+}
+
+// progressPrinter redraws one status line on a terminal and prints a log
+// line per call otherwise.
+func progressPrinter(w io.Writer) func(ingest.Stats) {
+	tty := isTerminal(w)
+	return func(s ingest.Stats) {
+		line := fmt.Sprintf("%d paths seen, %d NARs (%s) stored as %s, %d skipped, %d failed, %.1f MB/s",
+			s.Seen, s.NARs, mib(s.NarBytes), mib(s.StoredBytes), s.Skipped+s.Linked, s.Failed, s.MBps())
+		if tty {
+			fmt.Fprintf(w, "\r\033[K%s", line)
+			return
+		}
+		fmt.Fprintf(w, "%s progress: %s\n", time.Now().Format(time.TimeOnly), line)
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func ratio(a, b int64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", float64(a)/float64(b))
+}
+
+func printSummary(w io.Writer, s *ingest.Stats) {
+	if s == nil {
+		return
+	}
+	if isTerminal(os.Stderr) {
+		fmt.Fprintln(os.Stderr)
+	}
+	fmt.Fprintf(w, "store paths:   %d listed, %d new NARs, %d linked to stored NARs, %d already present, %d failed\n",
+		s.Seen, s.NARs, s.Linked, s.Skipped, s.Failed)
+	fmt.Fprintf(w, "NAR bytes:     %s (source files %s)\n", mib(s.NarBytes), mib(s.SourceBytes))
+	fmt.Fprintf(w, "stored bytes:  %s  (NAR/stored %s, source/stored %s)\n", mib(s.StoredBytes),
+		ratio(s.NarBytes, s.StoredBytes), ratio(s.SourceBytes, s.StoredBytes))
+	fmt.Fprintf(w, "chunks:        %d, %d new; %d store path occurrences cut\n", s.Chunks, s.NewChunks, s.Cuts)
+	fmt.Fprintf(w, "time:          %s, %.1f MB/s of NAR\n", s.Elapsed.Round(time.Millisecond), s.MBps())
+	for _, f := range s.Failures {
+		fmt.Fprintf(w, "FAILED %s\n", f)
+	}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/narstore"
+	"github.com/urfave/cli/v2"
+)
+
+var repoFlag = &cli.StringFlag{
+	Name: "repo", Usage: "repository directory", EnvVars: []string{"NARDEDUP_REPO"}, Required: true,
+}
+
+var indexCacheFlag = &cli.StringFlag{
+	Name:    "index-cache",
+	Usage:   "directory for the local index cache (derived data; default: the user cache directory)",
+	EnvVars: []string{"NARDEDUP_INDEX_CACHE"},
+}
+
+// repoFlags are the flags of every command that opens a repository.
+func repoFlags(extra ...cli.Flag) []cli.Flag {
+	return append([]cli.Flag{repoFlag, indexCacheFlag}, extra...)
+}
+
+// openBackend opens the repository's backend.
+func openBackend(c *cli.Context) (backend.Backend, error) {
+	return local.Open(c.String("repo"))
+}
+
+// openRepo opens the repository. role names the local index file, so that
+// a server and an ingest on one machine keep separate index caches.
+func openRepo(c *cli.Context, role string, opts chunkstore.Options) (*narstore.Store, error) {
+	be, err := openBackend(c)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(c.Context, be, c.String("index-cache"), role, opts)
+}
+
+func openStore(ctx context.Context, be backend.Backend, cacheDir, role string, opts chunkstore.Options) (*narstore.Store, error) {
+	cfg, err := chunkstore.LoadConfig(ctx, be)
+	if errors.Is(err, backend.ErrNotExist) {
+		return nil, fmt.Errorf("%s holds no repository (nardedup ingest creates one)", be)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if opts.IndexPath, err = indexPath(cacheDir, cfg.ID, role); err != nil {
+		return nil, err
+	}
+	cs, err := chunkstore.Open(ctx, be, opts)
+	if err != nil {
+		return nil, err
+	}
+	st, err := narstore.New(cs)
+	if err != nil {
+		cs.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func indexPath(cacheDir, repoID, role string) (string, error) {
+	if cacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory for the local index (set --index-cache): %w", err)
+		}
+		cacheDir = filepath.Join(dir, "nardedup")
+	}
+	dir := filepath.Join(cacheDir, repoID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, role+".db"), nil
+}
