@@ -243,3 +243,12 @@ func (n *NarInfo) Verify(keys []signature.PublicKey) error {
 	}
 	return nil
 }
+
+// EffectiveCompression returns Compression, or "bzip2" if it is empty, as
+// Nix assumes for narinfos without a Compression line.
+func (n *NarInfo) EffectiveCompression() string {
+	if n.Compression == "" {
+		return "bzip2"
+	}
+	return n.Compression
+}

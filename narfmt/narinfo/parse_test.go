@@ -303,3 +303,12 @@ func TestStringNixOrder(t *testing.T) {
 		t.Errorf("Parse(String()) = %v", err)
 	}
 }
+
+func TestEffectiveCompression(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{{"", "bzip2"}, {"xz", "xz"}, {"none", "none"}} {
+		ni := &narinfo.NarInfo{Compression: tt.in}
+		if got := ni.EffectiveCompression(); got != tt.want {
+			t.Errorf("EffectiveCompression(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
