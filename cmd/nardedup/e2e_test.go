@@ -1,0 +1,166 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nardedup/nardedup/internal/nixtest"
+)
+
+// buildBinary compiles nardedup into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "nardedup")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// run runs the binary and returns its combined output.
+func run(t *testing.T, bin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func mustRun(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := run(t, bin, args...)
+	if err != nil {
+		t.Fatalf("nardedup %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// serve starts "nardedup serve" on a free loopback port and returns its URL.
+func serve(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr}, args...)...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server did not start:\n%s", logs.String())
+	return ""
+}
+
+func readPaths(t *testing.T, files ...string) []string {
+	t.Helper()
+	seen := make(map[string]bool)
+	var paths []string
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			if p := strings.TrimSpace(sc.Text()); p != "" && !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		}
+		fh.Close()
+	}
+	return paths
+}
+
+// nixCopy has real Nix copy paths from a substituter into a fresh store,
+// with signature checking on.
+func nixCopy(t *testing.T, from, key string, paths []string) {
+	t.Helper()
+	dir := t.TempDir()
+	args := append([]string{"--extra-experimental-features", "nix-command", "copy",
+		"--from", from, "--to", filepath.Join(dir, "store"),
+		"--option", "trusted-public-keys", key, "--option", "require-sigs", "true",
+		"--option", "narinfo-cache-negative-ttl", "0"}, paths...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nix", args...)
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "NIX_REMOTE=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nix copy --from %s: %v\n%s", from, err, out)
+	}
+	// Every path is now valid in the new store, hashed by Nix itself.
+	verify := exec.CommandContext(ctx, "nix", append([]string{"--extra-experimental-features", "nix-command",
+		"store", "verify", "--store", filepath.Join(dir, "store"), "--no-trust"}, paths...)...)
+	verify.Env = cmd.Env
+	if out, err := verify.CombinedOutput(); err != nil {
+		t.Fatalf("nix store verify: %v\n%s", err, out)
+	}
+}
+
+func TestEndToEndSmallCorpus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a corpus with Nix")
+	}
+	corpus := nixtest.Corpus(t, "small", 3)
+	bin := buildBinary(t)
+	work := t.TempDir()
+	repo := filepath.Join(work, "repo")
+	common := []string{"--repo", repo, "--index-cache", filepath.Join(work, "cache")}
+	key := strings.TrimSpace(readFile(t, filepath.Join(corpus, "public-key")))
+
+	// Ingest generation by generation, then the whole bucket.
+	for gen := 1; gen <= 3; gen++ {
+		out := mustRun(t, bin, append([]string{"ingest"}, append(common, filepath.Join(corpus, fmt.Sprintf("gen-%d", gen)))...)...)
+		t.Logf("gen-%d:\n%s", gen, out)
+	}
+	out := mustRun(t, bin, append([]string{"ingest"}, append(common, "file://"+filepath.Join(corpus, "bucket"))...)...)
+	if !strings.Contains(out, " 0 new NARs") {
+		t.Fatalf("ingest of the bucket after its generations stored new NARs:\n%s", out)
+	}
+
+	paths := readPaths(t, filepath.Join(corpus, "gen-1.paths"), filepath.Join(corpus, "gen-2.paths"), filepath.Join(corpus, "gen-3.paths"))
+	url := serve(t, bin, common...)
+	nixCopy(t, url, key, paths)
+
+	t.Log(mustRun(t, bin, append([]string{"verify"}, common...)...))
+	t.Log(mustRun(t, bin, append([]string{"stats"}, common...)...))
+
+	export := filepath.Join(work, "export")
+	mustRun(t, bin, append([]string{"export", "--to", export}, common...)...)
+	nixCopy(t, "file://"+export, key, paths)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
