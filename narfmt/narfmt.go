@@ -101,8 +101,13 @@ func (e *Error) Unwrap() []error {
 	if e.errs != nil {
 		return e.errs
 	}
+	if e.Err == nil {
+		return nil
+	}
 	return []error{e.Err}
 }
+
+var _ error = (*Error)(nil)
 
 // invalidf returns a format error at off for path.
 func invalidf(off int64, path, format string, args ...any) *Error {

@@ -279,13 +279,25 @@ func (w *Writer) writeUint64(n uint64) {
 }
 
 func (w *Writer) writeString(s string) {
-	w.writeUint64(uint64(len(s)))
-	if w.err == nil {
-		n, err := w.bw.WriteString(s)
-		w.off += int64(n)
-		w.setErr(err)
+	if w.err != nil {
+		return
 	}
-	w.put(zeros[:padLen(int64(len(s)))])
+	pad := padLen(int64(len(s)))
+	b := w.bw.AvailableBuffer()
+	if cap(b) < 8+len(s)+pad {
+		// Not enough room left in the buffer: write the parts.
+		w.writeUint64(uint64(len(s)))
+		if w.err == nil {
+			n, err := w.bw.WriteString(s)
+			w.off += int64(n)
+			w.setErr(err)
+		}
+		w.put(zeros[:pad])
+		return
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(s)))
+	b = append(b, s...)
+	w.put(append(b, zeros[:pad]...))
 }
 
 // put writes p unless a write failed before.
