@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 	"testing/iotest"
 
@@ -188,5 +189,44 @@ func TestReaderUnderlyingError(t *testing.T) {
 	var fe *narfmt.Error
 	if !errors.As(err, &fe) || fe.Offset != 100 {
 		t.Errorf("got %#v; want *narfmt.Error at offset 100", err)
+	}
+}
+
+// TestDeclaredLengthsDoNotAllocate reads NARs that declare huge lengths
+// and checks that memory use stays small.
+func TestDeclaredLengthsDoNotAllocate(t *testing.T) {
+	inputs := map[string][]byte{
+		"huge file": (&nar{}).str("nix-archive-1", "(", "type", "regular", "contents").
+			u64(1 << 40).str(string(make([]byte, 1<<20))).Bytes(),
+		"huge name":   (&nar{}).str("nix-archive-1", "(", "type", "directory", "entry", "(", "name").u64(1 << 40).Bytes(),
+		"huge target": (&nar{}).str("nix-archive-1", "(", "type", "symlink", "target").u64(1 << 40).Bytes(),
+		"huge token":  (&nar{}).u64(1 << 40).Bytes(),
+	}
+	for name, data := range inputs {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r := narfmt.NewReader(bytes.NewReader(data))
+		var err error
+		for err == nil {
+			if _, err = r.Next(); err == nil {
+				_, err = io.Copy(io.Discard, r)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		if e := isFormatError(err); e != nil {
+			t.Errorf("%s: %v", name, e)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 256<<10 {
+			t.Errorf("%s: allocated %d bytes; want at most %d", name, got, 256<<10)
+		}
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	data := narOf(dirOf(entryOf("bin", dirOf(entryOf("zz", file("")), entryOf("foo", file(""))))))
+	_, err := readAll(bytes.NewReader(data), false)
+	want := `narfmt: at offset 448 in "/bin/foo": entry names not sorted (after "zz")`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v; want %s", err, want)
 	}
 }
