@@ -19,7 +19,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,10 +26,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/source"
 )
@@ -97,35 +98,63 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash strin
 		http.NotFound(w, r)
 		return
 	}
+	what := "narinfo " + hash
 	text, err := s.st.NarInfo(r.Context(), hash)
 	if err != nil {
-		s.fail(w, r, "narinfo "+hash, err)
+		s.fail(w, r, what, err)
 		return
 	}
 	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), s.storeDir)
+	var narHash [32]byte
 	if err == nil {
-		err = rewrite(ni)
+		narHash, err = rewrite(ni, s.storeDir, hash)
 	}
 	if err != nil {
-		s.fail(w, r, "narinfo "+hash, fmt.Errorf("%w: %v", narstore.ErrCorrupt, err))
+		s.fail(w, r, what, fmt.Errorf("%w: %v", narstore.ErrCorrupt, err))
+		return
+	}
+	// A narinfo whose NAR cannot be served would make Nix fail on the NAR
+	// instead of falling through to its next substituter.
+	ok, err := s.st.HasManifest(r.Context(), narHash)
+	if err != nil {
+		s.fail(w, r, what, err)
+		return
+	}
+	if !ok {
+		s.log.Warn("narinfo without its NAR", "path", r.URL.Path, "object", what, "narhash", ni.NarHash)
+		http.NotFound(w, r)
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	s.serveBytes(w, r, "text/x-nix-narinfo", []byte(ni.String()))
 }
 
-// rewrite points a narinfo at the uncompressed NAR this server serves.
-func rewrite(ni *narinfo.NarInfo) error {
-	h, err := nixhash.Parse(ni.NarHash)
-	if err != nil || h.Algo != nixhash.SHA256 {
-		return fmt.Errorf("NarHash %q: not SHA-256", ni.NarHash)
+// rewrite points a narinfo at the uncompressed NAR this server serves,
+// after checking that it is the narinfo of the store path hash asked for,
+// and returns its NarHash.
+func rewrite(ni *narinfo.NarInfo, storeDir, hash string) ([32]byte, error) {
+	var narHash [32]byte
+	sp, err := storepath.Parse(storeDir, ni.StorePath)
+	if err != nil || sp.Hash != hash {
+		return narHash, fmt.Errorf("narinfo of %s stored under %s", ni.StorePath, hash)
 	}
+	h, err := nixhash.Parse(ni.NarHash)
+	if err != nil || h.Algo != nixhash.SHA256 || len(h.Digest) != len(narHash) {
+		return narHash, fmt.Errorf("NarHash %q: not SHA-256", ni.NarHash)
+	}
+	copy(narHash[:], h.Digest)
 	ni.URL = "nar/" + h.Base32() + ".nar"
 	ni.Compression = "none"
 	ni.FileHash = h.String()
 	ni.FileSize = ni.NarSize
-	return nil
+	return narHash, nil
 }
+
+// narBufSize is how much of a NAR is read before the response headers go
+// out, and the size of each write after that.
+const narBufSize = 64 << 10
+
+var narBufs = sync.Pool{New: func() any { return new([narBufSize]byte) }}
 
 func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 	digest, err := nixbase32.DecodeString(name)
@@ -135,27 +164,80 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	var narHash [32]byte
 	copy(narHash[:], digest)
+	what := "NAR " + name
+	if r.Method == http.MethodHead {
+		m, err := s.st.Manifest(r.Context(), narHash)
+		if err != nil {
+			s.fail(w, r, what, err)
+			return
+		}
+		narHeaders(w, m.NarSize)
+		return
+	}
 	rc, m, err := s.st.Open(r.Context(), narHash)
 	if err != nil {
-		s.fail(w, r, "NAR "+name, err)
+		s.fail(w, r, what, err)
 		return
 	}
 	defer rc.Close()
-	w.Header().Set("Content-Type", "application/x-nix-nar")
-	w.Header().Set("Content-Length", strconv.FormatUint(m.NarSize, 10))
-	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	if r.Method == http.MethodHead {
+	buf := narBufs.Get().(*[narBufSize]byte)
+	defer narBufs.Put(buf)
+	// The first buffer is read before the headers are sent, so a NAR that
+	// fails at once (a missing or damaged first chunk) gets a clean 500, and
+	// a small NAR is fully checked before its first byte goes out.
+	n, err := fill(rc, buf[:])
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.fail(w, r, what, err)
 		return
 	}
-	n, err := io.Copy(w, rc)
-	if err != nil {
-		if r.Context().Err() == nil {
-			s.log.Error("NAR aborted", "nar", name, "sent", n, "size", m.NarSize, "err", err)
+	narHeaders(w, m.NarSize)
+	s.copyNAR(w, r, rc, buf[:], n, err, name, m.NarSize)
+}
+
+func narHeaders(w http.ResponseWriter, size uint64) {
+	w.Header().Set("Content-Type", "application/x-nix-nar")
+	w.Header().Set("Content-Length", strconv.FormatUint(size, 10))
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+}
+
+// copyNAR sends buf[:n], already read with error rerr, then the rest of rc.
+// If rc fails, it aborts the response: the client sees a truncated body,
+// never a complete wrong NAR.
+func (s *Server) copyNAR(w http.ResponseWriter, r *http.Request, rc io.Reader, buf []byte, n int, rerr error, name string, size uint64) {
+	var sent int64
+	for {
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				s.log.Debug("NAR not delivered", "nar", name, "sent", sent, "size", size, "err", err)
+				panic(http.ErrAbortHandler)
+			}
+			sent += int64(n)
 		}
-		// Abort the response: the client sees a truncated body, never a
-		// complete wrong NAR.
-		panic(http.ErrAbortHandler)
+		if errors.Is(rerr, io.EOF) {
+			return
+		}
+		if rerr != nil {
+			if r.Context().Err() == nil {
+				s.log.Error("NAR aborted", "path", r.URL.Path, "nar", name, "sent", sent, "size", size, "err", rerr)
+			}
+			panic(http.ErrAbortHandler)
+		}
+		n, rerr = fill(rc, buf)
 	}
+}
+
+// fill reads into buf until it is full or r returns an error. It returns
+// nil, not io.EOF, with a full buffer.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // fail answers 404 for what the repository does not hold and 500 for
@@ -165,8 +247,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err e
 		http.NotFound(w, r)
 		return
 	}
-	if errors.Is(err, context.Canceled) {
-		return
+	if r.Context().Err() != nil {
+		// The client is gone: no answer, and no empty 200 either.
+		panic(http.ErrAbortHandler)
 	}
 	s.log.Error("request failed", "path", r.URL.Path, "object", what, "err", err)
 	http.Error(w, "internal error", http.StatusInternalServerError)
