@@ -201,7 +201,7 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 	n := narstore.NAR{Hash: h, NarHash: narHash, NarSize: ni.NarSize, NarInfo: text,
 		Check: func() error { dec.Close(); return file.check() }}
 	// A NAR that decompresses past its NarSize is refused at NarSize+1 bytes.
-	nar := io.LimitReader(dec, int64(ni.NarSize)+1)
+	nar := &sizeLimit{r: dec, left: ni.NarSize, size: ni.NarSize}
 	res, err := r.st.PutNAR(ctx, n, nar, func(err error) {
 		if err != nil {
 			r.fail(h, err)
@@ -222,6 +222,30 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 		s.NewChunks += res.Residue.NewChunks
 	})
 	return nil
+}
+
+// sizeLimit passes on the first size bytes of r and fails, wrapping
+// narstore.ErrHashMismatch, if r has more.
+type sizeLimit struct {
+	r    io.Reader
+	left uint64
+	size uint64
+}
+
+func (l *sizeLimit) Read(p []byte) (int, error) {
+	if l.left == 0 {
+		var b [1]byte
+		if n, err := io.ReadFull(l.r, b[:]); n == 0 {
+			return 0, err // io.EOF at the end of a NAR of the right size
+		}
+		return 0, fmt.Errorf("%w: NAR is longer than its NarSize %d", narstore.ErrHashMismatch, l.size)
+	}
+	if uint64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= uint64(n)
+	return n, err
 }
 
 // fileCheck counts and hashes the compressed file as it is read.
