@@ -220,3 +220,29 @@ func peakHeap(fn func()) uint64 {
 	<-done
 	return peak.Load()
 }
+
+// TestLinkChecksNarSize adds a narinfo for a new store path whose NarHash
+// names a stored NAR but whose NarSize is wrong: it must not be linked.
+func TestLinkChecksNarSize(t *testing.T) {
+	dir := sampleBucket(t)
+	r := newRepo(t)
+	st, err := r.ingestDir(t, dir)
+	if err != nil {
+		t.Fatalf("%v %v", err, st.Failures)
+	}
+	ni := narinfos(t, dir)[victim]
+	const other = "0000000000000000000000000000000a"
+	sp := strings.Replace(field(ni, "StorePath"), victim, other, 1)
+	ni = setField(setField(ni, "StorePath", sp), "NarSize", itoa(sizeField(t, ni, "NarSize")+8))
+	must(t, os.WriteFile(filepath.Join(dir, other+".narinfo"), ni, 0o644))
+	st, err = r.ingestDir(t, dir)
+	if err == nil || len(st.Failures) != 1 || st.Failures[0].Hash != other {
+		t.Fatalf("Run: %v, failures %v, linked %d; want %s to fail", err, st.Failures, st.Linked, other)
+	}
+	if !errors.Is(st.Failures[0].Err, narstore.ErrHashMismatch) {
+		t.Errorf("failure %q does not wrap %q", st.Failures[0].Err, narstore.ErrHashMismatch)
+	}
+	if ok, err := r.st.HasNarInfo(context.Background(), other); err != nil || ok {
+		t.Errorf("HasNarInfo(%s) = %v, %v; want false", other, ok, err)
+	}
+}

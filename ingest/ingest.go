@@ -145,15 +145,21 @@ func (r *run) ingest(ctx context.Context, h string) (func(*Stats), error) {
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := r.st.HasManifest(ctx, narHash); err != nil {
+	m, err := r.st.Manifest(ctx, narHash)
+	if errors.Is(err, narstore.ErrNotFound) {
+		return nil, r.putNAR(ctx, h, ni, narHash, text)
+	} else if err != nil {
 		return nil, err
-	} else if ok {
-		if err := r.st.PutNarInfo(ctx, h, narHash, text); err != nil {
-			return nil, err
-		}
-		return func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(text)) }, nil
 	}
-	return nil, r.putNAR(ctx, h, ni, narHash, text)
+	// The NAR is stored: link it if the narinfo describes it right.
+	if m.NarSize != ni.NarSize {
+		return nil, fmt.Errorf("%w: NarSize %d, the stored NAR with this NarHash has %d bytes",
+			narstore.ErrHashMismatch, ni.NarSize, m.NarSize)
+	}
+	if err := r.st.PutNarInfo(ctx, h, narHash, text); err != nil {
+		return nil, err
+	}
+	return func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(text)) }, nil
 }
 
 // parse parses a narinfo and checks that it describes store path hash h.
