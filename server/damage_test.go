@@ -216,3 +216,27 @@ func TestMissingPack(t *testing.T) {
 		t.Errorf("server log does not name NAR %s:\n%s", narName(t, u.ni), log)
 	}
 }
+
+func TestDamagedNarInfo(t *testing.T) {
+	r := newRepo(t)
+	opts, log := loggingOptions()
+	ts := r.serve(t, opts)
+	infos := r.upstream(t)
+	a, b := infos[0], infos[1]
+	ctx := context.Background()
+	// b's key holds a's narinfo, c's holds garbage.
+	check(t, backend.PutBytes(ctx, r.be, "narinfo/"+b.hash+".narinfo", a.text))
+	c := infos[2]
+	check(t, backend.PutBytes(ctx, r.be, "narinfo/"+c.hash+".narinfo", []byte("StorePath: x\n")))
+	for _, hash := range []string{b.hash, c.hash} {
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			resp, body, _ := fetch(t, method, ts.URL+"/"+hash+".narinfo")
+			if resp.StatusCode != http.StatusInternalServerError {
+				t.Errorf("%s damaged narinfo %s: got status %d\n%s; want 500", method, hash, resp.StatusCode, body)
+			}
+		}
+		if !strings.Contains(log.String(), hash) {
+			t.Errorf("server log does not name narinfo %s:\n%s", hash, log)
+		}
+	}
+}

@@ -11,10 +11,12 @@
 //
 // The narinfo signature covers only the store path, NarHash, NarSize and
 // references, so rewriting the other fields keeps it valid. A NAR is checked
-// against its NarHash as it streams out; if it cannot be rebuilt exactly
-// the response is aborted before its last byte, so a client never receives
-// a complete wrong NAR. Unknown paths are 404, so Nix falls through to its
-// next substituter.
+// against its NarHash as it streams out. Its first 64 KiB are read before the
+// headers go out, so a NAR whose manifest is damaged or whose first chunks
+// cannot be read gets a 500; if it fails later the response is aborted
+// before its last byte, so a client never receives a complete wrong NAR.
+// Unknown paths are 404, and so is a narinfo whose NAR's manifest is
+// missing, so Nix falls through to its next substituter.
 package server
 
 import (
