@@ -36,9 +36,15 @@ func newRepo(t testing.TB) *repo {
 // newRepoIn creates a repository in dir with its local index in idxDir.
 func newRepoIn(t testing.TB, dir, idxDir string) *repo {
 	t.Helper()
-	ctx := context.Background()
 	be, err := local.Open(dir)
 	must(t, err)
+	return newRepoOn(t, be, idxDir)
+}
+
+// newRepoOn creates a repository on be with its local index in idxDir.
+func newRepoOn(t testing.TB, be backend.Backend, idxDir string) *repo {
+	t.Helper()
+	ctx := context.Background()
 	if _, err := chunkstore.Init(ctx, be, chunkstore.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
