@@ -43,19 +43,21 @@ func TestCacheInfo(t *testing.T) {
 
 func TestNarInfoAndNAR(t *testing.T) {
 	r := newRepo(t)
-	ts := r.serve(t, server.Options{})
 	keys, err := signature.ParsePublicKeys(sample.PublicKey())
 	check(t, err)
-	for _, u := range r.upstream(t) {
-		t.Run(u.hash, func(t *testing.T) {
-			served := getNarInfo(t, ts.URL, u.hash)
-			checkNarInfo(t, u, served, keys)
-			nar := getNAR(t, ts.URL, served)
-			want := decompress(t, filepath.Join(r.bucket, filepath.FromSlash(u.ni.URL)))
-			if !bytes.Equal(nar, want) {
-				t.Errorf("NAR of %s differs from the upstream NAR (%d bytes; want %d)", u.hash, len(nar), len(want))
-			}
-		})
+	for _, compression := range []string{"none", "zstd"} {
+		ts := r.serve(t, server.Options{Compression: compression})
+		for _, u := range r.upstream(t) {
+			t.Run(compression+"/"+u.hash, func(t *testing.T) {
+				served := getNarInfo(t, ts.URL, u.hash)
+				checkNarInfo(t, u, served, keys, compression)
+				nar := getNAR(t, ts.URL, served)
+				want := decompress(t, filepath.Join(r.bucket, filepath.FromSlash(u.ni.URL)))
+				if !bytes.Equal(nar, want) {
+					t.Errorf("NAR of %s differs from the upstream NAR (%d bytes; want %d)", u.hash, len(nar), len(want))
+				}
+			})
+		}
 	}
 }
 
@@ -89,7 +91,7 @@ func getNarInfo(t *testing.T, base, hash string) []byte {
 }
 
 // checkNarInfo compares a served narinfo with the upstream one.
-func checkNarInfo(t *testing.T, u upstreamInfo, served []byte, keys []signature.PublicKey) {
+func checkNarInfo(t *testing.T, u upstreamInfo, served []byte, keys []signature.PublicKey, compression string) {
 	t.Helper()
 	ni, err := narinfo.Parse(bytes.NewReader(served))
 	if err != nil {
@@ -105,6 +107,12 @@ func checkNarInfo(t *testing.T, u upstreamInfo, served []byte, keys []signature.
 	}
 	if err := ni.Verify(keys); err != nil {
 		t.Errorf("served narinfo %s: Verify: got %v; want nil", u.hash, err)
+	}
+	if compression == "zstd" {
+		if want := "nar/" + narName(t, up) + ".nar.zst"; ni.URL != want || ni.Compression != "zstd" || ni.FileHash != "" {
+			t.Errorf("URL, Compression, FileHash: got %q %q %q; want %q zstd and no FileHash", ni.URL, ni.Compression, ni.FileHash, want)
+		}
+		return
 	}
 	if want := "nar/" + narName(t, up) + ".nar"; ni.URL != want {
 		t.Errorf("URL: got %q; want %q", ni.URL, want)
@@ -136,6 +144,9 @@ func getNAR(t *testing.T, base string, served []byte) []byte {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: got status %d, error %v; want 200, nil", url, resp.StatusCode, err)
 	}
+	if ni.Compression == "zstd" {
+		return unzstd(t, url, resp, nar, ni)
+	}
 	if uint64(len(nar)) != ni.NarSize {
 		t.Errorf("GET %s: got %d bytes; want NarSize %d", url, len(nar), ni.NarSize)
 	}
@@ -164,4 +175,23 @@ func decompress(t *testing.T, file string) []byte {
 		t.Fatalf("xz -dc %s: %v", file, err)
 	}
 	return out
+}
+
+// unzstd checks a zstd-compressed NAR response and returns the NAR.
+func unzstd(t *testing.T, url string, resp *http.Response, body []byte, ni *narinfo.NarInfo) []byte {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/zstd" {
+		t.Errorf("GET %s: got Content-Type %q; want application/zstd", url, ct)
+	}
+	cmd := exec.Command("zstd", "-dc")
+	cmd.Stdin = bytes.NewReader(body)
+	nar, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("GET %s: zstd -dc of %d bytes: %v", url, len(body), err)
+	}
+	sum := sha256.Sum256(nar)
+	if got := "sha256:" + nixbase32.EncodeToString(sum[:]); uint64(len(nar)) != ni.NarSize || got != ni.NarHash {
+		t.Errorf("GET %s: got %d bytes with hash %s; want %d, %s", url, len(nar), got, ni.NarSize, ni.NarHash)
+	}
+	return nar
 }

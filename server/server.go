@@ -8,6 +8,12 @@
 //	                                     unchanged, URL/Compression/FileHash/
 //	                                     FileSize describing what is served
 //	GET|HEAD /nar/<narhash>.nar          the NAR, rebuilt bit for bit
+//	GET|HEAD /nar/<narhash>.nar.zst      the same, zstd-compressed on the fly
+//
+// Narinfos point at the zstd-compressed NAR when Options.Compression is
+// "zstd" (the default: it cuts egress several times), and at the plain NAR
+// with "none" (fastest on a local network). A compressed NAR's size is not
+// known in advance, so its narinfo has no FileHash or FileSize.
 //
 // The narinfo signature covers only the store path, NarHash, NarSize and
 // references, so rewriting the other fields keeps it valid. A NAR is checked
@@ -30,6 +36,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
@@ -40,12 +47,14 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	Priority int          // nix-cache-info Priority; 0 means 40
-	Logger   *slog.Logger // nil: slog.Default()
+	Priority    int          // nix-cache-info Priority; 0 means 40
+	Logger      *slog.Logger // nil: slog.Default()
+	Compression string       // what narinfos offer: "zstd" (default) or "none"
 }
 
 // Server is an http.Handler serving one repository. It is read-only.
 type Server struct {
+	zstd      bool
 	st        *narstore.Store
 	storeDir  string
 	log       *slog.Logger
@@ -62,7 +71,8 @@ func New(st *narstore.Store, opts Options) *Server {
 	}
 	dir := st.Chunks().Config().StoreDir
 	info := fmt.Sprintf("StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", dir, opts.Priority)
-	return &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info)}
+	return &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
+		zstd: opts.Compression != "none"}
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -81,7 +91,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(p, ".narinfo") && strings.Count(p, "/") == 1:
 		s.serveNarInfo(w, r, strings.TrimSuffix(p[1:], ".narinfo"))
 	case strings.HasPrefix(p, "/nar/") && strings.HasSuffix(p, ".nar") && strings.Count(p, "/") == 2:
-		s.serveNAR(w, r, strings.TrimSuffix(p[len("/nar/"):], ".nar"))
+		s.serveNAR(w, r, strings.TrimSuffix(p[len("/nar/"):], ".nar"), false)
+	case strings.HasPrefix(p, "/nar/") && strings.HasSuffix(p, ".nar.zst") && strings.Count(p, "/") == 2:
+		s.serveNAR(w, r, strings.TrimSuffix(p[len("/nar/"):], ".nar.zst"), true)
 	default:
 		http.NotFound(w, r)
 	}
@@ -109,7 +121,7 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash strin
 	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), s.storeDir)
 	var narHash [32]byte
 	if err == nil {
-		narHash, err = rewrite(ni, s.storeDir, hash)
+		narHash, err = rewrite(ni, s.storeDir, hash, s.zstd)
 	}
 	if err != nil {
 		s.fail(w, r, what, fmt.Errorf("%w: %v", narstore.ErrCorrupt, err))
@@ -131,10 +143,10 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash strin
 	s.serveBytes(w, r, "text/x-nix-narinfo", []byte(ni.String()))
 }
 
-// rewrite points a narinfo at the uncompressed NAR this server serves,
-// after checking that it is the narinfo of the store path hash asked for,
-// and returns its NarHash.
-func rewrite(ni *narinfo.NarInfo, storeDir, hash string) ([32]byte, error) {
+// rewrite points a narinfo at the NAR this server serves, plain or
+// zstd-compressed, after checking that it is the narinfo of the store path
+// hash asked for, and returns its NarHash.
+func rewrite(ni *narinfo.NarInfo, storeDir, hash string, zstd bool) ([32]byte, error) {
 	var narHash [32]byte
 	sp, err := storepath.Parse(storeDir, ni.StorePath)
 	if err != nil || sp.Hash != hash {
@@ -149,6 +161,11 @@ func rewrite(ni *narinfo.NarInfo, storeDir, hash string) ([32]byte, error) {
 	ni.Compression = "none"
 	ni.FileHash = h.String()
 	ni.FileSize = ni.NarSize
+	if zstd {
+		ni.URL += ".zst"
+		ni.Compression = "zstd"
+		ni.FileHash, ni.FileSize = "", 0
+	}
 	return narHash, nil
 }
 
@@ -158,7 +175,7 @@ const narBufSize = 64 << 10
 
 var narBufs = sync.Pool{New: func() any { return new([narBufSize]byte) }}
 
-func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
+func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, zst bool) {
 	digest, err := nixbase32.DecodeString(name)
 	if err != nil || len(digest) != 32 || len(name) != nixbase32.EncodedLen(32) {
 		http.NotFound(w, r)
@@ -173,7 +190,7 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 			s.fail(w, r, what, err)
 			return
 		}
-		narHeaders(w, m.NarSize)
+		narHeaders(w, m.NarSize, zst)
 		return
 	}
 	rc, m, err := s.st.Open(r.Context(), narHash)
@@ -192,20 +209,47 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 		s.fail(w, r, what, err)
 		return
 	}
-	narHeaders(w, m.NarSize)
-	s.copyNAR(w, r, rc, buf[:], n, err, name, m.NarSize)
+	narHeaders(w, m.NarSize, zst)
+	if !zst {
+		s.copyNAR(w, r, rc, buf[:], n, err, name, m.NarSize)
+		return
+	}
+	zw := zstdWriters.Get().(*zstd.Encoder)
+	zw.Reset(w)
+	defer func() { zw.Reset(nil); zstdWriters.Put(zw) }()
+	s.copyNAR(zw, r, rc, buf[:], n, err, name, m.NarSize)
+	// Only a NAR that was rebuilt and checked to its end gets the end of
+	// its zstd frame; an aborted one is an incomplete stream.
+	if err := zw.Close(); err != nil {
+		panic(http.ErrAbortHandler)
+	}
 }
 
-func narHeaders(w http.ResponseWriter, size uint64) {
+// zstdWriters holds encoders for compressed NARs: fast, and single-threaded
+// so that one request takes one core at most.
+var zstdWriters = sync.Pool{New: func() any {
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<22))
+	if err != nil {
+		panic(err)
+	}
+	return zw
+}}
+
+func narHeaders(w http.ResponseWriter, size uint64, zst bool) {
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	if zst {
+		w.Header().Set("Content-Type", "application/zstd")
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-nix-nar")
 	w.Header().Set("Content-Length", strconv.FormatUint(size, 10))
-	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 }
 
 // copyNAR sends buf[:n], already read with error rerr, then the rest of rc.
 // If rc fails, it aborts the response: the client sees a truncated body,
 // never a complete wrong NAR.
-func (s *Server) copyNAR(w http.ResponseWriter, r *http.Request, rc io.Reader, buf []byte, n int, rerr error, name string, size uint64) {
+func (s *Server) copyNAR(w io.Writer, r *http.Request, rc io.Reader, buf []byte, n int, rerr error, name string, size uint64) {
 	var sent int64
 	for {
 		if n > 0 {

@@ -25,6 +25,7 @@ or add http://ADDR to 'substituters' in nix.conf. The upstream signatures are
 served unchanged, so keep your usual trusted-public-keys.`,
 		Flags: repoFlags(
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on", Value: "127.0.0.1:8080", EnvVars: []string{"NARDEDUP_LISTEN"}},
+			&cli.StringFlag{Name: "compression", Usage: "how NARs are offered: zstd (compressed on the fly) or none", Value: "zstd", EnvVars: []string{"NARDEDUP_SERVE_COMPRESSION"}},
 			&cli.IntFlag{Name: "priority", Usage: "nix-cache-info Priority (lower is preferred)", Value: 40, EnvVars: []string{"NARDEDUP_PRIORITY"}},
 		),
 		Action: func(c *cli.Context) error {
@@ -38,7 +39,11 @@ served unchanged, so keep your usual trusted-public-keys.`,
 				return err
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			h := server.New(st, server.Options{Priority: c.Int("priority"), Logger: log})
+			comp := c.String("compression")
+			if comp != "zstd" && comp != "none" {
+				return fmt.Errorf("serve: --compression %q: want zstd or none", comp)
+			}
+			h := server.New(st, server.Options{Priority: c.Int("priority"), Logger: log, Compression: comp})
 			fmt.Fprintf(os.Stderr, "serving %s on http://%s\n", c.String("repo"), ln.Addr())
 			return serveHTTP(c.Context, ln, h)
 		},
