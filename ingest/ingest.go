@@ -34,7 +34,8 @@ func Run(ctx context.Context, src source.Source, st *narstore.Store, opts Option
 	if opts.Jobs <= 0 {
 		opts.Jobs = runtime.NumCPU()
 	}
-	r := &run{src: src, st: st, storeDir: st.Chunks().Config().StoreDir, start: time.Now()}
+	r := &run{src: src, st: st, storeDir: st.Chunks().Config().StoreDir, start: time.Now(),
+		inflight: make(map[[32]byte][]pendingLink)}
 	if err := r.checkCacheInfo(ctx); err != nil {
 		return r.snapshot(), err
 	}
@@ -59,6 +60,9 @@ type run struct {
 
 	mu    sync.Mutex
 	stats Stats
+
+	imu      sync.Mutex
+	inflight map[[32]byte][]pendingLink // NARs being stored, and who waits for them
 }
 
 func (r *run) checkCacheInfo(ctx context.Context) error {
@@ -145,21 +149,83 @@ func (r *run) ingest(ctx context.Context, h string) (func(*Stats), error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := r.st.Manifest(ctx, narHash)
+	if r.waitFor(narHash, pendingLink{hash: h, ni: ni, text: text}) {
+		return nil, nil // linked when the NAR being stored under another path is
+	}
+	_, err = r.st.Manifest(ctx, narHash)
 	if errors.Is(err, narstore.ErrNotFound) {
-		return nil, r.putNAR(ctx, h, ni, narHash, text)
-	} else if err != nil {
-		return nil, err
+		if err := r.putNAR(ctx, h, ni, narHash, text); err != nil {
+			r.finishInflight(ctx, narHash, err)
+			return nil, err
+		}
+		return nil, nil
 	}
-	// The NAR is stored: link it if the narinfo describes it right.
-	if m.NarSize != ni.NarSize {
-		return nil, fmt.Errorf("%w: NarSize %d, the stored NAR with this NarHash has %d bytes",
-			narstore.ErrHashMismatch, ni.NarSize, m.NarSize)
+	if err == nil {
+		err = r.link(ctx, pendingLink{hash: h, ni: ni, text: text}, narHash)
 	}
-	if err := r.st.PutNarInfo(ctx, h, narHash, text); err != nil {
+	r.finishInflight(ctx, narHash, err)
+	if err != nil {
 		return nil, err
 	}
 	return func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(text)) }, nil
+}
+
+// pendingLink is a store path whose NAR is the same as one being stored
+// under another path: it gets its narinfo once that NAR is committed.
+type pendingLink struct {
+	hash string
+	ni   *narinfo.NarInfo
+	text []byte
+}
+
+// waitFor registers p to be linked when the NAR with narHash, in flight
+// under another store path, is committed, and reports whether it did. If no
+// NAR with that hash is in flight, it marks this one as in flight.
+func (r *run) waitFor(narHash [32]byte, p pendingLink) bool {
+	r.imu.Lock()
+	defer r.imu.Unlock()
+	if links, ok := r.inflight[narHash]; ok {
+		r.inflight[narHash] = append(links, p)
+		return true
+	}
+	r.inflight[narHash] = nil
+	return false
+}
+
+// finishInflight links the store paths that waited for the NAR with
+// narHash, or fails them with err.
+func (r *run) finishInflight(ctx context.Context, narHash [32]byte, err error) {
+	r.imu.Lock()
+	links := r.inflight[narHash]
+	delete(r.inflight, narHash)
+	r.imu.Unlock()
+	for _, p := range links {
+		lerr := err
+		if lerr == nil {
+			lerr = r.link(ctx, p, narHash)
+		} else {
+			lerr = fmt.Errorf("the same NAR failed under another store path: %w", err)
+		}
+		if lerr != nil {
+			r.fail(p.hash, lerr)
+			continue
+		}
+		r.add(func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(p.text)) })
+	}
+}
+
+// link writes the narinfo of a store path whose NAR is stored, after
+// checking that the narinfo describes that NAR right.
+func (r *run) link(ctx context.Context, p pendingLink, narHash [32]byte) error {
+	m, err := r.st.Manifest(ctx, narHash)
+	if err != nil {
+		return err
+	}
+	if m.NarSize != p.ni.NarSize {
+		return fmt.Errorf("%w: NarSize %d, the stored NAR with this NarHash has %d bytes",
+			narstore.ErrHashMismatch, p.ni.NarSize, m.NarSize)
+	}
+	return r.st.PutNarInfo(ctx, p.hash, narHash, p.text)
 }
 
 // parse parses a narinfo and checks that it describes store path hash h.
@@ -209,6 +275,7 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 	// A NAR that decompresses past its NarSize is refused at NarSize+1 bytes.
 	nar := &sizeLimit{r: dec, left: ni.NarSize, size: ni.NarSize}
 	res, err := r.st.PutNAR(ctx, n, nar, func(err error) {
+		r.finishInflight(context.WithoutCancel(ctx), narHash, err)
 		if err != nil {
 			r.fail(h, err)
 			return

@@ -92,6 +92,14 @@ func TestIdempotent(t *testing.T) {
 	checkAllIngested(t, r, bucket, st, err)
 	t.Logf("first run: %d paths, %d NARs, %.1f MB NAR in %v (%.0f MB/s)",
 		st.Seen, st.NARs, float64(st.NarBytes)/1e6, st.Elapsed.Round(time.Millisecond), st.MBps())
+	// A NAR shared by several store paths is read once, the others linked.
+	distinct := make(map[[32]byte]bool)
+	for _, text := range narinfos(t, bucket) {
+		distinct[narHash(t, text)] = true
+	}
+	if st.NARs != len(distinct) || st.Linked != st.Seen-len(distinct) {
+		t.Errorf("first run read %d NARs and linked %d paths; want %d and %d", st.NARs, st.Linked, len(distinct), st.Seen-len(distinct))
+	}
 	before := r.bytes(t)
 	st, err = r.ingestDir(t, bucket)
 	checkAllIngested(t, r, bucket, st, err)
