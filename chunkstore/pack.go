@@ -195,17 +195,3 @@ func (d *decoder) id() ID {
 	d.b = d.b[IDSize:]
 	return id
 }
-
-func (d *decoder) bytes(limit int) []byte {
-	n := d.count(limit)
-	if d.err != nil {
-		return nil
-	}
-	if n > len(d.b) {
-		d.fail("truncated bytes")
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}

@@ -3,7 +3,6 @@ package chunkstore
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -257,5 +256,3 @@ func (s *Store) readObject(ctx context.Context, key string, off, n int64, max in
 	}
 	return data, nil
 }
-
-var errClosed = errors.New("chunkstore: writer closed")
