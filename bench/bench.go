@@ -1,0 +1,136 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/source"
+)
+
+// Generation is one step of the cache's history: the store paths a cache
+// holds at one point in time.
+type Generation struct {
+	Name   string
+	Source source.Source
+}
+
+// Options configure a Run.
+type Options struct {
+	// Generations are ingested in order. The per-generation table uses all
+	// of them, the sweep the first SweepGenerations.
+	Generations []Generation
+	// Corpus describes where the generations came from (optional).
+	Corpus *CorpusInfo
+	// SweepGenerations bounds the generations each sweep configuration
+	// ingests (default 2). SweepSource, if set, replaces Generations for
+	// the sweep (a smaller corpus when the main one is too slow).
+	SweepGenerations int
+	SweepSource      []Generation
+	SweepCorpus      *CorpusInfo
+	// Sweep lists the configurations to sweep; nil means OneAtATime().
+	Sweep []SweepPoint
+	// SkipCompare and SkipSweep leave out those parts of the report.
+	SkipCompare, SkipSweep bool
+	// WorkDir holds the scratch repositories; it is created and emptied
+	// as Run goes. Required.
+	WorkDir string
+	// Jobs is ingest.Options.Jobs (default 2).
+	Jobs int
+	// Command is recorded in the report as the command line.
+	Command string
+	// Log, if set, receives one line per step.
+	Log io.Writer
+}
+
+// Report is everything a Run measured.
+type Report struct {
+	Command     string      `json:"command"`
+	Started     time.Time   `json:"started"`
+	Elapsed     float64     `json:"elapsed_s"`
+	Machine     Machine     `json:"machine"`
+	Corpus      *CorpusInfo `json:"corpus,omitempty"`
+	Default     RepoConfig  `json:"default_config"`
+	Jobs        int         `json:"jobs"` // ingest.Options.Jobs of every run
+	Generations []GenRow    `json:"generations"`
+	Totals      Totals      `json:"totals"`
+	Compare     *Compare    `json:"compare,omitempty"`
+	Sweep       *Sweep      `json:"sweep,omitempty"`
+}
+
+// RepoConfig is the part of a repository configuration a run varies.
+type RepoConfig struct {
+	MinSize   uint   `json:"chunk_min"`
+	AvgBits   int    `json:"chunk_avg_bits"`
+	MaxSize   uint   `json:"chunk_max"`
+	ZstdLevel int    `json:"zstd_level"`
+	GroupSize int    `json:"group_size"`
+	PackSize  int    `json:"pack_size"`
+	Strip     string `json:"strip"`
+}
+
+func repoConfig(c chunkstore.Config) RepoConfig {
+	return RepoConfig{MinSize: c.Chunker.MinSize, AvgBits: c.Chunker.AvgBits, MaxSize: c.Chunker.MaxSize,
+		ZstdLevel: c.ZstdLevel, GroupSize: c.GroupSize, PackSize: c.PackSize, Strip: c.Strip}
+}
+
+// String is the configuration in one short line.
+func (c RepoConfig) String() string {
+	return fmt.Sprintf("chunks %s/%s/%s, zstd %d, group %s, pack %s, strip %s",
+		kib(int64(c.MinSize)), kib(int64(1)<<c.AvgBits), kib(int64(c.MaxSize)),
+		c.ZstdLevel, kib(int64(c.GroupSize)), kib(int64(c.PackSize)), c.Strip)
+}
+
+// Run measures opts.Generations and returns the report.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if len(opts.Generations) == 0 {
+		return nil, errors.New("bench: no generations to ingest")
+	}
+	if opts.WorkDir == "" {
+		return nil, errors.New("bench: no work directory")
+	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = 2
+	}
+	start := time.Now()
+	r := &Report{Command: opts.Command, Started: start.UTC(), Machine: machine(),
+		Corpus: opts.Corpus, Jobs: opts.Jobs, Default: repoConfig(chunkstore.DefaultConfig())}
+	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := r.runGenerations(ctx, opts); err != nil {
+		return nil, err
+	}
+	if !opts.SkipCompare {
+		if err := r.runCompare(ctx, opts); err != nil {
+			return nil, err
+		}
+	}
+	if !opts.SkipSweep {
+		if err := r.runSweep(ctx, opts); err != nil {
+			return nil, err
+		}
+	}
+	r.Elapsed = time.Since(start).Seconds()
+	return r, nil
+}
+
+// scratch returns an empty directory name under the work directory.
+func scratch(opts Options, name string) (string, error) {
+	dir := filepath.Join(opts.WorkDir, name)
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("bench: clear %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+func logf(opts Options, format string, args ...any) {
+	if opts.Log != nil {
+		fmt.Fprintf(opts.Log, "%s bench: %s\n", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))
+	}
+}

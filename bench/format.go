@@ -1,0 +1,112 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+)
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
+
+// kib writes a power-of-two-ish size as "4 MiB" or "64 KiB".
+func kib(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	if n%(1<<10) == 0 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// size writes a byte count in a readable unit.
+func size(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return mib(n)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// pct is a/b as a percentage.
+func pct(a, b int64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(b))
+}
+
+// delta is the change from b to a in percent.
+func delta(a, b int64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%+.1f%%", 100*(float64(a)/float64(b)-1))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (sw *Sweep) mark(i int) string {
+	var m []string
+	if i == sw.Best {
+		m = append(m, "★")
+	}
+	if i == sw.Fastest {
+		m = append(m, "⚡")
+	}
+	return strings.Join(m, " ")
+}
+
+// defaultRow returns the row with the default configuration, or nil.
+func (sw *Sweep) defaultRow() *SweepRow {
+	for i := range sw.Rows {
+		if sw.Rows[i].Point.Knob == "default" {
+			return &sw.Rows[i]
+		}
+	}
+	return nil
+}
+
+// knobSummary says, for each knob varied alone, what each value changed in
+// stored bytes and speed against the default.
+func (sw *Sweep) knobSummary() string {
+	def := sw.defaultRow()
+	if def == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("What each knob bought, against the default (stored bytes after the last generation; MB/s):\n\n")
+	names := map[string]string{"chunk": "average chunk size", "zstd": "zstd level", "group": "group size"}
+	for _, knob := range []string{"chunk", "zstd", "group"} {
+		var parts []string
+		for _, row := range sw.Rows {
+			if row.Point.Knob != knob {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s stored, %.1f vs %.1f MB/s", row.Point.value(knob),
+				delta(row.Final(), def.Final()), row.MBps, def.MBps))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(&b, "- %s (default %s): %s\n", names[knob], def.Point.value(knob), strings.Join(parts, "; "))
+		}
+	}
+	return b.String()
+}
+
+func (p SweepPoint) value(knob string) string {
+	switch knob {
+	case "chunk":
+		return kib(int64(1) << p.AvgBits)
+	case "zstd":
+		return fmt.Sprintf("level %d", p.ZstdLevel)
+	}
+	return kib(int64(p.GroupSize))
+}

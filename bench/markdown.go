@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Markdown renders the report.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	b.WriteString("# nardedup benchmark\n\n")
+	fmt.Fprintf(&b, "Command: `%s`  \nStarted %s, took %s.\n\n", r.Command, r.Started.Format(time.RFC3339),
+		(time.Duration(r.Elapsed * float64(time.Second))).Round(time.Second))
+	r.mdMachine(&b)
+	r.mdGenerations(&b)
+	if r.Compare != nil {
+		r.mdCompare(&b)
+	}
+	if r.Sweep != nil {
+		r.mdSweep(&b)
+	}
+	return b.String()
+}
+
+func (r *Report) mdMachine(b *strings.Builder) {
+	m := r.Machine
+	b.WriteString("## Machine and corpus\n\n")
+	fmt.Fprintf(b, "- CPU: %s, %d cores; memory %s; %s, %s/%s\n", orDash(m.CPUModel), m.CPUs, gib(m.MemTotal), m.GoVersion, m.OS, m.Arch)
+	fmt.Fprintf(b, "- Default repository config: %s\n", r.Default)
+	if r.Corpus != nil {
+		fmt.Fprintf(b, "- Corpus: `%s`, %d generations%s\n", r.Corpus.Dir, r.Corpus.Generations, params(r.Corpus.Params))
+	}
+	b.WriteString("\n")
+}
+
+func params(p map[string]any) string {
+	if len(p) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(p)) {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, p[k]))
+	}
+	return "; make-bucket params: " + strings.Join(parts, ", ")
+}
+
+func (r *Report) mdGenerations(b *strings.Builder) {
+	fmt.Fprintf(b, "## Per generation\n\nOne repository, config: %s. Generations ingested in order, %d ingest jobs.\n\n", r.Totals.Config, r.Jobs)
+	b.WriteString("| gen | paths | NAR | nar.xz | new nar.xz | NARs read | stored added | added / new xz | stored total | cum. nar.xz | cum. stored / xz | time | MB/s | peak RSS |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	var added int64
+	for _, g := range r.Generations {
+		added += g.Added
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %d (%s) | %s | %s | %s | %s | %s | %.1fs | %.1f | %s |\n",
+			g.Name, g.Paths, mib(g.NarBytes), mib(g.XZBytes), mib(g.NewXZ), g.NARsRead, mib(g.NarRead), size(g.Added),
+			pct(g.Added, g.NewXZ), mib(g.Stored), mib(g.CumXZ), pct(g.Stored, g.CumXZ), g.Seconds, g.MBps, mib(g.PeakRSS))
+	}
+	t := r.Totals
+	fmt.Fprintf(b, "\nAfter all generations: %d distinct store paths, %s NAR (%d distinct NARs), %s of distinct nar.xz files; "+
+		"the repository holds **%s** (%s of the nar.xz files; stored added sums to %s).\n\n",
+		t.Paths, mib(t.NarBytes), t.UniqueNARs, mib(t.XZBytes), mib(t.Stored), pct(t.Stored, t.XZBytes), mib(added))
+	b.WriteString("Repository objects by kind: ")
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(t.Objects)) {
+		parts = append(parts, fmt.Sprintf("%s %s", k, size(t.Objects[k])))
+	}
+	b.WriteString(strings.Join(parts, ", ") + ".  \n")
+	fmt.Fprintf(b, "Local bbolt index file (derived data, not in the repository): %s.\n\n", size(t.IndexFile))
+	b.WriteString("Notes: *nar.xz* sums FileSize over the generation's narinfos (a standalone cache of it); *new nar.xz* counts only files " +
+		"no earlier generation had (what a cumulative cache adds), and *cum. nar.xz* is the cumulative cache. *NARs read* are the NARs " +
+		"not stored before (the others only add a narinfo); MB/s is their NAR bytes per wall-clock second, xz decoding included. " +
+		"*stored* counts every repository object (packs, index, manifests, narinfos, config) from a listing of the backend.")
+	if len(r.Generations) > 0 && r.Generations[0].PeakRSSOwn {
+		b.WriteString(" Peak RSS is VmHWM of the whole process, reset before each generation (/proc/self/clear_refs).\n\n")
+	} else {
+		b.WriteString(" Peak RSS is VmHWM of the whole process since it started.\n\n")
+	}
+}
+
+func (r *Report) mdCompare(b *strings.Builder) {
+	c := r.Compare
+	b.WriteString("## Storage of the same NARs\n\n| form |")
+	for _, s := range c.Scopes {
+		fmt.Fprintf(b, " %s | vs nar.xz |", s.Name)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("--:|--:|", len(c.Scopes)) + "\n")
+	rows := []struct {
+		name string
+		get  func(Scope) int64
+	}{
+		{"raw NAR (every store path)", func(s Scope) int64 { return s.NarBytes }},
+		{"raw NAR (distinct NarHash)", func(s Scope) int64 { return s.UniqueNar }},
+		{"source nar.xz (distinct files)", func(s Scope) int64 { return s.XZBytes }},
+		{"zstd per NAR, best level ¹", func(s Scope) int64 { return s.ZstdBest }},
+		{"chunked + zstd groups, no path stripping ²", func(s Scope) int64 { return s.NoStrip }},
+		{"**nardedup**, default config", func(s Scope) int64 { return s.Strip }},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(b, "| %s |", row.name)
+		for _, s := range c.Scopes {
+			fmt.Fprintf(b, " %s | %s |", mib(row.get(s)), pct(row.get(s), s.XZBytes))
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(b, "\n¹ %s.  \n² %s\n\n", c.ZstdMethod, c.NoStripMethod)
+}
+
+func (r *Report) mdSweep(b *strings.Builder) {
+	sw := r.Sweep
+	b.WriteString("## Configuration sweep\n\n")
+	if sw.Corpus != nil {
+		fmt.Fprintf(b, "Corpus `%s`, ", sw.Corpus.Dir)
+	}
+	fmt.Fprintf(b, "generations %s (%s NAR, %s nar.xz), each configuration in a fresh repository; "+
+		"min chunk = avg/4, max = avg×4; pack size %s. ★ fewest stored bytes, ⚡ fastest.\n\n",
+		strings.Join(sw.Generations, ", "), mib(sw.NarBytes), mib(sw.XZBytes), kib(int64(r.Default.PackSize)))
+	b.WriteString("| | knob | avg chunk | zstd | group |")
+	for _, g := range sw.Generations {
+		fmt.Fprintf(b, " stored after %s |", g)
+	}
+	b.WriteString(" vs default | stored / xz | chunks | manifests | MB/s |\n|---|---|--:|--:|--:|" +
+		strings.Repeat("--:|", len(sw.Generations)) + "--:|--:|--:|--:|--:|\n")
+	def := sw.defaultRow()
+	for i, row := range sw.Rows {
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %s |", sw.mark(i), row.Point.Knob, kib(int64(1)<<row.Point.AvgBits),
+			row.Point.ZstdLevel, kib(int64(row.Point.GroupSize)))
+		for _, s := range row.Stored {
+			fmt.Fprintf(b, " %s |", mib(s))
+		}
+		vs := "-"
+		if def != nil {
+			vs = delta(row.Final(), def.Final())
+		}
+		fmt.Fprintf(b, " %s | %s | %d | %s | %.1f |\n", vs, pct(row.Final(), sw.XZBytes), row.Chunks, size(row.Manifests), row.MBps)
+	}
+	b.WriteString("\n" + sw.knobSummary() + "\n")
+}

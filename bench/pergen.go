@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nardedup/nardedup/admin"
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/ingest"
+)
+
+// GenRow is what one generation added to the repository.
+type GenRow struct {
+	Name     string `json:"name"`
+	Paths    int    `json:"paths"`
+	NarBytes int64  `json:"nar_bytes"` // sum of NarSize over the generation's narinfos
+	XZBytes  int64  `json:"xz_bytes"`  // sum of FileSize over them
+	NewXZ    int64  `json:"new_xz_bytes"`
+	// NewXZ counts only files (by URL) no earlier generation had: what the
+	// generation adds to a cumulative binary cache.
+	NARsRead    int              `json:"nars_read"` // NARs fetched and stored
+	NarRead     int64            `json:"nar_read_bytes"`
+	Linked      int              `json:"linked"`  // narinfo of an already stored NAR
+	Skipped     int              `json:"skipped"` // store path already in the repository
+	NewChunks   int              `json:"new_chunks"`
+	Added       int64            `json:"stored_added"` // repository bytes after minus before
+	Stored      int64            `json:"stored_total"`
+	CumXZ       int64            `json:"cum_xz_bytes"` // distinct files of generations 1..this
+	Objects     map[string]int64 `json:"objects"`      // repository bytes by kind after it
+	Seconds     float64          `json:"seconds"`
+	MBps        float64          `json:"mb_per_s"` // NarRead / Seconds
+	PeakRSS     int64            `json:"peak_rss"`
+	PeakRSSOwn  bool             `json:"peak_rss_own"` // peak was reset before this generation
+	StatsStored int64            `json:"ingest_stored"`
+	// StatsStored is ingest.Stats.StoredBytes: packs and manifests as the
+	// ingest counted them, without index objects.
+}
+
+// Totals describes the repository after every generation.
+type Totals struct {
+	Config     RepoConfig       `json:"config"`
+	Paths      int              `json:"paths"`     // distinct store paths
+	NarBytes   int64            `json:"nar_bytes"` // their NarSize
+	XZBytes    int64            `json:"xz_bytes"`  // distinct files' FileSize
+	UniqueNARs int              `json:"unique_nars"`
+	Stored     int64            `json:"stored"`
+	Objects    map[string]int64 `json:"objects"`
+	IndexFile  int64            `json:"index_file"` // local bbolt index, not in Stored
+}
+
+// runGenerations ingests every generation, in order, into one repository
+// with the default configuration.
+func (r *Report) runGenerations(ctx context.Context, opts Options) error {
+	dir, err := scratch(opts, "generations")
+	if err != nil {
+		return err
+	}
+	rp, err := newRepo(ctx, dir, chunkstore.DefaultConfig(), true)
+	if err != nil {
+		return err
+	}
+	defer rp.remove()
+	r.Totals.Config = repoConfig(rp.cfg)
+	seenURL := make(map[string]bool)
+	var before, cumXZ int64
+	for _, g := range opts.Generations {
+		row, err := ingestGeneration(ctx, rp, g, opts.Jobs, seenURL)
+		if err != nil {
+			rp.close()
+			return err
+		}
+		row.Added, before = row.Stored-before, row.Stored
+		cumXZ += row.NewXZ
+		row.CumXZ = cumXZ
+		r.Generations = append(r.Generations, *row)
+		logf(opts, "%s: %d paths, %s NAR, %s nar.xz, stored +%s in %.1fs", g.Name, row.Paths,
+			mib(row.NarBytes), mib(row.XZBytes), mib(row.Added), row.Seconds)
+	}
+	return r.collectTotals(ctx, rp)
+}
+
+// ingestGeneration ingests one generation and measures it.
+func ingestGeneration(ctx context.Context, rp *repo, g Generation, jobs int, seenURL map[string]bool) (*GenRow, error) {
+	es, err := scan(ctx, g.Source, rp.cfg.StoreDir)
+	if err != nil {
+		return nil, err
+	}
+	s := sumOf(es)
+	row := &GenRow{Name: g.Name, Paths: s.Paths, NarBytes: s.NarBytes, XZBytes: s.XZBytes}
+	for _, e := range es {
+		if !seenURL[e.URL] {
+			seenURL[e.URL] = true
+			row.NewXZ += e.FileSize
+		}
+	}
+	row.PeakRSSOwn = resetPeakRSS()
+	start := time.Now()
+	st, err := ingest.Run(ctx, g.Source, rp.st, ingest.Options{Jobs: jobs})
+	row.Seconds = time.Since(start).Seconds()
+	row.PeakRSS = peakRSS()
+	if err != nil {
+		return nil, fmt.Errorf("bench: ingest %s: %w (%v)", g.Name, err, st.Failures)
+	}
+	row.NARsRead, row.NarRead, row.Linked, row.Skipped = st.NARs, st.NarBytes, st.Linked, st.Skipped
+	row.NewChunks, row.StatsStored = st.NewChunks, st.StoredBytes
+	if row.Seconds > 0 {
+		row.MBps = float64(row.NarRead) / 1e6 / row.Seconds
+	}
+	if row.Objects, row.Stored, err = rp.objects(ctx); err != nil {
+		return nil, err
+	}
+	return row, nil
+}
+
+// collectTotals reads the final repository with admin.Collect and closes it.
+func (r *Report) collectTotals(ctx context.Context, rp *repo) error {
+	as, err := admin.Collect(ctx, rp.st)
+	if err != nil {
+		rp.close()
+		return fmt.Errorf("bench: collect repository stats: %w", err)
+	}
+	t := &r.Totals
+	t.Paths, t.NarBytes, t.UniqueNARs, t.Stored = as.NarInfos, as.NarBytes, as.UniqueNARs, as.StoredBytes
+	t.Objects = make(map[string]int64)
+	for k, o := range as.Objects {
+		t.Objects[k] = o.Bytes
+	}
+	if n := len(r.Generations); n > 0 {
+		t.XZBytes = r.Generations[n-1].CumXZ
+	}
+	t.IndexFile, err = rp.close()
+	return err
+}

@@ -1,0 +1,91 @@
+package bench
+
+import "github.com/nardedup/nardedup/chunkstore"
+
+// SweepPoint is one repository configuration of the sweep.
+type SweepPoint struct {
+	Knob      string `json:"knob"` // what differs from the default: "default", "chunk", "zstd", "group", "grid"
+	AvgBits   int    `json:"avg_bits"`
+	ZstdLevel int    `json:"zstd_level"`
+	GroupSize int    `json:"group_size"`
+}
+
+// Config is the repository configuration of p.
+func (p SweepPoint) Config() chunkstore.Config { return sweepConfig(p.AvgBits, p.ZstdLevel, p.GroupSize) }
+
+// SweepAvgBits, SweepLevels and SweepGroups are the values the sweep tries.
+var (
+	SweepAvgBits = []int{14, 15, 16, 17}
+	SweepLevels  = []int{2, 3, 4}
+	SweepGroups  = []int{1 << 20, 4 << 20, 16 << 20}
+)
+
+// OneAtATime returns the default configuration and, for each knob, every
+// other value of that knob with the others at their defaults.
+func OneAtATime() []SweepPoint {
+	d := chunkstore.DefaultConfig()
+	def := SweepPoint{Knob: "default", AvgBits: d.Chunker.AvgBits, ZstdLevel: d.ZstdLevel, GroupSize: d.GroupSize}
+	pts := []SweepPoint{def}
+	for _, v := range SweepAvgBits {
+		if v != def.AvgBits {
+			pts = append(pts, SweepPoint{Knob: "chunk", AvgBits: v, ZstdLevel: def.ZstdLevel, GroupSize: def.GroupSize})
+		}
+	}
+	for _, v := range SweepLevels {
+		if v != def.ZstdLevel {
+			pts = append(pts, SweepPoint{Knob: "zstd", AvgBits: def.AvgBits, ZstdLevel: v, GroupSize: def.GroupSize})
+		}
+	}
+	for _, v := range SweepGroups {
+		if v != def.GroupSize {
+			pts = append(pts, SweepPoint{Knob: "group", AvgBits: def.AvgBits, ZstdLevel: def.ZstdLevel, GroupSize: v})
+		}
+	}
+	return pts
+}
+
+// FullGrid returns every combination of the sweep values.
+func FullGrid() []SweepPoint {
+	d := chunkstore.DefaultConfig()
+	var pts []SweepPoint
+	for _, a := range SweepAvgBits {
+		for _, l := range SweepLevels {
+			for _, g := range SweepGroups {
+				knob := "grid"
+				if a == d.Chunker.AvgBits && l == d.ZstdLevel && g == d.GroupSize {
+					knob = "default"
+				}
+				pts = append(pts, SweepPoint{Knob: knob, AvgBits: a, ZstdLevel: l, GroupSize: g})
+			}
+		}
+	}
+	return pts
+}
+
+// Sweep is the result of ingesting the same generations with each
+// configuration.
+type Sweep struct {
+	Corpus      *CorpusInfo `json:"corpus,omitempty"`
+	Generations []string    `json:"generations"`
+	NarBytes    int64       `json:"nar_bytes"` // NarSize of every narinfo of those generations
+	XZBytes     int64       `json:"xz_bytes"`  // distinct files of those generations
+	Rows        []SweepRow  `json:"rows"`
+	Best        int         `json:"best"`    // row with the fewest stored bytes at the end
+	Fastest     int         `json:"fastest"` // row with the highest MB/s
+}
+
+// SweepRow is one configuration's result.
+type SweepRow struct {
+	Point     SweepPoint       `json:"point"`
+	Config    RepoConfig       `json:"config"`
+	Stored    []int64          `json:"stored"` // repository bytes after each generation
+	Objects   map[string]int64 `json:"objects"`
+	Chunks    int              `json:"chunks"` // residue chunks stored (ingest's NewChunks)
+	Manifests int64            `json:"manifest_bytes"`
+	NarRead   int64            `json:"nar_read_bytes"`
+	Seconds   float64          `json:"seconds"` // ingest wall time, all generations
+	MBps      float64          `json:"mb_per_s"`
+}
+
+// Final is the stored bytes after the last generation.
+func (s SweepRow) Final() int64 { return s.Stored[len(s.Stored)-1] }

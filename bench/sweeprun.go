@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/ingest"
+)
+
+// runSweep ingests the first generations with every sweep configuration,
+// each into a fresh repository, one after the other.
+func (r *Report) runSweep(ctx context.Context, opts Options) error {
+	gens, corpus := opts.Generations, opts.Corpus
+	if opts.SweepSource != nil {
+		gens, corpus = opts.SweepSource, opts.SweepCorpus
+	}
+	n := opts.SweepGenerations
+	if n <= 0 {
+		n = 2
+	}
+	gens = gens[:min(n, len(gens))]
+	pts := opts.Sweep
+	if pts == nil {
+		pts = OneAtATime()
+	}
+	sw := &Sweep{Corpus: corpus}
+	urls := make(map[string]bool)
+	for _, g := range gens {
+		sw.Generations = append(sw.Generations, g.Name)
+		es, err := scan(ctx, g.Source, chunkstore.DefaultConfig().StoreDir)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			sw.NarBytes += e.NarSize
+			if !urls[e.URL] {
+				urls[e.URL] = true
+				sw.XZBytes += e.FileSize
+			}
+		}
+	}
+	for i, p := range pts {
+		row, err := sweepOne(ctx, opts, p, gens)
+		if err != nil {
+			return err
+		}
+		sw.Rows = append(sw.Rows, *row)
+		logf(opts, "sweep %d/%d: %s: stored %s, %.1f MB/s", i+1, len(pts), row.Config, mib(row.Final()), row.MBps)
+	}
+	sw.pick()
+	r.Sweep = sw
+	return nil
+}
+
+// pick marks the smallest and the fastest row.
+func (sw *Sweep) pick() {
+	for i, row := range sw.Rows {
+		if row.Final() < sw.Rows[sw.Best].Final() {
+			sw.Best = i
+		}
+		if row.MBps > sw.Rows[sw.Fastest].MBps {
+			sw.Fastest = i
+		}
+	}
+}
+
+// sweepOne ingests gens into a fresh repository configured by p.
+func sweepOne(ctx context.Context, opts Options, p SweepPoint, gens []Generation) (*SweepRow, error) {
+	dir, err := scratch(opts, "sweep")
+	if err != nil {
+		return nil, err
+	}
+	rp, err := newRepo(ctx, dir, p.Config(), true)
+	if err != nil {
+		return nil, err
+	}
+	defer rp.remove()
+	defer rp.close()
+	row := &SweepRow{Point: p, Config: repoConfig(rp.cfg)}
+	for _, g := range gens {
+		start := time.Now()
+		st, err := ingest.Run(ctx, g.Source, rp.st, ingest.Options{Jobs: opts.Jobs})
+		row.Seconds += time.Since(start).Seconds()
+		if err != nil {
+			return nil, fmt.Errorf("bench: sweep %s: ingest %s: %w (%v)", row.Config, g.Name, err, st.Failures)
+		}
+		row.Chunks += st.NewChunks
+		row.NarRead += st.NarBytes
+		objs, total, err := rp.objects(ctx)
+		if err != nil {
+			return nil, err
+		}
+		row.Stored = append(row.Stored, total)
+		row.Objects = objs
+	}
+	row.Manifests = row.Objects["manifests"]
+	if row.Seconds > 0 {
+		row.MBps = float64(row.NarRead) / 1e6 / row.Seconds
+	}
+	return row, nil
+}

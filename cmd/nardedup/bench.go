@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nardedup/nardedup/bench"
+	"github.com/nardedup/nardedup/source"
+	"github.com/urfave/cli/v2"
+)
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "bench",
+		Usage:     "measure storage and speed on a binary cache and write a report",
+		ArgsUsage: "[SOURCE]",
+		Description: `Ingests a binary cache into scratch repositories and writes OUT/report.md,
+OUT/report.json and SVG charts. With --generations-from DIR (a make-bucket
+corpus) it ingests DIR/gen-1, DIR/gen-2, … in order and reports what each
+generation adds; with SOURCE the whole cache is one generation.
+
+The report also compares nardedup with the source's nar.xz files, zstd per
+NAR and chunking without path stripping, and sweeps the chunk size, zstd
+level and group size over the first --sweep-generations generations.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Usage: "directory for the report", Required: true},
+			&cli.StringFlag{Name: "generations-from", Usage: "make-bucket corpus directory (DIR/gen-K)"},
+			&cli.StringFlag{Name: "work-dir", Usage: "directory for the scratch repositories (default OUT/scratch, removed afterwards)"},
+			&cli.IntFlag{Name: "jobs", Usage: "NARs ingested in parallel", Value: 2},
+			&cli.StringFlag{Name: "sweep", Usage: "configurations to sweep: one-at-a-time, full or none", Value: "one-at-a-time"},
+			&cli.IntFlag{Name: "sweep-generations", Usage: "generations each sweep configuration ingests", Value: 2},
+			&cli.StringFlag{Name: "sweep-from", Usage: "make-bucket corpus for the sweep (default: the one benchmarked)"},
+			&cli.BoolFlag{Name: "no-compare", Usage: "leave out the storage comparison"},
+		},
+		Action: runBench,
+	}
+}
+
+func runBench(c *cli.Context) error {
+	opts, err := benchOptions(c)
+	if err != nil {
+		return err
+	}
+	out := c.String("out")
+	if opts.WorkDir == "" {
+		opts.WorkDir = filepath.Join(out, "scratch")
+		defer os.RemoveAll(opts.WorkDir)
+	}
+	rep, err := bench.Run(c.Context, opts)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteFiles(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(out, "report.md"))
+	return nil
+}
+
+func benchOptions(c *cli.Context) (bench.Options, error) {
+	opts := bench.Options{WorkDir: c.String("work-dir"), Jobs: c.Int("jobs"), Log: os.Stderr,
+		SweepGenerations: c.Int("sweep-generations"), SkipCompare: c.Bool("no-compare"),
+		Command: commandLine(c)}
+	var err error
+	switch corpus := c.String("generations-from"); {
+	case corpus != "" && c.NArg() == 0:
+		opts.Generations, opts.Corpus, err = bench.CorpusGenerations(corpus)
+	case corpus == "" && c.NArg() == 1:
+		var src source.Source
+		if src, err = source.Open(c.Args().First()); err == nil {
+			opts.Generations = []bench.Generation{{Name: "source", Source: src}}
+		}
+	default:
+		return opts, errors.New("bench: give either --generations-from DIR or one SOURCE")
+	}
+	if err != nil {
+		return opts, err
+	}
+	if dir := c.String("sweep-from"); dir != "" {
+		if opts.SweepSource, opts.SweepCorpus, err = bench.CorpusGenerations(dir); err != nil {
+			return opts, err
+		}
+	}
+	switch c.String("sweep") {
+	case "one-at-a-time":
+	case "full":
+		opts.Sweep = bench.FullGrid()
+	case "none":
+		opts.SkipSweep = true
+	default:
+		return opts, fmt.Errorf("bench: --sweep %q: want one-at-a-time, full or none", c.String("sweep"))
+	}
+	return opts, nil
+}
+
+// commandLine is the command as typed, with the program called nardedup.
+func commandLine(c *cli.Context) string {
+	args := append([]string{"nardedup"}, os.Args[1:]...)
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"$") {
+			args[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(args, " ")
+}
