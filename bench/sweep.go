@@ -11,7 +11,9 @@ type SweepPoint struct {
 }
 
 // Config is the repository configuration of p.
-func (p SweepPoint) Config() chunkstore.Config { return sweepConfig(p.AvgBits, p.ZstdLevel, p.GroupSize) }
+func (p SweepPoint) Config() chunkstore.Config {
+	return sweepConfig(p.AvgBits, p.ZstdLevel, p.GroupSize)
+}
 
 // SweepAvgBits, SweepLevels and SweepGroups are the values the sweep tries.
 var (
