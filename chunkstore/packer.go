@@ -3,6 +3,7 @@ package chunkstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -238,6 +239,26 @@ func (s *Store) ReadTOC(ctx context.Context, id ID) (*TOC, error) {
 		return nil, fmt.Errorf("%w: pack %s: frames do not fill the pack", ErrCorrupt, id)
 	}
 	return toc, nil
+}
+
+// readExact reads n bytes of an object at off into a buffer of that size.
+func (s *Store) readExact(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if n > 2*MaxFrameSize {
+		return nil, fmt.Errorf("%w: %s: read of %d bytes at %d", ErrCorrupt, key, n, off)
+	}
+	rc, err := s.be.Get(ctx, key, off, n)
+	if err != nil {
+		return nil, s.wrap("read "+key, err)
+	}
+	defer rc.Close()
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: %s: short read of %d bytes at %d", ErrCorrupt, key, n, off)
+		}
+		return nil, s.wrap("read "+key, err)
+	}
+	return buf, nil
 }
 
 // readObject reads a range of an object, at most max bytes.

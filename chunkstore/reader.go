@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Lookup returns where chunk id is stored, or an error wrapping ErrNotFound.
@@ -35,7 +36,7 @@ func (s *Store) ReadChunk(ctx context.Context, id ID) ([]byte, error) {
 // readFrame fetches and decompresses the frame holding loc.
 func (s *Store) readFrame(ctx context.Context, loc Location) ([]byte, error) {
 	key := packKey(loc.Pack)
-	comp, err := s.readObject(ctx, key, loc.FrameOffset, int64(loc.FrameCLen), MaxFrameSize*2)
+	comp, err := s.readExact(ctx, key, loc.FrameOffset, int64(loc.FrameCLen))
 	if err != nil {
 		return nil, err
 	}
@@ -65,79 +66,126 @@ func (s *Store) slice(frame []byte, loc Location, ref Ref) ([]byte, error) {
 	return data, nil
 }
 
+// readAhead is how many frames a reader fetches and decompresses ahead of
+// its consumer, on up to readWorkers goroutines.
+const (
+	readAhead   = 4
+	readWorkers = 2
+)
+
 // NewReader returns the concatenation of the chunks that next yields (until
-// it returns io.EOF), each checked against its id. Chunks are fetched and
-// decompressed ahead of the reader on an internal goroutine, which also
-// calls next. Consecutive chunks of one frame cost one read.
+// it returns io.EOF), each checked against its id. Consecutive chunks of one
+// frame cost one read. A planning goroutine calls next and looks chunks up;
+// frames are fetched, decompressed and checked ahead of the reader, in
+// parallel, and handed over in order.
 func (s *Store) NewReader(ctx context.Context, next func() (Ref, error)) io.ReadCloser {
 	ctx, cancel := context.WithCancel(ctx)
-	r := &chunkReader{ch: make(chan piece, 64), cancel: cancel}
-	go s.produce(ctx, next, r.ch)
+	r := &chunkReader{jobs: make(chan *frameJob, readAhead), cancel: cancel}
+	work := make(chan *frameJob, readAhead)
+	for i := 0; i < readWorkers; i++ {
+		r.workers.Add(1)
+		go func() {
+			defer r.workers.Done()
+			for j := range work {
+				j.run(ctx, s)
+			}
+		}()
+	}
+	go s.plan(ctx, next, work, r.jobs)
 	return r
 }
 
-type piece struct {
-	data []byte
-	err  error
+// frameJob is a run of consecutive chunks of a stream that lie in one
+// frame (or an error to report at that point of the stream).
+type frameJob struct {
+	loc    Location // of the first chunk: names the frame
+	refs   []Ref
+	locs   []Location
+	done   chan struct{}
+	frame  []byte
+	pieces [][]byte
+	err    error
 }
 
-type frameKey struct {
-	pack ID
-	off  int64
+func (j *frameJob) run(ctx context.Context, s *Store) {
+	defer close(j.done)
+	if j.err != nil {
+		return
+	}
+	if j.frame, j.err = s.readFrame(ctx, j.loc); j.err != nil {
+		return
+	}
+	for i, ref := range j.refs {
+		var data []byte
+		if data, j.err = s.slice(j.frame, j.locs[i], ref); j.err != nil {
+			return
+		}
+		j.pieces = append(j.pieces, data)
+	}
 }
 
-func (s *Store) produce(ctx context.Context, next func() (Ref, error), ch chan<- piece) {
-	defer close(ch)
-	var curKey frameKey
-	var cur []byte
-	send := func(p piece) bool {
+// plan groups the refs into frame jobs and queues them, in order, both for
+// the workers and for the reader.
+func (s *Store) plan(ctx context.Context, next func() (Ref, error), work, jobs chan<- *frameJob) {
+	defer close(jobs)
+	defer close(work)
+	var cur *frameJob
+	emit := func(j *frameJob) bool {
 		select {
-		case ch <- p:
-			return p.err == nil
+		case jobs <- j:
+		case <-ctx.Done():
+			return false
+		}
+		if j.err != nil {
+			close(j.done)
+			return false
+		}
+		select {
+		case work <- j:
+			return true
 		case <-ctx.Done():
 			return false
 		}
 	}
 	for {
 		ref, err := next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
+		var loc Location
 		if err == nil {
-			var data []byte
-			data, cur, curKey, err = s.pieceOf(ctx, ref, cur, curKey)
-			if err == nil && !send(piece{data: data}) {
-				return
+			loc, err = s.Lookup(ref.ID)
+		}
+		if errors.Is(err, io.EOF) {
+			if cur != nil {
+				emit(cur)
 			}
+			return
 		}
 		if err != nil {
-			send(piece{err: err})
+			if cur == nil || emit(cur) {
+				emit(&frameJob{err: err, done: make(chan struct{})})
+			}
 			return
 		}
-	}
-}
-
-func (s *Store) pieceOf(ctx context.Context, ref Ref, cur []byte, curKey frameKey) ([]byte, []byte, frameKey, error) {
-	loc, err := s.Lookup(ref.ID)
-	if err != nil {
-		return nil, cur, curKey, err
-	}
-	key := frameKey{loc.Pack, loc.FrameOffset}
-	if cur == nil || key != curKey {
-		if cur, err = s.readFrame(ctx, loc); err != nil {
-			return nil, nil, curKey, err
+		if cur != nil && (cur.loc.Pack != loc.Pack || cur.loc.FrameOffset != loc.FrameOffset) {
+			if !emit(cur) {
+				return
+			}
+			cur = nil
 		}
-		curKey = key
+		if cur == nil {
+			cur = &frameJob{loc: loc, done: make(chan struct{})}
+		}
+		cur.refs = append(cur.refs, ref)
+		cur.locs = append(cur.locs, loc)
 	}
-	data, err := s.slice(cur, loc, ref)
-	return data, cur, curKey, err
 }
 
 type chunkReader struct {
-	ch     chan piece
-	cancel context.CancelFunc
-	buf    []byte
-	err    error
+	jobs    chan *frameJob
+	workers sync.WaitGroup
+	cancel  context.CancelFunc
+	cur     *frameJob
+	buf     []byte
+	err     error
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
@@ -145,26 +193,38 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		if r.err != nil {
 			return 0, r.err
 		}
-		pc, ok := <-r.ch
-		switch {
-		case !ok:
-			r.err = io.EOF
-		case pc.err != nil:
-			r.err = pc.err
-		default:
-			r.buf = pc.data
+		if r.cur != nil && len(r.cur.pieces) > 0 {
+			r.buf, r.cur.pieces = r.cur.pieces[0], r.cur.pieces[1:]
+			continue
 		}
+		r.nextJob()
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	return n, nil
 }
 
-// Close stops the prefetching goroutine.
+func (r *chunkReader) nextJob() {
+	r.cur = nil
+	j, ok := <-r.jobs
+	if !ok {
+		r.err = io.EOF
+		return
+	}
+	<-j.done
+	if j.err != nil {
+		r.err = j.err
+		return
+	}
+	r.cur = j
+}
+
+// Close stops the goroutines fetching ahead and waits for them.
 func (r *chunkReader) Close() error {
 	r.cancel()
-	for range r.ch {
+	for range r.jobs {
 	}
+	r.workers.Wait()
 	if r.err == nil {
 		r.err = errors.New("chunkstore: read after close")
 	}

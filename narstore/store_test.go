@@ -30,7 +30,7 @@ func storeHash(r *rand.Rand) string {
 
 // makeNAR builds a NAR of files full of pseudo-random text with store paths
 // of the given hashes sprinkled through it.
-func makeNAR(t *testing.T, seed int64, hashes []string) []byte {
+func makeNAR(t testing.TB, seed int64, hashes []string) []byte {
 	t.Helper()
 	r := rand.New(rand.NewSource(seed))
 	var buf bytes.Buffer
@@ -55,7 +55,7 @@ func makeNAR(t *testing.T, seed int64, hashes []string) []byte {
 	return buf.Bytes()
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

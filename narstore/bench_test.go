@@ -1,0 +1,79 @@
+package narstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/narstore"
+)
+
+// benchNAR returns a large NAR: the one named by $NARDEDUP_BENCH_NAR (a
+// .nar.xz file), or a synthetic one with store paths.
+func benchNAR(b *testing.B) []byte {
+	if f := os.Getenv("NARDEDUP_BENCH_NAR"); f != "" {
+		out, err := exec.Command("xz", "-dc", f).Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	r := rand.New(rand.NewSource(1))
+	hashes := []string{storeHash(r), storeHash(r), storeHash(r), storeHash(r)}
+	var nar []byte
+	for len(nar) < 32<<20 {
+		nar = append(nar, makeNAR(b, int64(len(nar)), hashes)...)
+	}
+	return makeNAR(b, 9, hashes) // a valid NAR; the loop only sized the data
+}
+
+// BenchmarkOpen measures rebuilding a NAR from a warm local repository:
+// chunk reads, decompression, BLAKE3 and SHA-256 checks, path restoring.
+func BenchmarkOpen(b *testing.B) {
+	nar := benchNAR(b)
+	ctx := context.Background()
+	be, err := local.Open(filepath.Join(b.TempDir(), "repo"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := chunkstore.Init(ctx, be, chunkstore.DefaultConfig()); err != nil {
+		b.Fatal(err)
+	}
+	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "i.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cs.Close()
+	st, err := narstore.New(cs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum := sha256.Sum256(nar)
+	n := narstore.NAR{Hash: "h", NarHash: sum, NarSize: uint64(len(nar)), NarInfo: []byte("x")}
+	if _, err := st.PutNAR(ctx, n, bytes.NewReader(nar), func(error) {}); err != nil {
+		b.Fatal(err)
+	}
+	if err := cs.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(nar)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rc, _, err := st.Open(ctx, sum)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			b.Fatal(err)
+		}
+		rc.Close()
+	}
+}
