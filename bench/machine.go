@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/nardedup/nardedup/source"
 )
 
 // Machine describes where a run took place.
@@ -17,10 +19,12 @@ type Machine struct {
 	GoVersion string `json:"go_version"`
 	OS        string `json:"os"`
 	Arch      string `json:"arch"`
+	XZ        string `json:"xz_decoder,omitempty"` // source.DefaultXZ
 }
 
 func machine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+		XZ: source.DefaultXZ().String()}
 	m.CPUModel = procField("/proc/cpuinfo", "model name")
 	if v := procField("/proc/meminfo", "MemTotal"); v != "" {
 		m.MemTotal = kbytes(v)

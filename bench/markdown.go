@@ -28,7 +28,8 @@ func (r *Report) Markdown() string {
 func (r *Report) mdMachine(b *strings.Builder) {
 	m := r.Machine
 	b.WriteString("## Machine and corpus\n\n")
-	fmt.Fprintf(b, "- CPU: %s, %d cores; memory %s; %s, %s/%s\n", orDash(m.CPUModel), m.CPUs, gib(m.MemTotal), m.GoVersion, m.OS, m.Arch)
+	fmt.Fprintf(b, "- CPU: %s, %d cores; memory %s; %s, %s/%s; xz decoder %s\n",
+		orDash(m.CPUModel), m.CPUs, gib(m.MemTotal), m.GoVersion, m.OS, m.Arch, orDash(m.XZ))
 	fmt.Fprintf(b, "- Default repository config: %s\n", r.Default)
 	if r.Corpus != nil {
 		fmt.Fprintf(b, "- Corpus: `%s`, %d generations%s\n", r.Corpus.Dir, r.Corpus.Generations, params(r.Corpus.Params))

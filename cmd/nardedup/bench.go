@@ -34,12 +34,16 @@ level and group size over the first --sweep-generations generations.`,
 			&cli.IntFlag{Name: "sweep-generations", Usage: "generations each sweep configuration ingests", Value: 2},
 			&cli.StringFlag{Name: "sweep-from", Usage: "make-bucket corpus for the sweep (default: the one benchmarked)"},
 			&cli.BoolFlag{Name: "no-compare", Usage: "leave out the storage comparison"},
+			&cli.StringFlag{Name: "from-json", Usage: "measure nothing: render the report.json of an earlier run into OUT"},
 		},
 		Action: runBench,
 	}
 }
 
 func runBench(c *cli.Context) error {
+	if path := c.String("from-json"); path != "" {
+		return renderBench(path, c.String("out"))
+	}
 	opts, err := benchOptions(c)
 	if err != nil {
 		return err
@@ -58,6 +62,19 @@ func runBench(c *cli.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(out, "report.md"))
 	return nil
+}
+
+// renderBench writes the report files of an earlier run's report.json.
+func renderBench(path, out string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	rep, err := bench.ParseJSON(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return rep.WriteFiles(out)
 }
 
 func benchOptions(c *cli.Context) (bench.Options, error) {
