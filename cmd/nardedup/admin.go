@@ -108,7 +108,7 @@ repository's index objects, or with --from-packs from the packs themselves
 (which also rewrites missing or damaged index objects).`,
 		Flags: repoFlags(
 			&cli.BoolFlag{Name: "from-packs", Usage: "read every pack's own table of contents", EnvVars: []string{"NARDEDUP_FROM_PACKS"}},
-			&cli.StringFlag{Name: "role", Usage: "which local index: ingest, serve, verify, export or stats", Value: "serve"},
+			&cli.StringFlag{Name: "role", Usage: "which local index: ingest, serve, verify, export or stats", Value: "serve", EnvVars: []string{"NARDEDUP_INDEX_ROLE"}},
 		),
 		Action: func(c *cli.Context) error {
 			be, err := openBackend(c)
