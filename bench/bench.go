@@ -54,6 +54,8 @@ type Report struct {
 	Started     time.Time   `json:"started"`
 	Elapsed     float64     `json:"elapsed_s"`
 	Machine     Machine     `json:"machine"`
+	LoadStart   string      `json:"load_start"` // /proc/loadavg when the run began
+	LoadEnd     string      `json:"load_end"`   // and when it ended
 	Corpus      *CorpusInfo `json:"corpus,omitempty"`
 	Default     RepoConfig  `json:"default_config"`
 	Jobs        int         `json:"jobs"` // ingest.Options.Jobs of every run
@@ -98,7 +100,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.Jobs = 2
 	}
 	start := time.Now()
-	r := &Report{Command: opts.Command, Started: start.UTC(), Machine: machine(),
+	r := &Report{Command: opts.Command, Started: start.UTC(), Machine: machine(), LoadStart: loadAvg(),
 		Corpus: opts.Corpus, Jobs: opts.Jobs, Default: repoConfig(chunkstore.DefaultConfig())}
 	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -117,6 +119,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	r.Elapsed = time.Since(start).Seconds()
+	r.LoadEnd = loadAvg()
 	return r, nil
 }
 

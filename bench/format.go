@@ -47,6 +47,14 @@ func delta(a, b int64) string {
 	return fmt.Sprintf("%+.1f%%", 100*(float64(a)/float64(b)-1))
 }
 
+// deltaF is the change from b to a in percent.
+func deltaF(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%+.0f%%", 100*(a/b-1))
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -83,7 +91,7 @@ func (sw *Sweep) knobSummary() string {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("What each knob bought, against the default (stored bytes after the last generation; MB/s):\n\n")
+	b.WriteString("What each knob bought, against the default (stored bytes after the last generation; CPU seconds of the ingest):\n\n")
 	names := map[string]string{"chunk": "average chunk size", "zstd": "zstd level", "group": "group size"}
 	for _, knob := range []string{"chunk", "zstd", "group"} {
 		var parts []string
@@ -91,11 +99,18 @@ func (sw *Sweep) knobSummary() string {
 			if row.Point.Knob != knob {
 				continue
 			}
-			parts = append(parts, fmt.Sprintf("%s: %s stored, %.1f vs %.1f MB/s", row.Point.value(knob),
-				delta(row.Final(), def.Final()), row.MBps, def.MBps))
+			parts = append(parts, fmt.Sprintf("%s: %s stored, %s CPU", row.Point.value(knob),
+				delta(row.Final(), def.Final()), deltaF(row.CPU, def.CPU)))
 		}
 		if len(parts) > 0 {
 			fmt.Fprintf(&b, "- %s (default %s): %s\n", names[knob], def.Point.value(knob), strings.Join(parts, "; "))
+		}
+	}
+	for _, row := range sw.Rows {
+		if row.Point.Knob == "combined" {
+			fmt.Fprintf(&b, "- combined (each knob at its best value above: %s, %s, group %s): %s stored, %s CPU\n",
+				row.Point.value("chunk"), row.Point.value("zstd"), row.Point.value("group"),
+				delta(row.Final(), def.Final()), deltaF(row.CPU, def.CPU))
 		}
 	}
 	return b.String()

@@ -31,6 +31,8 @@ func (r *Report) mdMachine(b *strings.Builder) {
 	fmt.Fprintf(b, "- CPU: %s, %d cores; memory %s; %s, %s/%s; xz decoder %s\n",
 		orDash(m.CPUModel), m.CPUs, gib(m.MemTotal), m.GoVersion, m.OS, m.Arch, orDash(m.XZ))
 	fmt.Fprintf(b, "- Default repository config: %s\n", r.Default)
+	fmt.Fprintf(b, "- Load average (1/5/15 min) at start %s, at end %s: the machine may be shared, so wall-clock speeds are noisy; "+
+		"CPU seconds (this process and its xz decoders) are steadier\n", orDash(r.LoadStart), orDash(r.LoadEnd))
 	if r.Corpus != nil {
 		fmt.Fprintf(b, "- Corpus: `%s`, %d generations%s\n", r.Corpus.Dir, r.Corpus.Generations, params(r.Corpus.Params))
 	}
@@ -50,14 +52,14 @@ func params(p map[string]any) string {
 
 func (r *Report) mdGenerations(b *strings.Builder) {
 	fmt.Fprintf(b, "## Per generation\n\nOne repository, config: %s. Generations ingested in order, %d ingest jobs.\n\n", r.Totals.Config, r.Jobs)
-	b.WriteString("| gen | paths | NAR | nar.xz | new nar.xz | NARs read | stored added | added / new xz | stored total | cum. nar.xz | cum. stored / xz | time | MB/s | peak RSS |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| gen | paths | NAR | nar.xz | new nar.xz | NARs read | stored added | added / new xz | stored total | cum. nar.xz | cum. stored / xz | time | CPU s | MB/s | peak RSS |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	var added int64
 	for _, g := range r.Generations {
 		added += g.Added
-		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %d (%s) | %s | %s | %s | %s | %s | %.1fs | %.1f | %s |\n",
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %d (%s) | %s | %s | %s | %s | %s | %.1fs | %.1f | %.1f | %s |\n",
 			g.Name, g.Paths, mib(g.NarBytes), mib(g.XZBytes), mib(g.NewXZ), g.NARsRead, mib(g.NarRead), size(g.Added),
-			pct(g.Added, g.NewXZ), mib(g.Stored), mib(g.CumXZ), pct(g.Stored, g.CumXZ), g.Seconds, g.MBps, mib(g.PeakRSS))
+			pct(g.Added, g.NewXZ), mib(g.Stored), mib(g.CumXZ), pct(g.Stored, g.CumXZ), g.Seconds, g.CPU, g.MBps, mib(g.PeakRSS))
 	}
 	t := r.Totals
 	fmt.Fprintf(b, "\nAfter all generations: %d distinct store paths, %s NAR (%d distinct NARs), %s of distinct nar.xz files; "+
@@ -122,8 +124,8 @@ func (r *Report) mdSweep(b *strings.Builder) {
 	for _, g := range sw.Generations {
 		fmt.Fprintf(b, " stored after %s |", g)
 	}
-	b.WriteString(" vs default | stored / xz | chunks | manifests | MB/s |\n|---|---|--:|--:|--:|" +
-		strings.Repeat("--:|", len(sw.Generations)) + "--:|--:|--:|--:|--:|\n")
+	b.WriteString(" vs default | stored / xz | chunks | manifests | MB/s | CPU s |\n|---|---|--:|--:|--:|" +
+		strings.Repeat("--:|", len(sw.Generations)) + "--:|--:|--:|--:|--:|--:|\n")
 	def := sw.defaultRow()
 	for i, row := range sw.Rows {
 		fmt.Fprintf(b, "| %s | %s | %s | %d | %s |", sw.mark(i), row.Point.Knob, kib(int64(1)<<row.Point.AvgBits),
@@ -135,7 +137,7 @@ func (r *Report) mdSweep(b *strings.Builder) {
 		if def != nil {
 			vs = delta(row.Final(), def.Final())
 		}
-		fmt.Fprintf(b, " %s | %s | %d | %s | %.1f |\n", vs, pct(row.Final(), sw.XZBytes), row.Chunks, size(row.Manifests), row.MBps)
+		fmt.Fprintf(b, " %s | %s | %d | %s | %.1f | %.1f |\n", vs, pct(row.Final(), sw.XZBytes), row.Chunks, size(row.Manifests), row.MBps, row.CPU)
 	}
 	b.WriteString("\n" + sw.knobSummary() + "\n")
 }

@@ -29,7 +29,8 @@ type GenRow struct {
 	CumXZ       int64            `json:"cum_xz_bytes"` // distinct files of generations 1..this
 	Objects     map[string]int64 `json:"objects"`      // repository bytes by kind after it
 	Seconds     float64          `json:"seconds"`
-	MBps        float64          `json:"mb_per_s"` // NarRead / Seconds
+	CPU         float64          `json:"cpu_seconds"` // user+system, xz children included
+	MBps        float64          `json:"mb_per_s"`    // NarRead / Seconds
 	PeakRSS     int64            `json:"peak_rss"`
 	PeakRSSOwn  bool             `json:"peak_rss_own"` // peak was reset before this generation
 	StatsStored int64            `json:"ingest_stored"`
@@ -95,9 +96,9 @@ func ingestGeneration(ctx context.Context, rp *repo, g Generation, jobs int, see
 		}
 	}
 	row.PeakRSSOwn = resetPeakRSS()
-	start := time.Now()
+	start, cpu := time.Now(), cpuSeconds()
 	st, err := ingest.Run(ctx, g.Source, rp.st, ingest.Options{Jobs: jobs})
-	row.Seconds = time.Since(start).Seconds()
+	row.Seconds, row.CPU = time.Since(start).Seconds(), cpuSeconds()-cpu
 	row.PeakRSS = peakRSS()
 	if err != nil {
 		return nil, fmt.Errorf("bench: ingest %s: %w (%v)", g.Name, err, st.Failures)

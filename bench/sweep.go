@@ -86,6 +86,7 @@ type SweepRow struct {
 	Manifests int64            `json:"manifest_bytes"`
 	NarRead   int64            `json:"nar_read_bytes"`
 	Seconds   float64          `json:"seconds"` // ingest wall time, all generations
+	CPU       float64          `json:"cpu_seconds"`
 	MBps      float64          `json:"mb_per_s"`
 }
 

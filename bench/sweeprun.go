@@ -42,16 +42,64 @@ func (r *Report) runSweep(ctx context.Context, opts Options) error {
 		}
 	}
 	for i, p := range pts {
-		row, err := sweepOne(ctx, opts, p, gens)
-		if err != nil {
+		if err := sw.run(ctx, opts, p, gens, fmt.Sprintf("%d/%d", i+1, len(pts))); err != nil {
 			return err
 		}
-		sw.Rows = append(sw.Rows, *row)
-		logf(opts, "sweep %d/%d: %s: stored %s, %.1f MB/s", i+1, len(pts), row.Config, mib(row.Final()), row.MBps)
+	}
+	if p, ok := sw.combined(); ok && opts.Sweep == nil {
+		if err := sw.run(ctx, opts, p, gens, "combined"); err != nil {
+			return err
+		}
 	}
 	sw.pick()
 	r.Sweep = sw
 	return nil
+}
+
+// run measures one configuration and adds its row.
+func (sw *Sweep) run(ctx context.Context, opts Options, p SweepPoint, gens []Generation, step string) error {
+	row, err := sweepOne(ctx, opts, p, gens)
+	if err != nil {
+		return err
+	}
+	sw.Rows = append(sw.Rows, *row)
+	logf(opts, "sweep %s: %s: stored %s, %.1f MB/s, %.1f CPU s", step, row.Config, mib(row.Final()), row.MBps, row.CPU)
+	return nil
+}
+
+// combined returns the default configuration with every knob set to the
+// value that stored least when that knob alone was varied, if that is a
+// configuration not measured yet.
+func (sw *Sweep) combined() (SweepPoint, bool) {
+	def := sw.defaultRow()
+	if def == nil {
+		return SweepPoint{}, false
+	}
+	p := def.Point
+	p.Knob = "combined"
+	for _, knob := range []string{"chunk", "zstd", "group"} {
+		best := def
+		for i := range sw.Rows {
+			if sw.Rows[i].Point.Knob == knob && sw.Rows[i].Final() < best.Final() {
+				best = &sw.Rows[i]
+			}
+		}
+		switch knob {
+		case "chunk":
+			p.AvgBits = best.Point.AvgBits
+		case "zstd":
+			p.ZstdLevel = best.Point.ZstdLevel
+		default:
+			p.GroupSize = best.Point.GroupSize
+		}
+	}
+	for _, row := range sw.Rows {
+		q := row.Point
+		if q.AvgBits == p.AvgBits && q.ZstdLevel == p.ZstdLevel && q.GroupSize == p.GroupSize {
+			return p, false
+		}
+	}
+	return p, true
 }
 
 // pick marks the smallest and the fastest row.
@@ -80,9 +128,10 @@ func sweepOne(ctx context.Context, opts Options, p SweepPoint, gens []Generation
 	defer rp.close()
 	row := &SweepRow{Point: p, Config: repoConfig(rp.cfg)}
 	for _, g := range gens {
-		start := time.Now()
+		start, cpu := time.Now(), cpuSeconds()
 		st, err := ingest.Run(ctx, g.Source, rp.st, ingest.Options{Jobs: opts.Jobs})
 		row.Seconds += time.Since(start).Seconds()
+		row.CPU += cpuSeconds() - cpu
 		if err != nil {
 			return nil, fmt.Errorf("bench: sweep %s: ingest %s: %w (%v)", row.Config, g.Name, err, st.Failures)
 		}
