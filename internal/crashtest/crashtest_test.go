@@ -33,7 +33,6 @@ var (
 // writes (local.TempPrefix).
 const tempPrefix = ".nardedup-tmp-"
 
-
 // seed returns the trials' seed: the flag when given, else the environment,
 // else the flag's default.
 func seed(t *testing.T) uint64 {
