@@ -209,3 +209,52 @@ func checkFiles(t *testing.T, rep *bench.Report) {
 		}
 	}
 }
+
+// TestSweepOneAtATime runs the default sweep on generation 1 of the sample:
+// every one-at-a-time point, then the combination of each knob's best
+// value unless that was measured already.
+func TestSweepOneAtATime(t *testing.T) {
+	gens, _ := sampleGenerations(t)
+	rep, err := bench.Run(context.Background(), bench.Options{
+		Generations: gens[:1], SkipCompare: true, WorkDir: t.TempDir(),
+	})
+	must(t, err)
+	pts := bench.OneAtATime()
+	rows := rep.Sweep.Rows
+	if len(rows) < len(pts) || len(rows) > len(pts)+1 || len(rep.Sweep.Generations) != 1 {
+		t.Fatalf("%d sweep rows over %v, want %d or %d over gen-1", len(rows), rep.Sweep.Generations, len(pts), len(pts)+1)
+	}
+	for i, p := range pts {
+		if rows[i].Point != p {
+			t.Errorf("row %d is %+v, want %+v", i, rows[i].Point, p)
+		}
+	}
+	if len(rows) == len(pts) {
+		return
+	}
+	c := rows[len(pts)].Point
+	want := rows[0].Point
+	best := map[string]int64{"chunk": rows[0].Final(), "zstd": rows[0].Final(), "group": rows[0].Final()}
+	for _, row := range rows[1:len(pts)] {
+		p := row.Point
+		if row.Final() >= best[p.Knob] {
+			continue
+		}
+		best[p.Knob] = row.Final()
+		switch p.Knob {
+		case "chunk":
+			want.AvgBits = p.AvgBits
+		case "zstd":
+			want.ZstdLevel = p.ZstdLevel
+		case "group":
+			want.GroupSize = p.GroupSize
+		}
+	}
+	want.Knob = "combined"
+	if c != want {
+		t.Errorf("combined point %+v, want %+v", c, want)
+	}
+	if c.Knob != "combined" || !strings.Contains(rep.Markdown(), "- combined (") {
+		t.Errorf("combined row %+v not reported", c)
+	}
+}
