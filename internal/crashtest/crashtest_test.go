@@ -70,6 +70,7 @@ type harness struct {
 
 type summary struct {
 	trials, kills, landed, cacheDrops, planted, tempSeen int
+	resumedKills, resumedLanded                          int
 	visible                                              []int // paths visible after each kill that landed
 	verifies, damaged                                    int
 }
@@ -136,9 +137,9 @@ func TestCrashDuringIngest(t *testing.T) {
 
 	s := h.sum
 	lo, med, hi := minMedMax(s.visible)
-	t.Logf("crashtest summary: seed %d, %d trials in %s; %d kills, %d landed mid-run; paths visible at kill min/median/max %d/%d/%d of %d; "+
+	t.Logf("crashtest summary: seed %d, %d trials in %s; %d kills, %d landed mid-run (of them in resumed runs: %d kills, %d landed); paths visible at kill min/median/max %d/%d/%d of %d; "+
 		"%d index cache deletions, %d checks found temporary files, %d checks with planted temporary files; %d verify runs, %d damaged",
-		h.seed, s.trials, time.Since(start).Round(time.Millisecond), s.kills, s.landed, lo, med, hi, len(h.ref),
+		h.seed, s.trials, time.Since(start).Round(time.Millisecond), s.kills, s.landed, s.resumedKills, s.resumedLanded, lo, med, hi, len(h.ref),
 		s.cacheDrops, s.tempSeen, s.planted, s.verifies, s.damaged)
 }
 
@@ -190,7 +191,7 @@ func (h *harness) reference() {
 		t.Fatalf("reference ingest: %v\n%s", res.err, res.out)
 	}
 	h.refDur = res.dur
-	h.timeout = 30*time.Second + 20*res.dur
+	h.timeout = 30*time.Second + 10*res.dur
 	vis, err := visible(r.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -386,11 +387,18 @@ func (h *harness) plantTemp(r *repo, rng *rand.Rand) int {
 // every visible narinfo is the upstream one and verifies, no store path
 // that was visible before went away, and temporary files are not counted as
 // objects. It returns the number of visible paths.
-func (h *harness) afterKill(tag string, r *repo, res run, plant bool, rng *rand.Rand) int {
+// resumed says whether the run resumed an earlier killed one.
+func (h *harness) afterKill(tag string, r *repo, res run, resumed, plant bool, rng *rand.Rand) int {
 	t := h.t
 	h.sum.kills++
+	if resumed {
+		h.sum.resumedKills++
+	}
 	if res.killed {
 		h.sum.landed++
+		if resumed {
+			h.sum.resumedLanded++
+		}
 	} else if res.err != nil {
 		t.Errorf("%s: ingest failed before the kill: %v\n%s", tag, res.err, res.out)
 		return 0
@@ -511,9 +519,17 @@ func (h *harness) finish(tag string, r *repo) {
 		res.dur.Round(time.Millisecond), len(vis), len(h.ref), nars, damaged)
 }
 
-// delay draws a kill delay in [0, reference duration).
-func (h *harness) delay(rng *rand.Rand) time.Duration {
-	return time.Duration(rng.Float64() * float64(h.refDur))
+// delay turns the seeded fraction f into a kill delay for an ingest into r:
+// f of the reference run's duration, scaled for a resumed run by the share
+// of store paths not yet visible (plus startup), so that kills land in
+// resumed runs too.
+func (h *harness) delay(f float64, r *repo) time.Duration {
+	left := 1 - float64(len(r.seen))/float64(len(h.ref))
+	d := time.Duration(f * float64(h.refDur) * left)
+	if len(r.seen) > 0 {
+		d += time.Duration(f * float64(50*time.Millisecond))
+	}
+	return d
 }
 
 // freshTrial kills an ingest into a new repository, checks it, and resumes
@@ -525,17 +541,20 @@ func (h *harness) freshTrial(i int, rng *rand.Rand) {
 	dropCache := variant == 1 || variant == 3
 	killResume := variant >= 2
 	plant := rng.IntN(2) == 0
-	d1, d2 := h.delay(rng), h.delay(rng)
+	f1, f2 := rng.Float64(), rng.Float64()
 	tag := fmt.Sprintf("seed %d trial %d (fresh)", h.seed, i)
-	h.t.Logf("%s: kill after %s (%.0f%% of reference), drop cache %v, kill resumed run %v (after %s), plant temp files %v",
-		tag, d1.Round(time.Millisecond), 100*float64(d1)/float64(h.refDur), dropCache, killResume, d2.Round(time.Millisecond), plant)
 	r := h.newRepo(fmt.Sprintf("trial-%d", i))
-	h.afterKill(tag+" run 1", r, h.ingest(r, d1), plant, rng)
+	d1 := h.delay(f1, r)
+	h.t.Logf("%s: kill after %s (f=%.3f), drop cache %v, kill resumed run %v (f=%.3f), plant temp files %v",
+		tag, d1.Round(time.Millisecond), f1, dropCache, killResume, f2, plant)
+	h.afterKill(tag+" run 1", r, h.ingest(r, d1), false, plant, rng)
 	if dropCache {
 		h.dropCache(r)
 	}
 	if killResume {
-		h.afterKill(tag+" run 2", r, h.ingest(r, d2), false, rng)
+		d2 := h.delay(f2, r)
+		h.t.Logf("%s run 2: kill after %s", tag, d2.Round(time.Millisecond))
+		h.afterKill(tag+" run 2", r, h.ingest(r, d2), true, false, rng)
 	}
 	h.finish(tag, r)
 }
@@ -546,11 +565,12 @@ func (h *harness) chainTrial(i int, rng *rand.Rand, r *repo, pos int, finish boo
 	h.sum.trials++
 	dropCache := rng.IntN(3) == 0
 	plant := rng.IntN(2) == 0
-	d := h.delay(rng)
+	f := rng.Float64()
+	d := h.delay(f, r)
 	tag := fmt.Sprintf("seed %d trial %d (%s, run %d)", h.seed, i, r.name, pos)
-	h.t.Logf("%s: kill after %s (%.0f%% of reference), drop cache %v, plant temp files %v, finish %v",
-		tag, d.Round(time.Millisecond), 100*float64(d)/float64(h.refDur), dropCache, plant, finish)
-	h.afterKill(tag, r, h.ingest(r, d), plant, rng)
+	h.t.Logf("%s: kill after %s (f=%.3f), drop cache %v, plant temp files %v, finish %v",
+		tag, d.Round(time.Millisecond), f, dropCache, plant, finish)
+	h.afterKill(tag, r, h.ingest(r, d), pos > 1, plant, rng)
 	if dropCache {
 		h.dropCache(r)
 	}
