@@ -118,7 +118,7 @@ func (r *Report) mdSweep(b *strings.Builder) {
 		fmt.Fprintf(b, "Corpus `%s`, ", sw.Corpus.Dir)
 	}
 	fmt.Fprintf(b, "generations %s (%s NAR, %s nar.xz), each configuration in a fresh repository; "+
-		"min chunk = avg/4, max = avg×4; pack size %s. ★ fewest stored bytes, ⚡ fastest.\n\n",
+		"min chunk = avg/4, max = avg×4; pack size %s. ★ fewest stored bytes, ⚡ fewest CPU seconds. *chunks* are the residue chunks stored.\n\n",
 		strings.Join(sw.Generations, ", "), mib(sw.NarBytes), mib(sw.XZBytes), kib(int64(r.Default.PackSize)))
 	b.WriteString("| | knob | avg chunk | zstd | group |")
 	for _, g := range sw.Generations {

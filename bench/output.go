@@ -22,6 +22,9 @@ func ParseJSON(data []byte) (*Report, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("bench: parse report: %w", err)
 	}
+	if r.Sweep != nil {
+		r.Sweep.pick()
+	}
 	return &r, nil
 }
 

@@ -46,18 +46,37 @@ func OneAtATime() []SweepPoint {
 	return pts
 }
 
-// FullGrid returns every combination of the sweep values.
+// knobOf names what differs from d: "default", the one knob that does, or
+// "grid".
+func knobOf(d chunkstore.Config, avgBits, level, group int) string {
+	var diff []string
+	if avgBits != d.Chunker.AvgBits {
+		diff = append(diff, "chunk")
+	}
+	if level != d.ZstdLevel {
+		diff = append(diff, "zstd")
+	}
+	if group != d.GroupSize {
+		diff = append(diff, "group")
+	}
+	switch len(diff) {
+	case 0:
+		return "default"
+	case 1:
+		return diff[0]
+	}
+	return "grid"
+}
+
+// FullGrid returns every combination of the sweep values; a point that
+// differs from the default in one knob is named after that knob.
 func FullGrid() []SweepPoint {
 	d := chunkstore.DefaultConfig()
 	var pts []SweepPoint
 	for _, a := range SweepAvgBits {
 		for _, l := range SweepLevels {
 			for _, g := range SweepGroups {
-				knob := "grid"
-				if a == d.Chunker.AvgBits && l == d.ZstdLevel && g == d.GroupSize {
-					knob = "default"
-				}
-				pts = append(pts, SweepPoint{Knob: knob, AvgBits: a, ZstdLevel: l, GroupSize: g})
+				pts = append(pts, SweepPoint{Knob: knobOf(d, a, l, g), AvgBits: a, ZstdLevel: l, GroupSize: g})
 			}
 		}
 	}
@@ -73,7 +92,7 @@ type Sweep struct {
 	XZBytes     int64       `json:"xz_bytes"`  // distinct files of those generations
 	Rows        []SweepRow  `json:"rows"`
 	Best        int         `json:"best"`    // row with the fewest stored bytes at the end
-	Fastest     int         `json:"fastest"` // row with the highest MB/s
+	Fastest     int         `json:"fastest"` // row with the fewest CPU seconds
 }
 
 // SweepRow is one configuration's result.
