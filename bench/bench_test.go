@@ -258,3 +258,20 @@ func TestSweepOneAtATime(t *testing.T) {
 		t.Errorf("combined row %+v not reported", c)
 	}
 }
+
+func TestFullGrid(t *testing.T) {
+	pts := bench.FullGrid()
+	count := make(map[string]int)
+	for _, p := range pts {
+		count[p.Knob]++
+		c := p.Config()
+		c.ID = "test"
+		if err := c.Validate(); err != nil {
+			t.Errorf("%+v: %v", p, err)
+		}
+	}
+	want := map[string]int{"default": 1, "chunk": 3, "zstd": 2, "group": 2, "grid": 36 - 8}
+	if len(pts) != 36 || !reflect.DeepEqual(count, want) {
+		t.Errorf("%d points, by knob %v; want 36, %v", len(pts), count, want)
+	}
+}

@@ -23,6 +23,13 @@ func ParseJSON(data []byte) (*Report, error) {
 		return nil, fmt.Errorf("bench: parse report: %w", err)
 	}
 	if r.Sweep != nil {
+		// Knob names are derived data: name them as this version does.
+		d := SweepPoint{AvgBits: r.Default.AvgBits, ZstdLevel: r.Default.ZstdLevel, GroupSize: r.Default.GroupSize}
+		for i := range r.Sweep.Rows {
+			if p := &r.Sweep.Rows[i].Point; p.Knob != "combined" {
+				p.Knob = knobOf(d, *p)
+			}
+		}
 		r.Sweep.pick()
 	}
 	return &r, nil

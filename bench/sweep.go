@@ -46,17 +46,17 @@ func OneAtATime() []SweepPoint {
 	return pts
 }
 
-// knobOf names what differs from d: "default", the one knob that does, or
-// "grid".
-func knobOf(d chunkstore.Config, avgBits, level, group int) string {
+// knobOf names what p changes from the default d: "default", the one knob
+// that differs, or "grid".
+func knobOf(d, p SweepPoint) string {
 	var diff []string
-	if avgBits != d.Chunker.AvgBits {
+	if p.AvgBits != d.AvgBits {
 		diff = append(diff, "chunk")
 	}
-	if level != d.ZstdLevel {
+	if p.ZstdLevel != d.ZstdLevel {
 		diff = append(diff, "zstd")
 	}
-	if group != d.GroupSize {
+	if p.GroupSize != d.GroupSize {
 		diff = append(diff, "group")
 	}
 	switch len(diff) {
@@ -71,12 +71,14 @@ func knobOf(d chunkstore.Config, avgBits, level, group int) string {
 // FullGrid returns every combination of the sweep values; a point that
 // differs from the default in one knob is named after that knob.
 func FullGrid() []SweepPoint {
-	d := chunkstore.DefaultConfig()
+	def := OneAtATime()[0]
 	var pts []SweepPoint
 	for _, a := range SweepAvgBits {
 		for _, l := range SweepLevels {
 			for _, g := range SweepGroups {
-				pts = append(pts, SweepPoint{Knob: knobOf(d, a, l, g), AvgBits: a, ZstdLevel: l, GroupSize: g})
+				p := SweepPoint{AvgBits: a, ZstdLevel: l, GroupSize: g}
+				p.Knob = knobOf(def, p)
+				pts = append(pts, p)
 			}
 		}
 	}
