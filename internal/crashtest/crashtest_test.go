@@ -71,7 +71,8 @@ type harness struct {
 type summary struct {
 	trials, kills, landed, cacheDrops, planted, tempSeen int
 	resumedKills, resumedLanded                          int
-	visible                                              []int // paths visible after each kill that landed
+	spent                                                map[string]time.Duration // wall time by command
+	visible                                              []int                    // paths visible after each kill that landed
 	verifies, damaged                                    int
 }
 
@@ -141,6 +142,8 @@ func TestCrashDuringIngest(t *testing.T) {
 		"%d index cache deletions, %d checks found temporary files, %d checks with planted temporary files; %d verify runs, %d damaged",
 		h.seed, s.trials, time.Since(start).Round(time.Millisecond), s.kills, s.landed, s.resumedKills, s.resumedLanded, lo, med, hi, len(h.ref),
 		s.cacheDrops, s.tempSeen, s.planted, s.verifies, s.damaged)
+	t.Logf("crashtest time: ingest %s, verify %s, stats %s", s.spent["ingest"].Round(time.Millisecond),
+		s.spent["verify"].Round(time.Millisecond), s.spent["stats"].Round(time.Millisecond))
 }
 
 // build compiles nardedup from the module root.
@@ -265,6 +268,10 @@ func (h *harness) command(killAfter time.Duration, args ...string) run {
 		}
 	}
 	res := run{dur: time.Since(start), err: err, out: out.String()}
+	if h.sum.spent == nil {
+		h.sum.spent = make(map[string]time.Duration)
+	}
+	h.sum.spent[args[0]] += res.dur
 	if ctx.Err() != nil {
 		res.err = fmt.Errorf("timed out after %s: %w", h.timeout, err)
 		return res
