@@ -26,7 +26,7 @@ import (
 
 var (
 	seedFlag   = flag.Uint64("crashtest.seed", 1, "seed of the crash trials (env NARDEDUP_CRASH_SEED)")
-	trialsFlag = flag.Int("crashtest.trials", 0, "number of crash trials (default 24, 6 under -short)")
+	trialsFlag = flag.Int("crashtest.trials", 0, "number of crash trials (default 20, 6 under -short)")
 )
 
 // tempPrefix begins the name of every temporary file the local backend
@@ -101,7 +101,7 @@ func TestCrashDuringIngest(t *testing.T) {
 		h.source = filepath.Join(nixtest.Corpus(t, "small", 3), "bucket")
 		h.flush = "200ms"
 		if trials == 0 {
-			trials = 24
+			trials = 20
 		}
 	}
 	t.Logf("crashtest: seed %d (rerun with -crashtest.seed=%d or NARDEDUP_CRASH_SEED=%d), %d trials, source %s",
@@ -526,6 +526,16 @@ func (h *harness) finish(tag string, r *repo) {
 		res.dur.Round(time.Millisecond), len(vis), len(h.ref), nars, damaged)
 }
 
+// fraction draws a kill delay's fraction of a run: uniform, but one in eight
+// falls in the first twentieth, where the repository is being created.
+func fraction(rng *rand.Rand) float64 {
+	f := rng.Float64()
+	if rng.IntN(8) == 0 {
+		f *= 0.05
+	}
+	return f
+}
+
 // delay turns the seeded fraction f into a kill delay for an ingest into r:
 // f of the reference run's duration, scaled for a resumed run by the share
 // of store paths not yet visible (plus startup), so that kills land in
@@ -548,7 +558,7 @@ func (h *harness) freshTrial(i int, rng *rand.Rand) {
 	dropCache := variant == 1 || variant == 3
 	killResume := variant >= 2
 	plant := rng.IntN(2) == 0
-	f1, f2 := rng.Float64(), rng.Float64()
+	f1, f2 := fraction(rng), fraction(rng)
 	tag := fmt.Sprintf("seed %d trial %d (fresh)", h.seed, i)
 	r := h.newRepo(fmt.Sprintf("trial-%d", i))
 	d1 := h.delay(f1, r)
@@ -572,7 +582,7 @@ func (h *harness) chainTrial(i int, rng *rand.Rand, r *repo, pos int, finish boo
 	h.sum.trials++
 	dropCache := rng.IntN(3) == 0
 	plant := rng.IntN(2) == 0
-	f := rng.Float64()
+	f := fraction(rng)
 	d := h.delay(f, r)
 	tag := fmt.Sprintf("seed %d trial %d (%s, run %d)", h.seed, i, r.name, pos)
 	h.t.Logf("%s: kill after %s (f=%.3f), drop cache %v, plant temp files %v, finish %v",

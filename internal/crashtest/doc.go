@@ -10,7 +10,7 @@
 // was itself killed, must finish and leave exactly the store paths of an
 // uninterrupted reference ingest.
 //
-//	go test ./internal/crashtest/ -v                          # small corpus, 24 trials
+//	go test ./internal/crashtest/ -v                          # small corpus, 20 trials
 //	go test ./internal/crashtest/ -short -v                   # embedded sample cache, 6 trials
 //	go test ./internal/crashtest/ -v -crashtest.seed=7 -crashtest.trials=40
 //
