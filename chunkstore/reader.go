@@ -6,11 +6,18 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // Lookup returns where chunk id is stored, or an error wrapping ErrNotFound.
-func (s *Store) Lookup(id ID) (Location, error) {
+// A chunk missing from the local index may have been stored since by
+// another process: Lookup then loads the repository's new index objects
+// (Sync), at most once per Options.ResyncInterval, and looks again.
+func (s *Store) Lookup(ctx context.Context, id ID) (Location, error) {
 	loc, ok, err := s.idx.lookup(id)
+	if err == nil && !ok && s.resync(ctx) {
+		loc, ok, err = s.idx.lookup(id)
+	}
 	if err != nil {
 		return loc, s.wrap("index lookup", err)
 	}
@@ -20,9 +27,22 @@ func (s *Store) Lookup(id ID) (Location, error) {
 	return loc, nil
 }
 
+// resync runs Sync unless one ran within the resync interval, and reports
+// whether the index may have changed.
+func (s *Store) resync(ctx context.Context) bool {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.opts.ResyncInterval < 0 || time.Since(s.lastSync) < s.opts.ResyncInterval {
+		return false
+	}
+	err := s.Sync(ctx)
+	s.lastSync = time.Now()
+	return err == nil
+}
+
 // ReadChunk returns the bytes of chunk id, checked against the id.
 func (s *Store) ReadChunk(ctx context.Context, id ID) ([]byte, error) {
-	loc, err := s.Lookup(id)
+	loc, err := s.Lookup(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +171,7 @@ func (s *Store) plan(ctx context.Context, next func() (Ref, error), work, jobs c
 		ref, err := next()
 		var loc Location
 		if err == nil {
-			loc, err = s.Lookup(ref.ID)
+			loc, err = s.Lookup(ctx, ref.ID)
 		}
 		if errors.Is(err, io.EOF) {
 			if cur != nil {

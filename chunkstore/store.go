@@ -24,6 +24,11 @@ type Options struct {
 	FlushInterval time.Duration
 	// Uploads bounds the packs being stored at once (default 2).
 	Uploads int
+	// ResyncInterval is the least time between two reloads of the index
+	// objects prompted by a chunk missing from the local index (default 2s;
+	// negative: never). It bounds how long a running server takes to see
+	// NARs that another process ingested.
+	ResyncInterval time.Duration
 }
 
 // Store is an open repository of chunks. Its methods are safe for
@@ -50,6 +55,9 @@ type Store struct {
 	finished map[uint64]error // packs done out of order
 	waiting  map[uint64][]func(error)
 
+	syncMu   sync.Mutex
+	lastSync time.Time
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -66,6 +74,9 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 	}
 	if opts.Uploads <= 0 {
 		opts.Uploads = 2
+	}
+	if opts.ResyncInterval == 0 {
+		opts.ResyncInterval = 2 * time.Second
 	}
 	idx, err := openIndex(opts.IndexPath)
 	if err != nil {
@@ -90,6 +101,7 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 		s.closeIndex()
 		return nil, err
 	}
+	s.lastSync = time.Now()
 	if opts.FlushInterval > 0 {
 		s.wg.Add(1)
 		go s.flushLoop(opts.FlushInterval)

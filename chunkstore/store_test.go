@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
@@ -129,6 +130,26 @@ func TestReopenUsesIndexObjects(t *testing.T) {
 	_, res := write(t, s2, data)
 	if res.NewChunks != 0 {
 		t.Fatalf("after reopen: %d new chunks; want 0", res.NewChunks)
+	}
+}
+
+func TestReaderSeesOtherProcessWrites(t *testing.T) {
+	be := mem.New()
+	dir := t.TempDir()
+	writer := openStore(t, be, filepath.Join(dir, "writer.db"))
+	defer writer.Close()
+	reader, err := chunkstore.Open(context.Background(), be, chunkstore.Options{
+		IndexPath: filepath.Join(dir, "reader.db"), ResyncInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	data := randomData(4, 200<<10)
+	refs, _ := write(t, writer, data)
+	time.Sleep(2 * time.Millisecond)
+	got, err := readAll(t, reader, refs)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("reader opened before the write: err %v", err)
 	}
 }
 
