@@ -164,6 +164,9 @@ func (s *Store) plan(ctx context.Context, next func() (Ref, error), work, jobs c
 		case work <- j:
 			return true
 		case <-ctx.Done():
+			// The reader may already wait for this job: finish it.
+			j.err = ctx.Err()
+			close(j.done)
 			return false
 		}
 	}
