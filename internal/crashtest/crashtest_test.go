@@ -241,6 +241,9 @@ func (h *harness) command(killAfter time.Duration, args ...string) run {
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, h.bin, args...)
+	// Only the flags configure the command: no NARDEDUP_* twin from the
+	// environment of the test.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "NARDEDUP_") })
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so that a kill reaches the decompressors it
