@@ -23,6 +23,37 @@
 // before its last byte, so a client never receives a complete wrong NAR.
 // Unknown paths are 404, and so is a narinfo whose NAR's manifest is
 // missing, so Nix falls through to its next substituter.
+//
+// # Slow clients and load
+//
+// Serve (or NewHTTPServer) runs the handler with connection limits, see
+// HTTPOptions: a client has 10s to send its request line and headers
+// (ReadHeaderTimeout), 30s for the whole request (ReadTimeout), and a
+// keep-alive connection is closed after 2m without a request
+// (IdleTimeout). A request line and headers over 16 KiB get 431
+// (MaxHeaderBytes). Small responses must be written within 1m
+// (WriteTimeout). A NAR download has no overall time limit, since a big
+// NAR over a slow link may take hours: its deadline moves with every
+// 64 KiB write instead, so a client that stops reading for SendTimeout (1m)
+// is cut off and frees what its stream held.
+//
+// Each NAR stream decodes a few frames ahead of its client and so holds up
+// to tens of MiB. MaxConcurrentNARs bounds the streams server-wide
+// (default: a quarter of the memory over 48 MiB a stream, see
+// DefaultMaxConcurrentNARs); a download beyond it waits in line for up to
+// QueueTimeout (30s), then gets 503 with Retry-After, which Nix retries.
+//
+// # Authentication
+//
+// Off by default. With Options.Auth, every request must present a bearer
+// token (Authorization: Bearer TOKEN) or basic-auth credentials; a token is
+// also accepted as a basic-auth password under any user name. Others get
+// 401 with WWW-Authenticate. Nix sends basic auth from a netrc file:
+//
+//	machine cache.example login nix password TOKEN-OR-PASSWORD
+//
+// with netrc-file pointing at it in nix.conf (or --option netrc-file FILE).
+// The server has no write or admin endpoint, with or without auth.
 package server
 
 import (
@@ -35,6 +66,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
@@ -50,15 +82,31 @@ type Options struct {
 	Priority    int          // nix-cache-info Priority; 0 means 40
 	Logger      *slog.Logger // nil: slog.Default()
 	Compression string       // what narinfos offer: "zstd" (default) or "none"
+
+	// SendTimeout bounds each 64 KiB write of a NAR (default 1m): a
+	// client that stops reading is cut off after it, one that reads
+	// slowly but steadily never is.
+	SendTimeout time.Duration
+	// MaxConcurrentNARs bounds the NAR downloads in progress: 0 means
+	// DefaultMaxConcurrentNARs(), a negative value no bound.
+	MaxConcurrentNARs int
+	// QueueTimeout is how long a NAR download waits for one of the
+	// MaxConcurrentNARs slots before it gets 503 (default 30s).
+	QueueTimeout time.Duration
+	// Auth, if not nil, lists the credentials every request must present.
+	Auth *Auth
 }
 
 // Server is an http.Handler serving one repository. It is read-only.
 type Server struct {
-	zstd      bool
-	st        *narstore.Store
-	storeDir  string
-	log       *slog.Logger
-	cacheInfo []byte
+	zstd        bool
+	st          *narstore.Store
+	storeDir    string
+	log         *slog.Logger
+	cacheInfo   []byte
+	sendTimeout time.Duration
+	streams     *streamLimit
+	auth        *Auth
 }
 
 // New returns a Server for st.
@@ -69,16 +117,24 @@ func New(st *narstore.Store, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.SendTimeout <= 0 {
+		opts.SendTimeout = DefaultSendTimeout
+	}
 	dir := st.Chunks().Config().StoreDir
 	info := fmt.Sprintf("StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", dir, opts.Priority)
 	return &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
-		zstd: opts.Compression != "none"}
+		zstd: opts.Compression != "none", sendTimeout: opts.SendTimeout,
+		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.QueueTimeout), auth: opts.Auth}
 }
 
 var _ http.Handler = (*Server)(nil)
 
 // ServeHTTP routes a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.auth != nil && !s.auth.allowed(r) {
+		s.auth.deny(w)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -193,6 +249,26 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 		narHeaders(w, m.NarSize, zst)
 		return
 	}
+	// A download waiting in line or in progress is not bounded by the
+	// server's whole-request read timeout; its writes are, by SendTimeout.
+	snd := sender{ctl: http.NewResponseController(w), timeout: s.sendTimeout}
+	snd.start(r)
+	if !s.streams.acquire(r.Context()) {
+		if r.Context().Err() != nil {
+			panic(http.ErrAbortHandler)
+		}
+		s.log.Warn("NAR refused: all streams busy", "path", r.URL.Path)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many downloads in progress", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.streams.release()
+	s.streamNAR(w, r, snd, narHash, name, zst)
+}
+
+// streamNAR sends the NAR, plain or zstd-compressed.
+func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd sender, narHash [32]byte, name string, zst bool) {
+	what := "NAR " + name
 	rc, m, err := s.st.Open(r.Context(), narHash)
 	if err != nil {
 		s.fail(w, r, what, err)
@@ -211,15 +287,17 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 	}
 	narHeaders(w, m.NarSize, zst)
 	if !zst {
-		s.copyNAR(w, r, rc, buf[:], n, err, name, m.NarSize)
+		s.copyNAR(w, r, snd, rc, buf[:], n, err, name, m.NarSize)
+		snd.next() // for the final flush
 		return
 	}
 	zw := zstdWriters.Get().(*zstd.Encoder)
 	zw.Reset(w)
 	defer func() { zw.Reset(nil); zstdWriters.Put(zw) }()
-	s.copyNAR(zw, r, rc, buf[:], n, err, name, m.NarSize)
+	s.copyNAR(zw, r, snd, rc, buf[:], n, err, name, m.NarSize)
 	// Only a NAR that was rebuilt and checked to its end gets the end of
 	// its zstd frame; an aborted one is an incomplete stream.
+	snd.next()
 	if err := zw.Close(); err != nil {
 		panic(http.ErrAbortHandler)
 	}
@@ -249,10 +327,11 @@ func narHeaders(w http.ResponseWriter, size uint64, zst bool) {
 // copyNAR sends buf[:n], already read with error rerr, then the rest of rc.
 // If rc fails, it aborts the response: the client sees a truncated body,
 // never a complete wrong NAR.
-func (s *Server) copyNAR(w io.Writer, r *http.Request, rc io.Reader, buf []byte, n int, rerr error, name string, size uint64) {
+func (s *Server) copyNAR(w io.Writer, r *http.Request, snd sender, rc io.Reader, buf []byte, n int, rerr error, name string, size uint64) {
 	var sent int64
 	for {
 		if n > 0 {
+			snd.next()
 			if _, err := w.Write(buf[:n]); err != nil {
 				s.log.Debug("NAR not delivered", "nar", name, "sent", sent, "size", size, "err", err)
 				panic(http.ErrAbortHandler)

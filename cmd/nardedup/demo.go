@@ -83,7 +83,7 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	printNixHint(ln.Addr().String(), c.String("source") == "")
-	return serveHTTP(c.Context, ln, server.New(st, server.Options{}))
+	return server.Serve(c.Context, ln, server.New(st, server.Options{}), server.HTTPOptions{})
 }
 
 func printNixHint(addr string, isSample bool) {

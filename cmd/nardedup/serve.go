@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/server"
@@ -22,54 +18,81 @@ func serveCommand() *cli.Command {
 		Description: `Point Nix at it as a substituter, e.g.
    nix copy --from http://ADDR --to … --option trusted-public-keys 'KEY' PATH
 or add http://ADDR to 'substituters' in nix.conf. The upstream signatures are
-served unchanged, so keep your usual trusted-public-keys.`,
+served unchanged, so keep your usual trusted-public-keys. The server is
+read-only: it has no write or admin endpoint.
+
+Slow clients: a client has 10s to send its request headers and 30s for the
+whole request; over 16 KiB of request line and headers gets 431; a keep-alive
+connection is closed after --idle-timeout without a request. A NAR download
+has no overall time limit, but a client that reads nothing for --send-timeout
+is cut off.
+
+Load: each NAR download decodes a few frames ahead and holds up to tens of
+MiB; --max-nar-streams bounds them (default: sized from memory). A download
+beyond it waits up to 30s for a slot, then gets 503 with Retry-After, which
+Nix retries.
+
+Auth (off by default): with --auth-token FILE (one token a line) requests
+must send "Authorization: Bearer TOKEN" or basic auth with the token as
+password; with --basic-auth FILE (one user:password a line) basic auth. Both
+may be given. Nix sends basic auth from a netrc file (nix.conf netrc-file):
+   machine HOST login USER password PASSWORD-OR-TOKEN`,
 		Flags: repoFlags(
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on", Value: "127.0.0.1:8080", EnvVars: []string{"NARDEDUP_LISTEN"}},
 			&cli.StringFlag{Name: "compression", Usage: "how NARs are offered: zstd (compressed on the fly) or none", Value: "zstd", EnvVars: []string{"NARDEDUP_SERVE_COMPRESSION"}},
 			&cli.IntFlag{Name: "priority", Usage: "nix-cache-info Priority (lower is preferred)", Value: 40, EnvVars: []string{"NARDEDUP_PRIORITY"}},
+			&cli.IntFlag{Name: "max-nar-streams", Usage: "NAR downloads in progress at most; 0: sized from memory, -1: no bound", EnvVars: []string{"NARDEDUP_MAX_NAR_STREAMS"}},
+			&cli.DurationFlag{Name: "send-timeout", Usage: "cut off a NAR download whose client reads nothing for this long", Value: server.DefaultSendTimeout, EnvVars: []string{"NARDEDUP_SEND_TIMEOUT"}},
+			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a keep-alive connection idle for this long", Value: server.DefaultIdleTimeout, EnvVars: []string{"NARDEDUP_IDLE_TIMEOUT"}},
+			&cli.StringFlag{Name: "auth-token", Usage: "require a bearer token (or basic auth with it as password) listed in `FILE`", EnvVars: []string{"NARDEDUP_AUTH_TOKEN_FILE"}},
+			&cli.StringFlag{Name: "basic-auth", Usage: "require basic auth with a user:password listed in `FILE`", EnvVars: []string{"NARDEDUP_BASIC_AUTH_FILE"}},
 		),
-		Action: func(c *cli.Context) error {
-			st, err := openRepo(c, "serve", chunkstore.Options{})
-			if err != nil {
-				return err
-			}
-			defer st.Chunks().Close()
-			ln, err := net.Listen("tcp", c.String("listen"))
-			if err != nil {
-				return err
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			comp := c.String("compression")
-			if comp != "zstd" && comp != "none" {
-				return fmt.Errorf("serve: --compression %q: want zstd or none", comp)
-			}
-			h := server.New(st, server.Options{Priority: c.Int("priority"), Logger: log, Compression: comp})
-			fmt.Fprintf(os.Stderr, "serving %s on http://%s\n", c.String("repo"), ln.Addr())
-			return serveHTTP(c.Context, ln, h)
-		},
+		Action: runServe,
 	}
 }
 
-// serveHTTP serves h on ln until ctx is done, then shuts down gracefully.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+func runServe(c *cli.Context) error {
+	comp := c.String("compression")
+	if comp != "zstd" && comp != "none" {
+		return fmt.Errorf("serve: --compression %q: want zstd or none", comp)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	auth, err := serveAuth(c)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
-	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shut); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	st, err := openRepo(c, "serve", chunkstore.Options{})
+	if err != nil {
 		return err
 	}
-	return nil
+	defer st.Chunks().Close()
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	h := server.New(st, server.Options{Priority: c.Int("priority"), Logger: log, Compression: comp,
+		SendTimeout: c.Duration("send-timeout"), MaxConcurrentNARs: c.Int("max-nar-streams"), Auth: auth})
+	fmt.Fprintf(os.Stderr, "serving %s on http://%s\n", c.String("repo"), ln.Addr())
+	return server.Serve(c.Context, ln, h, server.HTTPOptions{IdleTimeout: c.Duration("idle-timeout")})
+}
+
+// serveAuth returns the credentials of --auth-token and --basic-auth, or
+// nil if neither is given.
+func serveAuth(c *cli.Context) (*server.Auth, error) {
+	tokens, basic := c.String("auth-token"), c.String("basic-auth")
+	if tokens == "" && basic == "" {
+		return nil, nil
+	}
+	auth := &server.Auth{}
+	if tokens != "" {
+		if err := auth.LoadTokenFile(tokens); err != nil {
+			return nil, fmt.Errorf("--auth-token: %w", err)
+		}
+	}
+	if basic != "" {
+		if err := auth.LoadBasicFile(basic); err != nil {
+			return nil, fmt.Errorf("--basic-auth: %w", err)
+		}
+	}
+	return auth, nil
 }
