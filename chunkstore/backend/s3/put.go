@@ -88,11 +88,11 @@ func (b *Backend) putOnce(ctx context.Context, w *watch, key, obj string, r io.R
 // yielding the last bytes) when r holds other than left bytes, so that the
 // upload breaks before it completes. left < 0 means any size.
 type sizedReader struct {
-	r     io.Reader
-	left  int64
-	w     *watch
-	err   error
-	eof   bool
+	r    io.Reader
+	left int64
+	w    *watch
+	err  error
+	eof  bool
 }
 
 func (s *sizedReader) Read(p []byte) (int, error) {
