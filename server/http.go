@@ -15,8 +15,7 @@ type HTTPOptions struct {
 	// (10s): a client sending them slowly is cut off.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds the reading of a whole request, body included
-	// (30s). A NAR download lifts it once its request is read, so a long
-	// download is not cut off by it.
+	// (30s). It does not limit the response.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds the writing of a response (1m). A NAR download
 	// replaces it by Options.SendTimeout per write.

@@ -115,23 +115,14 @@ func memTotal() int64 {
 	return 0
 }
 
-// sender sets the connection deadlines of one NAR response: the write
-// deadline moves before every write, so a client reading slowly but
-// steadily is never cut off, and one that stops reading is after
-// timeout.
+// sender sets the write deadline of one NAR response. It moves before
+// every write, so a client reading slowly but steadily is never cut off,
+// and one that stops reading is after timeout. (The server's read
+// deadline is no concern: net/http lifts it once a bodiless request is
+// read.)
 type sender struct {
 	ctl     *http.ResponseController
 	timeout time.Duration
-}
-
-// start lifts the server's whole-request read deadline, which would
-// cancel the request's context in the middle of a long download. A
-// request with a body keeps it: its body is still to be read.
-func (s sender) start(r *http.Request) {
-	if r.Body == nil || r.Body == http.NoBody {
-		s.ctl.SetReadDeadline(time.Time{})
-	}
-	s.next()
 }
 
 // next gives the coming write timeout to complete.

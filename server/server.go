@@ -249,10 +249,10 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 		narHeaders(w, m.NarSize, zst)
 		return
 	}
-	// A download waiting in line or in progress is not bounded by the
-	// server's whole-request read timeout; its writes are, by SendTimeout.
+	// A download's writes are bounded by SendTimeout each, not by the
+	// server's WriteTimeout for the whole response.
 	snd := sender{ctl: http.NewResponseController(w), timeout: s.sendTimeout}
-	snd.start(r)
+	snd.next()
 	if !s.streams.acquire(r.Context()) {
 		if r.Context().Err() != nil {
 			panic(http.ErrAbortHandler)
