@@ -12,6 +12,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
 )
 
@@ -76,11 +77,27 @@ func eachNarInfo(ctx context.Context, st *narstore.Store, fn func(string, *narin
 			return fn(h, nil, err)
 		}
 		ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), dir)
+		if err == nil {
+			err = checkStorePath(ni, dir, h)
+		}
 		if err != nil {
-			return fn(h, nil, fmt.Errorf("narinfo %s: %w", h, err))
+			return fn(h, nil, fmt.Errorf("%s: %w", narstore.NarInfoKey(h), err))
 		}
 		return fn(h, ni, nil)
 	})
+}
+
+// checkStorePath checks that a narinfo stored under store path hash h
+// describes that store path.
+func checkStorePath(ni *narinfo.NarInfo, dir, h string) error {
+	p, err := storepath.Parse(dir, ni.StorePath)
+	if err != nil {
+		return err
+	}
+	if p.Hash != h {
+		return fmt.Errorf("%w: StorePath %s is not the path of hash %s", narstore.ErrCorrupt, ni.StorePath, h)
+	}
+	return nil
 }
 
 // narHash returns the SHA-256 digest of a narinfo's NarHash.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narstore"
@@ -13,14 +14,18 @@ import (
 type Damage struct {
 	Hash      string // store path hash part
 	StorePath string // "" if the narinfo itself is damaged
-	Err       error
+	Err       error  // names the damaged object: narinfo, manifest, pack or chunk
 }
 
 func (d Damage) String() string {
 	if d.StorePath != "" {
 		return fmt.Sprintf("%s: %v", d.StorePath, d.Err)
 	}
-	return fmt.Sprintf("narinfo %s: %v", d.Hash, d.Err)
+	key := narstore.NarInfoKey(d.Hash)
+	if strings.Contains(d.Err.Error(), key) {
+		return d.Err.Error()
+	}
+	return fmt.Sprintf("%s: %v", key, d.Err)
 }
 
 // VerifyResult is what Verify found.
@@ -71,18 +76,24 @@ func verifyOne(ctx context.Context, st *narstore.Store, ni *narinfo.NarInfo, che
 	return err
 }
 
+// readNAR rebuilds a NAR and checks it. Its errors name the NAR's manifest,
+// and the errors of the chunk store name the damaged pack or chunk.
 func readNAR(ctx context.Context, st *narstore.Store, sum [32]byte, size uint64, res *VerifyResult) error {
+	key := narstore.ManifestKey(sum)
 	rc, m, err := st.Open(ctx, sum)
 	if err != nil {
+		if !strings.Contains(err.Error(), key) {
+			err = fmt.Errorf("%s: %w", key, err)
+		}
 		return err
 	}
 	defer rc.Close()
 	if m.NarSize != size {
-		return fmt.Errorf("%w: manifest says NarSize %d, narinfo %d", narstore.ErrCorrupt, m.NarSize, size)
+		return fmt.Errorf("%w: %s says NarSize %d, the narinfo %d", narstore.ErrCorrupt, key, m.NarSize, size)
 	}
 	n, err := io.Copy(io.Discard, rc)
 	if err != nil {
-		return err
+		return fmt.Errorf("NAR rebuilt from %s: %w", key, err)
 	}
 	res.NARs++
 	res.NarBytes += n

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -57,18 +59,56 @@ func decodeLocation(b []byte) (Location, error) {
 
 // index is the local bbolt cache of every pack's table of contents.
 type index struct {
-	db *bolt.DB
+	db   *bolt.DB
+	path string
 }
 
+// errIndexDamaged is wrapped when the local index file is not a usable
+// bbolt database.
+var errIndexDamaged = errors.New("chunkstore: local index is damaged")
+
+// openIndex opens the local index at path, creating it if needed. The file
+// is derived data: one that is damaged (truncated, overwritten) is removed
+// and created anew, empty, for Sync to fill from the index objects.
 func openIndex(path string) (*index, error) {
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s", ErrIndexBusy, path)
+	x, err := openIndexFile(path)
+	if errors.Is(err, errIndexDamaged) {
+		if rerr := os.Remove(path); rerr != nil {
+			return nil, fmt.Errorf("%w; removing it: %v (run nardedup rebuild-index)", err, rerr)
+		}
+		x, err = openIndexFile(path)
 	}
-	if err != nil {
+	return x, err
+}
+
+// openIndexFile opens the bbolt file at path and creates its buckets. bbolt
+// panics on some damaged files: the panic is returned as errIndexDamaged.
+func openIndexFile(path string) (x *index, err error) {
+	var f *os.File
+	defer func() {
+		if p := recover(); p != nil {
+			if f != nil {
+				f.Close() // releases the file lock bbolt took
+			}
+			x, err = nil, fmt.Errorf("%w: %s: %v", errIndexDamaged, path, p)
+		}
+	}()
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err = os.OpenFile(name, flag, perm)
+			return f, err
+		}})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s", ErrIndexBusy, path)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
+		errors.Is(err, bolterrors.ErrVersionMismatch), err != nil && strings.Contains(err.Error(), "file size too small"):
+		return nil, fmt.Errorf("%w: %s: %v", errIndexDamaged, path, err)
+	case err != nil:
 		return nil, fmt.Errorf("chunkstore: open local index %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	x = &index{db: db, path: path}
+	err = x.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketChunks, bucketPacks} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -80,14 +120,28 @@ func openIndex(path string) (*index, error) {
 		db.Close()
 		return nil, fmt.Errorf("chunkstore: local index %s: %w", path, err)
 	}
-	return &index{db: db}, nil
+	return x, nil
+}
+
+// view and update run a bbolt transaction. bbolt panics on some damage to
+// its file: the panic is returned as an error naming the file.
+func (x *index) view(fn func(*bolt.Tx) error) error   { return x.guard(x.db.View, fn) }
+func (x *index) update(fn func(*bolt.Tx) error) error { return x.guard(x.db.Update, fn) }
+
+func (x *index) guard(run func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %s: %v (run nardedup rebuild-index)", errIndexDamaged, x.path, p)
+		}
+	}()
+	return run(fn)
 }
 
 func (x *index) close() error { return x.db.Close() }
 
 // lookup returns the location of a chunk, or false if the index has none.
 func (x *index) lookup(id ID) (loc Location, ok bool, err error) {
-	err = x.db.View(func(tx *bolt.Tx) error {
+	err = x.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketChunks).Get(id[:])
 		if v == nil {
 			return nil
@@ -100,7 +154,7 @@ func (x *index) lookup(id ID) (loc Location, ok bool, err error) {
 }
 
 func (x *index) hasPack(id ID) (ok bool, err error) {
-	err = x.db.View(func(tx *bolt.Tx) error {
+	err = x.view(func(tx *bolt.Tx) error {
 		ok = tx.Bucket(bucketPacks).Get(id[:]) != nil
 		return nil
 	})
@@ -110,7 +164,7 @@ func (x *index) hasPack(id ID) (ok bool, err error) {
 // addPack records every chunk of a pack. A chunk already indexed elsewhere
 // keeps its first location.
 func (x *index) addPack(pack ID, toc *TOC) error {
-	return x.db.Update(func(tx *bolt.Tx) error {
+	return x.update(func(tx *bolt.Tx) error {
 		chunks := tx.Bucket(bucketChunks)
 		for _, c := range toc.Chunks {
 			if chunks.Get(c.ID[:]) != nil {
@@ -131,7 +185,7 @@ func (x *index) addPack(pack ID, toc *TOC) error {
 
 // stats returns the number of indexed packs and chunks.
 func (x *index) stats() (packs, chunks int, err error) {
-	err = x.db.View(func(tx *bolt.Tx) error {
+	err = x.view(func(tx *bolt.Tx) error {
 		packs = tx.Bucket(bucketPacks).Stats().KeyN
 		chunks = tx.Bucket(bucketChunks).Stats().KeyN
 		return nil

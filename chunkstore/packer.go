@@ -161,8 +161,12 @@ func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
 
 // Sync loads into the local index every index object of the repository it
 // does not have yet (written by another process, or before the index was
-// deleted). An index object that is missing or damaged is rebuilt from its
-// pack's own table of contents.
+// deleted). Each index object is checked against its pack's trailer; one
+// that is damaged or disagrees with its pack is replaced by the pack's own
+// table of contents. A pack whose table cannot be read either way is left
+// out of the index (its chunks read as missing), and so is a pack without
+// an index object: Sync lists index objects, not packs (Rebuild from the
+// packs finds it).
 func (s *Store) Sync(ctx context.Context) error {
 	var todo []ID
 	err := s.be.List(ctx, "index/", func(fi backend.Info) error {
@@ -180,12 +184,12 @@ func (s *Store) Sync(ctx context.Context) error {
 		return s.wrap("list index", err)
 	}
 	for _, id := range todo {
-		toc, err := s.loadIndexObject(ctx, id)
-		if err != nil {
-			toc, err = s.ReadTOC(ctx, id)
-		}
+		toc, err := s.syncTOC(ctx, id)
 		if err != nil {
 			return err
+		}
+		if toc == nil {
+			continue
 		}
 		if err := s.idx.addPack(id, toc); err != nil {
 			return s.wrap("update local index", err)
@@ -194,16 +198,59 @@ func (s *Store) Sync(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) loadIndexObject(ctx context.Context, id ID) (*TOC, error) {
+// syncTOC returns the table of contents of pack id for Sync, or nil if
+// neither the index object nor the pack yields one.
+func (s *Store) syncTOC(ctx context.Context, id ID) (*TOC, error) {
 	data, err := s.readObject(ctx, indexKey(id), 0, -1, maxTOCSize)
-	if err != nil {
-		return nil, err
+	var toc *TOC
+	if err == nil {
+		toc, err = DecodeTOC(data)
 	}
-	toc, err := DecodeTOC(data)
-	if err != nil {
-		return nil, fmt.Errorf("index object %s: %w", id, err)
+	if err == nil {
+		ok, err := s.matchesTrailer(ctx, id, data, toc)
+		if ok || err != nil {
+			return toc, err
+		}
 	}
-	return toc, nil
+	ptoc, perr := s.ReadTOC(ctx, id)
+	switch {
+	case perr == nil:
+		return ptoc, nil
+	case !errors.Is(perr, ErrCorrupt) && !errors.Is(perr, backend.ErrNotExist):
+		return nil, perr
+	case toc != nil:
+		// The pack is missing or its end is damaged: keep the index
+		// object, whose chunks are checked against their ids when read.
+		return toc, nil
+	}
+	return nil, nil
+}
+
+// matchesTrailer reports whether an index object agrees with the trailer
+// of its pack (length and checksum of the table, size of the pack). It
+// returns false, nil when the pack is missing or has no valid trailer.
+func (s *Store) matchesTrailer(ctx context.Context, id ID, data []byte, toc *TOC) (bool, error) {
+	fi, err := s.be.Stat(ctx, packKey(id))
+	if errors.Is(err, backend.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap("stat pack "+id.String(), err)
+	}
+	if fi.Size < trailerSize {
+		return false, nil
+	}
+	tr, err := s.readObject(ctx, packKey(id), fi.Size-trailerSize, trailerSize, trailerSize)
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, backend.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	n, sum, err := ParseTrailer(tr)
+	got := Sum(data)
+	return err == nil && n == int64(len(data)) && bytes.Equal(got[:8], sum[:]) &&
+		toc.DataSize()+n+trailerSize == fi.Size, nil
 }
 
 // ReadTOC reads the table of contents at the end of pack id and checks it

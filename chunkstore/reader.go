@@ -75,8 +75,12 @@ func (s *Store) readFrame(ctx context.Context, loc Location) ([]byte, error) {
 
 // slice cuts the chunk at loc out of its decompressed frame and checks it.
 func (s *Store) slice(frame []byte, loc Location, ref Ref) ([]byte, error) {
+	if loc.Length != ref.Size {
+		return nil, fmt.Errorf("%w: chunk %s: its reference says %d bytes, the index of pack %s %d",
+			ErrCorrupt, ref.ID, ref.Size, loc.Pack, loc.Length)
+	}
 	end := uint64(loc.Offset) + uint64(loc.Length)
-	if end > uint64(len(frame)) || loc.Length != ref.Size {
+	if end > uint64(len(frame)) {
 		return nil, fmt.Errorf("%w: chunk %s: location outside its frame in pack %s", ErrCorrupt, ref.ID, loc.Pack)
 	}
 	data := frame[loc.Offset:end]
