@@ -12,6 +12,7 @@
 package s3test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -158,8 +159,23 @@ func (s *Server) Stop() {
 }
 
 // Freeze stops the server process with SIGSTOP: it keeps its connections
-// but answers nothing, like a hung server. Thaw resumes it.
-func (s *Server) Freeze() { s.signal(syscall.SIGSTOP) }
+// but answers nothing, like a hung server. It returns once the process is
+// stopped. Thaw resumes it.
+func (s *Server) Freeze() {
+	s.signal(syscall.SIGSTOP)
+	if s.proc == nil {
+		return
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", s.proc.Pid)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		b, err := os.ReadFile(stat)
+		// The state follows the command name in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); err != nil || (i > 0 && len(b) > i+2 && b[i+2] == 'T') {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // Thaw resumes a frozen server.
 func (s *Server) Thaw() { s.signal(syscall.SIGCONT) }
