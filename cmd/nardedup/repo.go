@@ -6,16 +6,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/urfave/cli/v2"
 )
 
 var repoFlag = &cli.StringFlag{
-	Name: "repo", Usage: "repository directory", EnvVars: []string{"NARDEDUP_REPO"}, Required: true,
+	Name:     "repo",
+	Usage:    "repository: a directory, or s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=R&tls=false (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
+	EnvVars:  []string{"NARDEDUP_REPO"},
+	Required: true,
 }
 
 var indexCacheFlag = &cli.StringFlag{
@@ -29,9 +34,17 @@ func repoFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{repoFlag, indexCacheFlag}, extra...)
 }
 
-// openBackend opens the repository's backend.
+// openBackend opens the repository's backend: an s3:// URL on S3, a
+// directory otherwise.
 func openBackend(c *cli.Context) (backend.Backend, error) {
-	return local.Open(c.String("repo"))
+	repo := c.String("repo")
+	switch {
+	case strings.HasPrefix(repo, "s3://"):
+		return s3.Open(c.Context, repo)
+	case strings.Contains(repo, "://"):
+		return nil, fmt.Errorf("--repo %q: unsupported scheme (want a directory or s3://)", repo)
+	}
+	return local.Open(repo)
 }
 
 // openRepo opens the repository. role names the local index file, so that

@@ -159,13 +159,24 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 // after the last key seen. Objects whose names are not valid keys (made by
 // other tools) are skipped.
 func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info) error) error {
+	return b.list(ctx, prefix, true, fn)
+}
+
+// ListShallow is List without descending: it reports the objects whose
+// keys start with prefix and have no "/" after it, such as the narinfos at
+// the top of a binary cache, without listing what lies below (nar/…).
+func (b *Backend) ListShallow(ctx context.Context, prefix string, fn func(backend.Info) error) error {
+	return b.list(ctx, prefix, false, fn)
+}
+
+func (b *Backend) list(ctx context.Context, prefix string, recursive bool, fn func(backend.Info) error) error {
 	if err := ctx.Err(); err != nil {
 		return b.ctxErr(ctx, "list", prefix)
 	}
 	after := ""
 	var fnErr error
 	err := b.retry(ctx, "list", prefix, func(ctx context.Context, w *watch) error {
-		opts := minio.ListObjectsOptions{Prefix: b.prefix + prefix, Recursive: true, StartAfter: after}
+		opts := minio.ListObjectsOptions{Prefix: b.prefix + prefix, Recursive: recursive, StartAfter: after}
 		lctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		for info := range b.client.ListObjects(lctx, b.bucket, opts) {

@@ -6,10 +6,10 @@
 //	s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=REGION&tls=true|false
 //
 // Every object key k is stored as PREFIX/k in BUCKET. Without endpoint the
-// client talks to Amazon S3 (virtual-host style, TLS); with endpoint it uses
-// path-style requests, which every S3-compatible server accepts. tls
-// defaults to true; region defaults to us-east-1, so no bucket-location
-// request is made. Optional query parameters: timeout (a Go duration, the
+// client talks to Amazon S3 (virtual-host style, TLS) and region is
+// required, since requests are signed for the bucket's region; with
+// endpoint it uses path-style requests, which every S3-compatible server
+// accepts, and region defaults to us-east-1. tls defaults to true. Optional query parameters: timeout (a Go duration, the
 // per-request timeout, default 60s) and retries (default 4).
 //
 // Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
@@ -183,6 +183,9 @@ func parseURL(rawURL string) (*config, error) {
 		if cfg.retries, err = strconv.Atoi(s); err != nil || cfg.retries < 0 {
 			return nil, fmt.Errorf("s3: %q: retries=%q: want a number >= 0", rawURL, s)
 		}
+	}
+	if cfg.endpoint == "" && cfg.region == "" {
+		return nil, fmt.Errorf("s3: %q: give endpoint=HOST:PORT for an S3-compatible server, or region=… for Amazon S3", rawURL)
 	}
 	for k := range q {
 		switch k {

@@ -1,0 +1,102 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/s3"
+)
+
+// s3Source reads a binary cache stored in an S3 bucket (as written by
+// `nix copy --to s3://…`) through the S3 backend's client.
+type s3Source struct {
+	b *s3.Backend
+}
+
+// NewS3 returns a Source reading the binary cache in the bucket and prefix
+// of b. Narinfos are found with one shallow listing of the prefix, so the
+// NARs below nar/ are not listed.
+func NewS3(b *s3.Backend) Source { return &s3Source{b: b} }
+
+// openS3 opens an s3://BUCKET/PREFIX?endpoint=… URL (see package s3 for
+// its parameters and credentials).
+func openS3(spec string) (Source, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := s3.Open(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	return NewS3(b), nil
+}
+
+func (s *s3Source) String() string { return s.b.String() }
+
+func (s *s3Source) CacheInfo(ctx context.Context) ([]byte, error) {
+	return s.readSmall(ctx, "nix-cache-info")
+}
+
+func (s *s3Source) NarInfo(ctx context.Context, hash string) ([]byte, error) {
+	if err := checkHash(hash); err != nil {
+		return nil, err
+	}
+	return s.readSmall(ctx, hash+".narinfo")
+}
+
+func (s *s3Source) readSmall(ctx context.Context, key string) ([]byte, error) {
+	rc, err := s.open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return readLimited(rc, MaxNarInfoSize, s.b.String()+key)
+}
+
+// List reports every <hash>.narinfo directly under the prefix, sorted.
+func (s *s3Source) List(ctx context.Context, fn func(hash string) error) error {
+	var hashes []string
+	err := s.b.ListShallow(ctx, "", func(info backend.Info) error {
+		if hash, ok := strings.CutSuffix(info.Key, ".narinfo"); ok && ValidHash(hash) {
+			hashes = append(hashes, hash)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	slices.Sort(hashes)
+	for _, h := range hashes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *s3Source) Open(ctx context.Context, url string) (io.ReadCloser, error) {
+	if err := checkURL(url); err != nil {
+		return nil, err
+	}
+	return s.open(ctx, url)
+}
+
+// open streams the object key, mapping a missing object to ErrNotFound.
+func (s *s3Source) open(ctx context.Context, key string) (io.ReadCloser, error) {
+	rc, err := s.b.Get(ctx, key, 0, -1)
+	if errors.Is(err, backend.ErrNotExist) {
+		return nil, fmt.Errorf("source: %w: %w", ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	return rc, nil
+}

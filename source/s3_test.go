@@ -1,0 +1,142 @@
+package source_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/mem"
+	"github.com/nardedup/nardedup/chunkstore/backend/s3"
+	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
+	"github.com/nardedup/nardedup/ingest"
+	samplecache "github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/source"
+)
+
+// uploadDir copies every file below dir into b under the same relative key.
+func uploadDir(t *testing.T, b backend.Backend, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return backend.PutBytes(context.Background(), b, filepath.ToSlash(rel), data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestS3Source uploads the sample binary cache to a bucket, reads it back
+// through source.Open("s3://…") next to the directory source, and ingests
+// it.
+func TestS3Source(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	bucket := srv.NewBucket(t)
+	dir, err := samplecache.WriteBucket(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := s3.Open(context.Background(), srv.URL(bucket, "cache/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	uploadDir(t, up, dir)
+
+	src, err := source.Open(srv.URL(bucket, "cache/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsDir(t, src, source.NewDir(dir))
+
+	ctx := context.Background()
+	be := mem.New()
+	if _, err := chunkstore.Init(ctx, be, chunkstore.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	st, err := narstore.New(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := ingest.Run(ctx, src, st, ingest.Options{Jobs: 2})
+	if err != nil {
+		t.Fatalf("ingest from %s: %v", src, err)
+	}
+	if stats.Failed != 0 || stats.Seen == 0 || stats.NARs+stats.Linked != stats.Seen {
+		t.Fatalf("ingest from %s: %+v", src, stats)
+	}
+}
+
+// sameAsDir checks that src lists and serves what the directory source d
+// does.
+func sameAsDir(t *testing.T, src, d source.Source) {
+	t.Helper()
+	ctx := context.Background()
+	var got, want []string
+	collect := func(s source.Source, into *[]string) {
+		if err := s.List(ctx, func(h string) error { *into = append(*into, h); return nil }); err != nil {
+			t.Fatalf("%s: List: %v", s, err)
+		}
+	}
+	collect(src, &got)
+	collect(d, &want)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("List = %v, want %v", got, want)
+	}
+	ci, err := src.CacheInfo(ctx)
+	if wci, _ := d.CacheInfo(ctx); err != nil || !bytes.Equal(ci, wci) {
+		t.Fatalf("CacheInfo = %q, %v", ci, err)
+	}
+	for _, h := range got {
+		ni, err := src.NarInfo(ctx, h)
+		if wni, _ := d.NarInfo(ctx, h); err != nil || !bytes.Equal(ni, wni) {
+			t.Fatalf("NarInfo(%s) = %q, %v", h, ni, err)
+		}
+		if g, w := readAll(t, src, field(ni, "URL")), readAll(t, d, field(ni, "URL")); !bytes.Equal(g, w) {
+			t.Fatalf("Open(%s): %d bytes, want %d", field(ni, "URL"), len(g), len(w))
+		}
+	}
+	if _, err := src.NarInfo(ctx, "00000000000000000000000000000000"); !errors.Is(err, source.ErrNotFound) {
+		t.Errorf("missing narinfo: %v, want ErrNotFound", err)
+	}
+	if _, err := src.Open(ctx, "nar/../x"); !errors.Is(err, source.ErrBadURL) {
+		t.Errorf("Open(nar/../x): %v, want ErrBadURL", err)
+	}
+}
+
+func readAll(t *testing.T, s source.Source, url string) []byte {
+	t.Helper()
+	rc, err := s.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("%s: Open(%s): %v", s, url, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("%s: read %s: %v", s, url, err)
+	}
+	return b
+}
