@@ -81,7 +81,7 @@ func Start(t testing.TB) *Server {
 	}
 	dir := t.TempDir()
 	s := &Server{
-		Endpoint: freeAddr(t), bin: bin,
+		Endpoint: FreeAddr(t), bin: bin,
 		dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "server.log"),
 	}
 	if err := os.Mkdir(s.dataDir, 0o755); err != nil {
@@ -100,8 +100,8 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-// freeAddr returns a loopback address with a port that was free just now.
-func freeAddr(t testing.TB) string {
+// FreeAddr returns a loopback address with a port that was free just now.
+func FreeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
