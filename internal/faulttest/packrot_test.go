@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
@@ -16,6 +17,9 @@ type packDamage struct {
 	name   string
 	damage func(data []byte, frames []chunkstore.Location) ([]byte, func(chunkstore.Location) bool)
 	words  []string // the kind of damage, as verify must report it
+	// unindexable: Rebuild from the packs cannot read the pack's table of
+	// contents and must report the pack as damaged.
+	unindexable bool
 }
 
 var packDamages = []packDamage{
@@ -23,15 +27,15 @@ var packDamages = []packDamage{
 		fr := frames[len(frames)/2]
 		data[fr.FrameOffset+int64(fr.FrameCLen)/2] ^= 0x20
 		return data, func(l chunkstore.Location) bool { return l.FrameOffset == fr.FrameOffset }
-	}, []string{"corrupt"}},
+	}, []string{"corrupt"}, false},
 	{"truncate", func(data []byte, frames []chunkstore.Location) ([]byte, func(chunkstore.Location) bool) {
 		fr := frames[len(frames)/2]
 		cut := fr.FrameOffset + int64(fr.FrameCLen)/2
 		return data[:cut], func(l chunkstore.Location) bool { return l.FrameOffset+int64(l.FrameCLen) > cut }
-	}, []string{"corrupt", "short read"}},
+	}, []string{"corrupt", "short read"}, true},
 	{"delete", func([]byte, []chunkstore.Location) ([]byte, func(chunkstore.Location) bool) {
 		return nil, func(chunkstore.Location) bool { return true }
-	}, []string{"does not exist"}},
+	}, []string{"does not exist"}, false},
 }
 
 // TestPackBitRot damages each pack of the sample repository in each way,
@@ -62,6 +66,9 @@ func TestPackBitRot(t *testing.T) {
 					must(t, r.open())
 					want := f.hashesOf(usesChunk(func(l chunkstore.Location) bool { return l.Pack == pack && lost(l) }))
 					checkDamaged(t, verify(t, r.st), want, append([]string{pack.String()}, pd.words...)...)
+					if !warm {
+						checkRebuildReports(t, r, pack, pd.unindexable)
+					}
 				})
 			}
 		}
@@ -76,4 +83,17 @@ func sortedFrames(frames map[int64]chunkstore.Location) []chunkstore.Location {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].FrameOffset < out[j].FrameOffset })
 	return out
+}
+
+// checkRebuildReports rebuilds the local index from the packs and checks
+// that it reports pack as damaged if and only if want.
+func checkRebuildReports(t *testing.T, r *repo, pack chunkstore.ID, want bool) {
+	t.Helper()
+	must(t, r.close())
+	res, err := chunkstore.Rebuild(context.Background(), r.be, chunkstore.Options{IndexPath: r.idx}, true)
+	must(t, err)
+	got := len(res.Damaged) == 1 && strings.Contains(res.Damaged[0], pack.String())
+	if got != want || (!want && len(res.Damaged) != 0) {
+		t.Errorf("rebuild from packs: got damaged %q; want pack %s listed: %v", res.Damaged, pack, want)
+	}
 }
