@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -285,119 +284,6 @@ func (h *harness) command(killAfter time.Duration, args ...string) run {
 	return res
 }
 
-var verifiedRE = regexp.MustCompile(`(?m)^verified (\d+) NARs \(.*\), (\d+) damaged$`)
-
-// verify runs "nardedup verify" and returns the NARs it rebuilt and the
-// number of damaged ones.
-func (h *harness) verify(r *repo) (nars, damaged int, out string, err error) {
-	h.sum.verifies++
-	res := h.command(-1, "verify", "--repo", r.dir, "--index-cache", r.cache)
-	m := verifiedRE.FindStringSubmatch(res.out)
-	if m == nil {
-		if res.err == nil {
-			res.err = errors.New("no verified line in the output")
-		}
-		return 0, 0, res.out, res.err
-	}
-	nars, _ = strconv.Atoi(m[1])
-	damaged, _ = strconv.Atoi(m[2])
-	h.sum.damaged += damaged
-	return nars, damaged, res.out, res.err
-}
-
-var statsRE = regexp.MustCompile(`(?m)^store paths: (\d+), distinct NARs (\d+) `)
-
-// stats runs "nardedup stats" and returns the store paths it counts.
-func (h *harness) stats(r *repo) (int, string, error) {
-	res := h.command(-1, "stats", "--repo", r.dir, "--index-cache", r.cache)
-	if res.err != nil {
-		return 0, res.out, res.err
-	}
-	m := statsRE.FindStringSubmatch(res.out)
-	if m == nil {
-		return 0, res.out, errors.New("no store paths line in the output")
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n, res.out, nil
-}
-
-// visible lists the store path hashes whose narinfo object exists.
-// Temporary files are not objects; anything else in narinfo/ is an error.
-func visible(dir string) (map[string]bool, error) {
-	entries, err := os.ReadDir(filepath.Join(dir, "narinfo"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]bool{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	vis := make(map[string]bool)
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, tempPrefix) {
-			continue
-		}
-		hash, ok := strings.CutSuffix(name, ".narinfo")
-		if !ok || len(hash) != 32 || !e.Type().IsRegular() {
-			return nil, fmt.Errorf("unexpected entry narinfo/%s", name)
-		}
-		vis[hash] = true
-	}
-	return vis, nil
-}
-
-// tempFiles lists the temporary files under dir, relative to it.
-func tempFiles(dir string) []string {
-	var found []string
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), tempPrefix) {
-			rel, _ := filepath.Rel(dir, p)
-			found = append(found, rel)
-		}
-		return nil
-	})
-	return found
-}
-
-// plantTemp leaves temporary files that look like a torn Put in every
-// object directory of r: a truncated copy of a real object of that
-// directory, and an empty one.
-func (h *harness) plantTemp(r *repo, rng *rand.Rand) int {
-	n := 0
-	for _, sub := range []string{"narinfo", "manifests", "index", "packs"} {
-		dir := filepath.Join(r.dir, sub)
-		var sampleObj string
-		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), tempPrefix) && sampleObj == "" {
-				sampleObj = p
-			}
-			return nil
-		})
-		if sampleObj == "" {
-			continue
-		}
-		data, err := os.ReadFile(sampleObj)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		data = data[:len(data)/2]
-		into := filepath.Dir(sampleObj)
-		for _, content := range [][]byte{data, nil} {
-			name := filepath.Join(into, fmt.Sprintf("%s%016x", tempPrefix, rng.Uint64()))
-			if err := os.WriteFile(name, content, 0o644); err != nil {
-				h.t.Fatal(err)
-			}
-			n++
-		}
-	}
-	return n
-}
-
-// afterKill checks a repository whose ingest was just killed (or ended):
-// every visible narinfo is the upstream one and verifies, no store path
-// that was visible before went away, and temporary files are not counted as
-// objects. It returns the number of visible paths.
-// resumed says whether the run resumed an earlier killed one.
 func (h *harness) afterKill(tag string, r *repo, res run, resumed, plant bool, rng *rand.Rand) int {
 	t := h.t
 	h.sum.kills++
@@ -433,23 +319,7 @@ func (h *harness) afterKill(tag string, r *repo, res run, resumed, plant bool, r
 	if res.killed {
 		h.sum.visible = append(h.sum.visible, len(vis))
 	}
-	for hash := range r.seen {
-		if !vis[hash] {
-			t.Errorf("%s: store path %s was visible before this run and is gone (narinfo/%s.narinfo)", tag, hash, hash)
-		}
-	}
-	for hash := range vis {
-		got, err := os.ReadFile(filepath.Join(r.dir, "narinfo", hash+".narinfo"))
-		if err != nil {
-			t.Errorf("%s: %v", tag, err)
-			continue
-		}
-		if want, ok := h.srcInfo[hash]; !ok {
-			t.Errorf("%s: narinfo/%s.narinfo is visible but the source has no such store path", tag, hash)
-		} else if !bytes.Equal(got, want) {
-			t.Errorf("%s: narinfo/%s.narinfo differs from the upstream narinfo (%d bytes, want %d)", tag, hash, len(got), len(want))
-		}
-	}
+	h.checkVisible(tag, r, vis)
 	r.seen = vis
 
 	temps := tempFiles(r.dir)
@@ -480,6 +350,29 @@ func (h *harness) afterKill(tag string, r *repo, res run, resumed, plant bool, r
 }
 
 // dropCache deletes the repository's local index cache (derived data).
+// checkVisible checks that no path visible before has gone and that every
+// visible narinfo is the upstream one, byte for byte.
+func (h *harness) checkVisible(tag string, r *repo, vis map[string]bool) {
+	t := h.t
+	for hash := range r.seen {
+		if !vis[hash] {
+			t.Errorf("%s: store path %s was visible before this run and is gone (narinfo/%s.narinfo)", tag, hash, hash)
+		}
+	}
+	for hash := range vis {
+		got, err := os.ReadFile(filepath.Join(r.dir, "narinfo", hash+".narinfo"))
+		if err != nil {
+			t.Errorf("%s: %v", tag, err)
+			continue
+		}
+		if want, ok := h.srcInfo[hash]; !ok {
+			t.Errorf("%s: narinfo/%s.narinfo is visible but the source has no such store path", tag, hash)
+		} else if !bytes.Equal(got, want) {
+			t.Errorf("%s: narinfo/%s.narinfo differs from the upstream narinfo (%d bytes, want %d)", tag, hash, len(got), len(want))
+		}
+	}
+}
+
 func (h *harness) dropCache(r *repo) {
 	if err := os.RemoveAll(r.cache); err != nil {
 		h.t.Fatal(err)
