@@ -41,6 +41,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -236,10 +237,16 @@ func newBackend(cfg *config) (*Backend, error) {
 	}, nil
 }
 
-// checkBucket fails unless the bucket exists and is reachable.
+// checkBucket fails unless the bucket exists and is reachable. A bucket
+// whose HEAD is denied (public buckets readable without being listable)
+// passes: the operations report their own errors.
 func (b *Backend) checkBucket(ctx context.Context) error {
 	return b.retry(ctx, "open", "", func(ctx context.Context, w *watch) error {
 		ok, err := b.client.BucketExists(ctx, b.bucket)
+		var resp minio.ErrorResponse
+		if errors.As(err, &resp) && resp.StatusCode == http.StatusForbidden {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
