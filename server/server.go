@@ -250,10 +250,12 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 		return
 	}
 	// A download's writes are bounded by SendTimeout each, not by the
-	// server's WriteTimeout for the whole response.
+	// server's WriteTimeout for the whole response; the time spent in line
+	// does not count.
 	snd := sender{ctl: http.NewResponseController(w), timeout: s.sendTimeout}
+	got := s.streams.acquire(r.Context())
 	snd.next()
-	if !s.streams.acquire(r.Context()) {
+	if !got {
 		if r.Context().Err() != nil {
 			panic(http.ErrAbortHandler)
 		}

@@ -131,3 +131,27 @@ func TestDisconnectNoLeak(t *testing.T) {
 	}
 	waitSettled(t, goroutines, fds)
 }
+
+// TestStreamsBusy fills the only stream slot with a stalled client: a
+// second download waits QueueTimeout in line, then gets 503 with
+// Retry-After, while narinfos are still served.
+func TestStreamsBusy(t *testing.T) {
+	r := newRepo(t)
+	_, name := r.putBigNAR(t, 24<<20)
+	u := r.largest(t)
+	addr := r.serveReal(t, server.Options{MaxConcurrentNARs: 1, QueueTimeout: 300 * time.Millisecond}, server.HTTPOptions{})
+	stalled := dialSmall(t, addr)
+	if resp, _ := sendGET(t, stalled, "/nar/"+name+".nar.zst"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET big NAR: got status %d; want 200", resp.StatusCode)
+	}
+	start := time.Now()
+	resp, _, _ := fetch(t, http.MethodGet, "http://"+addr+"/nar/"+narName(t, u.ni)+".nar")
+	d := time.Since(start)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || d < 250*time.Millisecond {
+		t.Errorf("GET a NAR while all streams are busy: got status %d, Retry-After %q after %v; want 503 with Retry-After after 300ms",
+			resp.StatusCode, resp.Header.Get("Retry-After"), d)
+	}
+	if resp, _, err := fetch(t, http.MethodGet, "http://"+addr+"/"+u.hash+".narinfo"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET a narinfo while all streams are busy: got status %d, error %v; want 200", resp.StatusCode, err)
+	}
+}
