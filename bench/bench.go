@@ -37,6 +37,14 @@ type Options struct {
 	Sweep []SweepPoint
 	// SkipCompare and SkipSweep leave out those parts of the report.
 	SkipCompare, SkipSweep bool
+	// Peers names the other tools to measure on the raw NARs (nil: all of
+	// PeerNames()); SkipPeers leaves them out.
+	Peers     []string
+	SkipPeers bool
+	// SkipSpeed leaves out the speed section; ServeClients are its
+	// client counts (nil: DefaultServeClients()).
+	SkipSpeed    bool
+	ServeClients []int
 	// WorkDir holds the scratch repositories; it is created and emptied
 	// as Run goes. Required.
 	WorkDir string
@@ -63,6 +71,8 @@ type Report struct {
 	Totals      Totals      `json:"totals"`
 	Compare     *Compare    `json:"compare,omitempty"`
 	Sweep       *Sweep      `json:"sweep,omitempty"`
+	Speed       *Speed      `json:"speed,omitempty"`
+	Peers       *Peers      `json:"peers,omitempty"`
 }
 
 // RepoConfig is the part of a repository configuration a run varies.
@@ -112,6 +122,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		if err := r.runCompare(ctx, opts); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.runRaw(ctx, opts); err != nil {
+		return nil, err
 	}
 	if !opts.SkipSweep {
 		if err := r.runSweep(ctx, opts); err != nil {

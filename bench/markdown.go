@@ -19,6 +19,12 @@ func (r *Report) Markdown() string {
 	if r.Compare != nil {
 		r.mdCompare(&b)
 	}
+	if r.Peers != nil {
+		r.mdPeers(&b)
+	}
+	if r.Speed != nil {
+		r.mdSpeed(&b)
+	}
 	if r.Sweep != nil {
 		r.mdSweep(&b)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nardedup/nardedup/bench"
@@ -23,7 +24,9 @@ corpus) it ingests DIR/gen-1, DIR/gen-2, … in order and reports what each
 generation adds; with SOURCE the whole cache is one generation.
 
 The report also compares nardedup with the source's nar.xz files, zstd per
-NAR and chunking without path stripping, and sweeps the chunk size, zstd
+NAR and chunking without path stripping, measures other deduplicating tools
+(casync, borg, restic; those not installed are reported as such) on the raw
+NARs, measures ingest and serve speed, and sweeps the chunk size, zstd
 level and group size over the first --sweep-generations generations.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "directory for the report", Required: true, EnvVars: []string{"NARDEDUP_BENCH_OUT"}},
@@ -34,6 +37,9 @@ level and group size over the first --sweep-generations generations.`,
 			&cli.IntFlag{Name: "sweep-generations", Usage: "generations each sweep configuration ingests", Value: 2, EnvVars: []string{"NARDEDUP_BENCH_SWEEP_GENERATIONS"}},
 			&cli.StringFlag{Name: "sweep-from", Usage: "make-bucket corpus for the sweep (default: the one benchmarked)", EnvVars: []string{"NARDEDUP_BENCH_SWEEP_FROM"}},
 			&cli.BoolFlag{Name: "no-compare", Usage: "leave out the storage comparison", EnvVars: []string{"NARDEDUP_BENCH_NO_COMPARE"}},
+			&cli.StringFlag{Name: "peers", Usage: "other tools to measure on the raw NARs: all, none or a comma-separated list of " + strings.Join(bench.PeerNames(), ", "), Value: "all", EnvVars: []string{"NARDEDUP_BENCH_PEERS"}},
+			&cli.BoolFlag{Name: "no-speed", Usage: "leave out the speed section (ingest from uncompressed NARs, xz -dc, serve)", EnvVars: []string{"NARDEDUP_BENCH_NO_SPEED"}},
+			&cli.IntSliceFlag{Name: "serve-clients", Usage: "concurrent clients of the serve measurement", Value: cli.NewIntSlice(bench.DefaultServeClients()...), EnvVars: []string{"NARDEDUP_BENCH_SERVE_CLIENTS"}},
 			&cli.StringFlag{Name: "from-json", Usage: "measure nothing: render the report.json of an earlier run into OUT", EnvVars: []string{"NARDEDUP_BENCH_FROM_JSON"}},
 		},
 		Action: runBench,
@@ -101,6 +107,9 @@ func benchOptions(c *cli.Context) (bench.Options, error) {
 			return opts, err
 		}
 	}
+	if err := peerOptions(c, &opts); err != nil {
+		return opts, err
+	}
 	switch c.String("sweep") {
 	case "one-at-a-time":
 	case "full":
@@ -111,6 +120,30 @@ func benchOptions(c *cli.Context) (bench.Options, error) {
 		return opts, fmt.Errorf("bench: --sweep %q: want one-at-a-time, full or none", c.String("sweep"))
 	}
 	return opts, nil
+}
+
+// peerOptions sets the peers and speed options from the flags.
+func peerOptions(c *cli.Context, opts *bench.Options) error {
+	opts.SkipSpeed, opts.ServeClients = c.Bool("no-speed"), c.IntSlice("serve-clients")
+	for _, n := range opts.ServeClients {
+		if n <= 0 {
+			return fmt.Errorf("bench: --serve-clients %v: counts must be positive", opts.ServeClients)
+		}
+	}
+	switch peers := c.String("peers"); peers {
+	case "all":
+	case "none":
+		opts.SkipPeers = true
+	default:
+		known := bench.PeerNames()
+		for _, name := range strings.Split(peers, ",") {
+			if name = strings.TrimSpace(name); !slices.Contains(known, name) {
+				return fmt.Errorf("bench: --peers: unknown peer %q (want all, none or some of %s)", name, strings.Join(known, ", "))
+			}
+			opts.Peers = append(opts.Peers, name)
+		}
+	}
+	return nil
 }
 
 // commandLine is the command as typed, with the program called nardedup.

@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+)
+
+func (r *Report) mdPeers(b *strings.Builder) {
+	p := r.Peers
+	b.WriteString("## Other deduplicating tools on the same NARs\n\n")
+	b.WriteString(p.Method + "\n\n| tool | version | chunking, compression |")
+	for _, g := range r.Generations {
+		fmt.Fprintf(b, " stored after %s |", g.Name)
+	}
+	b.WriteString(" vs nardedup |\n|---|---|---|" + strings.Repeat("--:|", len(r.Generations)) + "--:|\n")
+	fmt.Fprintf(b, "| **nardedup** | - | %s |", r.Totals.Config)
+	for _, g := range r.Generations {
+		fmt.Fprintf(b, " %s |", mib(g.Stored))
+	}
+	b.WriteString(" 1.00× |\n")
+	for _, row := range p.Rows {
+		if !row.Ok() {
+			fmt.Fprintf(b, "| %s | %s | %s |%s - |\n", row.Name, peerNote(row), row.Chunking, strings.Repeat(" - |", len(r.Generations)))
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |", row.Name, row.Version, row.Chunking)
+		for _, g := range row.Gens {
+			fmt.Fprintf(b, " %s |", mib(g.Stored))
+		}
+		fmt.Fprintf(b, " %s |\n", times(row.Stored, r.Totals.Stored))
+	}
+	b.WriteString("\n")
+	if p.Best >= 0 {
+		best := p.Rows[p.Best]
+		fmt.Fprintf(b, "nardedup stores **%s**; the best peer, %s, stores %s: nardedup is **%s smaller** than the best peer.\n\n",
+			mib(r.Totals.Stored), best.Name, mib(best.Stored), times(best.Stored, r.Totals.Stored))
+	} else {
+		b.WriteString("No peer was measured in this run, so there is no comparison.\n\n")
+	}
+	r.mdPeerTimes(b)
+	b.WriteString("Commands (REPO is the tool's scratch repository, gen-K the generation):\n\n")
+	for _, row := range p.Rows {
+		fmt.Fprintf(b, "- %s: `%s`\n", row.Name, row.Command)
+	}
+	b.WriteString("\n")
+}
+
+// mdPeerTimes writes the wall-clock seconds of every backup next to
+// nardedup's ingest times.
+func (r *Report) mdPeerTimes(b *strings.Builder) {
+	b.WriteString("Wall-clock seconds per generation (nardedup: ingest of the generation; peers: one backup), and peak RSS:\n\n| tool | init |")
+	for _, g := range r.Generations {
+		fmt.Fprintf(b, " %s |", g.Name)
+	}
+	b.WriteString(" total | CPU s | peak RSS |\n|---|--:|" + strings.Repeat("--:|", len(r.Generations)) + "--:|--:|--:|\n")
+	r.mdNardedupTimes(b, "nardedup from nar.xz", r.Generations)
+	if r.Speed != nil {
+		r.mdNardedupTimes(b, "nardedup from uncompressed NARs", r.Speed.PlainGens)
+	}
+	for _, row := range r.Peers.Rows {
+		if !row.Ok() {
+			continue
+		}
+		var cpu float64
+		fmt.Fprintf(b, "| %s | %.1f |", row.Name, row.InitSeconds)
+		for _, g := range row.Gens {
+			fmt.Fprintf(b, " %.1f |", g.Seconds)
+			cpu += g.CPU
+		}
+		fmt.Fprintf(b, " %.1f | %.1f | %s |\n", row.Seconds, cpu, mib(row.PeakRSS))
+	}
+	b.WriteString("\n")
+}
+
+func (r *Report) mdNardedupTimes(b *strings.Builder, name string, gens []GenRow) {
+	var secs, cpu float64
+	var rss int64
+	fmt.Fprintf(b, "| %s | - |", name)
+	for _, g := range gens {
+		fmt.Fprintf(b, " %.1f |", g.Seconds)
+		secs, cpu, rss = secs+g.Seconds, cpu+g.CPU, max(rss, g.PeakRSS)
+	}
+	fmt.Fprintf(b, " %.1f | %.1f | %s |\n", secs, cpu, mib(rss))
+}
+
+// times is a/b as a factor.
+func times(a, b int64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+}
+
+func (r *Report) mdSpeed(b *strings.Builder) {
+	sp := r.Speed
+	b.WriteString("## Speed\n\n### Ingest\n\n| input | NARs | NAR bytes | time | CPU s | MB/s | peak RSS |\n|---|--:|--:|--:|--:|--:|--:|\n")
+	rate := func(name string, rt Rate) {
+		fmt.Fprintf(b, "| %s | %d | %s | %.1fs | %.1f | **%.1f** | %s |\n", name, rt.NARs, mib(rt.Bytes), rt.Seconds, rt.CPU, rt.MBps, mib(rt.PeakRSS))
+	}
+	rate("nardedup ingest from nar.xz (per-generation table, summed)", sp.IngestXZ)
+	rate("nardedup ingest from uncompressed NARs (file:// cache, Compression: none)", sp.IngestPlain)
+	if sp.XZTool == "" {
+		b.WriteString("| `xz -dc` ×2 | not installed (`apt-get install xz-utils`) | | | | | |\n")
+	} else {
+		fmt.Fprintf(b, "| `xz -dc` ×2 in parallel over halves of the same .nar.xz files (output bytes) | %d | %s | %.1fs | %.1f | **%.1f** | - |\n",
+			sp.XZFiles, mib(sp.XZDecode.Bytes), sp.XZDecode.Seconds, sp.XZDecode.CPU, sp.XZDecode.MBps)
+	}
+	fmt.Fprintf(b, "\nBy generation (MB/s of the NARs read; peak RSS is VmHWM of this process, reset before each):\n\n"+
+		"| gen | NARs read | from nar.xz | from none | peak RSS, nar.xz | peak RSS, none |\n|---|--:|--:|--:|--:|--:|\n")
+	for i, g := range r.Generations {
+		if i < len(sp.PlainGens) {
+			pg := sp.PlainGens[i]
+			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %s | %s |\n", g.Name, g.NARsRead, g.MBps, pg.MBps, mib(g.PeakRSS), mib(pg.PeakRSS))
+		}
+	}
+	fmt.Fprintf(b, "\nThe xz row is the floor of decoding alone: %d `xz -dc` processes on the same %d cores, stdout to /dev/null.\n\n",
+		2, r.Machine.CPUs)
+	sp.mdServe(b)
+}
+
+func (sp *Speed) mdServe(b *strings.Builder) {
+	fmt.Fprintf(b, "### Serve\n\nThe %d NARs of %s (%s), each fetched once per run, shared out among N concurrent clients over loopback "+
+		"(Go HTTP client, keep-alive, bodies hashed and checked against NarHash, then discarded). *nardedup* is server.New with "+
+		"Compression: none on the repository the uncompressed ingest built; *static* is http.FileServer over the same uncompressed NAR files "+
+		"(page cache warm), behind the same server.Serve limits. TTFB is request sent to first response byte. CPU and peak RSS are of "+
+		"this process, clients included.\n\n", sp.ServeNARs, sp.ServeGen, mib(sp.ServeBytes))
+	b.WriteString("| server | clients | requests | bytes | time | MB/s | TTFB p50 | TTFB p99 | CPU s | peak RSS |\n" +
+		"|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, s := range sp.Serve {
+		fmt.Fprintf(b, "| %s | %d | %d | %s | %.2fs | **%.1f** | %.1f ms | %.1f ms | %.1f | %s |\n", s.Server, s.Clients, s.Requests,
+			mib(s.Bytes), s.Seconds, s.MBps, 1e3*s.TTFB50, 1e3*s.TTFB99, s.CPU, mib(s.PeakRSS))
+	}
+	b.WriteString("\n")
+}
