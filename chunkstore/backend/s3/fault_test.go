@@ -168,13 +168,15 @@ func TestGetResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
+	restarted := make(chan error, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		if err := srv.Restart(); err != nil {
-			t.Error(err)
-		}
+		restarted <- srv.Restart()
 	}()
 	rest, err := io.ReadAll(rc)
+	if rerr := <-restarted; rerr != nil {
+		t.Fatal(rerr)
+	}
 	if err != nil {
 		t.Fatalf("read across a restart: %v", err)
 	}
