@@ -54,8 +54,11 @@ func TestReportSample(t *testing.T) {
 		Generations: gens, Sweep: reducedSweep(), WorkDir: t.TempDir(), Command: "test", Log: &log,
 	})
 	must(t, err)
-	checkReport(t, rep, narSizes(t, bucket, gens), len(reducedSweep()))
+	nar := narSizes(t, bucket, gens)
+	checkReport(t, rep, nar, len(reducedSweep()))
 	checkFiles(t, rep)
+	checkPeers(t, rep)
+	checkSpeed(t, rep, nar[gens[len(gens)-1].Name], bench.DefaultServeClients())
 	if !strings.Contains(log.String(), "sweep 3/3") {
 		t.Errorf("log lacks the last sweep step:\n%s", log.String())
 	}
@@ -71,7 +74,7 @@ func TestReportCorpus(t *testing.T) {
 	must(t, err)
 	pts := reducedSweep()[:2]
 	rep, err := bench.Run(context.Background(), bench.Options{
-		Generations: gens, Corpus: corpus, Sweep: pts, WorkDir: t.TempDir(), Command: "test",
+		Generations: gens, Corpus: corpus, Sweep: pts, WorkDir: t.TempDir(), Command: "test", SkipPeers: true,
 	})
 	must(t, err)
 	want := make(map[string]map[string]int64)
@@ -216,7 +219,7 @@ func checkFiles(t *testing.T, rep *bench.Report) {
 func TestSweepOneAtATime(t *testing.T) {
 	gens, _ := sampleGenerations(t)
 	rep, err := bench.Run(context.Background(), bench.Options{
-		Generations: gens[:1], SkipCompare: true, WorkDir: t.TempDir(),
+		Generations: gens[:1], SkipCompare: true, SkipPeers: true, SkipSpeed: true, WorkDir: t.TempDir(),
 	})
 	must(t, err)
 	pts := bench.OneAtATime()

@@ -27,7 +27,7 @@ func BenchmarkIngestGen1(b *testing.B) {
 	var seconds float64
 	for i := 0; i < b.N; i++ {
 		rep, err := bench.Run(context.Background(), bench.Options{
-			Generations: gens, SkipCompare: true, SkipSweep: true, WorkDir: b.TempDir(),
+			Generations: gens, SkipCompare: true, SkipSweep: true, SkipPeers: true, SkipSpeed: true, WorkDir: b.TempDir(),
 		})
 		must(b, err)
 		row = rep.Generations[0]

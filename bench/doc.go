@@ -2,8 +2,7 @@
 // fast it gets there, and writes the result as a report.
 //
 // Run ingests the generations of a cache (for a make-bucket corpus:
-// DIR/gen-1, DIR/gen-2, …) into scratch repositories and measures three
-// things:
+// DIR/gen-1, DIR/gen-2, …) into scratch repositories and measures:
 //
 //   - per generation, with the default configuration, in one repository:
 //     the bytes each generation adds (every repository object counts:
@@ -13,6 +12,15 @@
 //     nar.xz files, each NAR compressed on its own by zstd at its best
 //     level, chunked and deduplicated without cutting store paths, and
 //     nardedup itself;
+//   - other deduplicating tools (casync, borg with its default chunker and
+//     with 64 KiB chunks, restic) over the same NARs decompressed, each
+//     generation one backup, when they are installed (a row saying how to
+//     install a missing one otherwise);
+//   - speed: ingest from nar.xz and from an uncompressed copy of the cache,
+//     next to two `xz -dc` processes over the same files; serving the last
+//     generation's NARs on loopback to 1, 8 and 64 concurrent clients,
+//     next to a static file server over the same bytes; peak RSS of each
+//     phase;
 //   - a sweep of the repository settings (average chunk size, zstd level,
 //     group size) over the first generations, each in a fresh repository.
 //
