@@ -153,6 +153,27 @@ func (x *index) lookup(id ID) (loc Location, ok bool, err error) {
 	return loc, ok, err
 }
 
+// lookupMany looks up every id in one read transaction, setting locs[i] and
+// found[i] for ids[i].
+func (x *index) lookupMany(ids []ID, locs []Location, found []bool) error {
+	return x.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunks)
+		for i, id := range ids {
+			v := b.Get(id[:])
+			found[i] = v != nil
+			if v == nil {
+				continue
+			}
+			loc, err := decodeLocation(v)
+			if err != nil {
+				return err
+			}
+			locs[i] = loc
+		}
+		return nil
+	})
+}
+
 func (x *index) hasPack(id ID) (ok bool, err error) {
 	err = x.view(func(tx *bolt.Tx) error {
 		ok = tx.Bucket(bucketPacks).Get(id[:]) != nil

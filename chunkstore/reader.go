@@ -174,12 +174,9 @@ func (s *Store) plan(ctx context.Context, next func() (Ref, error), work, jobs c
 			return false
 		}
 	}
+	refs := &refLocator{s: s, next: next}
 	for {
-		ref, err := next()
-		var loc Location
-		if err == nil {
-			loc, err = s.Lookup(ctx, ref.ID)
-		}
+		ref, loc, err := refs.get(ctx)
 		if errors.Is(err, io.EOF) {
 			if cur != nil {
 				emit(cur)
@@ -204,6 +201,67 @@ func (s *Store) plan(ctx context.Context, next func() (Ref, error), work, jobs c
 		cur.refs = append(cur.refs, ref)
 		cur.locs = append(cur.locs, loc)
 	}
+}
+
+// lookupBatch is how many refs a reader looks up in one index transaction:
+// one transaction per chunk makes many concurrent readers queue on the
+// index.
+const lookupBatch = 128
+
+// refLocator reads refs from next in batches and looks each batch up in one
+// index transaction. A ref the batch lookup misses goes through Lookup,
+// which may reload the index.
+type refLocator struct {
+	s     *Store
+	next  func() (Ref, error)
+	refs  []Ref
+	ids   []ID
+	locs  []Location
+	found []bool
+	i     int
+	err   error // from next, returned once the batch is used up
+}
+
+func (r *refLocator) get(ctx context.Context) (Ref, Location, error) {
+	if r.i == len(r.refs) {
+		if r.err != nil {
+			return Ref{}, Location{}, r.err
+		}
+		if err := r.fill(); err != nil {
+			return Ref{}, Location{}, err
+		}
+		if len(r.refs) == 0 {
+			return Ref{}, Location{}, r.err
+		}
+	}
+	i := r.i
+	r.i++
+	if r.found[i] {
+		return r.refs[i], r.locs[i], nil
+	}
+	loc, err := r.s.Lookup(ctx, r.refs[i].ID)
+	return r.refs[i], loc, err
+}
+
+func (r *refLocator) fill() error {
+	r.refs, r.ids, r.i = r.refs[:0], r.ids[:0], 0
+	for len(r.refs) < lookupBatch {
+		ref, err := r.next()
+		if err != nil {
+			r.err = err
+			break
+		}
+		r.refs = append(r.refs, ref)
+		r.ids = append(r.ids, ref.ID)
+	}
+	if cap(r.locs) < len(r.refs) {
+		r.locs, r.found = make([]Location, lookupBatch), make([]bool, lookupBatch)
+	}
+	r.locs, r.found = r.locs[:len(r.refs)], r.found[:len(r.refs)]
+	if err := r.s.idx.lookupMany(r.ids, r.locs, r.found); err != nil {
+		return r.s.wrap("index lookup", err)
+	}
+	return nil
 }
 
 type chunkReader struct {
