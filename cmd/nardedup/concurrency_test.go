@@ -203,4 +203,3 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
-
