@@ -10,6 +10,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/cache"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/narstore"
@@ -45,6 +46,23 @@ func openBackend(c *cli.Context) (backend.Backend, error) {
 		return nil, fmt.Errorf("--repo %q: unsupported scheme (want a directory or s3://)", repo)
 	}
 	return local.Open(repo)
+}
+
+// withCache wraps be in the local cache of --cache-dir, if given.
+func withCache(c *cli.Context, be backend.Backend) (backend.Backend, error) {
+	dir := c.String("cache-dir")
+	if dir == "" {
+		return be, nil
+	}
+	size, err := cache.ParseSize(c.String("cache-size"))
+	if err != nil {
+		return be, fmt.Errorf("--cache-size: %w", err)
+	}
+	cb, err := cache.New(be, dir, size)
+	if err != nil {
+		return be, fmt.Errorf("--cache-dir: %w", err)
+	}
+	return cb, nil
 }
 
 // openRepo opens the repository. role names the local index file, so that

@@ -32,6 +32,11 @@ MiB; --max-nar-streams bounds them (default: sized from memory). A download
 beyond it waits up to 30s for a slot, then gets 503 with Retry-After, which
 Nix retries.
 
+Cache: with --cache-dir, pack frames, manifests and index objects read from
+the repository are kept in DIR, least recently used evicted beyond
+--cache-size; narinfos are always read from the repository. The cache is
+safe to delete, and is adopted again after a restart.
+
 Auth (off by default): with --auth-token FILE (one token a line) requests
 must send "Authorization: Bearer TOKEN" or basic auth with the token as
 password; with --basic-auth FILE (one user:password a line) basic auth. Both
@@ -46,6 +51,8 @@ may be given. Nix sends basic auth from a netrc file (nix.conf netrc-file):
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a keep-alive connection idle for this long", Value: server.DefaultIdleTimeout, EnvVars: []string{"NARDEDUP_IDLE_TIMEOUT"}},
 			&cli.StringFlag{Name: "auth-token", Usage: "require a bearer token (or basic auth with it as password) listed in `FILE`", EnvVars: []string{"NARDEDUP_AUTH_TOKEN_FILE"}},
 			&cli.StringFlag{Name: "basic-auth", Usage: "require basic auth with a user:password listed in `FILE`", EnvVars: []string{"NARDEDUP_BASIC_AUTH_FILE"}},
+			&cli.StringFlag{Name: "cache-dir", Usage: "keep a local cache of packs, manifests and index objects in `DIR` (for a repository on S3)", EnvVars: []string{"NARDEDUP_CACHE_DIR"}},
+			&cli.StringFlag{Name: "cache-size", Usage: "bound of --cache-dir in `BYTES` (suffixes K, M, G, T)", Value: "10G", EnvVars: []string{"NARDEDUP_CACHE_SIZE"}},
 		),
 		Action: runServe,
 	}
@@ -60,7 +67,15 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	st, err := openRepo(c, "serve", chunkstore.Options{})
+	be, err := openBackend(c)
+	if err != nil {
+		return err
+	}
+	if be, err = withCache(c, be); err != nil {
+		be.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	st, err := openStore(c.Context, be, c.String("index-cache"), "serve", chunkstore.Options{})
 	if err != nil {
 		return err
 	}
