@@ -23,8 +23,10 @@
 // Every entry's file name records its size and CRC-32C, so a file that
 // fails to read, has the wrong size or the wrong content is dropped and
 // fetched again (the chunk store checks every chunk against its BLAKE3 id
-// as well). Put, Stat, List and Delete pass through; Put and Delete drop
-// the key's cached entries.
+// as well). Put, List and Delete pass through; Put and Delete drop the
+// key's cached entries. Stat of a key whose whole object is cached answers
+// from the cache (a server checks a manifest exists before serving its
+// narinfo), other Stats pass through.
 package cache
 
 import (
@@ -219,8 +221,17 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 	return b.invalidate(key, func() error { return b.inner.Delete(ctx, key) })
 }
 
-// Stat passes through.
+// Stat answers from the cache when the whole object is cached (it is
+// immutable, so its size is known) and passes through otherwise.
 func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
+	if b.cached(key) {
+		if err := ctx.Err(); err != nil {
+			return backend.Info{}, fmt.Errorf("cache stat %s: %w", key, err)
+		}
+		if size, ok := b.disk.size(makeID(key, 0, -1)); ok {
+			return backend.Info{Key: key, Size: size}, nil
+		}
+	}
 	return b.inner.Stat(ctx, key)
 }
 

@@ -104,6 +104,10 @@ func TestHitMissAndRanges(t *testing.T) {
 			t.Errorf("round %d: past end: %d inner Gets, want %d", round, n, want)
 		}
 	}
+	stats := f.inner.Calls(faulty.OpStat)
+	if info, err := f.c.Stat(context.Background(), "packs/aa/p1"); err != nil || info.Size != 10000 || f.inner.Calls(faulty.OpStat) != stats {
+		t.Errorf("Stat of a cached object: %+v, %v, %d inner Stats", info, err, f.inner.Calls(faulty.OpStat)-stats)
+	}
 	f.put("narinfo/x.narinfo", obj[:10])
 	for range 2 {
 		if n := f.get("narinfo/x.narinfo", 0, -1, obj[:10]); n != 1 {

@@ -199,6 +199,16 @@ func (d *disk) dropKey(key string) {
 	}
 }
 
+// size returns the size of entry id if it is cached.
+func (d *disk) size(id entryID) (int64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if el, ok := d.entries[id]; ok {
+		return el.Value.(*entry).size, true
+	}
+	return 0, false
+}
+
 func (d *disk) epochNow() uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
