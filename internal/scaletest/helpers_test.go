@@ -1,0 +1,179 @@
+package scaletest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
+	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/narfmt/nixhash"
+)
+
+// buildBinary builds the nardedup command into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "nardedup")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/nardedup/nardedup/cmd/nardedup").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// withIndex returns env with a fresh local index cache, as on its own
+// machine.
+func withIndex(t *testing.T, env []string) []string {
+	return append(append([]string(nil), env...), "NARDEDUP_INDEX_CACHE="+t.TempDir())
+}
+
+// startIngest starts "nardedup ingest" of the store paths in paths from
+// the binary cache dir; wait waits for it and returns its output.
+func startIngest(t *testing.T, bin string, env []string, dir string, paths []string) (wait func() (string, error)) {
+	t.Helper()
+	list := filepath.Join(t.TempDir(), "paths")
+	if err := os.WriteFile(list, []byte(strings.Join(paths, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "ingest", "--jobs", "2", "--paths", list, dir)
+	cmd.Env, cmd.Stdout, cmd.Stderr = withIndex(t, env), &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() (string, error) {
+		err := cmd.Wait()
+		return out.String(), err
+	}
+}
+
+// startServe starts "nardedup serve" (NARs uncompressed) with its own
+// index cache and returns its URL once it answers.
+func startServe(t *testing.T, bin string, env []string, extra ...string) string {
+	t.Helper()
+	addr := s3test.FreeAddr(t)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--compression", "none"}, extra...)...)
+	cmd.Env = withIndex(t, env)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	logs := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		for sc := bufio.NewScanner(stderr); sc.Scan(); {
+			fmt.Fprintln(&b, sc.Text())
+		}
+		logs <- b.String()
+	}()
+	base := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/nix-cache-info"); err == nil {
+			resp.Body.Close()
+			return base
+		}
+	}
+	cmd.Process.Kill()
+	t.Fatalf("nardedup serve did not answer:\n%s", <-logs)
+	return ""
+}
+
+// fetchNAR fetches the narinfo of hash from the cache at url and its NAR
+// (served uncompressed), checks the NAR against NarHash and returns its
+// size.
+func fetchNAR(url, hash string) (int64, error) {
+	ni, err := get(url + "/" + hash + ".narinfo")
+	if err != nil {
+		return 0, err
+	}
+	fields := map[string]string{}
+	for line := range strings.SplitSeq(string(ni), "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			fields[k] = v
+		}
+	}
+	want, err := nixhash.Parse(fields["NarHash"])
+	if err != nil || fields["Compression"] != "none" {
+		return 0, fmt.Errorf("%s.narinfo: NarHash %q (%v), Compression %q", hash, fields["NarHash"], err, fields["Compression"])
+	}
+	nar, err := get(url + "/" + fields["URL"])
+	if err != nil {
+		return 0, err
+	}
+	if sum := sha256.Sum256(nar); !bytes.Equal(sum[:], want.Digest) {
+		return 0, fmt.Errorf("%s: NAR of %d bytes does not match NarHash %s", hash, len(nar), fields["NarHash"])
+	}
+	return int64(len(nar)), nil
+}
+
+func get(url string) ([]byte, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return body, err
+}
+
+// fetchAll fetches every hash's NAR from url and returns the NAR bytes.
+func fetchAll(t testing.TB, url string, hashes []string) int64 {
+	t.Helper()
+	var total int64
+	for _, h := range hashes {
+		n, err := fetchNAR(url, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	return total
+}
+
+// samplePaths returns the store paths of all sample generations.
+func samplePaths() []string {
+	var paths []string
+	for gen := 1; gen <= 3; gen++ {
+		paths = append(paths, sample.Paths(gen)...)
+	}
+	return paths
+}
+
+// hashOf returns the hash part of a store path.
+func hashOf(path string) string {
+	h, _, _ := strings.Cut(strings.TrimPrefix(path, "/nix/store/"), "-")
+	return h
+}
+
+// nixCopy has real Nix copy paths from the cache at url into a new store,
+// with signatures required.
+func nixCopy(t *testing.T, url string, paths []string) {
+	t.Helper()
+	tmp := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	args := append([]string{"--extra-experimental-features", "nix-command", "copy",
+		"--from", url, "--to", filepath.Join(tmp, "store"),
+		"--option", "trusted-public-keys", sample.PublicKey(), "--option", "require-sigs", "true"}, paths...)
+	cmd := exec.CommandContext(ctx, "nix", args...)
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"), "NIX_REMOTE=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nix copy --from %s: %v\n%s", url, err, out)
+	}
+}
