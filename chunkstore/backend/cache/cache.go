@@ -18,7 +18,7 @@
 // used entries are evicted first. The order is kept in memory; on start the
 // files already in the directory are adopted, oldest modification time
 // first, and a hit refreshes a file's modification time so that the order
-// survives restarts.
+// survives restarts. A cache directory belongs to one process at a time.
 //
 // Every entry's file name records its size and CRC-32C, so a file that
 // fails to read, has the wrong size or the wrong content is dropped and
