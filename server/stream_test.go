@@ -56,13 +56,15 @@ func TestSlowDownload(t *testing.T) {
 
 // TestStalledDownload has a client request a big NAR and read nothing: it
 // must be cut off after SendTimeout and give its stream slot to the next
-// download, leaving no goroutine or open file behind.
+// download, leaving no goroutine or open file behind. SendTimeout is long
+// enough that the next download, which runs under the same setting, is not
+// cut off on a loaded machine or under the race detector.
 func TestStalledDownload(t *testing.T) {
 	r := newRepo(t)
 	nar, name := r.putBigNAR(t, 24<<20)
 	for _, comp := range []string{"none", "zstd"} {
 		t.Run(comp, func(t *testing.T) {
-			addr := r.serveReal(t, server.Options{Compression: comp, SendTimeout: 300 * time.Millisecond,
+			addr := r.serveReal(t, server.Options{Compression: comp, SendTimeout: 1500 * time.Millisecond,
 				MaxConcurrentNARs: 1, QueueTimeout: 10 * time.Second}, server.HTTPOptions{})
 			url := "http://" + addr + "/nar/" + name + ".nar"
 			if comp == "zstd" {
