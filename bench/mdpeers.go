@@ -123,7 +123,8 @@ func (sp *Speed) mdServe(b *strings.Builder) {
 		"(Go HTTP client, keep-alive, bodies hashed and checked against NarHash, then discarded). *nardedup* is server.New with "+
 		"Compression: none on the repository the uncompressed ingest built; *static* is http.FileServer over the same uncompressed NAR files "+
 		"(page cache warm), behind the same server.Serve limits. TTFB is request sent to first response byte. CPU and peak RSS are of "+
-		"this process, clients included.\n\n", sp.ServeNARs, sp.ServeGen, mib(sp.ServeBytes))
+		"this process, clients included; the peak is reset before each run to the RSS of that moment, which includes memory the Go "+
+		"runtime still holds from earlier runs (so the static rows mostly show what the nardedup runs left behind).\n\n", sp.ServeNARs, sp.ServeGen, mib(sp.ServeBytes))
 	b.WriteString("| server | clients | requests | bytes | time | MB/s | TTFB p50 | TTFB p99 | CPU s | peak RSS |\n" +
 		"|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range sp.Serve {
