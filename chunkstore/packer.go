@@ -298,7 +298,7 @@ func (s *Store) readExact(ctx context.Context, key string, off, n int64) ([]byte
 		return nil, s.wrap("read "+key, err)
 	}
 	defer rc.Close()
-	buf := make([]byte, n)
+	buf := getBuf(int(n))[:n]
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: %s: short read of %d bytes at %d", ErrCorrupt, key, n, off)

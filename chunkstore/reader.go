@@ -46,24 +46,47 @@ func (s *Store) ReadChunk(ctx context.Context, id ID) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	frame, err := s.readFrame(ctx, loc)
+	frame, err := s.readFrame(ctx, loc, nil)
 	if err != nil {
 		return nil, err
 	}
 	return s.slice(frame, loc, Ref{ID: id, Size: loc.Length})
 }
 
-// readFrame fetches and decompresses the frame holding loc.
-func (s *Store) readFrame(ctx context.Context, loc Location) ([]byte, error) {
+// frameBufs recycles the buffers of compressed and decompressed frames,
+// which readers would otherwise allocate (and the runtime clear) for every
+// frame they read.
+var frameBufs sync.Pool // *[]byte
+
+func getBuf(n int) []byte {
+	if p, ok := frameBufs.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putBuf(b []byte) {
+	if cap(b) > 0 {
+		frameBufs.Put(&b)
+	}
+}
+
+// readFrame fetches and decompresses the frame holding loc into dst (which
+// may be nil) and returns it.
+func (s *Store) readFrame(ctx context.Context, loc Location, dst []byte) ([]byte, error) {
 	key := packKey(loc.Pack)
+	if loc.FrameULen > MaxFrameSize {
+		return nil, fmt.Errorf("%w: %s: frame at %d claims %d bytes", ErrCorrupt, key, loc.FrameOffset, loc.FrameULen)
+	}
 	comp, err := s.readExact(ctx, key, loc.FrameOffset, int64(loc.FrameCLen))
 	if err != nil {
 		return nil, err
 	}
-	if loc.FrameULen > MaxFrameSize {
-		return nil, fmt.Errorf("%w: %s: frame at %d claims %d bytes", ErrCorrupt, key, loc.FrameOffset, loc.FrameULen)
+	defer putBuf(comp)
+	if cap(dst) < int(loc.FrameULen) {
+		dst = make([]byte, 0, loc.FrameULen)
 	}
-	data, err := s.dec.DecodeAll(comp, make([]byte, 0, loc.FrameULen))
+	data, err := s.dec.DecodeAll(comp, dst[:0])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
 	}
@@ -136,7 +159,7 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 	if j.err != nil {
 		return
 	}
-	if j.frame, j.err = s.readFrame(ctx, j.loc); j.err != nil {
+	if j.frame, j.err = s.readFrame(ctx, j.loc, getBuf(int(j.loc.FrameULen))); j.err != nil {
 		return
 	}
 	for i, ref := range j.refs {
@@ -290,6 +313,9 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 }
 
 func (r *chunkReader) nextJob() {
+	if r.cur != nil {
+		putBuf(r.cur.frame) // every piece of it has been read
+	}
 	r.cur = nil
 	j, ok := <-r.jobs
 	if !ok {
