@@ -76,3 +76,21 @@ func IsPermanent(err error) bool {
 	}
 	return errors.As(err, &pe)
 }
+
+// ContextReader returns a reader of r whose reads fail with ctx's error
+// once ctx is done, so that a long copy honours cancellation.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader {
+	return &ctxReader{ctx: ctx, r: r}
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

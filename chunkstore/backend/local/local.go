@@ -178,7 +178,7 @@ func isFull(err error) bool {
 // writeSync copies r into f, checks the size, fsyncs and closes f. It
 // always closes f.
 func writeSync(ctx context.Context, f *os.File, r io.Reader, size int64) error {
-	src := io.Reader(&ctxReader{ctx: ctx, r: r})
+	src := backend.ContextReader(ctx, r)
 	if size >= 0 {
 		src = io.LimitReader(src, size+1)
 	}
@@ -251,17 +251,4 @@ func (b *Backend) syncDir(dir string) error {
 		err = cerr
 	}
 	return err
-}
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

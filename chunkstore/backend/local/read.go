@@ -66,18 +66,18 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 	if length >= 0 {
 		r = io.LimitReader(f, length)
 	}
-	return &objectReader{ctxReader: ctxReader{ctx: ctx, r: r}, f: f, key: key}, nil
+	return &objectReader{r: backend.ContextReader(ctx, r), f: f, key: key}, nil
 }
 
 // objectReader reads one object file and closes it.
 type objectReader struct {
-	ctxReader
+	r   io.Reader
 	f   *os.File
 	key string
 }
 
 func (o *objectReader) Read(p []byte) (int, error) {
-	n, err := o.ctxReader.Read(p)
+	n, err := o.r.Read(p)
 	if err != nil && err != io.EOF {
 		err = fmt.Errorf("local: get %s: %w", o.key, err)
 	}

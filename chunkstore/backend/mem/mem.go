@@ -56,7 +56,7 @@ func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) 
 		return err
 	}
 	var buf bytes.Buffer
-	src := &ctxReader{ctx: ctx, r: r}
+	src := backend.ContextReader(ctx, r)
 	var err error
 	if size >= 0 {
 		buf.Grow(int(min(size, 64<<20)) + bytes.MinRead)
@@ -112,7 +112,7 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 	if length >= 0 && length < end-offset {
 		end = offset + length
 	}
-	r := &ctxReader{ctx: ctx, r: bytes.NewReader(data[offset:end])}
+	r := backend.ContextReader(ctx, bytes.NewReader(data[offset:end]))
 	return io.NopCloser(r), nil
 }
 
@@ -186,16 +186,3 @@ func (b *Backend) Close() error {
 
 // String implements backend.Backend.
 func (b *Backend) String() string { return "mem" }
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
