@@ -25,7 +25,16 @@ type Options struct {
 	// every ProgressEvery, from its own goroutine, and once at the end.
 	Progress      func(Stats)
 	ProgressEvery time.Duration
+	// MaxConsecutiveFailures stops the run once that many store paths in a
+	// row have failed (0 means DefaultMaxConsecutiveFailures; negative,
+	// never): a source or repository that is down fails every path, and
+	// trying each of them would only delay the error.
+	MaxConsecutiveFailures int
 }
+
+// DefaultMaxConsecutiveFailures is the default of
+// Options.MaxConsecutiveFailures.
+const DefaultMaxConsecutiveFailures = 50
 
 // Run ingests every narinfo of src into st. It returns the run's statistics
 // and an error if any store path failed (see Stats.Failures) or the run
@@ -34,8 +43,11 @@ func Run(ctx context.Context, src source.Source, st *narstore.Store, opts Option
 	if opts.Jobs <= 0 {
 		opts.Jobs = runtime.NumCPU()
 	}
+	if opts.MaxConsecutiveFailures == 0 {
+		opts.MaxConsecutiveFailures = DefaultMaxConsecutiveFailures
+	}
 	r := &run{src: src, st: st, storeDir: st.Chunks().Config().StoreDir, start: time.Now(),
-		inflight: make(map[[32]byte][]pendingLink)}
+		inflight: make(map[[32]byte][]pendingLink), limit: opts.MaxConsecutiveFailures}
 	if err := r.checkCacheInfo(ctx); err != nil {
 		return r.snapshot(), err
 	}
@@ -58,8 +70,12 @@ type run struct {
 	storeDir string
 	start    time.Time
 
-	mu    sync.Mutex
-	stats Stats
+	mu      sync.Mutex
+	stats   Stats
+	limit   int                // consecutive failures that stop the run
+	streak  int                // consecutive failures so far
+	stop    context.CancelFunc // stops the workers
+	stopErr error              // why the run stopped early
 
 	imu      sync.Mutex
 	inflight map[[32]byte][]pendingLink // NARs being stored, and who waits for them
@@ -84,6 +100,9 @@ func (r *run) checkCacheInfo(ctx context.Context) error {
 func (r *run) work(ctx context.Context, jobs int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	r.mu.Lock()
+	r.stop = cancel
+	r.mu.Unlock()
 	hashes := make(chan string)
 	var wg sync.WaitGroup
 	for i := 0; i < jobs; i++ {
@@ -105,6 +124,12 @@ func (r *run) work(ctx context.Context, jobs int) error {
 	})
 	close(hashes)
 	wg.Wait()
+	r.mu.Lock()
+	stopErr := r.stopErr
+	r.mu.Unlock()
+	if stopErr != nil {
+		return stopErr
+	}
 	if err != nil {
 		return fmt.Errorf("ingest: list %s: %w", r.src, err)
 	}
@@ -123,7 +148,7 @@ func (r *run) one(ctx context.Context, h string) {
 		return
 	}
 	if done != nil {
-		r.add(done)
+		r.succeed(done)
 	}
 }
 
@@ -131,6 +156,20 @@ func (r *run) fail(h string, err error) {
 	r.add(func(s *Stats) {
 		s.Failed++
 		s.Failures = append(s.Failures, Failure{Hash: h, Err: err})
+		r.streak++
+		if r.limit > 0 && r.streak >= r.limit && r.stopErr == nil && r.stop != nil {
+			r.stopErr = fmt.Errorf("ingest: stopped after %d store paths in a row failed (is the source or the repository reachable?); the last: %s: %w",
+				r.streak, h, err)
+			r.stop()
+		}
+	})
+}
+
+// succeed records a store path done and ends any run of failures.
+func (r *run) succeed(f func(*Stats)) {
+	r.add(func(s *Stats) {
+		f(s)
+		r.streak = 0
 	})
 }
 
@@ -210,7 +249,7 @@ func (r *run) finishInflight(ctx context.Context, narHash [32]byte, err error) {
 			r.fail(p.hash, lerr)
 			continue
 		}
-		r.add(func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(p.text)) })
+		r.succeed(func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(p.text)) })
 	}
 }
 
@@ -280,7 +319,7 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 			r.fail(h, err)
 			return
 		}
-		r.add(func(s *Stats) { s.Committed++ })
+		r.succeed(func(s *Stats) { s.Committed++ })
 	})
 	if err != nil {
 		return err

@@ -34,6 +34,7 @@ are recorded in it; later runs use the recorded values.`,
 		Flags: repoFlags(
 			&cli.IntFlag{Name: "jobs", Usage: "NARs processed in parallel", Value: runtime.NumCPU(), EnvVars: []string{"NARDEDUP_JOBS"}},
 			&cli.StringFlag{Name: "paths", Usage: "file listing the store paths to ingest, one per line (needed for HTTP sources)", EnvVars: []string{"NARDEDUP_PATHS"}},
+			&cli.IntFlag{Name: "max-consecutive-failures", Usage: "stop after this many store paths in a row failed (-1: never)", Value: ingest.DefaultMaxConsecutiveFailures, EnvVars: []string{"NARDEDUP_MAX_CONSECUTIVE_FAILURES"}},
 			&cli.DurationFlag{Name: "flush-interval", Usage: "make ingested NARs durable and visible at least this often", Value: 30 * time.Second, EnvVars: []string{"NARDEDUP_FLUSH_INTERVAL"}},
 			&cli.IntFlag{Name: "chunk-avg-bits", Usage: "at creation: average chunk size is 2^N bytes", Value: chunkstore.DefaultConfig().Chunker.AvgBits, EnvVars: []string{"NARDEDUP_CHUNK_AVG_BITS"}},
 			&cli.IntFlag{Name: "zstd-level", Usage: "at creation: zstd level 1 (fastest) to 4 (best)", Value: chunkstore.DefaultConfig().ZstdLevel, EnvVars: []string{"NARDEDUP_ZSTD_LEVEL"}},
@@ -68,6 +69,7 @@ func runIngest(c *cli.Context) error {
 	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs, xz decoder %s)\n", src, be, c.Int("jobs"), source.DefaultXZ())
 	stats, err := ingest.Run(c.Context, src, st, ingest.Options{
 		Jobs: c.Int("jobs"), Progress: progressPrinter(os.Stderr), ProgressEvery: progressEvery(os.Stderr),
+		MaxConsecutiveFailures: c.Int("max-consecutive-failures"),
 	})
 	printSummary(os.Stdout, stats)
 	return err
