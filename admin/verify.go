@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nardedup/nardedup/narfmt/narinfo"
+	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/narstore"
 )
 
@@ -39,9 +40,22 @@ type VerifyResult struct {
 // NarHash and NarSize. Each distinct NAR is read once. progress, if set, is
 // called after each narinfo.
 func Verify(ctx context.Context, st *narstore.Store, progress func(VerifyResult)) (*VerifyResult, error) {
+	return VerifySigned(ctx, st, nil, progress)
+}
+
+// VerifySigned is Verify that also requires every narinfo to carry a valid
+// signature by one of keys (none: signatures are not checked), which
+// catches damage to the References and Sig lines that the NAR's hash does
+// not cover.
+func VerifySigned(ctx context.Context, st *narstore.Store, keys []signature.PublicKey, progress func(VerifyResult)) (*VerifyResult, error) {
 	res := &VerifyResult{}
 	checked := make(map[[32]byte]error)
 	err := eachNarInfo(ctx, st, func(h string, ni *narinfo.NarInfo, err error) error {
+		if err == nil && len(keys) > 0 {
+			if verr := ni.Verify(keys); verr != nil {
+				err = fmt.Errorf("%s: %w", narstore.NarInfoKey(h), verr)
+			}
+		}
 		if err == nil {
 			err = verifyOne(ctx, st, ni, checked, res)
 		}

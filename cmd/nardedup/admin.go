@@ -7,6 +7,7 @@ import (
 
 	"github.com/nardedup/nardedup/admin"
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/urfave/cli/v2"
 )
 
@@ -52,14 +53,20 @@ func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
 		Usage: "rebuild every NAR and check it against its NarHash",
-		Flags: repoFlags(),
+		Flags: repoFlags(
+			&cli.StringFlag{Name: "trusted-public-keys", Usage: "also require a valid narinfo signature by one of these keys (space-separated, as in nix.conf)", EnvVars: []string{"NARDEDUP_TRUSTED_PUBLIC_KEYS"}},
+		),
 		Action: func(c *cli.Context) error {
 			st, err := openRepo(c, "verify", chunkstore.Options{})
 			if err != nil {
 				return err
 			}
 			defer st.Chunks().Close()
-			res, err := admin.Verify(c.Context, st, nil)
+			keys, err := signature.ParsePublicKeys(c.String("trusted-public-keys"))
+			if err != nil {
+				return fmt.Errorf("verify: --trusted-public-keys: %w", err)
+			}
+			res, err := admin.VerifySigned(c.Context, st, keys, nil)
 			if err != nil {
 				return err
 			}

@@ -1,12 +1,14 @@
 package main_test
 
 import (
+	"crypto/rand"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/narfmt/signature"
 )
 
 // The README's first command: the demo ingests the embedded sample cache
@@ -33,5 +35,18 @@ func TestDemo(t *testing.T) {
 	again := mustRun(t, bin, "demo", "--dir", dir, "--no-serve")
 	if !strings.Contains(again, " 0 new NARs") {
 		t.Errorf("second demo run stored new NARs:\n%s", again)
+	}
+
+	// verify checks the upstream signatures when given the keys.
+	repo := []string{"--repo", filepath.Join(dir, "repo"), "--index-cache", filepath.Join(dir, "index-cache")}
+	mustRun(t, bin, append([]string{"verify", "--trusted-public-keys", sample.PublicKey()}, repo...)...)
+	name, _, _ := strings.Cut(sample.PublicKey(), ":")
+	_, other, err := signature.GenerateKey(name, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, bin, append([]string{"verify", "--trusted-public-keys", other.String()}, repo...)...)
+	if err == nil || strings.Count(out, "DAMAGED") != len(paths) {
+		t.Errorf("verify with a key that signed nothing: err %v; want every path reported\n%s", err, out)
 	}
 }
