@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 )
@@ -163,17 +164,59 @@ func hashOf(path string) string {
 
 // nixCopy has real Nix copy paths from the cache at url into a new store,
 // with signatures required.
-func nixCopy(t *testing.T, url string, paths []string) {
+func nixCopy(t *testing.T, url, key string, paths []string) {
 	t.Helper()
 	tmp := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	args := append([]string{"--extra-experimental-features", "nix-command", "copy",
 		"--from", url, "--to", filepath.Join(tmp, "store"),
-		"--option", "trusted-public-keys", sample.PublicKey(), "--option", "require-sigs", "true"}, paths...)
+		"--option", "trusted-public-keys", key, "--option", "require-sigs", "true"}, paths...)
 	cmd := exec.CommandContext(ctx, "nix", args...)
 	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"), "NIX_REMOTE=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nix copy --from %s: %v\n%s", url, err, out)
 	}
+}
+
+// corpus is a multi-generation binary cache: the shared make-bucket corpus.
+type corpus struct {
+	bucket string
+	gens   [][]string // store paths of each generation
+	key    string     // the key that signed it
+}
+
+// smallCorpus returns the shared corpus (make-bucket small, 3 generations).
+func smallCorpus(t *testing.T) corpus {
+	t.Helper()
+	dir := nixtest.Corpus(t, "small", 3)
+	c := corpus{bucket: filepath.Join(dir, "bucket")}
+	for gen := 1; gen <= 3; gen++ {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("gen-%d.paths", gen)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.gens = append(c.gens, strings.Fields(string(b)))
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "public-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.key = strings.TrimSpace(string(key))
+	return c
+}
+
+// all returns every store path of the corpus once.
+func (c corpus) all() []string {
+	seen := make(map[string]bool)
+	var paths []string
+	for _, g := range c.gens {
+		for _, p := range g {
+			if !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		}
+	}
+	return paths
 }

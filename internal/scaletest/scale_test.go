@@ -23,7 +23,7 @@ const freshness = 10 * time.Second
 
 // TestManyWritersManyServers runs two ingest processes at once into one S3
 // repository, each with its own index cache and with overlapping store
-// paths; then has real Nix copy every sample path from a server started
+// paths of the shared corpus; then has real Nix copy every path from a server started
 // before the ingests, one started after and one with the local cache, and
 // verifies the repository.
 func TestManyWritersManyServers(t *testing.T) {
@@ -32,16 +32,14 @@ func TestManyWritersManyServers(t *testing.T) {
 	}
 	srv := s3test.Start(t)
 	url := srv.URL(srv.NewBucket(t), "repo")
-	dir, err := sample.WriteBucket(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := smallCorpus(t)
+	dir := c.bucket
 	bin := buildBinary(t)
 	env := append(append(os.Environ(), srv.Env()...), "NARDEDUP_REPO="+url)
 	initRepo(t, srv, url)
 	early := startServe(t, bin, env)
 
-	g1, g2, g3 := sample.Paths(1), sample.Paths(2), sample.Paths(3)
+	g1, g2, g3 := c.gens[0], c.gens[1], c.gens[2]
 	waitA := startIngest(t, bin, env, dir, append(append([]string(nil), g1...), g2...))
 	waitB := startIngest(t, bin, env, dir, append(append([]string(nil), g2...), g3...))
 	for name, wait := range map[string]func() (string, error){"A": waitA, "B": waitB} {
@@ -51,7 +49,7 @@ func TestManyWritersManyServers(t *testing.T) {
 		}
 		t.Logf("ingest %s:\n%s", name, out)
 	}
-	paths := samplePaths()
+	paths := c.all()
 	t.Logf("server started before the ingests served every NAR %v after they ended", fetchEventually(t, early, paths))
 
 	late := startServe(t, bin, env)
@@ -59,7 +57,7 @@ func TestManyWritersManyServers(t *testing.T) {
 	cached := startServe(t, bin, env, "--cache-dir", cacheDir, "--cache-size", "64M")
 	nixtest.Require(t, "nix")
 	for _, u := range []string{early, late, cached, cached} {
-		nixCopy(t, u, paths)
+		nixCopy(t, u, c.key, paths)
 	}
 	if files, _ := filepath.Glob(filepath.Join(cacheDir, "??", "*")); len(files) == 0 {
 		t.Errorf("the server with --cache-dir cached nothing")
