@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nardedup/nardedup/internal/nixtest"
+
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
@@ -75,7 +77,7 @@ func fetchNAR(base, path string) error {
 // A server keeps serving correctly while an ingest writes to its
 // repository, and serves the new paths shortly after they are committed.
 func TestServeWhileIngesting(t *testing.T) {
-	bin := buildBinary(t)
+	bin := nixtest.Nardedup(t)
 	work := t.TempDir()
 	bucket, err := sample.WriteBucket(filepath.Join(work, "bucket"))
 	must(t, err)
@@ -140,7 +142,7 @@ func waitServes(t *testing.T, url string, paths []string) {
 // index cache do not run together: the second is refused with a clear
 // message.
 func TestTwoIngests(t *testing.T) {
-	bin := buildBinary(t)
+	bin := nixtest.Nardedup(t)
 	work := t.TempDir()
 	bucket, err := sample.WriteBucket(filepath.Join(work, "bucket"))
 	must(t, err)

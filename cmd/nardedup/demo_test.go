@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nardedup/nardedup/internal/nixtest"
+
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/signature"
 )
@@ -14,7 +16,7 @@ import (
 // The README's first command: the demo ingests the embedded sample cache
 // and prints what it stored; run again, it stores nothing new.
 func TestDemo(t *testing.T) {
-	bin := buildBinary(t)
+	bin := nixtest.Nardedup(t)
 	dir := filepath.Join(t.TempDir(), "demo")
 	paths := map[string]bool{}
 	for g := 1; g <= 3; g++ {

@@ -3,7 +3,6 @@ package main_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -15,17 +14,6 @@ import (
 
 	"github.com/nardedup/nardedup/internal/nixtest"
 )
-
-// buildBinary compiles nardedup into a temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "nardedup")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // run runs the binary and returns its combined output.
 func run(t *testing.T, bin string, args ...string) (string, error) {
@@ -98,37 +86,12 @@ func readPaths(t *testing.T, files ...string) []string {
 	return paths
 }
 
-// nixCopy has real Nix copy paths from a substituter into a fresh store,
-// with signature checking on.
-func nixCopy(t *testing.T, from, key string, paths []string) {
-	t.Helper()
-	dir := t.TempDir()
-	args := append([]string{"--extra-experimental-features", "nix-command", "copy",
-		"--from", from, "--to", filepath.Join(dir, "store"),
-		"--option", "trusted-public-keys", key, "--option", "require-sigs", "true",
-		"--option", "narinfo-cache-negative-ttl", "0"}, paths...)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "nix", args...)
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "NIX_REMOTE=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nix copy --from %s: %v\n%s", from, err, out)
-	}
-	// Every path is now valid in the new store, hashed by Nix itself.
-	verify := exec.CommandContext(ctx, "nix", append([]string{"--extra-experimental-features", "nix-command",
-		"store", "verify", "--store", filepath.Join(dir, "store"), "--no-trust"}, paths...)...)
-	verify.Env = cmd.Env
-	if out, err := verify.CombinedOutput(); err != nil {
-		t.Fatalf("nix store verify: %v\n%s", err, out)
-	}
-}
-
 func TestEndToEndSmallCorpus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a corpus with Nix")
 	}
 	corpus := nixtest.Corpus(t, "small", 3)
-	bin := buildBinary(t)
+	bin := nixtest.Nardedup(t)
 	work := t.TempDir()
 	repo := filepath.Join(work, "repo")
 	common := []string{"--repo", repo, "--index-cache", filepath.Join(work, "cache")}
@@ -146,14 +109,14 @@ func TestEndToEndSmallCorpus(t *testing.T) {
 
 	paths := readPaths(t, filepath.Join(corpus, "gen-1.paths"), filepath.Join(corpus, "gen-2.paths"), filepath.Join(corpus, "gen-3.paths"))
 	url := serve(t, bin, common...)
-	nixCopy(t, url, key, paths)
+	nixtest.Copy(t, url, key, paths)
 
 	t.Log(mustRun(t, bin, append([]string{"verify"}, common...)...))
 	t.Log(mustRun(t, bin, append([]string{"stats"}, common...)...))
 
 	export := filepath.Join(work, "export")
 	mustRun(t, bin, append([]string{"export", "--to", export}, common...)...)
-	nixCopy(t, "file://"+export, key, paths)
+	nixtest.Copy(t, "file://"+export, key, paths)
 }
 
 func readFile(t *testing.T, path string) string {

@@ -7,12 +7,14 @@
 package nixtest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Require makes sure the named Nix tools (default: nix-store and nix) are on
@@ -109,4 +111,45 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Copy has real Nix copy paths from a binary cache (an http:// substituter
+// or a file:// cache) into a fresh store, with signatures required and
+// checked against key, then has Nix re-hash every copied path. It fails the
+// test on any error.
+func Copy(t testing.TB, from, key string, paths []string) {
+	t.Helper()
+	Require(t, "nix")
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	env := append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "NIX_REMOTE=")
+	args := append([]string{"--extra-experimental-features", "nix-command", "copy",
+		"--from", from, "--to", store,
+		"--option", "trusted-public-keys", key, "--option", "require-sigs", "true",
+		"--option", "narinfo-cache-negative-ttl", "0"}, paths...)
+	cmd := exec.CommandContext(ctx, "nix", args...)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nix copy --from %s: %v\n%s", from, err, out)
+	}
+	verify := exec.CommandContext(ctx, "nix", append([]string{"--extra-experimental-features", "nix-command",
+		"store", "verify", "--store", store, "--no-trust"}, paths...)...)
+	verify.Env = env
+	if out, err := verify.CombinedOutput(); err != nil {
+		t.Fatalf("nix store verify after copying from %s: %v\n%s", from, err, out)
+	}
+}
+
+// Nardedup builds the nardedup command into a temporary directory and
+// returns its path.
+func Nardedup(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "nardedup")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/nardedup/nardedup/cmd/nardedup")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

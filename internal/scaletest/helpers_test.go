@@ -3,7 +3,6 @@ package scaletest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -20,16 +19,6 @@ import (
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 )
-
-// buildBinary builds the nardedup command into a temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "nardedup")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/nardedup/nardedup/cmd/nardedup").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // withIndex returns env with a fresh local index cache, as on its own
 // machine.
@@ -160,23 +149,6 @@ func samplePaths() []string {
 func hashOf(path string) string {
 	h, _, _ := strings.Cut(strings.TrimPrefix(path, "/nix/store/"), "-")
 	return h
-}
-
-// nixCopy has real Nix copy paths from the cache at url into a new store,
-// with signatures required.
-func nixCopy(t *testing.T, url, key string, paths []string) {
-	t.Helper()
-	tmp := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	args := append([]string{"--extra-experimental-features", "nix-command", "copy",
-		"--from", url, "--to", filepath.Join(tmp, "store"),
-		"--option", "trusted-public-keys", key, "--option", "require-sigs", "true"}, paths...)
-	cmd := exec.CommandContext(ctx, "nix", args...)
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"), "NIX_REMOTE=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nix copy --from %s: %v\n%s", url, err, out)
-	}
 }
 
 // corpus is a multi-generation binary cache: the shared make-bucket corpus.

@@ -34,7 +34,7 @@ func TestManyWritersManyServers(t *testing.T) {
 	url := srv.URL(srv.NewBucket(t), "repo")
 	c := smallCorpus(t)
 	dir := c.bucket
-	bin := buildBinary(t)
+	bin := nixtest.Nardedup(t)
 	env := append(append(os.Environ(), srv.Env()...), "NARDEDUP_REPO="+url)
 	initRepo(t, srv, url)
 	early := startServe(t, bin, env)
@@ -57,7 +57,7 @@ func TestManyWritersManyServers(t *testing.T) {
 	cached := startServe(t, bin, env, "--cache-dir", cacheDir, "--cache-size", "64M")
 	nixtest.Require(t, "nix")
 	for _, u := range []string{early, late, cached, cached} {
-		nixCopy(t, u, c.key, paths)
+		nixtest.Copy(t, u, c.key, paths)
 	}
 	if files, _ := filepath.Glob(filepath.Join(cacheDir, "??", "*")); len(files) == 0 {
 		t.Errorf("the server with --cache-dir cached nothing")

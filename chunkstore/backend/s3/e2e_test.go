@@ -168,25 +168,8 @@ func TestEndToEnd(t *testing.T) {
 	for gen := 1; gen <= 3; gen++ {
 		paths = append(paths, sample.Paths(gen)...)
 	}
-	n = serveCnt.delta(func() { nixCopy(t, serveStore(t, st, "zstd"), paths) })
+	n = serveCnt.delta(func() { nixtest.Copy(t, serveStore(t, st, "zstd"), sample.PublicKey(), paths) })
 	t.Logf("nix copy of %d paths: %d S3 requests", len(paths), n)
-}
-
-// nixCopy has real Nix copy paths from the cache at url into a new store,
-// checking signatures with the sample's key.
-func nixCopy(t *testing.T, url string, paths []string) {
-	t.Helper()
-	tmp := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	args := append([]string{"--extra-experimental-features", "nix-command", "copy",
-		"--from", url, "--to", filepath.Join(tmp, "store"),
-		"--option", "trusted-public-keys", sample.PublicKey()}, paths...)
-	cmd := exec.CommandContext(ctx, "nix", args...)
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"), "NIX_REMOTE=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nix copy --from %s: %v\n%s", url, err, out)
-	}
 }
 
 // TestBinary runs the nardedup binary on an S3 repository: ingest,

@@ -8,11 +8,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nardedup/nardedup/internal/nixtest"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
@@ -25,19 +26,6 @@ import (
 // retries, so that an outage ends a command quickly.
 func outageURL(srv *s3test.Server, bucket string) string {
 	return srv.URL(bucket, "") + "&timeout=2s&retries=2"
-}
-
-// buildNardedup builds the nardedup binary into a temporary directory.
-func buildNardedup(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "nardedup")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/nardedup/nardedup/cmd/nardedup").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // run runs the binary to the end and returns its output and exit code.
@@ -115,7 +103,7 @@ func killMidIngest(t *testing.T, srv *s3test.Server, bin string, env []string, b
 // real binary: the ingest fails; after a restart it completes and the
 // repository verifies with every store path.
 func TestIngestOutage(t *testing.T) {
-	bin := buildNardedup(t)
+	bin := nixtest.Nardedup(t)
 	srv := s3test.Start(t)
 	dir, err := sample.WriteBucket(t.TempDir())
 	if err != nil {
@@ -190,7 +178,7 @@ func largestNAR(t *testing.T, base string, hashes []string) (string, string, int
 // requested meanwhile is not delivered as a complete wrong NAR, and once
 // the server is back the same request delivers the right one.
 func TestServeOutage(t *testing.T) {
-	bin := buildNardedup(t)
+	bin := nixtest.Nardedup(t)
 	srv := s3test.Start(t)
 	dir, err := sample.WriteBucket(t.TempDir())
 	if err != nil {
