@@ -1,7 +1,6 @@
 package scaletest
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
@@ -12,9 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
@@ -50,35 +47,7 @@ func startIngest(t *testing.T, bin string, env []string, dir string, paths []str
 // index cache and returns its URL once it answers.
 func startServe(t *testing.T, bin string, env []string, extra ...string) string {
 	t.Helper()
-	addr := s3test.FreeAddr(t)
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--compression", "none"}, extra...)...)
-	cmd.Env = withIndex(t, env)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	logs := make(chan string, 1)
-	go func() {
-		var b strings.Builder
-		for sc := bufio.NewScanner(stderr); sc.Scan(); {
-			fmt.Fprintln(&b, sc.Text())
-		}
-		logs <- b.String()
-	}()
-	base := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(base + "/nix-cache-info"); err == nil {
-			resp.Body.Close()
-			return base
-		}
-	}
-	cmd.Process.Kill()
-	t.Fatalf("nardedup serve did not answer:\n%s", <-logs)
-	return ""
+	return nixtest.Serve(t, bin, withIndex(t, env), append([]string{"--compression", "none"}, extra...)...)
 }
 
 // fetchNAR fetches the narinfo of hash from the cache at url and its NAR

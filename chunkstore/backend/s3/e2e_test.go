@@ -1,11 +1,9 @@
 package s3_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
@@ -199,41 +196,6 @@ func TestBinary(t *testing.T) {
 		}
 		t.Logf("nardedup %s:\n%s", strings.Join(args, " "), out)
 	}
-	base := serveBinary(t, bin, env)
+	base := nixtest.Serve(t, bin, env, "--compression", "none")
 	fetchAll(t, base, narinfoHashes(t, dir))
-}
-
-// serveBinary starts "nardedup serve" and returns its URL once it answers.
-func serveBinary(t *testing.T, bin string, env []string) string {
-	t.Helper()
-	addr := s3test.FreeAddr(t)
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--compression", "none")
-	cmd.Env = env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	logs := make(chan string, 1)
-	go func() {
-		var b strings.Builder
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			fmt.Fprintln(&b, sc.Text())
-		}
-		logs <- b.String()
-	}()
-	base := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(base + "/nix-cache-info"); err == nil {
-			resp.Body.Close()
-			return base
-		}
-	}
-	cmd.Process.Kill()
-	t.Fatalf("nardedup serve did not answer:\n%s", <-logs)
-	return ""
 }

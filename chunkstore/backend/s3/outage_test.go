@@ -190,7 +190,7 @@ func TestServeOutage(t *testing.T) {
 	if out, code := run(t, bin, env, "ingest", dir); code != 0 {
 		t.Fatalf("ingest: exit %d\n%s", code, out)
 	}
-	base := serveBinary(t, bin, env)
+	base := nixtest.Serve(t, bin, env, "--compression", "none")
 	hash, narURL, size, sum := largestNAR(t, base, narinfoHashes(t, dir))
 	srv.Stop()
 	start := time.Now()
