@@ -159,3 +159,24 @@ func (v *verifyReader) Close() error {
 	}
 	return nil
 }
+
+// ResidueChunks calls fn with each chunk of the residue of the NAR that m
+// describes, in order, as its recipe lists them. It reads the recipe, not
+// the residue.
+func (s *Store) ResidueChunks(ctx context.Context, m *Manifest, fn func(chunkstore.Ref) error) error {
+	recipe := s.cs.NewReader(ctx, listRefs(m.Recipe))
+	defer recipe.Close()
+	rr := &recipeRefs{r: bufio.NewReaderSize(recipe, 64<<10)}
+	for {
+		ref, err := rr.next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(ref); err != nil {
+			return err
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
@@ -127,6 +128,24 @@ func TestPutOpenRebuildDedup(t *testing.T) {
 	}
 	if frac := float64(res2.StoredBytes()) / float64(res1.StoredBytes()); frac > 0.02 {
 		t.Fatalf("rebuild stored %d bytes, %.1f%% of the first build's %d", res2.StoredBytes(), 100*frac, res1.StoredBytes())
+	}
+	// Both builds list the same residue chunks, which add up to the residue.
+	var lists [2][]chunkstore.Ref
+	for i, nar := range [][]byte{nar1, nar2} {
+		m, err := s.Manifest(context.Background(), sha256.Sum256(nar))
+		must(t, err)
+		var total uint64
+		must(t, s.ResidueChunks(context.Background(), m, func(r chunkstore.Ref) error {
+			lists[i] = append(lists[i], r)
+			total += uint64(r.Size)
+			return nil
+		}))
+		if total != m.ResidueSize || len(lists[i]) != res1.Residue.Chunks {
+			t.Fatalf("ResidueChunks: %d chunks of %d bytes; want %d chunks of %d", len(lists[i]), total, res1.Residue.Chunks, m.ResidueSize)
+		}
+	}
+	if !slices.Equal(lists[0], lists[1]) {
+		t.Fatal("a rebuild lists other residue chunks")
 	}
 	ok, err := s.HasNarInfo(context.Background(), gen2[0])
 	if err != nil || !ok {

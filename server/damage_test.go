@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -61,28 +59,12 @@ func (r *repo) residueChunks(t *testing.T, name string) []chunkstore.ID {
 	check(t, err)
 	m, err := r.st.Manifest(ctx, [32]byte(digest))
 	check(t, err)
-	i := 0
-	recipe := r.st.Chunks().NewReader(ctx, func() (chunkstore.Ref, error) {
-		if i == len(m.Recipe) {
-			return chunkstore.Ref{}, io.EOF
-		}
-		i++
-		return m.Recipe[i-1], nil
-	})
-	defer recipe.Close()
-	br := bufio.NewReader(recipe)
-	var ids []chunkstore.ID // a recipe is (32-byte id, uvarint length) records
-	for {
-		var id chunkstore.ID
-		if _, err := io.ReadFull(br, id[:]); errors.Is(err, io.EOF) {
-			return ids
-		} else {
-			check(t, err)
-		}
-		_, err := binary.ReadUvarint(br)
-		check(t, err)
-		ids = append(ids, id)
-	}
+	var ids []chunkstore.ID
+	check(t, r.st.ResidueChunks(ctx, m, func(ref chunkstore.Ref) error {
+		ids = append(ids, ref.ID)
+		return nil
+	}))
+	return ids
 }
 
 // damageResidue flips a byte in the pack frame holding the residue chunk

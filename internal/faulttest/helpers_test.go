@@ -1,12 +1,8 @@
 package faulttest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -188,32 +184,15 @@ func refIDs(refs []chunkstore.Ref) []chunkstore.ID {
 	return ids
 }
 
-// residueIDs decodes the recipe stream of m: (32-byte id, uvarint length)
-// records.
+// residueIDs returns the chunks of the residue m describes, in order.
 func (r *repo) residueIDs(t testing.TB, m *narstore.Manifest) []chunkstore.ID {
 	t.Helper()
-	i := 0
-	rc := r.st.Chunks().NewReader(context.Background(), func() (chunkstore.Ref, error) {
-		if i == len(m.Recipe) {
-			return chunkstore.Ref{}, io.EOF
-		}
-		i++
-		return m.Recipe[i-1], nil
-	})
-	defer rc.Close()
-	br := bufio.NewReader(rc)
 	var ids []chunkstore.ID
-	for {
-		var id chunkstore.ID
-		if _, err := io.ReadFull(br, id[:]); errors.Is(err, io.EOF) {
-			return ids
-		} else {
-			must(t, err)
-		}
-		_, err := binary.ReadUvarint(br)
-		must(t, err)
-		ids = append(ids, id)
-	}
+	must(t, r.st.ResidueChunks(context.Background(), m, func(ref chunkstore.Ref) error {
+		ids = append(ids, ref.ID)
+		return nil
+	}))
+	return ids
 }
 
 // verify runs admin.Verify and returns what it found damaged, by hash.
