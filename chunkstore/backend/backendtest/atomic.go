@@ -31,7 +31,7 @@ func gatedPut(b backend.Backend, key string, data []byte) (finish func() error) 
 
 func testAtomicUnderReaders(t *testing.T, b backend.Backend) {
 	const key = "atomic/obj"
-	v1, v2 := pattern(2<<20, 1), pattern(3<<20+11, 2)
+	v1, v2 := Pattern(2<<20, 1), Pattern(3<<20+11, 2)
 	var stop, firstDone atomic.Bool
 	var wg sync.WaitGroup
 	for range 4 {
@@ -81,7 +81,7 @@ func testConcurrentPuts(t *testing.T, b backend.Backend) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range perWriter {
-				err := backend.PutBytes(ctx, b, key(w, i), pattern(100+i, byte(w)))
+				err := backend.PutBytes(ctx, b, key(w, i), Pattern(100+i, byte(w)))
 				if err != nil {
 					t.Errorf("Put: %v", err)
 					return
@@ -96,14 +96,14 @@ func testConcurrentPuts(t *testing.T, b backend.Backend) {
 	}
 	for w := range writers {
 		for i := range perWriter {
-			equal(t, key(w, i), get(t, b, key(w, i), 0, -1), pattern(100+i, byte(w)))
+			equal(t, key(w, i), get(t, b, key(w, i), 0, -1), Pattern(100+i, byte(w)))
 		}
 	}
 }
 
 func testConcurrentSameKey(t *testing.T, b backend.Backend) {
 	const key = "same/obj"
-	data := pattern(256<<10, 9)
+	data := Pattern(256<<10, 9)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {

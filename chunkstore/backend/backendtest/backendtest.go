@@ -66,8 +66,9 @@ func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 	}
 }
 
-// pattern returns n deterministic bytes that differ with seed.
-func pattern(n int, seed byte) []byte {
+// Pattern returns n deterministic pseudo-random bytes that differ with
+// seed, for test objects.
+func Pattern(n int, seed byte) []byte {
 	p := make([]byte, n)
 	x := uint32(seed)*2654435761 + 1
 	for i := range p {

@@ -19,7 +19,7 @@ func testString(t *testing.T, b backend.Backend) {
 func testRoundTrip(t *testing.T, b backend.Backend) {
 	for i, n := range []int{0, 1, 4096, 1<<20 + 7} {
 		key := "roundtrip/" + string(rune('a'+i))
-		data := pattern(n, byte(i))
+		data := Pattern(n, byte(i))
 		put(t, b, key, data)
 		equal(t, "Get "+key, get(t, b, key, 0, -1), data)
 		got, err := backend.ReadAll(context.Background(), b, key)
@@ -31,7 +31,7 @@ func testRoundTrip(t *testing.T, b backend.Backend) {
 }
 
 func testUnknownSize(t *testing.T, b backend.Backend) {
-	data := pattern(100_000, 3)
+	data := Pattern(100_000, 3)
 	if err := b.Put(context.Background(), "unknown", bytes.NewReader(data), -1); err != nil {
 		t.Fatalf("Put with size -1: %v", err)
 	}
@@ -44,12 +44,12 @@ func testOddValidKeys(t *testing.T, b backend.Backend) {
 		"deep/1/2/3/4/5/6/7/8/obj", "k=v,w;+@%!",
 	}
 	for i, k := range keys {
-		put(t, b, k, pattern(10+i, byte(i)))
+		put(t, b, k, Pattern(10+i, byte(i)))
 	}
 	got := listKeys(t, b, "")
 	sameKeys(t, "List", got, keys)
 	for i, k := range keys {
-		equal(t, "Get "+k, get(t, b, k, 0, -1), pattern(10+i, byte(i)))
+		equal(t, "Get "+k, get(t, b, k, 0, -1), Pattern(10+i, byte(i)))
 		if got[k] != int64(10+i) {
 			t.Errorf("List size of %q = %d, want %d", k, got[k], 10+i)
 		}
@@ -58,7 +58,7 @@ func testOddValidKeys(t *testing.T, b backend.Backend) {
 
 func testRangedGet(t *testing.T, b backend.Backend) {
 	const n = 1000
-	data := pattern(n, 7)
+	data := Pattern(n, 7)
 	put(t, b, "ranged", data)
 	tests := []struct {
 		name        string
@@ -101,7 +101,7 @@ func testStat(t *testing.T, b backend.Backend) {
 	ctx := context.Background()
 	for i, n := range []int{0, 1, 12345} {
 		key := "stat/" + string(rune('a'+i))
-		put(t, b, key, pattern(n, 1))
+		put(t, b, key, Pattern(n, 1))
 		info, err := b.Stat(ctx, key)
 		if err != nil {
 			t.Fatalf("Stat(%q): %v", key, err)
@@ -115,7 +115,7 @@ func testStat(t *testing.T, b backend.Backend) {
 func testList(t *testing.T, b backend.Backend) {
 	keys := []string{"a/1", "a/2", "a/b/3", "a/b/c/4", "ab/5", "b", "bc", "c/d/6"}
 	for i, k := range keys {
-		put(t, b, k, pattern(i, byte(i)))
+		put(t, b, k, Pattern(i, byte(i)))
 	}
 	tests := []struct {
 		prefix string

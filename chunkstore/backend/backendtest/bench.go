@@ -48,7 +48,7 @@ func openB(b *testing.B, open func(b *testing.B) backend.Backend) backend.Backen
 // benchPut overwrites a ring of 16 keys so that disk use stays bounded.
 func benchPut(b *testing.B, be backend.Backend, size int) {
 	ctx := context.Background()
-	data := pattern(size, 1)
+	data := Pattern(size, 1)
 	b.SetBytes(int64(size))
 	i := 0
 	for b.Loop() {
@@ -61,7 +61,7 @@ func benchPut(b *testing.B, be backend.Backend, size int) {
 }
 
 func benchGet(b *testing.B, be backend.Backend, size int) {
-	put(b, be, "bench/obj", pattern(size, 1))
+	put(b, be, "bench/obj", Pattern(size, 1))
 	b.SetBytes(int64(size))
 	for b.Loop() {
 		readRange(b, be, "bench/obj", 0, -1, int64(size))
@@ -70,7 +70,7 @@ func benchGet(b *testing.B, be backend.Backend, size int) {
 
 func benchGetRange(b *testing.B, be backend.Backend) {
 	const size, chunk = 16 << 20, 4 << 10
-	put(b, be, "bench/big", pattern(size, 1))
+	put(b, be, "bench/big", Pattern(size, 1))
 	b.SetBytes(chunk)
 	off := int64(0)
 	for b.Loop() {
@@ -80,7 +80,7 @@ func benchGetRange(b *testing.B, be backend.Backend) {
 }
 
 func benchStat(b *testing.B, be backend.Backend) {
-	put(b, be, "bench/obj", pattern(100, 1))
+	put(b, be, "bench/obj", Pattern(100, 1))
 	for b.Loop() {
 		if _, err := be.Stat(context.Background(), "bench/obj"); err != nil {
 			b.Fatal(err)

@@ -54,7 +54,7 @@ func (c *cancellingReader) Read(p []byte) (int, error) {
 }
 
 func testCancelDuringPut(t *testing.T, b backend.Backend) {
-	data := pattern(1<<20, 5)
+	data := Pattern(1<<20, 5)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	err := b.Put(ctx, "obj", &cancellingReader{data: data, cancel: cancel}, int64(len(data)))

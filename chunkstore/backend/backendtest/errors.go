@@ -80,10 +80,10 @@ func testSizeMismatch(t *testing.T, b backend.Backend) {
 		data []byte
 		size int64
 	}{
-		{"short", pattern(100, 1), 101},
-		{"long", pattern(100, 1), 99},
+		{"short", Pattern(100, 1), 101},
+		{"long", Pattern(100, 1), 99},
 		{"empty but announced", nil, 1},
-		{"large short", pattern(1<<20, 2), 1<<20 + 1},
+		{"large short", Pattern(1<<20, 2), 1<<20 + 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,7 +121,7 @@ func testReaderError(t *testing.T, b backend.Backend) {
 	put(t, b, "kept", old)
 	boom := errors.New("reader broke")
 	for _, key := range []string{"new", "kept"} {
-		r := &failingReader{r: bytes.NewReader(pattern(300_000, 1)), err: boom}
+		r := &failingReader{r: bytes.NewReader(Pattern(300_000, 1)), err: boom}
 		if err := b.Put(ctx, key, r, 1_000_000); err == nil {
 			t.Fatalf("Put(%q) with failing reader succeeded", key)
 		}
@@ -134,7 +134,7 @@ func testReaderError(t *testing.T, b backend.Backend) {
 }
 
 func testOverwrite(t *testing.T, b backend.Backend) {
-	v1, v2 := pattern(5000, 1), pattern(3000, 2)
+	v1, v2 := Pattern(5000, 1), Pattern(3000, 2)
 	put(t, b, "obj", v1)
 	put(t, b, "obj", v2)
 	equal(t, "Get", get(t, b, "obj", 0, -1), v2)

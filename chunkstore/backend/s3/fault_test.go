@@ -9,22 +9,10 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/backendtest"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
 )
-
-// pattern returns n deterministic bytes.
-func pattern(n int, seed byte) []byte {
-	p := make([]byte, n)
-	x := uint32(seed)*2654435761 + 1
-	for i := range p {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		p[i] = byte(x)
-	}
-	return p
-}
 
 // everyOp runs each backend operation once and returns their errors.
 func everyOp(b backend.Backend) map[string]error {
@@ -81,7 +69,7 @@ func TestServerKilled(t *testing.T) {
 	srv := s3test.Start(t)
 	b := open(t, srv, srv.NewBucket(t), "repo", s3.WithTimeout(2*time.Second), s3.WithRetries(2), s3.WithBackoff(50*time.Millisecond))
 	defer b.Close()
-	big := pattern(24<<20, 1)
+	big := backendtest.Pattern(24<<20, 1)
 	ctx := context.Background()
 	if err := backend.PutBytes(ctx, b, "big", big); err != nil {
 		t.Fatal(err)
@@ -122,7 +110,7 @@ func TestServerHangs(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	b := open(t, srv, srv.NewBucket(t), "", s3.WithTimeout(timeout), s3.WithRetries(1), s3.WithBackoff(10*time.Millisecond))
 	defer b.Close()
-	big := pattern(3<<20, 2)
+	big := backendtest.Pattern(3<<20, 2)
 	if err := backend.PutBytes(context.Background(), b, "big", big); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +142,7 @@ func TestGetResumes(t *testing.T) {
 	srv := s3test.Start(t)
 	b := open(t, srv, srv.NewBucket(t), "", s3.WithRetries(8), s3.WithBackoff(100*time.Millisecond))
 	defer b.Close()
-	big := pattern(24<<20, 3)
+	big := backendtest.Pattern(24<<20, 3)
 	if err := backend.PutBytes(context.Background(), b, "big", big); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/backendtest"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
 )
@@ -60,8 +61,8 @@ func TestRequestCounts(t *testing.T) {
 		want int64
 		fn   func()
 	}{
-		{"Put 1 MiB", 1, func() { must(backend.PutBytes(ctx, b, "obj", pattern(1<<20, 1))) }},
-		{"Put unknown size", 1, func() { must(b.Put(ctx, "obj2", bytes.NewReader(pattern(1000, 1)), -1)) }},
+		{"Put 1 MiB", 1, func() { must(backend.PutBytes(ctx, b, "obj", backendtest.Pattern(1<<20, 1))) }},
+		{"Put unknown size", 1, func() { must(b.Put(ctx, "obj2", bytes.NewReader(backendtest.Pattern(1000, 1)), -1)) }},
 		{"Get whole", 1, func() { read(0, -1) }},
 		{"Get range", 1, func() { read(1000, 4096) }},
 		{"Get length 0", 1, func() { read(10, 0) }},
@@ -86,7 +87,7 @@ func TestMultipart(t *testing.T) {
 	b := open(t, srv, srv.NewBucket(t), "")
 	defer b.Close()
 	ctx := context.Background()
-	data := pattern(40<<20+3, 4)
+	data := backendtest.Pattern(40<<20+3, 4)
 	if err := backend.PutBytes(ctx, b, "known", data); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/backendtest"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
 )
@@ -129,11 +130,11 @@ type retryOp struct {
 
 var retryOps = []retryOp{
 	{"put", http.MethodPut, "", func(ctx context.Context, b backend.Backend, key string) error {
-		return backend.PutBytes(ctx, b, key, pattern(64<<10, 7))
+		return backend.PutBytes(ctx, b, key, backendtest.Pattern(64<<10, 7))
 	}},
 	{"get", http.MethodGet, "", func(ctx context.Context, b backend.Backend, key string) error {
 		got, err := backend.ReadAll(ctx, b, key)
-		if err == nil && !bytes.Equal(got, pattern(1000, 8)) {
+		if err == nil && !bytes.Equal(got, backendtest.Pattern(1000, 8)) {
 			err = fmt.Errorf("got %d other bytes", len(got))
 		}
 		return err
@@ -194,7 +195,7 @@ func TestRetryTransient(t *testing.T) {
 				key := fmt.Sprintf("k%d-%d-%d", i, j, n)
 				t.Run(fmt.Sprintf("%s/%s/faults=%d", kind, op.name, n), func(t *testing.T) {
 					if op.name != "put" {
-						if err := backend.PutBytes(ctx, b, key, pattern(1000, 8)); err != nil {
+						if err := backend.PutBytes(ctx, b, key, backendtest.Pattern(1000, 8)); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -241,7 +242,7 @@ func TestRetryDenied(t *testing.T) {
 		key := fmt.Sprintf("denied-%d", j)
 		t.Run(op.name, func(t *testing.T) {
 			if op.name != "put" {
-				if err := backend.PutBytes(ctx, b, key, pattern(1000, 8)); err != nil {
+				if err := backend.PutBytes(ctx, b, key, backendtest.Pattern(1000, 8)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -264,7 +265,7 @@ func TestRetryDenied(t *testing.T) {
 func TestRetryPutIntact(t *testing.T) {
 	p, b, bucket := retrySetup(t)
 	ctx := context.Background()
-	data := pattern(3<<20+17, 9)
+	data := backendtest.Pattern(3<<20+17, 9)
 	p.set(faultRule{method: http.MethodPut, suffix: "/" + bucket + "/intact", kind: "503", n: 2})
 	if err := backend.PutBytes(ctx, b, "intact", data); err != nil {
 		t.Fatal(err)
