@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // ErrNotExist is returned (wrapped) by Get, Stat and Delete for a key that
@@ -34,6 +35,10 @@ var ErrInvalidKey = errors.New("backend: invalid key")
 type Info struct {
 	Key  string
 	Size int64
+	// ModTime is when the object was stored, as the backend records it
+	// (file modification time, S3 LastModified). It is zero where the
+	// backend cannot tell, as the read cache answering from its own copy.
+	ModTime time.Time
 }
 
 // Backend stores immutable objects.

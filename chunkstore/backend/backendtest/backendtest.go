@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 		{"RangedGet", testRangedGet},
 		{"RangedGetEmpty", testRangedGetEmpty},
 		{"Stat", testStat},
+		{"ModTime", testModTime},
 		{"List", testList},
 		{"ListStopsOnError", testListStopsOnError},
 		{"ListHostilePrefix", testListHostilePrefix},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 )
@@ -170,5 +171,34 @@ func testListHostilePrefix(t *testing.T, b backend.Backend) {
 			t.Errorf("List(%q) reported %q", p, info.Key)
 			return nil
 		})
+	}
+}
+
+// testModTime checks that Stat and List report when an object was stored.
+// Object stores keep whole seconds, so the window is widened by a second on
+// each side.
+func testModTime(t *testing.T, b backend.Backend) {
+	before := time.Now().Add(-time.Second)
+	put(t, b, "modtime/x", Pattern(10, 1))
+	after := time.Now().Add(time.Second)
+	check := func(what string, mt time.Time) {
+		t.Helper()
+		if mt.Before(before) || mt.After(after) {
+			t.Errorf("%s ModTime = %v, want between %v and %v", what, mt, before, after)
+		}
+	}
+	fi, err := b.Stat(context.Background(), "modtime/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Stat", fi.ModTime)
+	n := 0
+	err = b.List(context.Background(), "modtime/", func(fi backend.Info) error {
+		n++
+		check("List", fi.ModTime)
+		return nil
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("List: %d objects, %v", n, err)
 	}
 }

@@ -98,7 +98,7 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 	if err != nil {
 		return backend.Info{}, wrap("stat", key, err)
 	}
-	return backend.Info{Key: key, Size: fi.Size()}, nil
+	return backend.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
 // Delete implements backend.Backend. It removes the file and fsyncs its
@@ -185,7 +185,7 @@ func (b *Backend) visit(name string, d fs.DirEntry, prefix string, fn func(backe
 	if err != nil {
 		return err
 	}
-	if err := fn(backend.Info{Key: name, Size: fi.Size()}); err != nil {
+	if err := fn(backend.Info{Key: name, Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
 		return callerErr{err}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 )
@@ -28,12 +29,13 @@ var _ backend.Backend = (*Backend)(nil)
 type Backend struct {
 	mu      sync.RWMutex
 	objects map[string][]byte
+	mod     map[string]time.Time
 	closed  bool
 }
 
 // New returns an empty in-memory backend.
 func New() *Backend {
-	return &Backend{objects: make(map[string][]byte)}
+	return &Backend{objects: make(map[string][]byte), mod: make(map[string]time.Time)}
 }
 
 // check validates key (unless it is a List prefix) and ctx.
@@ -77,6 +79,7 @@ func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) 
 		return ErrClosed
 	}
 	b.objects[key] = buf.Bytes() // buf is not used again
+	b.mod[key] = time.Now()
 	return nil
 }
 
@@ -125,7 +128,10 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 	if err != nil {
 		return backend.Info{}, err
 	}
-	return backend.Info{Key: key, Size: int64(len(data))}, nil
+	b.mu.RLock()
+	mod := b.mod[key]
+	b.mu.RUnlock()
+	return backend.Info{Key: key, Size: int64(len(data)), ModTime: mod}, nil
 }
 
 // List implements backend.Backend. It snapshots the matching keys first,
@@ -143,7 +149,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info)
 	var infos []backend.Info
 	for k, v := range b.objects {
 		if strings.HasPrefix(k, prefix) {
-			infos = append(infos, backend.Info{Key: k, Size: int64(len(v))})
+			infos = append(infos, backend.Info{Key: k, Size: int64(len(v)), ModTime: b.mod[k]})
 		}
 	}
 	b.mu.RUnlock()
@@ -172,6 +178,7 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("mem: delete %s: %w", key, backend.ErrNotExist)
 	}
 	delete(b.objects, key)
+	delete(b.mod, key)
 	return nil
 }
 

@@ -151,7 +151,7 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 	if err != nil {
 		return backend.Info{}, err
 	}
-	return backend.Info{Key: key, Size: info.Size}, nil
+	return backend.Info{Key: key, Size: info.Size, ModTime: info.LastModified}, nil
 }
 
 // List reports every object under prefix, listing recursively in pages of
@@ -189,7 +189,7 @@ func (b *Backend) list(ctx context.Context, prefix string, recursive bool, fn fu
 			if !ok || backend.ValidKey(key) != nil {
 				continue
 			}
-			if fnErr = fn(backend.Info{Key: key, Size: info.Size}); fnErr != nil {
+			if fnErr = fn(backend.Info{Key: key, Size: info.Size, ModTime: info.LastModified}); fnErr != nil {
 				return nil
 			}
 		}
