@@ -13,9 +13,17 @@ import (
 )
 
 var (
-	bucketChunks = []byte("chunks")
-	bucketPacks  = []byte("packs")
+	bucketMeta       = []byte("meta")
+	bucketChunks     = []byte("chunks")     // chunk id | pack id -> location in the pack
+	bucketPacks      = []byte("packs")      // pack id -> number of chunks
+	bucketPackChunks = []byte("packchunks") // pack id | chunk id -> nothing
+
+	keyVersion = []byte("version")
 )
+
+// indexVersion is the layout of the local index file. A file of another
+// layout is derived data like any other: it is dropped and rebuilt.
+const indexVersion = "2"
 
 // ErrIndexBusy is returned when another process holds the local index.
 var ErrIndexBusy = errors.New("chunkstore: local index is in use by another process")
@@ -30,11 +38,12 @@ type Location struct {
 	Length      uint32
 }
 
-const locSize = IDSize + 8 + 4*4
+// locSize is the length of a location in the local index, whose key holds
+// the pack id.
+const locSize = 8 + 4*4
 
 func (l *Location) encode() []byte {
 	b := make([]byte, 0, locSize)
-	b = append(b, l.Pack[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(l.FrameOffset))
 	b = binary.BigEndian.AppendUint32(b, l.FrameCLen)
 	b = binary.BigEndian.AppendUint32(b, l.FrameULen)
@@ -42,13 +51,12 @@ func (l *Location) encode() []byte {
 	return binary.BigEndian.AppendUint32(b, l.Length)
 }
 
-func decodeLocation(b []byte) (Location, error) {
+func decodeLocation(pack, b []byte) (Location, error) {
 	var l Location
-	if len(b) != locSize {
+	if len(b) != locSize || len(pack) != IDSize {
 		return l, fmt.Errorf("%w: local index entry of %d bytes", ErrCorrupt, len(b))
 	}
-	copy(l.Pack[:], b)
-	b = b[IDSize:]
+	copy(l.Pack[:], pack)
 	l.FrameOffset = int64(binary.BigEndian.Uint64(b))
 	l.FrameCLen = binary.BigEndian.Uint32(b[8:])
 	l.FrameULen = binary.BigEndian.Uint32(b[12:])
@@ -108,16 +116,35 @@ func openIndexFile(path string) (x *index, err error) {
 		return nil, fmt.Errorf("chunkstore: open local index %s: %w", path, err)
 	}
 	x = &index{db: db, path: path}
+	stale := false
 	err = x.update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketChunks, bucketPacks} {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		v := meta.Get(keyVersion)
+		if v != nil && string(v) != indexVersion {
+			stale = true
+			return nil
+		}
+		if err := meta.Put(keyVersion, []byte(indexVersion)); err != nil {
+			return err
+		}
+		for _, name := range [][]byte{bucketChunks, bucketPacks, bucketPackChunks} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil && stale {
+		err = fmt.Errorf("%w: %s: layout of another version", errIndexDamaged, path)
+	}
 	if err != nil {
 		db.Close()
+		if errors.Is(err, errIndexDamaged) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("chunkstore: local index %s: %w", path, err)
 	}
 	return x, nil
@@ -139,36 +166,74 @@ func (x *index) guard(run func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) er
 
 func (x *index) close() error { return x.db.Close() }
 
-// lookup returns the location of a chunk, or false if the index has none.
-func (x *index) lookup(id ID) (loc Location, ok bool, err error) {
-	err = x.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketChunks).Get(id[:])
-		if v == nil {
-			return nil
+// found says what a lookup found.
+type found uint8
+
+const (
+	foundNone    found = iota // no location
+	foundAvoided              // only locations in packs the caller avoids
+	foundOK                   // a location in a pack the caller does not avoid
+)
+
+// seek returns the first location of id in a pack that avoid does not
+// reject (foundOK), or else the first location of all (foundAvoided). A
+// chunk stored in several packs has one entry for each; they sort by pack
+// id, so every process reading the same index objects picks the same one.
+func seek(c *bolt.Cursor, id ID, avoid func(ID) bool) (Location, found, error) {
+	var first Location
+	res := foundNone
+	for k, v := c.Seek(id[:]); k != nil && len(k) == 2*IDSize && ID(k[:IDSize]) == id; k, v = c.Next() {
+		loc, err := decodeLocation(k[IDSize:], v)
+		if err != nil {
+			return loc, foundNone, err
 		}
-		ok = true
-		loc, err = decodeLocation(v)
+		if avoid == nil || !avoid(loc.Pack) {
+			return loc, foundOK, nil
+		}
+		if res == foundNone {
+			first, res = loc, foundAvoided
+		}
+	}
+	return first, res, nil
+}
+
+// lookup returns a location of a chunk (see seek).
+func (x *index) lookup(id ID, avoid func(ID) bool) (loc Location, f found, err error) {
+	err = x.view(func(tx *bolt.Tx) error {
+		loc, f, err = seek(tx.Bucket(bucketChunks).Cursor(), id, avoid)
 		return err
 	})
-	return loc, ok, err
+	return loc, f, err
 }
 
 // lookupMany looks up every id in one read transaction, setting locs[i] and
-// found[i] for ids[i].
-func (x *index) lookupMany(ids []ID, locs []Location, found []bool) error {
+// found[i] for ids[i]. A location in an avoided pack counts as found.
+func (x *index) lookupMany(ids []ID, locs []Location, ok []bool, avoid func(ID) bool) error {
 	return x.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketChunks)
+		c := tx.Bucket(bucketChunks).Cursor()
 		for i, id := range ids {
-			v := b.Get(id[:])
-			found[i] = v != nil
-			if v == nil {
-				continue
-			}
-			loc, err := decodeLocation(v)
+			loc, f, err := seek(c, id, avoid)
 			if err != nil {
 				return err
 			}
-			locs[i] = loc
+			locs[i], ok[i] = loc, f != foundNone
+		}
+		return nil
+	})
+}
+
+// locations calls fn with every location of chunk id.
+func (x *index) locations(id ID, fn func(Location) error) error {
+	return x.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketChunks).Cursor()
+		for k, v := c.Seek(id[:]); k != nil && len(k) == 2*IDSize && ID(k[:IDSize]) == id; k, v = c.Next() {
+			loc, err := decodeLocation(k[IDSize:], v)
+			if err != nil {
+				return err
+			}
+			if err := fn(loc); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -182,19 +247,58 @@ func (x *index) hasPack(id ID) (ok bool, err error) {
 	return ok, err
 }
 
-// addPack records every chunk of a pack. A chunk already indexed elsewhere
-// keeps its first location.
+// packs calls fn with the id of every indexed pack, in id order.
+func (x *index) packs(fn func(ID) error) error {
+	return x.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPacks).ForEach(func(k, _ []byte) error {
+			if len(k) != IDSize {
+				return fmt.Errorf("%w: local index: pack key of %d bytes", ErrCorrupt, len(k))
+			}
+			return fn(ID(k))
+		})
+	})
+}
+
+// packChunks calls fn with the location of every chunk of an indexed
+// pack, in chunk id order.
+func (x *index) packChunks(pack ID, fn func(ID, Location) error) error {
+	return x.view(func(tx *bolt.Tx) error {
+		chunks := tx.Bucket(bucketChunks)
+		c := tx.Bucket(bucketPackChunks).Cursor()
+		key := make([]byte, 2*IDSize)
+		copy(key[IDSize:], pack[:])
+		for k, _ := c.Seek(pack[:]); k != nil && len(k) == 2*IDSize && ID(k[:IDSize]) == pack; k, _ = c.Next() {
+			copy(key, k[IDSize:])
+			loc, err := decodeLocation(pack[:], chunks.Get(key))
+			if err != nil {
+				return err
+			}
+			if err := fn(ID(k[IDSize:]), loc); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// addPack records every chunk of a pack.
 func (x *index) addPack(pack ID, toc *TOC) error {
 	return x.update(func(tx *bolt.Tx) error {
 		chunks := tx.Bucket(bucketChunks)
+		pc := tx.Bucket(bucketPackChunks)
+		key := make([]byte, 2*IDSize)
 		for _, c := range toc.Chunks {
-			if chunks.Get(c.ID[:]) != nil {
-				continue
-			}
 			f := toc.Frames[c.Frame]
-			loc := Location{Pack: pack, FrameOffset: f.Offset, FrameCLen: f.CLen,
+			loc := Location{FrameOffset: f.Offset, FrameCLen: f.CLen,
 				FrameULen: f.ULen, Offset: c.Offset, Length: c.Length}
-			if err := chunks.Put(c.ID[:], loc.encode()); err != nil {
+			copy(key, c.ID[:])
+			copy(key[IDSize:], pack[:])
+			if err := chunks.Put(key, loc.encode()); err != nil {
+				return err
+			}
+			copy(key, pack[:])
+			copy(key[IDSize:], c.ID[:])
+			if err := pc.Put(key, nil); err != nil {
 				return err
 			}
 		}
@@ -204,7 +308,27 @@ func (x *index) addPack(pack ID, toc *TOC) error {
 	})
 }
 
-// stats returns the number of indexed packs and chunks.
+// removePack forgets a pack and every location in it.
+func (x *index) removePack(pack ID) error {
+	return x.update(func(tx *bolt.Tx) error {
+		chunks := tx.Bucket(bucketChunks)
+		c := tx.Bucket(bucketPackChunks).Cursor()
+		key := make([]byte, 2*IDSize)
+		copy(key[IDSize:], pack[:])
+		for k, _ := c.Seek(pack[:]); k != nil && len(k) == 2*IDSize && ID(k[:IDSize]) == pack; k, _ = c.Seek(pack[:]) {
+			copy(key, k[IDSize:])
+			if err := chunks.Delete(key); err != nil {
+				return err
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketPacks).Delete(pack[:])
+	})
+}
+
+// stats returns the number of indexed packs and chunk locations.
 func (x *index) stats() (packs, chunks int, err error) {
 	err = x.view(func(tx *bolt.Tx) error {
 		packs = tx.Bucket(bucketPacks).Stats().KeyN

@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/nardedup/nardedup/chunkstore/backend"
 )
 
 // Lookup returns where chunk id is stored, or an error wrapping ErrNotFound.
@@ -14,17 +16,32 @@ import (
 // another process: Lookup then loads the repository's new index objects
 // (Sync), at most once per Options.ResyncInterval, and looks again.
 func (s *Store) Lookup(ctx context.Context, id ID) (Location, error) {
-	loc, ok, err := s.idx.lookup(id)
-	if err == nil && !ok && s.resync(ctx) {
-		loc, ok, err = s.idx.lookup(id)
+	loc, f, err := s.idx.lookup(id, s.avoid)
+	if err == nil && f == foundNone && s.resync(ctx) {
+		loc, f, err = s.idx.lookup(id, s.avoid)
 	}
 	if err != nil {
 		return loc, s.wrap("index lookup", err)
 	}
-	if !ok {
+	if f == foundNone {
 		return loc, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	return loc, nil
+}
+
+// resyncNow runs Sync now, or waits for the one running.
+func (s *Store) resyncNow(ctx context.Context) error {
+	start := time.Now()
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.lastSync.After(start) {
+		return nil // another caller synced since this one failed
+	}
+	err := s.Sync(ctx)
+	if err == nil {
+		s.lastSync = time.Now()
+	}
+	return err
 }
 
 // resync runs Sync unless one ran within the resync interval, and reports
@@ -160,6 +177,9 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 		return
 	}
 	if j.frame, j.err = s.readFrame(ctx, j.loc, getBuf(int(j.loc.FrameULen))); j.err != nil {
+		if errors.Is(j.err, backend.ErrNotExist) {
+			j.relocate(ctx, s)
+		}
 		return
 	}
 	for i, ref := range j.refs {
@@ -168,6 +188,61 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 			return
 		}
 		j.pieces = append(j.pieces, data)
+	}
+}
+
+// relocate reads the job's chunks again after their pack turned out to be
+// gone (deleted by garbage collection after it copied them elsewhere): it
+// reloads the index at once and reads each chunk where it now lives.
+func (j *frameJob) relocate(ctx context.Context, s *Store) {
+	gone, orig := j.loc.Pack, j.err
+	if err := s.resyncNow(ctx); err != nil {
+		j.err = fmt.Errorf("%w (reloading the index: %v)", j.err, err)
+		return
+	}
+	var size int
+	for _, ref := range j.refs {
+		size += int(ref.Size)
+	}
+	buf := getBuf(size)
+	var frame []byte
+	var floc Location
+	defer func() { putBuf(frame) }()
+	for i, ref := range j.refs {
+		loc, err := s.Lookup(ctx, ref.ID)
+		if err == nil && loc.Pack == gone {
+			err = orig // a missing pack still indexed: damage
+		} else if errors.Is(err, ErrNotFound) {
+			err = fmt.Errorf("%w (after %v)", err, orig)
+		}
+		if err != nil {
+			j.err = err
+			putBuf(buf)
+			return
+		}
+		if frame == nil || floc.Pack != loc.Pack || floc.FrameOffset != loc.FrameOffset {
+			putBuf(frame)
+			if frame, err = s.readFrame(ctx, loc, getBuf(int(loc.FrameULen))); err != nil {
+				frame, j.err = nil, err
+				putBuf(buf)
+				return
+			}
+			floc = loc
+		}
+		data, err := s.slice(frame, loc, ref)
+		if err != nil {
+			j.err = err
+			putBuf(buf)
+			return
+		}
+		j.locs[i] = loc
+		buf = append(buf, data...)
+	}
+	j.frame, j.err, j.pieces = buf, nil, j.pieces[:0]
+	for off := 0; len(j.pieces) < len(j.refs); {
+		n := int(j.refs[len(j.pieces)].Size)
+		j.pieces = append(j.pieces, buf[off:off+n])
+		off += n
 	}
 }
 
@@ -281,7 +356,7 @@ func (r *refLocator) fill() error {
 		r.locs, r.found = make([]Location, lookupBatch), make([]bool, lookupBatch)
 	}
 	r.locs, r.found = r.locs[:len(r.refs)], r.found[:len(r.refs)]
-	if err := r.s.idx.lookupMany(r.ids, r.locs, r.found); err != nil {
+	if err := r.s.idx.lookupMany(r.ids, r.locs, r.found, r.s.avoid); err != nil {
 		return r.s.wrap("index lookup", err)
 	}
 	return nil

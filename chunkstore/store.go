@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -58,6 +59,11 @@ type Store struct {
 	syncMu   sync.Mutex
 	lastSync time.Time
 
+	condemned atomic.Pointer[condemnedSet] // as of the last Sync
+	holdMu    sync.Mutex
+	holds     map[string]int // views of operations in progress (Hold)
+	session   atomic.Pointer[Session]
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -96,7 +102,9 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 		finished:  make(map[uint64]error),
 		waiting:   make(map[uint64][]func(error)),
 		stop:      make(chan struct{}),
+		holds:     make(map[string]int),
 	}
+	s.condemned.Store(newCondemnedSet(nil))
 	if err := s.Sync(ctx); err != nil {
 		s.closeIndex()
 		return nil, err

@@ -52,6 +52,18 @@ func (r PutResult) StoredBytes() int64 {
 // narinfo are written, or with the error that prevented it. If PutNAR
 // returns an error, nothing refers to what it stored and done is not called.
 func (s *Store) PutNAR(ctx context.Context, n NAR, r io.Reader, done func(error)) (PutResult, error) {
+	release := s.cs.Hold()
+	res, err := s.putNAR(ctx, n, r, func(err error) {
+		defer release()
+		done(err)
+	})
+	if err != nil {
+		release()
+	}
+	return res, err
+}
+
+func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)) (PutResult, error) {
 	var res PutResult
 	p := s.newPut(ctx)
 	size, sum, err := p.consume(r)
@@ -89,6 +101,9 @@ func (s *Store) PutNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 
 func (s *Store) writeManifest(ctx context.Context, n NAR, enc []byte) error {
 	key := ManifestKey(n.NarHash)
+	if err := s.cs.CheckLease(); err != nil {
+		return fmt.Errorf("narstore: not writing %s: %w", key, err)
+	}
 	if err := s.be.Put(ctx, key, bytes.NewReader(enc), int64(len(enc))); err != nil {
 		return fmt.Errorf("narstore: write %s: %w", key, err)
 	}

@@ -90,9 +90,26 @@ func (s *Store) NarInfo(ctx context.Context, hash string) ([]byte, error) {
 	return s.read(ctx, NarInfoKey(hash), MaxNarInfoSize)
 }
 
+// Reusable reports whether the stored NAR with this SHA-256 may be given a
+// new narinfo: it may not while garbage collection has condemned its
+// manifest (the NAR must then be stored again). A caller that links
+// narinfos to stored NARs holds the store (Hold) from this check until the
+// narinfo is written.
+func (s *Store) Reusable(narHash [32]byte) bool {
+	return !s.cs.IsCondemned(ManifestKey(narHash))
+}
+
+// Hold marks the start of an operation that will make new references to
+// what the store holds; see chunkstore.Store.Hold. PutNAR holds the store
+// by itself.
+func (s *Store) Hold() (release func()) { return s.cs.Hold() }
+
 // PutNarInfo stores a narinfo text for a store path hash whose NAR (by
 // SHA-256) is already stored. It refuses a narinfo whose NAR is missing.
 func (s *Store) PutNarInfo(ctx context.Context, hash string, narHash [32]byte, text []byte) error {
+	if err := s.cs.CheckLease(); err != nil {
+		return fmt.Errorf("narstore: not writing narinfo %s: %w", hash, err)
+	}
 	ok, err := s.HasManifest(ctx, narHash)
 	if err != nil {
 		return err
