@@ -1,0 +1,59 @@
+// Package gc reclaims the space of what no narinfo reaches any more:
+// manifests of forgotten or never-finished NARs, and the packs whose chunks
+// no manifest needs. Packs that are mostly dead are repacked: their live
+// chunks are copied into new packs, in the order they lay, and the old
+// packs go.
+//
+// # Marking
+//
+// Every stored narinfo is live. From each, the mark follows the NarHash to
+// the manifest, and the manifest to the chunks of its recipe and positions
+// streams and to the residue chunks the recipe lists. The live chunk ids go
+// into a temporary bbolt file (Options.TempDir), so memory does not grow
+// with the repository. A narinfo, manifest or recipe that cannot be read
+// stops the collection before anything is deleted.
+//
+// A chunk stored in several packs counts as live in one of them only: the
+// first by pack id, the location every process's index returns first. A
+// pack none of whose chunks is live that way is dead.
+//
+// # Deleting while others write: the protocol
+//
+// Servers only read, but an ingest deduplicates against its local index,
+// which may be minutes old, and may link a new narinfo to a NAR stored
+// long ago. So a collection never deletes what it has just found dead. It
+// runs in two phases.
+//
+//  1. Condemn. Objects younger than the grace period (by the backend's own
+//     clock) are never candidates. Dead packs and unreferenced manifests,
+//     and packs whose live fraction is below Options.RepackBelow after
+//     their live chunks were copied, are written to one object,
+//     gc/condemned (chunkstore.Condemned), with a fresh id. Nothing is
+//     deleted.
+//  2. Wait. Every writer (ingest) announces itself in sessions/<id> and
+//     renews the announcement every heartbeat, after reloading the index
+//     and the condemned list. The announcement lists the views — the ids
+//     of the condemned lists — that its lookups and its operations still
+//     in progress honour (chunkstore.Store.Hold). A writer that has loaded
+//     the list no longer deduplicates against condemned packs (it stores
+//     those chunks again) and no longer links narinfos to condemned
+//     manifests (it stores the NAR again). The collection waits until
+//     every live announcement shows only the list's id. A session whose
+//     announcement is older than its lease is dead; a writer that could
+//     not renew for half its lease stops writing manifests and narinfos
+//     (chunkstore.Store.CheckLease), so it is never taken for dead while
+//     it can still write.
+//  3. Sweep. The collection marks again what narinfos written since the
+//     first mark reach (all narinfos, when it resumes the list of an
+//     earlier run). A condemned manifest that became live stays; a
+//     condemned pack holding a live chunk that no other pack holds stays
+//     (revived). Everything else goes: for a pack, its index object first,
+//     then the pack. Last, gc/condemned is deleted.
+//
+// A collection killed at any point loses nothing: before the sweep nothing
+// is deleted, and the next run finds gc/condemned and finishes the sweep,
+// marking everything again. A reader whose pack was deleted under it (the
+// chunks were copied elsewhere) reloads its index and reads the copies.
+// One collection runs at a time: a second one refuses to start while the
+// first one's session is live.
+package gc
