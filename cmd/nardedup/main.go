@@ -45,6 +45,7 @@ Every flag can also be set from the environment variable shown in its help.`,
 			verifyCommand(),
 			exportCommand(),
 			rebuildIndexCommand(),
+			gcCommand(),
 			benchCommand(),
 		},
 	}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/gc"
+	"github.com/urfave/cli/v2"
+)
+
+func gcCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "gc",
+		Usage: "delete the data no narinfo needs any more, and repack mostly dead packs",
+		Description: `gc marks everything the stored narinfos reach (manifests, chunks), condemns
+unreferenced manifests and packs without a live chunk, and copies the live
+chunks of packs below --repack-below into new packs. It deletes the condemned
+objects once every running ingest has seen the list (each ingest announces
+itself under sessions/ and reloads the list every 30s), waiting up to --wait;
+if an ingest has not caught up by then, the list stays and the next gc run
+finishes it. Serving and ingesting may go on meanwhile. Objects younger than
+--grace are never condemned. A gc killed at any moment loses nothing: run it
+again.`,
+		Flags: repoFlags(
+			&cli.DurationFlag{Name: "grace", Usage: "never condemn packs and manifests younger than this", Value: gc.DefaultGrace, EnvVars: []string{"NARDEDUP_GC_GRACE"}},
+			&cli.Float64Flag{Name: "repack-below", Usage: "repack packs whose live fraction is below this (0 to 1; negative: never)", Value: gc.DefaultRepackBelow, EnvVars: []string{"NARDEDUP_GC_REPACK_BELOW"}},
+			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for running ingests to load the condemned list", Value: gc.DefaultWait, EnvVars: []string{"NARDEDUP_GC_WAIT"}},
+			&cli.BoolFlag{Name: "dry-run", Usage: "report what would be condemned; change nothing", EnvVars: []string{"NARDEDUP_GC_DRY_RUN"}},
+			&cli.StringFlag{Name: "temp-dir", Usage: "directory for the live set (about 40 bytes per chunk)", EnvVars: []string{"NARDEDUP_GC_TEMP_DIR"}},
+			&cli.IntFlag{Name: "repack-zstd-level", Usage: "zstd level (1-4) of repacked frames (0: the repository's)", EnvVars: []string{"NARDEDUP_GC_REPACK_ZSTD_LEVEL"}},
+			&cli.IntFlag{Name: "repack-group-size", Usage: "bytes of chunks compressed together in repacked frames (0: the repository's)", EnvVars: []string{"NARDEDUP_GC_REPACK_GROUP_SIZE"}},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress messages", EnvVars: []string{"NARDEDUP_GC_QUIET"}},
+		),
+		Action: func(c *cli.Context) error {
+			st, err := openRepo(c, "gc", chunkstore.Options{})
+			if err != nil {
+				return err
+			}
+			defer st.Chunks().Close()
+			opts := gc.Options{
+				Grace: c.Duration("grace"), RepackBelow: c.Float64("repack-below"), Wait: c.Duration("wait"),
+				DryRun: c.Bool("dry-run"), TempDir: c.String("temp-dir"),
+				Copy: chunkstore.CopyOptions{ZstdLevel: c.Int("repack-zstd-level"), GroupSize: c.Int("repack-group-size")},
+			}
+			if opts.Grace == 0 {
+				opts.Grace = -1 // 0 means none, not the default
+			}
+			if opts.Wait == 0 {
+				opts.Wait = -1
+			}
+			if opts.RepackBelow == 0 {
+				opts.RepackBelow = -1
+			}
+			if !c.Bool("quiet") {
+				opts.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "gc: "+format+"\n", args...) }
+			}
+			rep, err := gc.Collect(c.Context, st, opts)
+			if rep != nil {
+				printGCReport(os.Stdout, rep, opts.DryRun)
+			}
+			return err
+		},
+	}
+}
+
+func printGCReport(w io.Writer, r *gc.Report, dry bool) {
+	fmt.Fprintf(w, "%-22s %14s %14s\n", "", "before", "after")
+	row := func(name string, a, b string) { fmt.Fprintf(w, "%-22s %14s %14s\n", name, a, b) }
+	row("repository", mib(r.Before.Bytes), mib(r.After.Bytes))
+	for _, k := range []string{"packs", "index", "manifests", "narinfo", "tombstones"} {
+		if r.Before.Objects[k] == 0 && r.After.Objects[k] == 0 {
+			continue
+		}
+		row(k, fmt.Sprintf("%d (%s)", r.Before.Objects[k], mib(r.Before.KindBytes[k])),
+			fmt.Sprintf("%d (%s)", r.After.Objects[k], mib(r.After.KindBytes[k])))
+	}
+	fmt.Fprintf(w, "live: %d store paths, %d NARs (%s of NAR), %d chunks; dedup ratio %s before, %s after\n",
+		r.LiveNarInfos, r.LiveNARs, mib(r.LiveNarBytes), r.LiveChunks,
+		ratio(r.LiveNarBytes, r.Before.Bytes), ratio(r.LiveNarBytes, r.After.Bytes))
+	verb := "condemned"
+	if dry {
+		verb = "would condemn"
+	}
+	fmt.Fprintf(w, "%s: %d packs (%s, %d of them repacked), %d manifests; %d packs younger than the grace period left alone\n",
+		verb, r.CondemnedPacks, mib(r.CondemnedPackBytes), r.RepackedPacks, r.CondemnedManifests, r.FreshPacksSkipped)
+	if r.Copied.Chunks > 0 {
+		fmt.Fprintf(w, "repacked: %d live chunks, %s, into %s of new packs\n", r.Copied.Chunks, mib(r.Copied.Bytes), mib(r.Copied.StoredBytes))
+	}
+	if !dry {
+		fmt.Fprintf(w, "deleted: %d packs (%s), %d manifests; kept %d packs and %d manifests that became live again\n",
+			r.DeletedPacks, mib(r.DeletedPackBytes), r.DeletedManifests, r.RevivedPacks, r.RevivedManifests)
+	}
+	if r.FinishedEarlier {
+		fmt.Fprintln(w, "finished the sweep of an earlier run")
+	}
+	if r.Pending != "" {
+		fmt.Fprintf(w, "left for the next run: %s\n", r.Pending)
+	}
+}
