@@ -115,46 +115,74 @@ func (s *Store) Locations(id ID, fn func(Location) error) error {
 }
 
 // CopyPack copies the chunks of pack for which keep reports true. Each
-// chunk is read and checked against its id.
+// chunk is read and checked against its id. The kept chunks of one frame
+// of the pack go into one new frame, so a stream whose chunks lay in n
+// frames is read back from at most n frames.
 func (c *Copier) CopyPack(ctx context.Context, pack ID, keep func(ID) bool) error {
 	if c.err != nil {
 		return c.err
 	}
-	var frame []byte
-	var floc Location
+	var (
+		frame []byte
+		floc  Location
+		ids   []ID
+		locs  []Location
+	)
 	defer func() { putBuf(frame) }()
-	return c.s.PackChunks(pack, func(id ID, loc Location) error {
+	// copyFrame copies the kept chunks of the frame at floc.
+	copyFrame := func() error {
+		if len(ids) == 0 {
+			return nil
+		}
+		var err error
+		if frame, err = c.s.readFrame(ctx, floc, getBuf(int(floc.FrameULen))); err != nil {
+			frame = nil
+			return err
+		}
+		var n int
+		for _, l := range locs {
+			n += int(l.Length)
+		}
+		if len(c.group)+n > c.opts.GroupSize {
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+		for i, id := range ids {
+			data, err := c.s.slice(frame, locs[i], Ref{ID: id, Size: locs[i].Length})
+			if err != nil {
+				return err
+			}
+			c.add(id, data)
+		}
+		putBuf(frame)
+		frame, ids, locs = nil, ids[:0], locs[:0]
+		return nil
+	}
+	err := c.s.PackChunks(pack, func(id ID, loc Location) error {
 		if !keep(id) {
 			return nil
 		}
-		if frame == nil || floc.FrameOffset != loc.FrameOffset {
-			putBuf(frame)
-			var err error
-			if frame, err = c.s.readFrame(ctx, loc, getBuf(int(loc.FrameULen))); err != nil {
-				frame = nil
+		if len(ids) > 0 && floc.FrameOffset != loc.FrameOffset {
+			if err := copyFrame(); err != nil {
 				return err
 			}
-			floc = loc
 		}
-		data, err := c.s.slice(frame, loc, Ref{ID: id, Size: loc.Length})
-		if err != nil {
-			return err
-		}
-		return c.add(id, data)
+		floc = loc
+		ids, locs = append(ids, id), append(locs, loc)
+		return nil
 	})
+	if err == nil {
+		err = copyFrame()
+	}
+	return err
 }
 
-func (c *Copier) add(id ID, data []byte) error {
-	if len(c.group)+len(data) > c.opts.GroupSize {
-		if err := c.flush(); err != nil {
-			return err
-		}
-	}
+func (c *Copier) add(id ID, data []byte) {
 	c.infos = append(c.infos, ChunkInfo{ID: id, Offset: uint32(len(c.group)), Length: uint32(len(data))})
 	c.group = append(c.group, data...)
 	c.res.Chunks++
 	c.res.Bytes += int64(len(data))
-	return nil
 }
 
 func (c *Copier) flush() error {
