@@ -255,7 +255,6 @@ func (r *repo) size(t testing.TB) int64 {
 	return n
 }
 
-
 func parseNarHash(s string) ([32]byte, error) {
 	var sum [32]byte
 	h, err := nixhash.Parse(s)
