@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narfmt/storepath"
@@ -30,6 +31,10 @@ type Options struct {
 	// never): a source or repository that is down fails every path, and
 	// trying each of them would only delay the error.
 	MaxConsecutiveFailures int
+	// Session configures the session the run announces in the repository,
+	// so that a garbage collection running meanwhile waits for it (Kind is
+	// set to "ingest").
+	Session chunkstore.SessionOptions
 }
 
 // DefaultMaxConsecutiveFailures is the default of
@@ -51,10 +56,18 @@ func Run(ctx context.Context, src source.Source, st *narstore.Store, opts Option
 	if err := r.checkCacheInfo(ctx); err != nil {
 		return r.snapshot(), err
 	}
+	opts.Session.Kind = "ingest"
+	ss, err := st.Chunks().StartSession(ctx, opts.Session)
+	if err != nil {
+		return r.snapshot(), fmt.Errorf("ingest: %w", err)
+	}
 	stopProgress := r.progress(opts)
-	err := r.work(ctx, opts.Jobs)
+	err = r.work(ctx, opts.Jobs)
 	if ferr := st.Chunks().Flush(context.WithoutCancel(ctx)); err == nil {
 		err = ferr
+	}
+	if cerr := ss.Close(context.WithoutCancel(ctx)); err == nil {
+		err = cerr
 	}
 	stopProgress()
 	stats := r.snapshot()
@@ -191,7 +204,14 @@ func (r *run) ingest(ctx context.Context, h string) (func(*Stats), error) {
 	if r.waitFor(narHash, pendingLink{hash: h, ni: ni, text: text}) {
 		return nil, nil // linked when the NAR being stored under another path is
 	}
+	// From the check that the NAR is stored to the narinfo that refers to
+	// it, a garbage collection must wait for this path (see package gc).
+	release := r.st.Hold()
+	defer release()
 	_, err = r.st.Manifest(ctx, narHash)
+	if err == nil && !r.st.Reusable(narHash) {
+		err = narstore.ErrNotFound // condemned by a collection: store it again
+	}
 	if errors.Is(err, narstore.ErrNotFound) {
 		if err := r.putNAR(ctx, h, ni, narHash, text); err != nil {
 			r.finishInflight(ctx, narHash, err)
