@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 )
@@ -172,4 +173,21 @@ func (s *Store) Views() []string {
 		}
 	}
 	return vs
+}
+
+// WaitUncondemned waits until key is no longer condemned in the store's
+// view, reloading the view (Sync) at most once every ResyncInterval.
+func (s *Store) WaitUncondemned(ctx context.Context, key string) error {
+	every := max(s.opts.ResyncInterval, time.Second)
+	for s.IsCondemned(key) {
+		select {
+		case <-time.After(every):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := s.resyncNow(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -24,7 +24,9 @@
 // frame, offset and length in the decompressed frame), and the 16-byte trailer
 // holds the table's length, the first 8 bytes of its BLAKE3 and the magic
 // "NDPK". The frames, concatenated, are one valid zstd stream. The pack id is
-// the BLAKE3 of the whole pack.
+// the BLAKE3 of the whole pack and a random nonce: unique to one store of a
+// pack, so that garbage collection, which deletes packs by id, never
+// deletes a pack stored anew that repeats a condemned one.
 //
 // # Index
 //

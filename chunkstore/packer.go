@@ -2,12 +2,14 @@ package chunkstore
 
 import (
 	"bytes"
+	"crypto/rand"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/zeebo/blake3"
 )
 
 // ticket stands for one frame of new chunks on its way into a pack. done is
@@ -143,7 +145,7 @@ func (s *Store) startUpload(b *packBuilder) {
 func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
 	toc := b.toc.Encode()
 	data := appendTrailer(b.data, toc)
-	id := Sum(data)
+	id := packID(data)
 	if err := s.be.Put(ctx, packKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
 		return s.wrap("store pack "+id.String(), err)
 	}
@@ -355,4 +357,19 @@ func (s *Store) readObject(ctx context.Context, key string, off, n int64, max in
 		return nil, fmt.Errorf("%w: %s: read %d bytes, want %d", ErrCorrupt, key, len(data), n)
 	}
 	return data, nil
+}
+
+// packID names a new pack: the BLAKE3 of its bytes and of a random nonce.
+// No two stores of a pack share a key, even of the same frames: garbage
+// collection deletes packs by id, and a pack stored anew must not be
+// mistaken for the condemned one it repeats.
+func packID(data []byte) ID {
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	h := blake3.New()
+	h.Write(data)
+	h.Write(nonce[:])
+	var id ID
+	h.Sum(id[:0])
+	return id
 }

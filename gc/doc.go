@@ -36,8 +36,11 @@
 //     of the condemned lists — that its lookups and its operations still
 //     in progress honour (chunkstore.Store.Hold). A writer that has loaded
 //     the list no longer deduplicates against condemned packs (it stores
-//     those chunks again) and no longer links narinfos to condemned
-//     manifests (it stores the NAR again). The collection waits until
+//     those chunks again, in packs of fresh ids: a pack id is unique to one
+//     store, never derived from content alone), and neither links a
+//     narinfo to a condemned manifest nor writes one: a NAR whose manifest
+//     is condemned waits until the list is gone (narstore.Store.HoldNAR),
+//     without holding up the collection. The collection waits until
 //     every live announcement shows only the list's id. A session whose
 //     announcement is older than its lease is dead; a writer that could
 //     not renew for half its lease stops writing manifests and narinfos

@@ -395,6 +395,11 @@ func (g *collector) sweep(ctx context.Context, cond *chunkstore.Condemned, live 
 	if _, err := mark(ctx, g.st, live, since, g.opts.Workers); err != nil {
 		return false, err
 	}
+	// Load the packs written meanwhile: a live chunk copied there lets its
+	// condemned pack go.
+	if err := g.ss.Beat(ctx); err != nil {
+		return false, err
+	}
 	for _, key := range cond.Objects {
 		ok, err := live.hasManifest(key)
 		if err != nil {

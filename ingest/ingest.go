@@ -205,13 +205,15 @@ func (r *run) ingest(ctx context.Context, h string) (func(*Stats), error) {
 		return nil, nil // linked when the NAR being stored under another path is
 	}
 	// From the check that the NAR is stored to the narinfo that refers to
-	// it, a garbage collection must wait for this path (see package gc).
-	release := r.st.Hold()
+	// it, a garbage collection must wait for this path (see package gc); a
+	// NAR that a running collection has condemned waits for its sweep.
+	release, err := r.st.HoldNAR(ctx, narHash)
+	if err != nil {
+		r.finishInflight(ctx, narHash, err)
+		return nil, err
+	}
 	defer release()
 	_, err = r.st.Manifest(ctx, narHash)
-	if err == nil && !r.st.Reusable(narHash) {
-		err = narstore.ErrNotFound // condemned by a collection: store it again
-	}
 	if errors.Is(err, narstore.ErrNotFound) {
 		if err := r.putNAR(ctx, h, ni, narHash, text); err != nil {
 			r.finishInflight(ctx, narHash, err)

@@ -53,6 +53,10 @@ func (r PutResult) StoredBytes() int64 {
 // returns an error, nothing refers to what it stored and done is not called.
 func (s *Store) PutNAR(ctx context.Context, n NAR, r io.Reader, done func(error)) (PutResult, error) {
 	release := s.cs.Hold()
+	if key := ManifestKey(n.NarHash); s.cs.IsCondemned(key) {
+		release()
+		return PutResult{}, fmt.Errorf("NAR %s: %w", nixbase32.EncodeToString(n.NarHash[:]), ErrCondemned)
+	}
 	res, err := s.putNAR(ctx, n, r, func(err error) {
 		defer release()
 		done(err)

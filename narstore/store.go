@@ -90,13 +90,27 @@ func (s *Store) NarInfo(ctx context.Context, hash string) ([]byte, error) {
 	return s.read(ctx, NarInfoKey(hash), MaxNarInfoSize)
 }
 
-// Reusable reports whether the stored NAR with this SHA-256 may be given a
-// new narinfo: it may not while garbage collection has condemned its
-// manifest (the NAR must then be stored again). A caller that links
-// narinfos to stored NARs holds the store (Hold) from this check until the
-// narinfo is written.
-func (s *Store) Reusable(narHash [32]byte) bool {
-	return !s.cs.IsCondemned(ManifestKey(narHash))
+// ErrCondemned is wrapped when a NAR's manifest is condemned by a garbage
+// collection still running: the NAR can neither be linked nor stored again
+// until the collection has swept (HoldNAR waits for that).
+var ErrCondemned = errors.New("narstore: the NAR's manifest is condemned by a running garbage collection")
+
+// HoldNAR waits until the NAR with this SHA-256 is not condemned by a
+// running garbage collection, then holds the store (see Hold) and returns
+// the release. A caller that checks whether a NAR is stored and then
+// stores it or links a narinfo to it does all of that inside HoldNAR.
+func (s *Store) HoldNAR(ctx context.Context, narHash [32]byte) (release func(), err error) {
+	key := ManifestKey(narHash)
+	for {
+		if err := s.cs.WaitUncondemned(ctx, key); err != nil {
+			return nil, fmt.Errorf("narstore: waiting for %s: %w", key, err)
+		}
+		release := s.cs.Hold()
+		if !s.cs.IsCondemned(key) {
+			return release, nil
+		}
+		release() // condemned meanwhile: wait without holding the store
+	}
 }
 
 // Hold marks the start of an operation that will make new references to
@@ -109,6 +123,9 @@ func (s *Store) Hold() (release func()) { return s.cs.Hold() }
 func (s *Store) PutNarInfo(ctx context.Context, hash string, narHash [32]byte, text []byte) error {
 	if err := s.cs.CheckLease(); err != nil {
 		return fmt.Errorf("narstore: not writing narinfo %s: %w", hash, err)
+	}
+	if key := ManifestKey(narHash); s.cs.IsCondemned(key) {
+		return fmt.Errorf("narstore: narinfo %s: %s: %w", hash, key, ErrCondemned)
 	}
 	ok, err := s.HasManifest(ctx, narHash)
 	if err != nil {
