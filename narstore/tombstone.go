@@ -1,0 +1,95 @@
+package narstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nardedup/nardedup/chunkstore/backend"
+)
+
+// Forgetting a store path deletes its narinfo, after which the server
+// answers 404 for it and garbage collection may reclaim its NAR. A
+// tombstone keeps the forgotten narinfo's text, signatures and all, under
+// tombstones/<hash>.narinfo, so that ingesting the same NAR under that
+// store path again writes back the narinfo as it was. Tombstones are never
+// served and keep nothing alive.
+
+// TombstoneKey returns the backend key of the tombstone of a store path
+// hash.
+func TombstoneKey(hash string) string { return "tombstones/" + hash + ".narinfo" }
+
+// PutTombstone stores text, a forgotten narinfo, as the tombstone of a
+// store path hash.
+func (s *Store) PutTombstone(ctx context.Context, hash string, text []byte) error {
+	if len(text) > MaxNarInfoSize {
+		return fmt.Errorf("narstore: tombstone %s: %d bytes is too large", hash, len(text))
+	}
+	key := TombstoneKey(hash)
+	if err := s.be.Put(ctx, key, bytes.NewReader(text), int64(len(text))); err != nil {
+		return fmt.Errorf("narstore: write %s: %w", key, err)
+	}
+	return nil
+}
+
+// Tombstone returns the tombstone text of a store path hash, or an error
+// wrapping ErrNotFound when there is none.
+func (s *Store) Tombstone(ctx context.Context, hash string) ([]byte, error) {
+	return s.read(ctx, TombstoneKey(hash), MaxNarInfoSize)
+}
+
+// DeleteTombstone deletes the tombstone of a store path hash. It returns an
+// error wrapping ErrNotFound when there is none.
+func (s *Store) DeleteTombstone(ctx context.Context, hash string) error {
+	return s.delete(ctx, TombstoneKey(hash))
+}
+
+// ListTombstones calls fn with the store path hash of every tombstone, on
+// the calling goroutine.
+func (s *Store) ListTombstones(ctx context.Context, fn func(hash string) error) error {
+	err := s.be.List(ctx, "tombstones/", func(fi backend.Info) error {
+		h, ok := strings.CutSuffix(strings.TrimPrefix(fi.Key, "tombstones/"), ".narinfo")
+		if !ok || strings.Contains(h, "/") {
+			return nil
+		}
+		return fn(h)
+	})
+	if err != nil {
+		return fmt.Errorf("narstore: list tombstones: %w", err)
+	}
+	return nil
+}
+
+// ForgetNarInfo deletes the narinfo of a store path hash and returns the
+// text it had. With tombstone set it first stores that text as the path's
+// tombstone, so that a crash between the two writes leaves the narinfo and
+// its tombstone, never a narinfo lost without one. It returns an error
+// wrapping ErrNotFound when the store path has no narinfo.
+func (s *Store) ForgetNarInfo(ctx context.Context, hash string, tombstone bool) ([]byte, error) {
+	text, err := s.NarInfo(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if tombstone {
+		if err := s.PutTombstone(ctx, hash, text); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.delete(ctx, NarInfoKey(hash)); err != nil {
+		return nil, err
+	}
+	return text, nil
+}
+
+func (s *Store) delete(ctx context.Context, key string) error {
+	err := s.be.Delete(ctx, key)
+	if errors.Is(err, backend.ErrNotExist) {
+		return fmt.Errorf("narstore: %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("narstore: delete %s: %w", key, err)
+	}
+	return nil
+}
