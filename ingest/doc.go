@@ -10,4 +10,10 @@
 // content is already stored under another store path only gets its narinfo
 // written. A NAR that fails any check is reported by name and nothing refers
 // to any of it; the run goes on with the rest and reports the failures.
+//
+// A store path forgotten with a tombstone (package retention) and met
+// again comes back as it was: when the source's narinfo has the
+// tombstone's NarHash, the tombstone's narinfo, signatures and all, is
+// written, otherwise the source's (a newer build under that path). The
+// tombstone is deleted once the narinfo is written.
 package ingest

@@ -92,6 +92,8 @@ type run struct {
 
 	imu      sync.Mutex
 	inflight map[[32]byte][]pendingLink // NARs being stored, and who waits for them
+
+	tombstones sync.Map // store path hashes whose tombstone goes once their narinfo is written
 }
 
 func (r *run) checkCacheInfo(ctx context.Context) error {
@@ -201,6 +203,9 @@ func (r *run) ingest(ctx context.Context, h string) (func(*Stats), error) {
 	if err != nil {
 		return nil, err
 	}
+	if text, err = r.revive(ctx, h, ni, narHash, text); err != nil {
+		return nil, err
+	}
 	if r.waitFor(narHash, pendingLink{hash: h, ni: ni, text: text}) {
 		return nil, nil // linked when the NAR being stored under another path is
 	}
@@ -286,7 +291,10 @@ func (r *run) link(ctx context.Context, p pendingLink, narHash [32]byte) error {
 		return fmt.Errorf("%w: NarSize %d, the stored NAR with this NarHash has %d bytes",
 			narstore.ErrHashMismatch, p.ni.NarSize, m.NarSize)
 	}
-	return r.st.PutNarInfo(ctx, p.hash, narHash, p.text)
+	if err := r.st.PutNarInfo(ctx, p.hash, narHash, p.text); err != nil {
+		return err
+	}
+	return r.buryTombstone(ctx, p.hash)
 }
 
 // parse parses a narinfo and checks that it describes store path hash h.
@@ -337,6 +345,9 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 	nar := &sizeLimit{r: dec, left: ni.NarSize, size: ni.NarSize}
 	res, err := r.st.PutNAR(ctx, n, nar, func(err error) {
 		r.finishInflight(context.WithoutCancel(ctx), narHash, err)
+		if err == nil {
+			err = r.buryTombstone(context.WithoutCancel(ctx), h)
+		}
 		if err != nil {
 			r.fail(h, err)
 			return

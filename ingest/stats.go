@@ -20,6 +20,7 @@ type Stats struct {
 	Linked      int   // NAR already stored under another path: narinfo only
 	NARs        int   // NARs read and stored
 	Committed   int   // of those, made durable and visible
+	Revived     int   // forgotten store paths back, their tombstones deleted
 	Failed      int   // store paths that failed
 	NarBytes    int64 // uncompressed NAR bytes read
 	SourceBytes int64 // compressed file bytes read from the source

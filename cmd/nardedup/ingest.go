@@ -157,6 +157,9 @@ func printSummary(w io.Writer, s *ingest.Stats) {
 	}
 	fmt.Fprintf(w, "store paths:   %d listed, %d new NARs, %d linked to stored NARs, %d already present, %d failed\n",
 		s.Seen, s.NARs, s.Linked, s.Skipped, s.Failed)
+	if s.Revived > 0 {
+		fmt.Fprintf(w, "revived:       %d forgotten store paths, their tombstones deleted\n", s.Revived)
+	}
 	fmt.Fprintf(w, "NAR bytes:     %s (source files %s)\n", mib(s.NarBytes), mib(s.SourceBytes))
 	fmt.Fprintf(w, "stored bytes:  %s  (NAR/stored %s, source/stored %s)\n", mib(s.StoredBytes),
 		ratio(s.NarBytes, s.StoredBytes), ratio(s.SourceBytes, s.StoredBytes))
