@@ -39,6 +39,9 @@ type Options struct {
 	Poll time.Duration
 	// DryRun reports what would be condemned and changes nothing.
 	DryRun bool
+	// Exclude, with DryRun, treats the narinfos of the store path hashes
+	// it reports true for as gone: what would forgetting them free?
+	Exclude func(hash string) bool
 	// TempDir holds the live set (default os.TempDir()).
 	TempDir string
 	// Copy configures the packs that repacking writes.
@@ -83,6 +86,10 @@ type Report struct {
 	FinishedEarlier   bool   // this run finished an earlier run's list
 	Pending           string // why a condemned list is left for a later run
 	FreshPacksSkipped int    // younger than the grace period
+	// FreedBytes estimates what the condemned objects free: dead packs
+	// and manifests whole, repacked packs in proportion to their dead
+	// chunk bytes (and narinfos that Exclude drops).
+	FreedBytes int64
 }
 
 // Collect runs one garbage collection over the repository (see the package
@@ -174,11 +181,15 @@ func (g *collector) run(ctx context.Context) (rep *Report, err error) {
 	}
 	defer live.close()
 	g.opts.Logf("marking")
-	ms, err := mark(ctx, g.st, live, time.Time{}, g.opts.Workers)
+	if g.opts.Exclude != nil && !g.opts.DryRun {
+		return g.rep, errors.New("gc: Exclude needs DryRun")
+	}
+	ms, err := mark(ctx, g.st, live, time.Time{}, g.opts.Workers, g.opts.Exclude)
 	if err != nil {
 		return g.rep, err
 	}
 	g.rep.LiveNarInfos, g.rep.LiveNarBytes, g.rep.LiveNARs, g.rep.LiveChunks = ms.NarInfos, ms.NarBytes, ms.NARs, live.chunks
+	g.rep.FreedBytes += ms.ExcludedBytes
 	cond, err := g.condemn(ctx, live, start)
 	if err != nil || cond == nil || g.opts.DryRun {
 		return g.rep, err
@@ -248,6 +259,7 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 		ok, err := live.hasManifest(fi.Key)
 		if err == nil && !ok {
 			cond.Objects = append(cond.Objects, fi.Key)
+			g.rep.FreedBytes += fi.Size
 		}
 		return err
 	})
@@ -290,9 +302,11 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 		case liveBytes == 0:
 			cond.Packs = append(cond.Packs, id)
 			g.rep.CondemnedPackBytes += fi.Size
+			g.rep.FreedBytes += fi.Size
 		case float64(liveBytes) < g.opts.RepackBelow*float64(total):
 			repack = append(repack, id)
 			g.rep.CondemnedPackBytes += fi.Size
+			g.rep.FreedBytes += int64(float64(fi.Size) * float64(total-liveBytes) / float64(total))
 		}
 		return nil
 	})
@@ -392,7 +406,7 @@ func (g *collector) sweep(ctx context.Context, cond *chunkstore.Condemned, live 
 		since = time.Time{}
 	}
 	g.opts.Logf("marking again what changed while waiting")
-	if _, err := mark(ctx, g.st, live, since, g.opts.Workers); err != nil {
+	if _, err := mark(ctx, g.st, live, since, g.opts.Workers, nil); err != nil {
 		return false, err
 	}
 	// Load the packs written meanwhile: a live chunk copied there lets its
@@ -573,4 +587,19 @@ func usage(ctx context.Context, be backend.Backend) (Usage, error) {
 		return u, fmt.Errorf("gc: list %s: %w", be, err)
 	}
 	return u, nil
+}
+
+// Freed estimates the bytes that forgetting the store paths in drop (by
+// hash) and then collecting would free, whatever the objects' ages. It
+// changes nothing.
+func Freed(ctx context.Context, st *narstore.Store, drop map[string]bool, tempDir string) (int64, error) {
+	rep, err := Collect(ctx, st, Options{DryRun: true, Grace: -1, TempDir: tempDir,
+		Exclude: func(h string) bool { return drop[h] }})
+	if err != nil {
+		return 0, err
+	}
+	if rep.Pending != "" {
+		return 0, fmt.Errorf("gc: cannot estimate: %s", rep.Pending)
+	}
+	return rep.FreedBytes, nil
 }

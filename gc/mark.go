@@ -21,14 +21,17 @@ type markStats struct {
 	NarInfos int
 	NarBytes int64
 	NARs     int // distinct manifests
+
+	ExcludedNarInfos int
+	ExcludedBytes    int64 // of the excluded narinfo objects
 }
 
 // mark marks live everything the narinfos stored at or after since (all
-// of them for a zero since) reach: their manifests, the chunks of their
+// of them for a zero since), except those exclude rejects, reach: their manifests, the chunks of their
 // recipe and positions streams and the residue chunks their recipes list.
 // A narinfo, manifest or recipe that cannot be read stops the mark: a
 // collection must not guess what a damaged NAR needs.
-func mark(ctx context.Context, st *narstore.Store, live *liveSet, since time.Time, workers int) (markStats, error) {
+func mark(ctx context.Context, st *narstore.Store, live *liveSet, since time.Time, workers int, exclude func(string) bool) (markStats, error) {
 	var ms markStats
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -70,6 +73,13 @@ func mark(ctx context.Context, st *narstore.Store, live *liveSet, since time.Tim
 			return nil
 		}
 		if !since.IsZero() && fi.ModTime.Before(since) {
+			return nil
+		}
+		if exclude != nil && exclude(h) {
+			mu.Lock()
+			ms.ExcludedNarInfos++
+			ms.ExcludedBytes += fi.Size
+			mu.Unlock()
 			return nil
 		}
 		select {
