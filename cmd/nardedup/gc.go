@@ -83,8 +83,8 @@ func printGCReport(w io.Writer, r *gc.Report, dry bool) {
 	if dry {
 		verb = "would condemn"
 	}
-	fmt.Fprintf(w, "%s: %d packs (%s, %d of them repacked), %d manifests; %d packs younger than the grace period left alone\n",
-		verb, r.CondemnedPacks, mib(r.CondemnedPackBytes), r.RepackedPacks, r.CondemnedManifests, r.FreshPacksSkipped)
+	fmt.Fprintf(w, "%s: %d packs (%s, %d of them repacked), %d manifests, freeing about %s; %d packs younger than the grace period left alone\n",
+		verb, r.CondemnedPacks, mib(r.CondemnedPackBytes), r.RepackedPacks, r.CondemnedManifests, mib(r.FreedBytes), r.FreshPacksSkipped)
 	if r.Copied.Chunks > 0 {
 		fmt.Fprintf(w, "repacked: %d live chunks, %s, into %s of new packs\n", r.Copied.Chunks, mib(r.Copied.Bytes), mib(r.Copied.StoredBytes))
 	}
