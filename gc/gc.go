@@ -86,6 +86,7 @@ type Report struct {
 	FinishedEarlier   bool   // this run finished an earlier run's list
 	Pending           string // why a condemned list is left for a later run
 	FreshPacksSkipped int    // younger than the grace period
+	StaleSessions     int    // announcements of dead writers removed
 	// FreedBytes estimates what the condemned objects free: dead packs
 	// and manifests whole, repacked packs in proportion to their dead
 	// chunk bytes (and narinfos that Exclude drops).
@@ -542,7 +543,17 @@ func (g *collector) wait(ctx context.Context, cond *chunkstore.Condemned) (bool,
 		}
 		var blockers []string
 		for _, s := range sessions {
-			if s.ID == g.ss.ID() || stale(s, now) {
+			if s.ID == g.ss.ID() {
+				continue
+			}
+			if stale(s, now) {
+				// Dead: a process that cannot renew its announcement
+				// stops writing long before it goes stale.
+				key := chunkstore.SessionsPrefix + s.ID
+				if err := g.be.Delete(ctx, key); err != nil && !errors.Is(err, backend.ErrNotExist) {
+					return false, fmt.Errorf("gc: delete stale session %s: %w", key, err)
+				}
+				g.rep.StaleSessions++
 				continue
 			}
 			if !slices.Equal(s.Views, []string{cond.ID}) {

@@ -109,19 +109,26 @@ func (r *repo) forget(t testing.TB, paths []string) {
 	}
 }
 
-// check verifies every live NAR and that no pack or manifest is dead.
-func (r *repo) check(t testing.TB, st *narstore.Store) int {
+// verify rebuilds every live NAR and checks it.
+func verify(t testing.TB, st *narstore.Store) *admin.VerifyResult {
 	t.Helper()
-	ctx := context.Background()
-	res, err := admin.Verify(ctx, st, nil)
+	res, err := admin.Verify(context.Background(), st, nil)
 	must(t, err)
 	for _, d := range res.Damaged {
 		t.Errorf("damaged: %v", d)
 	}
+	return res
+}
+
+// check verifies every live NAR and that no pack or manifest is dead.
+func (r *repo) check(t testing.TB, st *narstore.Store) int {
+	t.Helper()
+	ctx := context.Background()
+	res := verify(t, st)
 	// Every chunk and manifest that a live narinfo reaches.
 	liveChunks := make(map[chunkstore.ID]bool)
 	liveManifests := make(map[string]bool)
-	err = st.ListNarInfos(ctx, func(h string) error {
+	err := st.ListNarInfos(ctx, func(h string) error {
 		text, err := st.NarInfo(ctx, h)
 		if err != nil {
 			return err
