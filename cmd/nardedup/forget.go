@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/retention"
 	"github.com/urfave/cli/v2"
 )
@@ -87,7 +89,15 @@ func runForget(c *cli.Context) error {
 		}
 	}
 	dry := c.Bool("dry-run")
-	rep, err := retention.Forget(c.Context, st, rule, retention.Options{DryRun: dry, Tombstones: c.Bool("tombstones")})
+	opts := retention.Options{DryRun: dry, Tombstones: c.Bool("tombstones")}
+	if dry {
+		// What a collection would then free: a dry run of gc without the
+		// selected narinfos.
+		opts.Freed = func(ctx context.Context, drop map[string]bool) (int64, error) {
+			return gc.Freed(ctx, st, drop, "")
+		}
+	}
+	rep, err := retention.Forget(c.Context, st, rule, opts)
 	if rep != nil {
 		printForgetReport(os.Stdout, rep, dry, c.Bool("verbose"))
 	}
