@@ -2,22 +2,50 @@ package chunkstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/bits"
 	"sort"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
+)
+
+// Zstd levels of CopyOptions.ZstdLevel.
+const (
+	// MaxKlauspostLevel is the highest level that klauspost/compress
+	// encodes (4, about libzstd's 11); ingest uses its levels 1-4.
+	MaxKlauspostLevel = 4
+	// MaxZstdLevel is the highest level of libzstd (22).
+	MaxZstdLevel = 22
+	// MaxWindowLog bounds CopyOptions.WindowLog: readers decode windows of
+	// at most MaxFrameSize bytes.
+	MaxWindowLog = 26
 )
 
 // CopyOptions configure a Copier.
 type CopyOptions struct {
 	// GroupSize bounds the chunk bytes of one frame of the new packs
-	// (default: the repository's GroupSize). Copying cold data into larger
-	// groups compresses it better.
+	// (default: the repository's GroupSize), up to MaxFrameSize. Copying
+	// cold data into larger groups compresses it better, at the price of
+	// decompressing more of a frame to read one chunk of it.
 	GroupSize int
-	// ZstdLevel is the level of the new frames, 1 to 4 (default: the
-	// repository's).
+	// ZstdLevel is the level of the new frames (default: the
+	// repository's). Levels 1 to 4 are klauspost/compress's, as the
+	// repository's; 5 to 22 are libzstd's levels of that number, which
+	// need a program built with cgo (HasLibzstd).
 	ZstdLevel int
+	// WindowLog, for libzstd levels, bounds how far back a frame refers:
+	// 1<<WindowLog bytes, 10 to MaxWindowLog (default: the smallest
+	// power of two that holds GroupSize, so that a frame can refer to any
+	// of its bytes).
+	WindowLog int
+	// NoLongDistance, for libzstd levels, turns off long distance matching
+	// (on by default), which finds repeats farther back than the level's
+	// own match finder looks.
+	NoLongDistance bool
+	// Workers compress that many frames at a time (default 1).
+	Workers int
 }
 
 // CopyResult counts what a Copier wrote.
@@ -25,22 +53,63 @@ type CopyResult struct {
 	Chunks      int
 	Bytes       int64 // uncompressed
 	StoredBytes int64 // compressed frames
+	Frames      int
 }
 
+// frameEncoder compresses one group of chunks into one zstd frame.
+type frameEncoder interface {
+	encode(dst, src []byte) ([]byte, error)
+	close()
+}
+
+// klauspostEncoder is safe for concurrent use.
+type klauspostEncoder struct{ enc *zstd.Encoder }
+
+func (e klauspostEncoder) encode(dst, src []byte) ([]byte, error) {
+	return e.enc.EncodeAll(src, dst), nil
+}
+
+func (e klauspostEncoder) close() { e.enc.Close() }
+
 // A Copier writes chunks already stored into new packs, for garbage
-// collection to repack the live chunks of mostly dead packs. The copies are
-// made whether or not the index knows the chunks already: that is the
-// point. Chunks are copied in the order they lie in their packs, so the
+// collection to repack the live chunks of mostly dead packs, or to
+// recompress cold ones. The copies are made whether or not the index knows
+// the chunks already: that is the point. Chunks are copied in the order
+// they are given, and those of one pack in the order they lie in it, so the
 // chunks of one NAR stay together. Close makes the copies durable and
 // indexed.
+//
+// Frames are compressed by Options.Workers goroutines and appended to packs
+// in the order their groups were filled.
 type Copier struct {
 	s     *Store
 	opts  CopyOptions
-	enc   *zstd.Encoder
 	group []byte
 	infos []ChunkInfo
-	res   CopyResult
+
+	chunks int
+	bytes  int64
+	closed bool
+
+	encs []frameEncoder
+	work chan *copyJob // to the compressing workers
+	seq  chan *copyJob // to the appender, in order
+	wg   sync.WaitGroup
+	done chan struct{} // closed when the appender has finished
+
+	mu     sync.Mutex // guards stored, frames and err
+	stored int64
+	frames int
+	err    error
+}
+
+// copyJob is one group on its way into a pack.
+type copyJob struct {
+	group []byte
+	infos []ChunkInfo
+	frame []byte
 	err   error
+	done  chan struct{}
 }
 
 // NewCopier returns a Copier into s.
@@ -51,20 +120,60 @@ func (s *Store) NewCopier(opts CopyOptions) (*Copier, error) {
 	if opts.ZstdLevel == 0 {
 		opts.ZstdLevel = s.cfg.ZstdLevel
 	}
-	if opts.GroupSize < int(s.cfg.Chunker.MaxSize) || opts.GroupSize > MaxFrameSize {
+	if opts.Workers <= 0 {
+		opts.Workers = 1
+	}
+	if opts.WindowLog == 0 {
+		opts.WindowLog = min(max(bits.Len(uint(opts.GroupSize-1)), 10), MaxWindowLog)
+	}
+	switch {
+	case opts.GroupSize < int(s.cfg.Chunker.MaxSize) || opts.GroupSize > MaxFrameSize:
 		return nil, fmt.Errorf("chunkstore: copy group size %d outside [%d, %d]", opts.GroupSize, s.cfg.Chunker.MaxSize, MaxFrameSize)
+	case opts.ZstdLevel < 1 || opts.ZstdLevel > MaxZstdLevel:
+		return nil, fmt.Errorf("chunkstore: copy zstd level %d outside 1-%d", opts.ZstdLevel, MaxZstdLevel)
+	case opts.WindowLog < 10 || opts.WindowLog > MaxWindowLog:
+		return nil, fmt.Errorf("chunkstore: copy window log %d outside 10-%d", opts.WindowLog, MaxWindowLog)
 	}
-	if opts.ZstdLevel < 1 || opts.ZstdLevel > 4 {
-		return nil, fmt.Errorf("chunkstore: copy zstd level %d outside 1-4", opts.ZstdLevel)
+	c := &Copier{s: s, opts: opts,
+		work: make(chan *copyJob), seq: make(chan *copyJob, opts.Workers), done: make(chan struct{})}
+	if opts.ZstdLevel <= MaxKlauspostLevel {
+		window := min(max(1<<opts.WindowLog, zstd.MinWindowSize), zstd.MaxWindowSize)
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevel(opts.ZstdLevel)),
+			zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window))
+		if err != nil {
+			return nil, fmt.Errorf("chunkstore: copy encoder: %w", err)
+		}
+		c.encs = []frameEncoder{klauspostEncoder{enc}} // shared by the workers
+	} else {
+		for range opts.Workers {
+			enc, err := newLibzstdEncoder(opts.ZstdLevel, opts.WindowLog, !opts.NoLongDistance)
+			if err != nil {
+				c.closeEncoders()
+				return nil, err
+			}
+			c.encs = append(c.encs, enc)
+		}
 	}
-	window := 1 << bits.Len(uint(opts.GroupSize-1))
-	window = min(max(window, zstd.MinWindowSize), zstd.MaxWindowSize)
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevel(opts.ZstdLevel)),
-		zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window))
-	if err != nil {
-		return nil, err
+	for i := range opts.Workers {
+		enc := c.encs[min(i, len(c.encs)-1)]
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for j := range c.work {
+				j.frame, j.err = enc.encode(make([]byte, 0, len(j.group)/3), j.group)
+				close(j.done)
+			}
+		}()
 	}
-	return &Copier{s: s, opts: opts, enc: enc}, nil
+	go c.appender()
+	return c, nil
+}
+
+func (c *Copier) closeEncoders() {
+	for _, e := range c.encs {
+		e.close()
+	}
+	c.encs = nil
 }
 
 // PackChunks calls fn with every chunk of an indexed pack, in the order
@@ -117,10 +226,12 @@ func (s *Store) Locations(id ID, fn func(Location) error) error {
 // CopyPack copies the chunks of pack for which keep reports true. Each
 // chunk is read and checked against its id. The kept chunks of one frame
 // of the pack go into one new frame, so a stream whose chunks lay in n
-// frames is read back from at most n frames.
+// frames is read back from at most n frames. Kept chunks of consecutive
+// frames, of this pack and of the packs copied before, share a new frame
+// while they fit in GroupSize.
 func (c *Copier) CopyPack(ctx context.Context, pack ID, keep func(ID) bool) error {
-	if c.err != nil {
-		return c.err
+	if err := c.failed(); err != nil {
+		return err
 	}
 	var (
 		frame []byte
@@ -181,33 +292,88 @@ func (c *Copier) CopyPack(ctx context.Context, pack ID, keep func(ID) bool) erro
 func (c *Copier) add(id ID, data []byte) {
 	c.infos = append(c.infos, ChunkInfo{ID: id, Offset: uint32(len(c.group)), Length: uint32(len(data))})
 	c.group = append(c.group, data...)
-	c.res.Chunks++
-	c.res.Bytes += int64(len(data))
+	c.chunks++
+	c.bytes += int64(len(data))
 }
 
+func (c *Copier) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Copier) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+// flush hands the group to the workers. It blocks while Workers groups
+// wait to be appended, which bounds the memory the groups take.
 func (c *Copier) flush() error {
+	if err := c.failed(); err != nil {
+		return err
+	}
 	if len(c.infos) == 0 {
 		return nil
 	}
-	frame := c.enc.EncodeAll(c.group, make([]byte, 0, len(c.group)/2))
-	t := newTicket()
-	c.s.appendFrame(frame, len(c.group), c.infos, t)
-	<-t.done
-	c.res.StoredBytes += int64(len(frame))
-	c.group, c.infos = c.group[:0], nil
-	if t.err != nil {
-		c.err = t.err
+	j := &copyJob{group: c.group, infos: c.infos, done: make(chan struct{})}
+	c.group, c.infos = make([]byte, 0, min(c.opts.GroupSize, 2*len(j.group))), nil
+	c.seq <- j
+	c.work <- j
+	return nil
+}
+
+// appender appends the compressed groups to packs, in the order they were
+// filled.
+func (c *Copier) appender() {
+	defer close(c.done)
+	for j := range c.seq {
+		<-j.done
+		err := j.err
+		if err == nil && c.failed() == nil {
+			t := newTicket()
+			c.s.appendFrame(j.frame, len(j.group), j.infos, t)
+			<-t.done
+			err = t.err
+		}
+		if err != nil {
+			c.fail(err)
+			continue
+		}
+		c.mu.Lock()
+		c.stored += int64(len(j.frame))
+		c.frames++
+		c.mu.Unlock()
 	}
-	return t.err
 }
 
 // Close writes the last frame and waits until every copy is stored and
 // indexed.
 func (c *Copier) Close(ctx context.Context) (CopyResult, error) {
+	if c.closed {
+		return c.result(), errors.New("chunkstore: copier closed twice")
+	}
+	c.closed = true
 	err := c.flush()
+	close(c.work)
+	c.wg.Wait()
+	close(c.seq)
+	<-c.done
+	c.closeEncoders()
+	if ferr := c.failed(); err == nil {
+		err = ferr
+	}
 	if ferr := c.s.Flush(ctx); err == nil {
 		err = ferr
 	}
-	c.enc.Close()
-	return c.res, err
+	return c.result(), err
+}
+
+func (c *Copier) result() CopyResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CopyResult{Chunks: c.chunks, Bytes: c.bytes, StoredBytes: c.stored, Frames: c.frames}
 }
