@@ -120,6 +120,16 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 // Config returns the repository configuration.
 func (s *Store) Config() Config { return s.cfg }
 
+// IndexStats returns the number of packs and of chunk locations in the
+// local index (a chunk stored in two packs counts twice).
+func (s *Store) IndexStats() (packs, chunks int, err error) {
+	packs, chunks, err = s.idx.stats()
+	if err != nil {
+		err = s.wrap("read local index", err)
+	}
+	return packs, chunks, err
+}
+
 // Backend returns the backend the store keeps its objects on.
 func (s *Store) Backend() backend.Backend { return s.be }
 
