@@ -46,6 +46,9 @@ type Options struct {
 	TempDir string
 	// Copy configures the packs that repacking writes.
 	Copy chunkstore.CopyOptions
+	// Recompress configures the recompression of cold packs (off by
+	// default).
+	Recompress RecompressOptions
 	// Session configures the collection's own session.
 	Session chunkstore.SessionOptions
 	// Workers read narinfos and manifests in parallel (default 4).
@@ -76,6 +79,10 @@ type Report struct {
 	CondemnedManifests int
 	RepackedPacks      int
 	Copied             chunkstore.CopyResult
+	// Recompressed cold packs, their live chunk bytes and the copies.
+	RecompressedPacks   int
+	RecompressLiveBytes int64
+	Recompressed        chunkstore.CopyResult
 
 	// Swept: deleted by this run, from its own list or an earlier one.
 	DeletedPacks      int
@@ -286,6 +293,10 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 	}
 	defer done()
 	var repack []chunkstore.ID
+	rc, err := g.newRecompressor(now)
+	if err != nil {
+		return nil, err
+	}
 	err = g.cs.Packs(func(id chunkstore.ID) error {
 		fi, ok := packMod[id]
 		if !ok {
@@ -308,16 +319,19 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 			repack = append(repack, id)
 			g.rep.CondemnedPackBytes += fi.Size
 			g.rep.FreedBytes += int64(float64(fi.Size) * float64(total-liveBytes) / float64(total))
+		default:
+			return rc.consider(id, fi, total, liveBytes)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	recompress := rc.chosen()
 	g.rep.RepackedPacks = len(repack)
-	g.rep.CondemnedPacks = len(cond.Packs) + len(repack)
+	g.rep.CondemnedPacks = len(cond.Packs) + len(repack) + len(recompress)
 	g.opts.Logf("condemned: %d dead packs, %d packs to repack, %d manifests", len(cond.Packs), len(repack), len(cond.Objects))
-	if g.opts.DryRun || (len(cond.Packs) == 0 && len(repack) == 0 && len(cond.Objects) == 0) {
+	if g.opts.DryRun || (len(cond.Packs) == 0 && len(repack) == 0 && len(recompress) == 0 && len(cond.Objects) == 0) {
 		return nil, nil
 	}
 	if len(repack) > 0 {
@@ -325,6 +339,12 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 			return nil, err
 		}
 		cond.Packs = append(cond.Packs, repack...)
+	}
+	if len(recompress) > 0 {
+		if err := rc.copy(ctx, recompress, has); err != nil {
+			return nil, err
+		}
+		cond.Packs = append(cond.Packs, recompress...)
 	}
 	data := cond.Encode()
 	if err := backend.PutBytes(ctx, g.be, chunkstore.CondemnedKey, data); err != nil {

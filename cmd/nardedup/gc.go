@@ -31,6 +31,12 @@ again.`,
 			&cli.StringFlag{Name: "temp-dir", Usage: "directory for the live set (about 40 bytes per chunk)", EnvVars: []string{"NARDEDUP_GC_TEMP_DIR"}},
 			&cli.IntFlag{Name: "repack-zstd-level", Usage: "zstd level (1-4) of repacked frames (0: the repository's)", EnvVars: []string{"NARDEDUP_GC_REPACK_ZSTD_LEVEL"}},
 			&cli.IntFlag{Name: "repack-group-size", Usage: "bytes of chunks compressed together in repacked frames (0: the repository's)", EnvVars: []string{"NARDEDUP_GC_REPACK_GROUP_SIZE"}},
+			&cli.BoolFlag{Name: "recompress", Usage: "also copy the live chunks of cold packs that ingest or a repack wrote into larger frames at a higher zstd level (needs a build with cgo)", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS"}},
+			&cli.DurationFlag{Name: "recompress-min-age", Usage: "recompress only packs older than this (and than --grace)", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_MIN_AGE"}},
+			&cli.IntFlag{Name: "recompress-level", Usage: "zstd level of recompressed frames: 1-4 klauspost/compress's, 5-22 libzstd's", Value: gc.DefaultRecompressLevel, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_LEVEL"}},
+			&cli.IntFlag{Name: "recompress-group-size", Usage: "bytes of chunks compressed together in recompressed frames (at most 64 MiB; a read decompresses a whole frame)", Value: gc.DefaultRecompressGroupSize, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_GROUP_SIZE"}},
+			&cli.IntFlag{Name: "recompress-window-log", Usage: "log2 of how far back recompressed frames refer, 10-26 (0: the whole group)", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_WINDOW_LOG"}},
+			&cli.IntFlag{Name: "recompress-jobs", Usage: "frames compressed at a time", Value: 1, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_JOBS"}},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress messages", EnvVars: []string{"NARDEDUP_GC_QUIET"}},
 		),
 		Action: func(c *cli.Context) error {
@@ -43,6 +49,11 @@ again.`,
 				Grace: c.Duration("grace"), RepackBelow: c.Float64("repack-below"), Wait: c.Duration("wait"),
 				DryRun: c.Bool("dry-run"), TempDir: c.String("temp-dir"),
 				Copy: chunkstore.CopyOptions{ZstdLevel: c.Int("repack-zstd-level"), GroupSize: c.Int("repack-group-size")},
+				Recompress: gc.RecompressOptions{
+					Enabled: c.Bool("recompress"), MinAge: c.Duration("recompress-min-age"),
+					Copy: chunkstore.CopyOptions{ZstdLevel: c.Int("recompress-level"), GroupSize: c.Int("recompress-group-size"),
+						WindowLog: c.Int("recompress-window-log"), Workers: c.Int("recompress-jobs")},
+				},
 			}
 			if opts.Grace == 0 {
 				opts.Grace = -1 // 0 means none, not the default
@@ -87,6 +98,14 @@ func printGCReport(w io.Writer, r *gc.Report, dry bool) {
 		verb, r.CondemnedPacks, mib(r.CondemnedPackBytes), r.RepackedPacks, r.CondemnedManifests, mib(r.FreedBytes), r.FreshPacksSkipped)
 	if r.Copied.Chunks > 0 {
 		fmt.Fprintf(w, "repacked: %d live chunks, %s, into %s of new packs\n", r.Copied.Chunks, mib(r.Copied.Bytes), mib(r.Copied.StoredBytes))
+	}
+	if r.RecompressedPacks > 0 {
+		fmt.Fprintf(w, "%s: %d cold packs (%s of live chunks)", map[bool]string{true: "would recompress", false: "recompressed"}[dry],
+			r.RecompressedPacks, mib(r.RecompressLiveBytes))
+		if r.Recompressed.Chunks > 0 {
+			fmt.Fprintf(w, " into %s of new packs in %d frames", mib(r.Recompressed.StoredBytes), r.Recompressed.Frames)
+		}
+		fmt.Fprintln(w)
 	}
 	if !dry {
 		fmt.Fprintf(w, "deleted: %d packs (%s), %d manifests; kept %d packs and %d manifests that became live again\n",

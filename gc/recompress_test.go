@@ -1,0 +1,148 @@
+package gc_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/gc"
+	"github.com/nardedup/nardedup/internal/sample"
+)
+
+// tinyConfig makes frames and packs small enough for the sample to fill
+// several recompressed groups.
+func tinyConfig() chunkstore.Config {
+	cfg := chunkstore.DefaultConfig()
+	cfg.Chunker.MinSize = 4 << 10
+	cfg.Chunker.AvgBits = 14
+	cfg.Chunker.MaxSize = 32 << 10
+	cfg.GroupSize = 32 << 10
+	cfg.PackSize = 64 << 10
+	return cfg
+}
+
+// recompressOpts recompresses into groups of three times tinyConfig's, at
+// libzstd's level 19 when the program has it and at klauspost's best
+// otherwise: the selection is the same.
+func recompressOpts(t *testing.T) gc.Options {
+	o := opts(t)
+	level := 19
+	if !chunkstore.HasLibzstd {
+		level = chunkstore.MaxKlauspostLevel
+	}
+	o.Recompress = gc.RecompressOptions{Enabled: true,
+		Copy: chunkstore.CopyOptions{ZstdLevel: level, GroupSize: 3 * tinyConfig().GroupSize}}
+	return o
+}
+
+// packSet returns the packs of the repository.
+func packSet(t *testing.T, be backend.Backend) map[string]bool {
+	t.Helper()
+	set := make(map[string]bool)
+	must(t, be.List(context.Background(), "packs/", func(fi backend.Info) error {
+		set[fi.Key] = true
+		return nil
+	}))
+	return set
+}
+
+// Recompression copies the live chunks of the packs ingest wrote into
+// larger frames, which take less space and read back; a second collection
+// leaves them alone, and a third, after another ingest, recompresses only
+// what that ingest wrote.
+func TestRecompress(t *testing.T) {
+	ctx := context.Background()
+	r := newRepo(t, tinyConfig())
+	// The two largest store paths of the first generation first.
+	var big, rest []string
+	for _, p := range sample.Paths(1) {
+		if strings.HasSuffix(p, "-bzip2-1.0.8") || strings.Contains(p, "-zlib-") {
+			big = append(big, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	ingestInto(t, r.st, bucket(t, big))
+	ingested := packSet(t, r.be)
+	before := r.size(t)
+
+	// Too young for the minimum age: nothing happens.
+	o := recompressOpts(t)
+	o.Recompress.MinAge = time.Hour
+	rep, err := gc.Collect(ctx, r.st, o)
+	must(t, err)
+	if rep.RecompressedPacks != 0 || rep.CondemnedPacks != 0 {
+		t.Fatalf("recompressed %d packs younger than the minimum age", rep.RecompressedPacks)
+	}
+
+	rep, err = gc.Collect(ctx, r.st, recompressOpts(t))
+	must(t, err)
+	t.Logf("first: recompressed %d packs, %d live bytes, into %+v; repository %d -> %d bytes",
+		rep.RecompressedPacks, rep.RecompressLiveBytes, rep.Recompressed, rep.Before.Bytes, rep.After.Bytes)
+	if rep.Pending != "" {
+		t.Fatalf("pending: %s", rep.Pending)
+	}
+	if rep.RecompressedPacks != len(ingested) || rep.Recompressed.Chunks == 0 || rep.DeletedPacks != len(ingested) {
+		t.Fatalf("recompressed %d packs (%d chunks) and deleted %d, want every one of the %d packs ingest wrote",
+			rep.RecompressedPacks, rep.Recompressed.Chunks, rep.DeletedPacks, len(ingested))
+	}
+	first := r.size(t)
+	if first >= before {
+		t.Errorf("repository %d bytes after recompressing, %d before", first, before)
+	}
+	r.check(t, r.st)
+	r.check(t, r.open(t, t.TempDir()+"/index.db"))
+	recompressed := packSet(t, r.be)
+
+	// The packs just written are not candidates again.
+	rep, err = gc.Collect(ctx, r.st, recompressOpts(t))
+	must(t, err)
+	if rep.RecompressedPacks != 0 || rep.CondemnedPacks != 0 || r.size(t) != first {
+		t.Fatalf("second collection recompressed %d packs, condemned %d; repository %d -> %d bytes",
+			rep.RecompressedPacks, rep.CondemnedPacks, first, r.size(t))
+	}
+
+	// The rest: only its packs are recompressed.
+	ingestInto(t, r.st, bucket(t, rest))
+	fresh := packSet(t, r.be)
+	for k := range recompressed {
+		delete(fresh, k)
+	}
+	rep, err = gc.Collect(ctx, r.st, recompressOpts(t))
+	must(t, err)
+	t.Logf("third: recompressed %d packs, %d live bytes, into %+v", rep.RecompressedPacks, rep.RecompressLiveBytes, rep.Recompressed)
+	if rep.RecompressedPacks != len(fresh) {
+		t.Errorf("third collection recompressed %d packs, want the %d the last ingest wrote", rep.RecompressedPacks, len(fresh))
+	}
+	after := packSet(t, r.be)
+	for k := range recompressed {
+		if !after[k] {
+			t.Errorf("pack %s, written by the first recompression, was copied again", k)
+		}
+	}
+	r.check(t, r.open(t, t.TempDir()+"/index.db"))
+}
+
+// A dry run says what it would recompress and changes nothing; a group
+// too small to tell recompressed packs apart is refused.
+func TestRecompressDryRunAndOptions(t *testing.T) {
+	ctx := context.Background()
+	r := newRepo(t, tinyConfig())
+	ingestInto(t, r.st, bucket(t, sample.Paths(1)))
+	before := packSet(t, r.be)
+	o := recompressOpts(t)
+	o.DryRun = true
+	rep, err := gc.Collect(ctx, r.st, o)
+	must(t, err)
+	if rep.RecompressedPacks != len(before) || rep.Recompressed.Chunks != 0 || len(packSet(t, r.be)) != len(before) {
+		t.Fatalf("dry run: would recompress %d of %d packs, copied %d chunks", rep.RecompressedPacks, len(before), rep.Recompressed.Chunks)
+	}
+	o = recompressOpts(t)
+	o.Recompress.Copy.GroupSize = tinyConfig().GroupSize
+	if _, err := gc.Collect(ctx, r.st, o); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Fatalf("recompressing into the repository's group size: err %v", err)
+	}
+}
