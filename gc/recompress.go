@@ -32,7 +32,8 @@ const (
 // that, so a pack it wrote is not recompressed again. Its last frame may be
 // small, and a pack holding nothing else looks like ingest's: to keep such
 // a leftover from being copied again and again, a collection recompresses
-// only when the candidates hold at least one group of live chunks.
+// only when the candidates hold at least one group of live chunks
+// (MinLiveBytes).
 type RecompressOptions struct {
 	// Enabled turns recompression on.
 	Enabled bool
@@ -43,6 +44,10 @@ type RecompressOptions struct {
 	// DefaultRecompressLevel and GroupSize to DefaultRecompressGroupSize,
 	// which must be at least twice the repository's group size.
 	Copy chunkstore.CopyOptions
+	// MinLiveBytes: recompress only when the candidate packs hold at least
+	// this many bytes of live chunks (default: Copy.GroupSize; negative:
+	// whatever they hold).
+	MinLiveBytes int64
 }
 
 // recompressor picks the packs to recompress during the condemn phase and
@@ -73,6 +78,9 @@ func (g *collector) newRecompressor(now time.Time) (*recompressor, error) {
 	}
 	if o.Copy.GroupSize == 0 {
 		o.Copy.GroupSize = DefaultRecompressGroupSize
+	}
+	if o.MinLiveBytes == 0 {
+		o.MinLiveBytes = int64(o.Copy.GroupSize)
 	}
 	repoGroup := g.cs.Config().GroupSize
 	if o.Copy.GroupSize < 2*repoGroup {
@@ -120,9 +128,9 @@ func (r *recompressor) chosen() []chunkstore.ID {
 	if len(r.cands) == 0 {
 		return nil
 	}
-	if r.live < int64(r.opts.Copy.GroupSize) {
-		r.g.opts.Logf("not recompressing: %d candidate packs hold %d bytes of live chunks, less than one group (%d)",
-			len(r.cands), r.live, r.opts.Copy.GroupSize)
+	if r.live < r.opts.MinLiveBytes {
+		r.g.opts.Logf("not recompressing: %d candidate packs hold %d bytes of live chunks, less than %d",
+			len(r.cands), r.live, r.opts.MinLiveBytes)
 		return nil
 	}
 	slices.SortFunc(r.cands, func(a, b recompressCand) int {
