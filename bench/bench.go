@@ -36,7 +36,9 @@ type Options struct {
 	// Sweep lists the configurations to sweep; nil means OneAtATime().
 	Sweep []SweepPoint
 	// SkipCompare and SkipSweep leave out those parts of the report.
-	SkipCompare, SkipSweep bool
+	// SkipRecompress leaves out the comparison's repositories after
+	// `gc --recompress` (which take minutes on a large corpus).
+	SkipCompare, SkipSweep, SkipRecompress bool
 	// Peers names the other tools to measure on the raw NARs (nil: all of
 	// PeerNames()); SkipPeers leaves them out.
 	Peers     []string
@@ -70,9 +72,12 @@ type Report struct {
 	Generations []GenRow    `json:"generations"`
 	Totals      Totals      `json:"totals"`
 	Compare     *Compare    `json:"compare,omitempty"`
-	Sweep       *Sweep      `json:"sweep,omitempty"`
-	Speed       *Speed      `json:"speed,omitempty"`
-	Peers       *Peers      `json:"peers,omitempty"`
+	// Recompressed: the repository of each comparison scope after
+	// `gc --recompress`.
+	Recompressed []Recompressed `json:"recompressed,omitempty"`
+	Sweep        *Sweep         `json:"sweep,omitempty"`
+	Speed        *Speed         `json:"speed,omitempty"`
+	Peers        *Peers         `json:"peers,omitempty"`
 }
 
 // RepoConfig is the part of a repository configuration a run varies.

@@ -149,6 +149,24 @@ func checkCompare(t *testing.T, rep *bench.Report) {
 			t.Errorf("scope %+v: implausible sizes", s)
 		}
 	}
+	rc := rep.Recompressed
+	if len(rc) != len(sc) {
+		t.Fatalf("%d recompressed repositories, want one per scope (%d)", len(rc), len(sc))
+	}
+	for i, r := range rc {
+		if r.Unavailable != "" {
+			continue
+		}
+		// Everything is recompressed, into less space.
+		if r.Packs == 0 || r.Frames == 0 || r.Stored <= 0 || r.Stored >= sc[i].Strip || r.CPU <= 0 {
+			t.Errorf("%s after recompression: %+v; %d bytes before", r.Scope, r, sc[i].Strip)
+		}
+	}
+	var md strings.Builder
+	md.WriteString(rep.Markdown())
+	if !strings.Contains(md.String(), "after `gc --recompress`") {
+		t.Error("the report has no row for the recompressed repository")
+	}
 }
 
 func checkSweep(t *testing.T, rep *bench.Report, rows int) {

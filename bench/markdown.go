@@ -114,7 +114,29 @@ func (r *Report) mdCompare(b *strings.Builder) {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(b, "\n¹ %s.  \n² %s\n\n", c.ZstdMethod, c.NoStripMethod)
+	rc := r.Recompressed
+	if len(rc) == len(c.Scopes) {
+		b.WriteString("| **nardedup after `gc --recompress`** ³ |")
+		for i, s := range c.Scopes {
+			if rc[i].Unavailable != "" {
+				fmt.Fprintf(b, " (%s) | |", rc[i].Unavailable)
+				continue
+			}
+			fmt.Fprintf(b, " **%s** | %s |", mib(rc[i].Stored), pct(rc[i].Stored, s.XZBytes))
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(b, "\n¹ %s.  \n² %s", c.ZstdMethod, c.NoStripMethod)
+	if len(rc) == len(c.Scopes) && rc[0].Unavailable == "" {
+		fmt.Fprintf(b, "  \n³ a copy of the default repository after the scope's last generation, collected with "+
+			"`nardedup gc --recompress --grace 0 --recompress-jobs %d`: live chunks recompressed by libzstd at level %d in frames of up to %s.",
+			rc[0].Workers, rc[0].Level, kib(int64(rc[0].GroupSize)))
+		for i, s := range c.Scopes {
+			fmt.Fprintf(b, " %s: %d packs, %s of chunks into %d frames in %.0f s (%.0f CPU s).", s.Name, rc[i].Packs,
+				mib(rc[i].LiveBytes), rc[i].Frames, rc[i].Seconds, rc[i].CPU)
+		}
+	}
+	b.WriteString("\n\n")
 }
 
 func (r *Report) mdSweep(b *strings.Builder) {

@@ -65,7 +65,7 @@ func (r *Report) runGenerations(ctx context.Context, opts Options) error {
 	r.Totals.Config = repoConfig(rp.cfg)
 	seenURL := make(map[string]bool)
 	var before, cumXZ int64
-	for _, g := range opts.Generations {
+	for i, g := range opts.Generations {
 		row, err := ingestGeneration(ctx, rp, g, opts.Jobs, seenURL)
 		if err != nil {
 			rp.close()
@@ -77,6 +77,15 @@ func (r *Report) runGenerations(ctx context.Context, opts Options) error {
 		r.Generations = append(r.Generations, *row)
 		logf(opts, "%s: %d paths, %s NAR, %s nar.xz, stored +%s in %.1fs", g.Name, row.Paths,
 			mib(row.NarBytes), mib(row.XZBytes), mib(row.Added), row.Seconds)
+		// The comparison's scopes: generation 1 and the whole corpus.
+		if !opts.SkipCompare && !opts.SkipRecompress && (i == 0 || i == len(opts.Generations)-1) {
+			rc, err := recompressCopy(ctx, opts, rp, g.Name)
+			if err != nil {
+				rp.close()
+				return err
+			}
+			r.Recompressed = append(r.Recompressed, rc)
+		}
 	}
 	return r.collectTotals(ctx, rp)
 }

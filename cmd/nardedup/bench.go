@@ -24,7 +24,8 @@ corpus) it ingests DIR/gen-1, DIR/gen-2, … in order and reports what each
 generation adds; with SOURCE the whole cache is one generation.
 
 The report also compares nardedup with the source's nar.xz files, zstd per
-NAR and chunking without path stripping, measures other deduplicating tools
+NAR and chunking without path stripping (and the repository after
+gc --recompress), measures other deduplicating tools
 (casync, borg, restic; those not installed are reported as such) on the raw
 NARs, measures ingest and serve speed, and sweeps the chunk size, zstd
 level and group size over the first --sweep-generations generations.`,
@@ -37,6 +38,7 @@ level and group size over the first --sweep-generations generations.`,
 			&cli.IntFlag{Name: "sweep-generations", Usage: "generations each sweep configuration ingests", Value: 2, EnvVars: []string{"NARDEDUP_BENCH_SWEEP_GENERATIONS"}},
 			&cli.StringFlag{Name: "sweep-from", Usage: "make-bucket corpus for the sweep (default: the one benchmarked)", EnvVars: []string{"NARDEDUP_BENCH_SWEEP_FROM"}},
 			&cli.BoolFlag{Name: "no-compare", Usage: "leave out the storage comparison", EnvVars: []string{"NARDEDUP_BENCH_NO_COMPARE"}},
+			&cli.BoolFlag{Name: "no-recompress", Usage: "leave out the comparison's repositories after gc --recompress (minutes of CPU on a large corpus)", EnvVars: []string{"NARDEDUP_BENCH_NO_RECOMPRESS"}},
 			&cli.StringFlag{Name: "peers", Usage: "other tools to measure on the raw NARs: all, none or a comma-separated list of " + strings.Join(bench.PeerNames(), ", "), Value: "all", EnvVars: []string{"NARDEDUP_BENCH_PEERS"}},
 			&cli.BoolFlag{Name: "no-speed", Usage: "leave out the speed section (ingest from uncompressed NARs, xz -dc, serve)", EnvVars: []string{"NARDEDUP_BENCH_NO_SPEED"}},
 			&cli.IntSliceFlag{Name: "serve-clients", Usage: "concurrent clients of the serve measurement", Value: cli.NewIntSlice(bench.DefaultServeClients()...), EnvVars: []string{"NARDEDUP_BENCH_SERVE_CLIENTS"}},
@@ -86,7 +88,8 @@ func renderBench(path, out string) error {
 func benchOptions(c *cli.Context) (bench.Options, error) {
 	opts := bench.Options{WorkDir: c.String("work-dir"), Jobs: c.Int("jobs"), Log: os.Stderr,
 		SweepGenerations: c.Int("sweep-generations"), SkipCompare: c.Bool("no-compare"),
-		Command: commandLine(c)}
+		SkipRecompress: c.Bool("no-recompress"),
+		Command:        commandLine(c)}
 	var err error
 	switch corpus := c.String("generations-from"); {
 	case corpus != "" && c.NArg() == 0:

@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/gc"
+	"github.com/nardedup/nardedup/narstore"
+)
+
+// Recompressed is the repository of one comparison scope after
+// `nardedup gc --recompress`, run on a copy of it.
+type Recompressed struct {
+	Scope       string  `json:"scope"`
+	Stored      int64   `json:"stored"` // every object after the collection
+	Packs       int     `json:"packs"`  // recompressed
+	LiveBytes   int64   `json:"live_bytes"`
+	Frames      int     `json:"frames"`
+	Seconds     float64 `json:"seconds"`
+	CPU         float64 `json:"cpu_seconds"`
+	Level       int     `json:"zstd_level"`
+	GroupSize   int     `json:"group_size"`
+	Workers     int     `json:"workers"`
+	Unavailable string  `json:"unavailable,omitempty"` // why it was not measured
+}
+
+// recompressWorkers compress frames in parallel, as many as ingest jobs.
+func recompressOptions(jobs int) gc.Options {
+	return gc.Options{Grace: -1, RepackBelow: -1, Recompress: gc.RecompressOptions{Enabled: true, MinLiveBytes: -1,
+		Copy: chunkstore.CopyOptions{ZstdLevel: gc.DefaultRecompressLevel, GroupSize: gc.DefaultRecompressGroupSize, Workers: jobs}}}
+}
+
+// recompressCopy copies the repository of rp (idle) and runs a collection
+// that recompresses everything in the copy, then deletes the copy.
+func recompressCopy(ctx context.Context, opts Options, rp *repo, scope string) (Recompressed, error) {
+	gopts := recompressOptions(opts.Jobs)
+	res := Recompressed{Scope: scope, Level: gopts.Recompress.Copy.ZstdLevel, GroupSize: gopts.Recompress.Copy.GroupSize, Workers: opts.Jobs}
+	if !chunkstore.HasLibzstd {
+		res.Unavailable = "built without cgo"
+		return res, nil
+	}
+	dir, err := scratch(opts, "recompress")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	if err := copyTree(filepath.Join(rp.dir, "repo"), filepath.Join(dir, "repo")); err != nil {
+		return res, err
+	}
+	be, err := local.Open(filepath.Join(dir, "repo"))
+	if err != nil {
+		return res, fmt.Errorf("bench: open copy: %w", err)
+	}
+	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(dir, "index.db")})
+	if err != nil {
+		return res, fmt.Errorf("bench: open copy: %w", err)
+	}
+	defer cs.Close()
+	st, err := narstore.New(cs)
+	if err != nil {
+		return res, fmt.Errorf("bench: %w", err)
+	}
+	gopts.TempDir = dir
+	start, cpu := time.Now(), cpuSeconds()
+	rep, err := gc.Collect(ctx, st, gopts)
+	res.Seconds, res.CPU = time.Since(start).Seconds(), cpuSeconds()-cpu
+	if err != nil {
+		return res, fmt.Errorf("bench: recompress %s: %w", scope, err)
+	}
+	if rep.Pending != "" {
+		return res, fmt.Errorf("bench: recompress %s: %s", scope, rep.Pending)
+	}
+	res.Stored, res.Packs, res.LiveBytes, res.Frames = rep.After.Bytes, rep.RecompressedPacks, rep.RecompressLiveBytes, rep.Recompressed.Frames
+	logf(opts, "recompress %s: %s -> %s in %.1fs (%.1f CPU s)", scope, mib(rep.Before.Bytes), mib(res.Stored), res.Seconds, res.CPU)
+	return res, nil
+}
+
+// copyTree copies the regular files under src into dst.
+func copyTree(src, dst string) error {
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(to)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("bench: copy repository: %w", err)
+	}
+	return nil
+}
