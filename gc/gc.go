@@ -62,6 +62,9 @@ type Usage struct {
 	Bytes     int64            // every object
 	Objects   map[string]int   // by kind: packs, index, manifests, narinfo, …
 	KindBytes map[string]int64 // by kind
+	// Chunks counts the chunk locations the collection's index holds (a
+	// chunk stored in two packs counts twice).
+	Chunks int
 }
 
 // Report says what a collection found and did.
@@ -144,12 +147,12 @@ type collector struct {
 }
 
 func (g *collector) run(ctx context.Context) (rep *Report, err error) {
-	if g.rep.Before, err = usage(ctx, g.be); err != nil {
+	if g.rep.Before, err = g.usage(ctx); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if rep != nil {
-			if u, uerr := usage(ctx, g.be); uerr == nil {
+			if u, uerr := g.usage(ctx); uerr == nil {
 				rep.After = u
 			} else if err == nil {
 				err = uerr
@@ -602,6 +605,15 @@ func newID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// usage lists the repository and counts the chunks in the index.
+func (g *collector) usage(ctx context.Context) (Usage, error) {
+	u, err := usage(ctx, g.be)
+	if err == nil {
+		_, u.Chunks, err = g.cs.IndexStats()
+	}
+	return u, err
 }
 
 // usage lists the repository.

@@ -228,6 +228,9 @@ func TestCollectReclaimsForgottenGenerations(t *testing.T) {
 	if rep.DeletedPacks == 0 || rep.DeletedManifests == 0 {
 		t.Errorf("deleted %d packs and %d manifests, want some of each", rep.DeletedPacks, rep.DeletedManifests)
 	}
+	if rep.After.Chunks >= rep.Before.Chunks || rep.After.Objects["packs"] >= rep.Before.Objects["packs"] {
+		t.Errorf("chunks %d -> %d, packs %d -> %d", rep.Before.Chunks, rep.After.Chunks, rep.Before.Objects["packs"], rep.After.Objects["packs"])
+	}
 	after := r.size(t)
 	if after >= before || rep.After.Bytes != after || rep.Before.Bytes != before {
 		t.Errorf("repository %d bytes before, %d after; report says %d, %d", before, after, rep.Before.Bytes, rep.After.Bytes)

@@ -80,6 +80,7 @@ func printGCReport(w io.Writer, r *gc.Report, dry bool) {
 	fmt.Fprintf(w, "%-22s %14s %14s\n", "", "before", "after")
 	row := func(name string, a, b string) { fmt.Fprintf(w, "%-22s %14s %14s\n", name, a, b) }
 	row("repository", mib(r.Before.Bytes), mib(r.After.Bytes))
+	row("chunks", fmt.Sprint(r.Before.Chunks), fmt.Sprint(r.After.Chunks))
 	for _, k := range []string{"packs", "index", "manifests", "narinfo", "tombstones"} {
 		if r.Before.Objects[k] == 0 && r.After.Objects[k] == 0 {
 			continue
