@@ -223,70 +223,82 @@ func (s *Store) Locations(id ID, fn func(Location) error) error {
 	return nil
 }
 
-// CopyPack copies the chunks of pack for which keep reports true. Each
-// chunk is read and checked against its id. The kept chunks of one frame
-// of the pack go into one new frame, so a stream whose chunks lay in n
-// frames is read back from at most n frames. Kept chunks of consecutive
-// frames, of this pack and of the packs copied before, share a new frame
-// while they fit in GroupSize.
+// Frame is one frame of a pack and the indexed chunks it holds, in the
+// order they lie in it.
+type Frame struct {
+	Loc    Location // of the first chunk: names the frame
+	Chunks []ID
+	Locs   []Location
+}
+
+// PackFrames returns the frames of an indexed pack, in the order they lie
+// in it.
+func (s *Store) PackFrames(pack ID) ([]Frame, error) {
+	var frames []Frame
+	err := s.PackChunks(pack, func(id ID, loc Location) error {
+		if n := len(frames); n == 0 || frames[n-1].Loc.FrameOffset != loc.FrameOffset {
+			frames = append(frames, Frame{Loc: loc})
+		}
+		f := &frames[len(frames)-1]
+		f.Chunks, f.Locs = append(f.Chunks, id), append(f.Locs, loc)
+		return nil
+	})
+	return frames, err
+}
+
+// CopyPack copies the chunks of pack for which keep reports true, frame
+// by frame (CopyFrame).
 func (c *Copier) CopyPack(ctx context.Context, pack ID, keep func(ID) bool) error {
+	frames, err := c.s.PackFrames(pack)
+	if err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if err := c.CopyFrame(ctx, f, keep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CopyFrame copies the chunks of f for which keep reports true. Each
+// chunk is read and checked against its id. The kept chunks of one frame
+// go into one new frame, so a stream whose chunks lay in n frames is read
+// back from at most n frames. The kept chunks of the frames copied one
+// after the other share a new frame while they fit in GroupSize.
+func (c *Copier) CopyFrame(ctx context.Context, f Frame, keep func(ID) bool) error {
 	if err := c.failed(); err != nil {
 		return err
 	}
-	var (
-		frame []byte
-		floc  Location
-		ids   []ID
-		locs  []Location
-	)
-	defer func() { putBuf(frame) }()
-	// copyFrame copies the kept chunks of the frame at floc.
-	copyFrame := func() error {
-		if len(ids) == 0 {
-			return nil
+	var n int
+	kept := make([]int, 0, len(f.Chunks))
+	for i, id := range f.Chunks {
+		if keep(id) {
+			kept = append(kept, i)
+			n += int(f.Locs[i].Length)
 		}
-		var err error
-		if frame, err = c.s.readFrame(ctx, floc, getBuf(int(floc.FrameULen))); err != nil {
-			frame = nil
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	frame, err := c.s.readFrame(ctx, f.Loc, getBuf(int(f.Loc.FrameULen)))
+	if err != nil {
+		return err
+	}
+	defer putBuf(frame)
+	if len(c.group)+n > c.opts.GroupSize {
+		if err := c.flush(); err != nil {
 			return err
 		}
-		var n int
-		for _, l := range locs {
-			n += int(l.Length)
-		}
-		if len(c.group)+n > c.opts.GroupSize {
-			if err := c.flush(); err != nil {
-				return err
-			}
-		}
-		for i, id := range ids {
-			data, err := c.s.slice(frame, locs[i], Ref{ID: id, Size: locs[i].Length})
-			if err != nil {
-				return err
-			}
-			c.add(id, data)
-		}
-		putBuf(frame)
-		frame, ids, locs = nil, ids[:0], locs[:0]
-		return nil
 	}
-	err := c.s.PackChunks(pack, func(id ID, loc Location) error {
-		if !keep(id) {
-			return nil
+	for _, i := range kept {
+		data, err := c.s.slice(frame, f.Locs[i], Ref{ID: f.Chunks[i], Size: f.Locs[i].Length})
+		if err != nil {
+			return err
 		}
-		if len(ids) > 0 && floc.FrameOffset != loc.FrameOffset {
-			if err := copyFrame(); err != nil {
-				return err
-			}
-		}
-		floc = loc
-		ids, locs = append(ids, id), append(locs, loc)
-		return nil
-	})
-	if err == nil {
-		err = copyFrame()
+		c.add(f.Chunks[i], data)
 	}
-	return err
+	return nil
 }
 
 func (c *Copier) add(id ID, data []byte) {

@@ -3,12 +3,18 @@ package gc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/narfmt/narinfo"
+	"github.com/nardedup/nardedup/narfmt/nixhash"
+	"github.com/nardedup/nardedup/narstore"
 )
 
 // Defaults of RecompressOptions.
@@ -44,6 +50,12 @@ type RecompressOptions struct {
 	// DefaultRecompressLevel and GroupSize to DefaultRecompressGroupSize,
 	// which must be at least twice the repository's group size.
 	Copy chunkstore.CopyOptions
+	// StoredOrder copies the packs' frames in the order the packs were
+	// stored. By default they go in the order of the names of the store
+	// paths whose NARs reach them (the hash cut off), which puts the
+	// outputs and the versions of one package side by side, where zstd
+	// finds what they share.
+	StoredOrder bool
 	// MinLiveBytes: recompress only when the candidate packs hold at least
 	// this many bytes of live chunks (default: Copy.GroupSize; negative:
 	// whatever they hold).
@@ -160,12 +172,26 @@ func (r *recompressor) copy(ctx context.Context, packs []chunkstore.ID, has func
 	g.opts.Logf("recompressing %d packs, %d bytes of live chunks, at zstd level %d in groups of %d bytes",
 		len(packs), r.live, o.ZstdLevel, o.GroupSize)
 	start := time.Now()
+	var frames []chunkstore.Frame
+	for _, p := range packs {
+		fs, err := g.cs.PackFrames(p)
+		if err != nil {
+			return fmt.Errorf("gc: recompress %s: %w", p, err)
+		}
+		frames = append(frames, fs...)
+	}
+	if !r.opts.StoredOrder {
+		if err := r.orderByName(ctx, frames); err != nil {
+			return err
+		}
+	}
 	c, err := g.cs.NewCopier(o)
 	if err != nil {
 		return fmt.Errorf("gc: recompress: %w", err)
 	}
-	for _, p := range packs {
-		err := c.CopyPack(ctx, p, func(id chunkstore.ID) bool {
+	for _, f := range frames {
+		p := f.Loc.Pack
+		err := c.CopyFrame(ctx, f, func(id chunkstore.ID) bool {
 			if !has(id) {
 				return false
 			}
@@ -184,5 +210,109 @@ func (r *recompressor) copy(ctx context.Context, packs []chunkstore.ID, has func
 	}
 	g.opts.Logf("recompressed %d packs in %s: %d chunks, %d bytes into %d compressed in %d frames",
 		len(packs), time.Since(start).Round(time.Millisecond), res.Chunks, res.Bytes, res.StoredBytes, res.Frames)
+	return nil
+}
+
+// orderByName sorts frames by the first store path, by name, whose NAR
+// reaches one of their chunks. Ingest groups the new chunks of one NAR, so
+// a frame it wrote is one NAR's. Frames no NAR reaches keep their order, at
+// the end. It holds an entry for each chunk of the frames in memory.
+func (r *recompressor) orderByName(ctx context.Context, frames []chunkstore.Frame) error {
+	frameOf := make(map[chunkstore.ID]int)
+	for i, f := range frames {
+		for _, id := range f.Chunks {
+			if _, ok := frameOf[id]; !ok {
+				frameOf[id] = i
+			}
+		}
+	}
+	type nar struct {
+		name    string
+		narHash [32]byte
+	}
+	var nars []nar
+	st := r.g.st
+	err := st.ListNarInfos(ctx, func(h string) error {
+		text, err := st.NarInfo(ctx, h)
+		if errors.Is(err, narstore.ErrNotFound) {
+			return nil // forgotten meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), st.Chunks().Config().StoreDir)
+		if err != nil {
+			return fmt.Errorf("narinfo %s: %w", h, err)
+		}
+		nh, err := nixhash.Parse(ni.NarHash)
+		if err != nil || nh.Algo != nixhash.SHA256 {
+			return fmt.Errorf("narinfo %s: NarHash %q is not SHA-256", h, ni.NarHash)
+		}
+		n := nar{name: path.Base(ni.StorePath)}
+		if _, name, ok := strings.Cut(n.name, "-"); ok {
+			n.name = name
+		}
+		copy(n.narHash[:], nh.Digest)
+		nars = append(nars, n)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gc: recompress: order by name: %w", err)
+	}
+	slices.SortFunc(nars, func(a, b nar) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.narHash[:], b.narHash[:])
+	})
+	rank := make([]int, len(frames))
+	for i := range rank {
+		rank[i] = -1
+	}
+	next := 0
+	visit := func(ref chunkstore.Ref) error {
+		if i, ok := frameOf[ref.ID]; ok && rank[i] < 0 {
+			rank[i] = next
+			next++
+		}
+		return nil
+	}
+	done := make(map[[32]byte]bool)
+	for _, n := range nars {
+		if done[n.narHash] {
+			continue
+		}
+		done[n.narHash] = true
+		m, err := st.Manifest(ctx, n.narHash)
+		if errors.Is(err, narstore.ErrNotFound) {
+			continue // its narinfo was forgotten meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("gc: recompress: order by name: %s: %w", n.name, err)
+		}
+		for _, refs := range [][]chunkstore.Ref{m.Recipe, m.Positions} {
+			for _, ref := range refs {
+				visit(ref)
+			}
+		}
+		if err := st.ResidueChunks(ctx, m, visit); err != nil {
+			return fmt.Errorf("gc: recompress: order by name: %s: %w", n.name, err)
+		}
+	}
+	for i := range rank {
+		if rank[i] < 0 {
+			rank[i] = next + i
+		}
+	}
+	idx := make([]int, len(frames))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return rank[a] - rank[b] })
+	sorted := make([]chunkstore.Frame, len(frames))
+	for i, j := range idx {
+		sorted[i] = frames[j]
+	}
+	copy(frames, sorted)
 	return nil
 }

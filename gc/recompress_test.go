@@ -2,6 +2,7 @@ package gc_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,4 +146,51 @@ func TestRecompressDryRunAndOptions(t *testing.T) {
 	if _, err := gc.Collect(ctx, r.st, o); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Fatalf("recompressing into the repository's group size: err %v", err)
 	}
+}
+
+// Recompression puts the chunks of store paths in the order of their
+// names, whatever order ingest stored them in.
+func TestRecompressOrdersByName(t *testing.T) {
+	ctx := context.Background()
+	r := newRepo(t, tinyConfig())
+	ingestInto(t, r.st, bucket(t, sample.Paths(1)))
+	o := recompressOpts(t)
+	o.Recompress.Copy.GroupSize = 4 << 20 // one frame
+	o.Recompress.MinLiveBytes = -1
+	rep, err := gc.Collect(ctx, r.st, o)
+	must(t, err)
+	if rep.Recompressed.Frames != 1 {
+		t.Fatalf("recompressed into %d frames, want 1", rep.Recompressed.Frames)
+	}
+	st := r.open(t, t.TempDir()+"/index.db")
+	names := slices.Clone(sample.Paths(1))
+	slices.SortFunc(names, func(a, b string) int { return strings.Compare(a[len("/nix/store/")+33:], b[len("/nix/store/")+33:]) })
+	seen := make(map[chunkstore.ID]bool)
+	last := -1
+	for _, p := range names {
+		text, err := st.NarInfo(ctx, hashOf(p))
+		must(t, err)
+		m, err := st.Manifest(ctx, narHashOf(t, text))
+		must(t, err)
+		first := -1 // offset of the first chunk that no earlier path reached
+		must(t, st.ResidueChunks(ctx, m, func(ref chunkstore.Ref) error {
+			if seen[ref.ID] {
+				return nil
+			}
+			seen[ref.ID] = true
+			loc, err := st.Chunks().Lookup(ctx, ref.ID)
+			if err == nil && (first < 0 || int(loc.Offset) < first) {
+				first = int(loc.Offset)
+			}
+			return err
+		}))
+		if first < 0 {
+			continue
+		}
+		if first < last {
+			t.Errorf("%s: its chunks start at %d, before those of the paths named before it (%d)", p, first, last)
+		}
+		last = first
+	}
+	r.check(t, st)
 }
