@@ -14,10 +14,13 @@ import (
 // Lookup returns where chunk id is stored, or an error wrapping ErrNotFound.
 // A chunk missing from the local index may have been stored since by
 // another process: Lookup then loads the repository's new index objects
-// (Sync), at most once per Options.ResyncInterval, and looks again.
+// (Sync) and looks again. Syncs are at least Options.ResyncInterval apart;
+// a lookup that misses waits for the next one rather than fail, and
+// concurrent misses share it.
 func (s *Store) Lookup(ctx context.Context, id ID) (Location, error) {
+	missAt := time.Now()
 	loc, f, err := s.idx.lookup(id, s.avoid)
-	if err == nil && f == foundNone && s.resync(ctx) {
+	if err == nil && f == foundNone && s.resync(ctx, missAt) {
 		loc, f, err = s.idx.lookup(id, s.avoid)
 	}
 	if err != nil {
@@ -29,32 +32,48 @@ func (s *Store) Lookup(ctx context.Context, id ID) (Location, error) {
 	return loc, nil
 }
 
-// resyncNow runs Sync now, or waits for the one running.
-func (s *Store) resyncNow(ctx context.Context) error {
+// syncLocked runs Sync; the caller holds syncMu.
+func (s *Store) syncLocked(ctx context.Context) error {
 	start := time.Now()
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	if s.lastSync.After(start) {
-		return nil // another caller synced since this one failed
-	}
 	err := s.Sync(ctx)
+	s.lastSync = time.Now()
 	if err == nil {
-		s.lastSync = time.Now()
+		s.syncedFrom = start
 	}
 	return err
 }
 
-// resync runs Sync unless one ran within the resync interval, and reports
-// whether the index may have changed.
-func (s *Store) resync(ctx context.Context) bool {
+// resyncNow runs Sync now, unless one started since the caller failed.
+func (s *Store) resyncNow(ctx context.Context) error {
+	failedAt := time.Now()
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
-	if s.opts.ResyncInterval < 0 || time.Since(s.lastSync) < s.opts.ResyncInterval {
+	if s.syncedFrom.After(failedAt) {
+		return nil
+	}
+	return s.syncLocked(ctx)
+}
+
+// resync makes sure a Sync started after missAt, waiting for the resync
+// interval to pass since the last one, and reports whether the index may
+// have changed.
+func (s *Store) resync(ctx context.Context, missAt time.Time) bool {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.syncedFrom.After(missAt) {
+		return true // another lookup's sync began after this miss
+	}
+	if s.opts.ResyncInterval < 0 {
 		return false
 	}
-	err := s.Sync(ctx)
-	s.lastSync = time.Now()
-	return err == nil
+	if wait := s.opts.ResyncInterval - time.Since(s.lastSync); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return s.syncLocked(ctx) == nil
 }
 
 // ReadChunk returns the bytes of chunk id, checked against the id.

@@ -139,10 +139,7 @@ func (ss *Session) announce(ctx context.Context) error {
 // Beat reloads the view and renews the announcement now.
 func (ss *Session) Beat(ctx context.Context) error {
 	ss.s.syncMu.Lock()
-	err := ss.s.Sync(ctx)
-	if err == nil {
-		ss.s.lastSync = time.Now()
-	}
+	err := ss.s.syncLocked(ctx)
 	ss.s.syncMu.Unlock()
 	if err != nil {
 		return err

@@ -26,9 +26,10 @@ type Options struct {
 	// Uploads bounds the packs being stored at once (default 2).
 	Uploads int
 	// ResyncInterval is the least time between two reloads of the index
-	// objects prompted by a chunk missing from the local index (default 2s;
-	// negative: never). It bounds how long a running server takes to see
-	// NARs that another process ingested.
+	// objects prompted by a chunk missing from the local index (default 250ms;
+	// negative: never). A read that misses waits for the next reload, so
+	// a NAR another process ingested is readable at once, at the cost of
+	// up to this long.
 	ResyncInterval time.Duration
 }
 
@@ -56,8 +57,9 @@ type Store struct {
 	finished map[uint64]error // packs done out of order
 	waiting  map[uint64][]func(error)
 
-	syncMu   sync.Mutex
-	lastSync time.Time
+	syncMu     sync.Mutex
+	lastSync   time.Time // when the last Sync ended
+	syncedFrom time.Time // when the last successful Sync began
 
 	condemned atomic.Pointer[condemnedSet] // as of the last Sync
 	holdMu    sync.Mutex
@@ -82,7 +84,7 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 		opts.Uploads = 2
 	}
 	if opts.ResyncInterval == 0 {
-		opts.ResyncInterval = 2 * time.Second
+		opts.ResyncInterval = 250 * time.Millisecond
 	}
 	idx, err := openIndex(opts.IndexPath)
 	if err != nil {
@@ -105,11 +107,10 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 		holds:     make(map[string]int),
 	}
 	s.condemned.Store(newCondemnedSet(nil))
-	if err := s.Sync(ctx); err != nil {
+	if err := s.syncLocked(ctx); err != nil {
 		s.closeIndex()
 		return nil, err
 	}
-	s.lastSync = time.Now()
 	if opts.FlushInterval > 0 {
 		s.wg.Add(1)
 		go s.flushLoop(opts.FlushInterval)

@@ -18,7 +18,8 @@ import (
 )
 
 // freshness bounds how long a server that ran before an ingest takes to
-// serve what it committed (README: about 2 s after a chunk-index miss).
+// serve what it committed (README: as soon as its narinfo appears; the
+// bound allows for a loaded machine).
 const freshness = 10 * time.Second
 
 // TestManyWritersManyServers runs two ingest processes at once into one S3
