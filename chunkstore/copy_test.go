@@ -3,6 +3,7 @@ package chunkstore_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -219,5 +220,67 @@ func TestCopyWorkersKeepOrder(t *testing.T) {
 	}
 	if runs != res.Frames {
 		t.Fatalf("the stream reads %d runs of frames, there are %d frames", runs, res.Frames)
+	}
+}
+
+// BenchmarkReadChunkFrameSize reads one small chunk from the middle of a
+// frame of each size: a reader decompresses the whole frame, which is
+// what larger recompressed groups cost when serving a small NAR.
+func BenchmarkReadChunkFrameSize(b *testing.B) {
+	ctx := context.Background()
+	check := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, size := range []int{4 << 20, 16 << 20, 32 << 20, chunkstore.MaxFrameSize} {
+		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
+			be := mem.New()
+			cfg := testConfig()
+			cfg.PackSize = chunkstore.MaxFrameSize
+			_, err := chunkstore.Init(ctx, be, cfg)
+			check(err)
+			s, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "index.db")})
+			check(err)
+			defer s.Close()
+			var refs []chunkstore.Ref
+			w := s.NewWriter(ctx, func(r chunkstore.Ref) error { refs = append(refs, r); return nil })
+			_, err = w.Write(repetitive(4, size, 1<<20))
+			check(err)
+			_, err = w.Close()
+			check(err)
+			check(s.Flush(ctx))
+			opts := chunkstore.CopyOptions{GroupSize: size, ZstdLevel: chunkstore.MaxKlauspostLevel}
+			if chunkstore.HasLibzstd {
+				opts.ZstdLevel = 5
+			}
+			c, err := s.NewCopier(opts)
+			check(err)
+			var old []chunkstore.ID
+			check(s.Packs(func(id chunkstore.ID) error { old = append(old, id); return nil }))
+			for _, p := range old {
+				check(c.CopyPack(ctx, p, func(chunkstore.ID) bool { return true }))
+			}
+			_, err = c.Close(ctx)
+			check(err)
+			for _, p := range old {
+				h := p.String()
+				check(be.Delete(ctx, "index/"+h))
+				check(be.Delete(ctx, "packs/"+h[:2]+"/"+h))
+			}
+			r, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "fresh.db")})
+			check(err)
+			defer r.Close()
+			mid := refs[len(refs)/2].ID
+			if loc, err := r.Lookup(ctx, mid); err != nil || int(loc.FrameULen) < size/2 {
+				b.Fatalf("chunk in a frame of %d bytes (%v), want about %d", loc.FrameULen, err, size)
+			}
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for b.Loop() {
+				_, err := r.ReadChunk(ctx, mid)
+				check(err)
+			}
+		})
 	}
 }
