@@ -20,7 +20,7 @@ import (
 // Defaults of RecompressOptions.
 const (
 	DefaultRecompressLevel     = 19
-	DefaultRecompressGroupSize = 32 << 20
+	DefaultRecompressGroupSize = 64 << 20
 )
 
 // RecompressOptions configure the recompression of cold packs. Ingest
