@@ -2,7 +2,9 @@
 // manifests of forgotten or never-finished NARs, and the packs whose chunks
 // no manifest needs. Packs that are mostly dead are repacked: their live
 // chunks are copied into new packs, in the order they lay, and the old
-// packs go.
+// packs go. With Options.Recompress, so are the live chunks of cold packs
+// that ingest wrote, into larger frames compressed harder
+// (RecompressOptions).
 //
 // # Marking
 //

@@ -98,7 +98,7 @@ func (g *collector) newRecompressor(now time.Time) (*recompressor, error) {
 	if o.Copy.GroupSize < 2*repoGroup {
 		return nil, fmt.Errorf("gc: recompression group size %d is less than twice the repository's group size %d: the packs it writes could not be told apart", o.Copy.GroupSize, repoGroup)
 	}
-	// Fail now, before anything is marked, if the options are wrong or
+	// Fail before anything is condemned if the options are wrong or
 	// the program has no libzstd.
 	c, err := g.cs.NewCopier(o.Copy)
 	if err != nil {
