@@ -10,8 +10,9 @@
 //     nar.xz bytes, wall time, throughput and peak RSS;
 //   - the storage of the same NARs in other forms: raw, the source's
 //     nar.xz files, each NAR compressed on its own by zstd at its best
-//     level, chunked and deduplicated without cutting store paths, and
-//     nardedup itself;
+//     level, chunked and deduplicated without cutting store paths,
+//     nardedup itself, and nardedup after a garbage collection that
+//     recompresses everything (gc --recompress, on a copy);
 //   - other deduplicating tools (casync, borg with its default chunker and
 //     with 64 KiB chunks, restic) over the same NARs decompressed, each
 //     generation one backup, when they are installed (a row saying how to

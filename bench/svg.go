@@ -32,10 +32,18 @@ func (r *Report) charts() map[string]string {
 	}
 	if c := r.Compare; c != nil {
 		labels := []string{"raw NAR", "nar.xz", "zstd per NAR", "chunked, no strip", "nardedup"}
+		rc := r.Recompressed
+		withRC := len(rc) == len(c.Scopes) && len(rc) > 0 && rc[0].Unavailable == ""
+		if withRC {
+			labels = append(labels, "nardedup, recompressed")
+		}
 		var ss []series
 		for i, s := range c.Scopes {
-			ss = append(ss, series{name: s.Name, color: palette[i%len(palette)], values: []float64{
-				toMiB(s.NarBytes), toMiB(s.XZBytes), toMiB(s.ZstdBest), toMiB(s.NoStrip), toMiB(s.Strip)}})
+			values := []float64{toMiB(s.NarBytes), toMiB(s.XZBytes), toMiB(s.ZstdBest), toMiB(s.NoStrip), toMiB(s.Strip)}
+			if withRC {
+				values = append(values, toMiB(rc[i].Stored))
+			}
+			ss = append(ss, series{name: s.Name, color: palette[i%len(palette)], values: values})
 		}
 		out["compare.svg"] = barChart("Storage of the same NARs (MiB)", labels, ss)
 	}
