@@ -180,6 +180,10 @@ func (s *Store) Views() []string {
 func (s *Store) WaitUncondemned(ctx context.Context, key string) error {
 	every := max(s.opts.ResyncInterval, time.Second)
 	for s.IsCondemned(key) {
+		// Operations of this process still holding an older view may wait
+		// for the open pack: seal it, so the collection is not kept
+		// waiting for them while this one waits for the collection.
+		s.seal()
 		select {
 		case <-time.After(every):
 		case <-ctx.Done():

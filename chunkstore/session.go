@@ -48,6 +48,10 @@ type SessionInfo struct {
 	Kind    string    `json:"kind"`
 	Host    string    `json:"host"`
 	PID     int       `json:"pid"`
+	// Boot identifies the machine's current boot (Linux's boot_id), so
+	// that a process on the same machine can tell the announcement of a
+	// process that is gone (see Dead).
+	Boot string `json:"boot,omitempty"`
 	Started time.Time `json:"started"`
 	// Views are the condemned lists (by id, "" for none) that the
 	// session's current lookups and its operations in progress honour.
@@ -92,7 +96,7 @@ func (s *Store) StartSession(ctx context.Context, opts SessionOptions) (*Session
 	host, _ := os.Hostname()
 	id := hex.EncodeToString(rnd[:])
 	ss := &Session{s: s, opts: opts, key: SessionsPrefix + id,
-		info: SessionInfo{ID: id, Kind: opts.Kind, Host: host, PID: os.Getpid(),
+		info: SessionInfo{ID: id, Kind: opts.Kind, Host: host, PID: os.Getpid(), Boot: bootID(),
 			Started: time.Now().UTC(), Lease: opts.Lease.Seconds()},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	// Announce first, then load the view: a collection that misses the
@@ -136,13 +140,20 @@ func (ss *Session) announce(ctx context.Context) error {
 	return nil
 }
 
-// Beat reloads the view and renews the announcement now.
+// Beat reloads the view and renews the announcement now. When the view
+// changed (a collection condemned objects), it also seals the open pack,
+// so that the operations holding the old view can finish and the
+// collection need not wait for the pack to fill.
 func (ss *Session) Beat(ctx context.Context) error {
+	before := ss.s.View()
 	ss.s.syncMu.Lock()
 	err := ss.s.syncLocked(ctx)
 	ss.s.syncMu.Unlock()
 	if err != nil {
 		return err
+	}
+	if ss.s.View() != before {
+		ss.s.seal()
 	}
 	return ss.announce(ctx)
 }
@@ -226,4 +237,26 @@ func ListSessions(ctx context.Context, be backend.Backend) ([]SessionInfo, error
 		return nil, fmt.Errorf("chunkstore: list sessions on %s: %w", be, err)
 	}
 	return infos, nil
+}
+
+// bootID returns the machine's boot id, or "" where there is none.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Dead reports whether the announcement is of a process that has ended on
+// this machine since its current boot: same host name and boot id, and no
+// process with its pid. (A new process that took the pid keeps it looking
+// alive: the lease then decides.)
+func (si SessionInfo) Dead() bool {
+	host, _ := os.Hostname()
+	boot := bootID()
+	if si.Boot == "" || boot == "" || si.Boot != boot || si.Host != host || si.PID <= 0 {
+		return false
+	}
+	return !processAlive(si.PID)
 }

@@ -97,6 +97,7 @@ type Report struct {
 	Pending           string // why a condemned list is left for a later run
 	FreshPacksSkipped int    // younger than the grace period
 	StaleSessions     int    // announcements of dead writers removed
+	UnindexedPacks    int    // packs without an index object, condemned
 	// FreedBytes estimates what the condemned objects free: dead packs
 	// and manifests whole, repacked packs in proportion to their dead
 	// chunk bytes (and narinfos that Exclude drops).
@@ -228,7 +229,12 @@ func (g *collector) alone(ctx context.Context) error {
 	return nil
 }
 
+// stale reports whether a session is dead: its announcement is older than
+// its lease, or its process has ended on this machine.
 func stale(s chunkstore.SessionInfo, now time.Time) bool {
+	if s.Dead() {
+		return true
+	}
 	lease := time.Duration(s.Lease * float64(time.Second))
 	if lease <= 0 {
 		lease = chunkstore.DefaultLease
@@ -305,6 +311,7 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 		if !ok {
 			return nil // indexed but missing: verify reports it
 		}
+		delete(packMod, id) // what is left is not indexed
 		if !fi.ModTime.Before(cutoff) {
 			g.rep.FreshPacksSkipped++
 			return nil
@@ -329,6 +336,18 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 	})
 	if err != nil {
 		return nil, err
+	}
+	// A pack without an index object (its writer died between the two) is
+	// invisible to every reader. Condemn it: the sweep reads its own table
+	// and, should it hold a live chunk found nowhere else, writes its index
+	// object instead of deleting it.
+	for id, fi := range packMod {
+		if fi.ModTime.Before(cutoff) {
+			cond.Packs = append(cond.Packs, id)
+			g.rep.UnindexedPacks++
+			g.rep.CondemnedPackBytes += fi.Size
+			g.rep.FreedBytes += fi.Size
+		}
 	}
 	recompress := rc.chosen()
 	g.rep.RepackedPacks = len(repack)
