@@ -44,14 +44,14 @@ type SessionOptions struct {
 
 // SessionInfo is what a session announces, in "sessions/<id>".
 type SessionInfo struct {
-	ID      string    `json:"id"`
-	Kind    string    `json:"kind"`
-	Host    string    `json:"host"`
-	PID     int       `json:"pid"`
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
 	// Boot identifies the machine's current boot (Linux's boot_id), so
 	// that a process on the same machine can tell the announcement of a
 	// process that is gone (see Dead).
-	Boot string `json:"boot,omitempty"`
+	Boot    string    `json:"boot,omitempty"`
 	Started time.Time `json:"started"`
 	// Views are the condemned lists (by id, "" for none) that the
 	// session's current lookups and its operations in progress honour.
