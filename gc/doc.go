@@ -27,7 +27,8 @@
 // runs in two phases.
 //
 //  1. Condemn. Objects younger than the grace period (by the backend's own
-//     clock) are never candidates. Dead packs and unreferenced manifests,
+//     clock) are never candidates. Older packs without an index object
+//     (their writer died between the two) are. Dead packs and unreferenced manifests,
 //     and packs whose live fraction is below Options.RepackBelow after
 //     their live chunks were copied, are written to one object,
 //     gc/condemned (chunkstore.Condemned), with a fresh id. Nothing is
@@ -44,10 +45,12 @@
 //     is condemned waits until the list is gone (narstore.Store.HoldNAR),
 //     without holding up the collection. The collection waits until
 //     every live announcement shows only the list's id. A session whose
-//     announcement is older than its lease is dead; a writer that could
+//     announcement is older than its lease is dead, and so is one of this
+//     machine's current boot whose process is gone; a writer that could
 //     not renew for half its lease stops writing manifests and narinfos
 //     (chunkstore.Store.CheckLease), so it is never taken for dead while
-//     it can still write.
+//     it can still write. A writer that loads a new list seals its open
+//     pack, so that its operations holding the old view can finish.
 //  3. Sweep. The collection marks again what narinfos written since the
 //     first mark reach (all narinfos, when it resumes the list of an
 //     earlier run). A condemned manifest that became live stays; a
