@@ -132,7 +132,7 @@ func (r *Report) mdCompare(b *strings.Builder) {
 			"`nardedup gc --recompress --grace 0 --recompress-jobs %d`: live chunks recompressed by libzstd at level %d in frames of up to %s.",
 			rc[0].Workers, rc[0].Level, kib(int64(rc[0].GroupSize)))
 		for i, s := range c.Scopes {
-			fmt.Fprintf(b, " %s: %d packs, %s of chunks into %d frames in %.0f s (%.0f CPU s).", s.Name, rc[i].Packs,
+			fmt.Fprintf(b, " For %s: %d packs, %s of chunks into %d frames in %.0f s (%.0f CPU s).", s.Name, rc[i].Packs,
 				mib(rc[i].LiveBytes), rc[i].Frames, rc[i].Seconds, rc[i].CPU)
 		}
 	}
