@@ -1,6 +1,7 @@
 package chunkstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 )
 
@@ -82,7 +84,7 @@ func (s *Store) ReadChunk(ctx context.Context, id ID) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	frame, err := s.readFrame(ctx, loc, nil)
+	frame, err := s.readFramePrefix(ctx, loc, loc.Offset+loc.Length, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +107,53 @@ func putBuf(b []byte) {
 	if cap(b) > 0 {
 		frameBufs.Put(&b)
 	}
+}
+
+// partialMin is the smallest frame whose head alone readFramePrefix
+// decodes when the chunks wanted end well before the frame does: zstd
+// decodes from the start of a frame, so a chunk early in a large frame
+// (recompressed data) then costs a fraction of the frame.
+const partialMin = 8 << 20
+
+// streamDecs recycles the streaming decoders of readFramePrefix.
+var streamDecs sync.Pool // *zstd.Decoder
+
+// readFramePrefix is readFrame for a caller that needs only the frame's
+// first need bytes. It returns at least those.
+func (s *Store) readFramePrefix(ctx context.Context, loc Location, need uint32, dst []byte) ([]byte, error) {
+	if loc.FrameULen < partialMin || need > loc.FrameULen-loc.FrameULen/4 {
+		return s.readFrame(ctx, loc, dst)
+	}
+	key := packKey(loc.Pack)
+	comp, err := s.readExact(ctx, key, loc.FrameOffset, int64(loc.FrameCLen))
+	if err != nil {
+		return nil, err
+	}
+	defer putBuf(comp)
+	dec, _ := streamDecs.Get().(*zstd.Decoder)
+	if dec == nil {
+		if dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxMemory(MaxFrameSize), zstd.WithDecoderMaxWindow(MaxFrameSize)); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		dec.Reset(nil)
+		streamDecs.Put(dec)
+	}()
+	// A plain reader, not a *bytes.Reader: the decoder would decode the
+	// whole of those at once.
+	if err := dec.Reset(struct{ io.Reader }{bytes.NewReader(comp)}); err != nil {
+		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
+	}
+	if cap(dst) < int(need) {
+		dst = make([]byte, 0, need)
+	}
+	dst = dst[:need]
+	if _, err := io.ReadFull(dec, dst); err != nil {
+		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
+	}
+	return dst, nil
 }
 
 // readFrame fetches and decompresses the frame holding loc into dst (which
@@ -195,7 +244,11 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 	if j.err != nil {
 		return
 	}
-	if j.frame, j.err = s.readFrame(ctx, j.loc, getBuf(int(j.loc.FrameULen))); j.err != nil {
+	var need uint32
+	for _, l := range j.locs {
+		need = max(need, l.Offset+l.Length)
+	}
+	if j.frame, j.err = s.readFramePrefix(ctx, j.loc, need, getBuf(int(need))); j.err != nil {
 		if errors.Is(j.err, backend.ErrNotExist) {
 			j.relocate(ctx, s)
 		}
