@@ -406,19 +406,26 @@ func (g *collector) liveBytes(pack chunkstore.ID, has func(chunkstore.ID) bool) 
 	return total, live, err
 }
 
+// liveIn returns a test of whether a chunk is live and counts as live in
+// pack p (see owner): what copying p must keep. A lookup that fails keeps
+// the chunk: a copy too many is harmless.
+func (g *collector) liveIn(p chunkstore.ID, has func(chunkstore.ID) bool) func(chunkstore.ID) bool {
+	return func(id chunkstore.ID) bool {
+		if !has(id) {
+			return false
+		}
+		owner, err := g.owner(id)
+		return err != nil || owner == p
+	}
+}
+
 func (g *collector) repack(ctx context.Context, packs []chunkstore.ID, has func(chunkstore.ID) bool) error {
 	c, err := g.cs.NewCopier(g.opts.Copy)
 	if err != nil {
 		return err
 	}
 	for _, p := range packs {
-		err := c.CopyPack(ctx, p, func(id chunkstore.ID) bool {
-			if !has(id) {
-				return false
-			}
-			owner, err := g.owner(id)
-			return err != nil || owner == p
-		})
+		err := c.CopyPack(ctx, p, g.liveIn(p, has))
 		if err != nil {
 			c.Close(ctx)
 			return fmt.Errorf("gc: repack %s: %w", p, err)

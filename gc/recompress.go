@@ -191,13 +191,7 @@ func (r *recompressor) copy(ctx context.Context, packs []chunkstore.ID, has func
 	}
 	for _, f := range frames {
 		p := f.Loc.Pack
-		err := c.CopyFrame(ctx, f, func(id chunkstore.ID) bool {
-			if !has(id) {
-				return false
-			}
-			owner, err := g.owner(id)
-			return err != nil || owner == p
-		})
+		err := c.CopyFrame(ctx, f, g.liveIn(p, has))
 		if err != nil {
 			c.Close(ctx)
 			return fmt.Errorf("gc: recompress %s: %w", p, err)
