@@ -127,10 +127,18 @@ func (s *Store) seal() {
 }
 
 func (s *Store) startUpload(b *packBuilder) {
-	s.uploads.Add(1)
+	s.upMu.Lock()
+	s.uploads++
+	s.upMu.Unlock()
 	s.uploadSem <- struct{}{}
 	go func() {
-		defer s.uploads.Done()
+		defer func() {
+			s.upMu.Lock()
+			if s.uploads--; s.uploads == 0 {
+				s.upIdle.Broadcast()
+			}
+			s.upMu.Unlock()
+		}()
 		defer func() { <-s.uploadSem }()
 		err := s.storePack(context.Background(), b)
 		s.packDone(b.seq, err)

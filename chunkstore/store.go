@@ -50,7 +50,11 @@ type Store struct {
 	err     error // sticky: a pack failed to be stored
 
 	uploadSem chan struct{}
-	uploads   sync.WaitGroup
+	// uploads counts the packs being stored. Not a sync.WaitGroup: packs
+	// are sealed (by the flush loop, a session, Flush) while Flush waits.
+	upMu    sync.Mutex
+	upIdle  *sync.Cond // signalled when uploads drops to 0
+	uploads int
 
 	dmu      sync.Mutex
 	durable  uint64           // every pack with seq <= durable is stored and indexed
@@ -107,6 +111,7 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 		holds:     make(map[string]int),
 	}
 	s.condemned.Store(newCondemnedSet(nil))
+	s.upIdle = sync.NewCond(&s.upMu)
 	if err := s.syncLocked(ctx); err != nil {
 		s.closeIndex()
 		return nil, err
@@ -154,7 +159,14 @@ func (s *Store) flushLoop(every time.Duration) {
 func (s *Store) Flush(ctx context.Context) error {
 	s.seal()
 	done := make(chan struct{})
-	go func() { s.uploads.Wait(); close(done) }()
+	go func() {
+		s.upMu.Lock()
+		for s.uploads > 0 {
+			s.upIdle.Wait()
+		}
+		s.upMu.Unlock()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-ctx.Done():
