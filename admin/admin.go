@@ -11,7 +11,6 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
-	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
 )
@@ -98,15 +97,4 @@ func checkStorePath(ni *narinfo.NarInfo, dir, h string) error {
 		return fmt.Errorf("%w: StorePath %s is not the path of hash %s", narstore.ErrCorrupt, ni.StorePath, h)
 	}
 	return nil
-}
-
-// narHash returns the SHA-256 digest of a narinfo's NarHash.
-func narHash(ni *narinfo.NarInfo) ([32]byte, error) {
-	var sum [32]byte
-	h, err := nixhash.Parse(ni.NarHash)
-	if err != nil || h.Algo != nixhash.SHA256 {
-		return sum, fmt.Errorf("%s: NarHash %q is not SHA-256", ni.StorePath, ni.NarHash)
-	}
-	copy(sum[:], h.Digest)
-	return sum, nil
 }

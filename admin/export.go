@@ -61,7 +61,7 @@ func Export(ctx context.Context, st *narstore.Store, dir, compression string) (*
 
 // exportOne writes the NAR file of ni (unless present) and points ni at it.
 func exportOne(ctx context.Context, st *narstore.Store, dir, compression string, ni *narinfo.NarInfo, res *ExportResult) error {
-	sum, err := narHash(ni)
+	sum, err := ni.NarSHA256()
 	if err != nil {
 		return err
 	}

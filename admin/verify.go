@@ -78,7 +78,7 @@ func VerifySigned(ctx context.Context, st *narstore.Store, keys []signature.Publ
 }
 
 func verifyOne(ctx context.Context, st *narstore.Store, ni *narinfo.NarInfo, checked map[[32]byte]error, res *VerifyResult) error {
-	sum, err := narHash(ni)
+	sum, err := ni.NarSHA256()
 	if err != nil {
 		return err
 	}

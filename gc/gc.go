@@ -145,6 +145,9 @@ type collector struct {
 	opts Options
 	rep  *Report
 	ss   *chunkstore.Session
+	// names are the live store paths' names and NARs, from the mark, for
+	// recompression's order.
+	names []narName
 }
 
 func (g *collector) run(ctx context.Context) (rep *Report, err error) {
@@ -196,12 +199,14 @@ func (g *collector) run(ctx context.Context) (rep *Report, err error) {
 	if g.opts.Exclude != nil && !g.opts.DryRun {
 		return g.rep, errors.New("gc: Exclude needs DryRun")
 	}
-	ms, err := mark(ctx, g.st, live, time.Time{}, g.opts.Workers, g.opts.Exclude)
+	ms, err := mark(ctx, g.st, live, markOptions{workers: g.opts.Workers, exclude: g.opts.Exclude,
+		names: g.opts.Recompress.Enabled && !g.opts.Recompress.StoredOrder})
 	if err != nil {
 		return g.rep, err
 	}
 	g.rep.LiveNarInfos, g.rep.LiveNarBytes, g.rep.LiveNARs, g.rep.LiveChunks = ms.NarInfos, ms.NarBytes, ms.NARs, live.chunks
 	g.rep.FreedBytes += ms.ExcludedBytes
+	g.names = ms.Names
 	cond, err := g.condemn(ctx, live, start)
 	if err != nil || cond == nil || g.opts.DryRun {
 		return g.rep, err
@@ -456,7 +461,7 @@ func (g *collector) sweep(ctx context.Context, cond *chunkstore.Condemned, live 
 		since = time.Time{}
 	}
 	g.opts.Logf("marking again what changed while waiting")
-	if _, err := mark(ctx, g.st, live, since, g.opts.Workers, nil); err != nil {
+	if _, err := mark(ctx, g.st, live, markOptions{since: since, workers: g.opts.Workers}); err != nil {
 		return false, err
 	}
 	// Load the packs written meanwhile: a live chunk copied there lets its

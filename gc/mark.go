@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
-	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
 )
 
@@ -24,6 +24,22 @@ type markStats struct {
 
 	ExcludedNarInfos int
 	ExcludedBytes    int64 // of the excluded narinfo objects
+
+	Names []narName // with markOptions.names: every narinfo marked
+}
+
+// narName is a marked store path's name (without its hash) and NAR.
+type narName struct {
+	name    string
+	narHash [32]byte
+}
+
+// markOptions configure mark.
+type markOptions struct {
+	since   time.Time         // mark only narinfos stored at or after (zero: all)
+	exclude func(string) bool // narinfos (by hash) to treat as gone
+	workers int
+	names   bool // collect markStats.Names
 }
 
 // mark marks live everything the narinfos stored at or after since (all
@@ -31,20 +47,20 @@ type markStats struct {
 // recipe and positions streams and the residue chunks their recipes list.
 // A narinfo, manifest or recipe that cannot be read stops the mark: a
 // collection must not guess what a damaged NAR needs.
-func mark(ctx context.Context, st *narstore.Store, live *liveSet, since time.Time, workers int, exclude func(string) bool) (markStats, error) {
+func mark(ctx context.Context, st *narstore.Store, live *liveSet, o markOptions) (markStats, error) {
 	var ms markStats
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	hashes := make(chan string, 256)
-	ids := make(chan []chunkstore.ID, workers)
+	ids := make(chan []chunkstore.ID, o.workers)
 	var mu sync.Mutex // guards ms and the manifests bucket
 	var wg sync.WaitGroup
-	for range workers {
+	for range o.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for h := range hashes {
-				if err := markNarInfo(ctx, st, live, h, ids, &mu, &ms); err != nil {
+				if err := markNarInfo(ctx, st, live, h, ids, &mu, &ms, o.names); err != nil {
 					cancel(err)
 					for range hashes {
 					}
@@ -72,10 +88,10 @@ func mark(ctx context.Context, st *narstore.Store, live *liveSet, since time.Tim
 		if !ok || strings.Contains(h, "/") {
 			return nil
 		}
-		if !since.IsZero() && fi.ModTime.Before(since) {
+		if !o.since.IsZero() && fi.ModTime.Before(o.since) {
 			return nil
 		}
-		if exclude != nil && exclude(h) {
+		if o.exclude != nil && o.exclude(h) {
 			mu.Lock()
 			ms.ExcludedNarInfos++
 			ms.ExcludedBytes += fi.Size
@@ -105,7 +121,7 @@ func mark(ctx context.Context, st *narstore.Store, live *liveSet, since time.Tim
 	return ms, werr
 }
 
-func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h string, ids chan<- []chunkstore.ID, mu *sync.Mutex, ms *markStats) error {
+func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h string, ids chan<- []chunkstore.ID, mu *sync.Mutex, ms *markStats, names bool) error {
 	text, err := st.NarInfo(ctx, h)
 	if errors.Is(err, narstore.ErrNotFound) {
 		return nil // forgotten meanwhile
@@ -118,16 +134,21 @@ func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h strin
 	if err != nil {
 		return fmt.Errorf("gc: %s: %w (nothing was deleted; forget the path or repair it)", key, err)
 	}
-	nh, err := nixhash.Parse(ni.NarHash)
-	if err != nil || nh.Algo != nixhash.SHA256 {
-		return fmt.Errorf("gc: %s: NarHash %q is not SHA-256 (nothing was deleted)", key, ni.NarHash)
+	narHash, err := ni.NarSHA256()
+	if err != nil {
+		return fmt.Errorf("gc: %s: %w (nothing was deleted)", key, err)
 	}
-	var narHash [32]byte
-	copy(narHash[:], nh.Digest)
 	mkey := narstore.ManifestKey(narHash)
 	mu.Lock()
 	ms.NarInfos++
 	ms.NarBytes += int64(ni.NarSize)
+	if names {
+		n := narName{name: path.Base(ni.StorePath), narHash: narHash}
+		if _, name, ok := strings.Cut(n.name, "-"); ok {
+			n.name = name
+		}
+		ms.Names = append(ms.Names, n)
+	}
 	isNew, err := live.markManifest(mkey)
 	if isNew {
 		ms.NARs++

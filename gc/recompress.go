@@ -5,15 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/narfmt/narinfo"
-	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
 )
 
@@ -210,7 +207,8 @@ func (r *recompressor) copy(ctx context.Context, packs []chunkstore.ID, has func
 // orderByName sorts frames by the first store path, by name, whose NAR
 // reaches one of their chunks. Ingest groups the new chunks of one NAR, so
 // a frame it wrote is one NAR's. Frames no NAR reaches keep their order, at
-// the end. It holds an entry for each chunk of the frames in memory.
+// the end. The names come from the mark. It holds an entry for each chunk
+// of the frames in memory.
 func (r *recompressor) orderByName(ctx context.Context, frames []chunkstore.Frame) error {
 	frameOf := make(map[chunkstore.ID]int)
 	for i, f := range frames {
@@ -220,40 +218,9 @@ func (r *recompressor) orderByName(ctx context.Context, frames []chunkstore.Fram
 			}
 		}
 	}
-	type nar struct {
-		name    string
-		narHash [32]byte
-	}
-	var nars []nar
 	st := r.g.st
-	err := st.ListNarInfos(ctx, func(h string) error {
-		text, err := st.NarInfo(ctx, h)
-		if errors.Is(err, narstore.ErrNotFound) {
-			return nil // forgotten meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), st.Chunks().Config().StoreDir)
-		if err != nil {
-			return fmt.Errorf("narinfo %s: %w", h, err)
-		}
-		nh, err := nixhash.Parse(ni.NarHash)
-		if err != nil || nh.Algo != nixhash.SHA256 {
-			return fmt.Errorf("narinfo %s: NarHash %q is not SHA-256", h, ni.NarHash)
-		}
-		n := nar{name: path.Base(ni.StorePath)}
-		if _, name, ok := strings.Cut(n.name, "-"); ok {
-			n.name = name
-		}
-		copy(n.narHash[:], nh.Digest)
-		nars = append(nars, n)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("gc: recompress: order by name: %w", err)
-	}
-	slices.SortFunc(nars, func(a, b nar) int {
+	nars := r.g.names
+	slices.SortFunc(nars, func(a, b narName) int {
 		if c := strings.Compare(a.name, b.name); c != 0 {
 			return c
 		}

@@ -311,12 +311,8 @@ func (r *run) parse(h string, text []byte) (*narinfo.NarInfo, [32]byte, error) {
 	if p.Hash != h {
 		return nil, sum, fmt.Errorf("narinfo %s.narinfo describes another path, %s", h, ni.StorePath)
 	}
-	nh, err := nixhash.Parse(ni.NarHash)
-	if err != nil || nh.Algo != nixhash.SHA256 {
-		return nil, sum, fmt.Errorf("NarHash %q is not a SHA-256 hash (%v)", ni.NarHash, err)
-	}
-	copy(sum[:], nh.Digest)
-	return ni, sum, nil
+	sum, err = ni.NarSHA256()
+	return ni, sum, err
 }
 
 // putNAR fetches, checks and stores one NAR.

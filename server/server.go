@@ -208,11 +208,11 @@ func rewrite(ni *narinfo.NarInfo, storeDir, hash string, zstd bool) ([32]byte, e
 	if err != nil || sp.Hash != hash {
 		return narHash, fmt.Errorf("narinfo of %s stored under %s", ni.StorePath, hash)
 	}
-	h, err := nixhash.Parse(ni.NarHash)
-	if err != nil || h.Algo != nixhash.SHA256 || len(h.Digest) != len(narHash) {
-		return narHash, fmt.Errorf("NarHash %q: not SHA-256", ni.NarHash)
+	narHash, err = ni.NarSHA256()
+	if err != nil {
+		return narHash, err
 	}
-	copy(narHash[:], h.Digest)
+	h := nixhash.Hash{Algo: nixhash.SHA256, Digest: narHash[:]}
 	ni.URL = "nar/" + h.Base32() + ".nar"
 	ni.Compression = "none"
 	ni.FileHash = h.String()

@@ -185,6 +185,21 @@ func (n *NarInfo) storeDir() (string, error) {
 	return n.StorePath[:i], nil
 }
 
+// NarSHA256 returns the digest of NarHash, which must be a SHA-256 hash
+// (in any form Nix accepts): the key a NAR is stored and served under.
+func (n *NarInfo) NarSHA256() ([32]byte, error) {
+	var sum [32]byte
+	h, err := nixhash.Parse(n.NarHash)
+	if err != nil {
+		return sum, fmt.Errorf("narinfo %s: NarHash: %w", n.StorePath, err)
+	}
+	if h.Algo != nixhash.SHA256 || len(h.Digest) != len(sum) {
+		return sum, fmt.Errorf("narinfo %s: NarHash %q is not SHA-256", n.StorePath, n.NarHash)
+	}
+	copy(sum[:], h.Digest)
+	return sum, nil
+}
+
 // Fingerprint returns the string Nix signs for this path:
 // "1;<StorePath>;<NarHash as algo:nixbase32>;<NarSize>;<refs>" where refs
 // are the references as full store paths, sorted, deduplicated and
