@@ -264,9 +264,8 @@ func BenchmarkReadChunkFrameSize(b *testing.B) {
 			_, err = c.Close(ctx)
 			check(err)
 			for _, p := range old {
-				h := p.String()
-				check(be.Delete(ctx, "index/"+h))
-				check(be.Delete(ctx, "packs/"+h[:2]+"/"+h))
+				check(be.Delete(ctx, chunkstore.IndexKey(p)))
+				check(be.Delete(ctx, chunkstore.PackKey(p)))
 			}
 			r, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "fresh.db")})
 			check(err)

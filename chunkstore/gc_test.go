@@ -35,8 +35,7 @@ func packsOf(t *testing.T, be backend.Backend) []chunkstore.ID {
 func deletePack(t *testing.T, be backend.Backend, id chunkstore.ID) {
 	t.Helper()
 	ctx := context.Background()
-	h := id.String()
-	for _, k := range []string{"index/" + h, "packs/" + h[:2] + "/" + h} {
+	for _, k := range []string{chunkstore.IndexKey(id), chunkstore.PackKey(id)} {
 		if err := be.Delete(ctx, k); err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +117,7 @@ func TestReaderMissingPackNamesIt(t *testing.T) {
 	refs, _ := write(t, w, randomData(2, 100<<10))
 	p := packsOf(t, be)[0]
 	h := p.String()
-	if err := be.Delete(context.Background(), "packs/"+h[:2]+"/"+h); err != nil {
+	if err := be.Delete(context.Background(), chunkstore.PackKey(p)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := readAll(t, w, refs)

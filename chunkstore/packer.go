@@ -154,10 +154,10 @@ func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
 	toc := b.toc.Encode()
 	data := appendTrailer(b.data, toc)
 	id := packID(data)
-	if err := s.be.Put(ctx, packKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
+	if err := s.be.Put(ctx, PackKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
 		return s.wrap("store pack "+id.String(), err)
 	}
-	if err := s.be.Put(ctx, indexKey(id), bytes.NewReader(toc), int64(len(toc))); err != nil {
+	if err := s.be.Put(ctx, IndexKey(id), bytes.NewReader(toc), int64(len(toc))); err != nil {
 		return s.wrap("store index of pack "+id.String(), err)
 	}
 	if err := s.idx.addPack(id, &b.toc); err != nil {
@@ -243,7 +243,7 @@ func (s *Store) Sync(ctx context.Context) error {
 // syncTOC returns the table of contents of pack id for Sync, or nil if
 // neither the index object nor the pack yields one.
 func (s *Store) syncTOC(ctx context.Context, id ID) (*TOC, error) {
-	data, err := s.readObject(ctx, indexKey(id), 0, -1, maxTOCSize)
+	data, err := s.readObject(ctx, IndexKey(id), 0, -1, maxTOCSize)
 	var toc *TOC
 	if err == nil {
 		toc, err = DecodeTOC(data)
@@ -272,7 +272,7 @@ func (s *Store) syncTOC(ctx context.Context, id ID) (*TOC, error) {
 // of its pack (length and checksum of the table, size of the pack). It
 // returns false, nil when the pack is missing or has no valid trailer.
 func (s *Store) matchesTrailer(ctx context.Context, id ID, data []byte, toc *TOC) (bool, error) {
-	fi, err := s.be.Stat(ctx, packKey(id))
+	fi, err := s.be.Stat(ctx, PackKey(id))
 	if errors.Is(err, backend.ErrNotExist) {
 		return false, nil
 	}
@@ -282,7 +282,7 @@ func (s *Store) matchesTrailer(ctx context.Context, id ID, data []byte, toc *TOC
 	if fi.Size < trailerSize {
 		return false, nil
 	}
-	tr, err := s.readObject(ctx, packKey(id), fi.Size-trailerSize, trailerSize, trailerSize)
+	tr, err := s.readObject(ctx, PackKey(id), fi.Size-trailerSize, trailerSize, trailerSize)
 	if errors.Is(err, ErrCorrupt) || errors.Is(err, backend.ErrNotExist) {
 		return false, nil
 	}
@@ -298,14 +298,14 @@ func (s *Store) matchesTrailer(ctx context.Context, id ID, data []byte, toc *TOC
 // ReadTOC reads the table of contents at the end of pack id and checks it
 // against the trailer's checksum.
 func (s *Store) ReadTOC(ctx context.Context, id ID) (*TOC, error) {
-	fi, err := s.be.Stat(ctx, packKey(id))
+	fi, err := s.be.Stat(ctx, PackKey(id))
 	if err != nil {
 		return nil, s.wrap("stat pack "+id.String(), err)
 	}
 	if fi.Size < trailerSize {
 		return nil, fmt.Errorf("%w: pack %s: %d bytes", ErrCorrupt, id, fi.Size)
 	}
-	tr, err := s.readObject(ctx, packKey(id), fi.Size-trailerSize, trailerSize, trailerSize)
+	tr, err := s.readObject(ctx, PackKey(id), fi.Size-trailerSize, trailerSize, trailerSize)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +313,7 @@ func (s *Store) ReadTOC(ctx context.Context, id ID) (*TOC, error) {
 	if err != nil || n > fi.Size-trailerSize {
 		return nil, fmt.Errorf("%w: pack %s: bad trailer", ErrCorrupt, id)
 	}
-	data, err := s.readObject(ctx, packKey(id), fi.Size-trailerSize-n, n, maxTOCSize)
+	data, err := s.readObject(ctx, PackKey(id), fi.Size-trailerSize-n, n, maxTOCSize)
 	if err != nil {
 		return nil, err
 	}

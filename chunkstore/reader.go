@@ -124,7 +124,7 @@ func (s *Store) readFramePrefix(ctx context.Context, loc Location, need uint32, 
 	if loc.FrameULen < partialMin || need > loc.FrameULen-loc.FrameULen/4 {
 		return s.readFrame(ctx, loc, dst)
 	}
-	key := packKey(loc.Pack)
+	key := PackKey(loc.Pack)
 	comp, err := s.readExact(ctx, key, loc.FrameOffset, int64(loc.FrameCLen))
 	if err != nil {
 		return nil, err
@@ -159,7 +159,7 @@ func (s *Store) readFramePrefix(ctx context.Context, loc Location, need uint32, 
 // readFrame fetches and decompresses the frame holding loc into dst (which
 // may be nil) and returns it.
 func (s *Store) readFrame(ctx context.Context, loc Location, dst []byte) ([]byte, error) {
-	key := packKey(loc.Pack)
+	key := PackKey(loc.Pack)
 	if loc.FrameULen > MaxFrameSize {
 		return nil, fmt.Errorf("%w: %s: frame at %d claims %d bytes", ErrCorrupt, key, loc.FrameOffset, loc.FrameULen)
 	}

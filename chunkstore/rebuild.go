@@ -68,8 +68,8 @@ func (s *Store) reindexPack(ctx context.Context, id ID, res *RebuildResult) erro
 		return err
 	}
 	enc := toc.Encode()
-	if old, err := s.readObject(ctx, indexKey(id), 0, -1, maxTOCSize); err != nil || string(old) != string(enc) {
-		if err := backend.PutBytes(ctx, s.be, indexKey(id), enc); err != nil {
+	if old, err := s.readObject(ctx, IndexKey(id), 0, -1, maxTOCSize); err != nil || string(old) != string(enc) {
+		if err := backend.PutBytes(ctx, s.be, IndexKey(id), enc); err != nil {
 			return s.wrap("rewrite index object", err)
 		}
 		res.Rewritten++

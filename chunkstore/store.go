@@ -297,12 +297,14 @@ func (s *Store) Err() error {
 	return s.err
 }
 
-func packKey(id ID) string {
+// PackKey returns the backend key of pack id.
+func PackKey(id ID) string {
 	h := id.String()
 	return "packs/" + h[:2] + "/" + h
 }
 
-func indexKey(id ID) string { return "index/" + id.String() }
+// IndexKey returns the backend key of the index object of pack id.
+func IndexKey(id ID) string { return "index/" + id.String() }
 
 func (s *Store) wrap(op string, err error) error {
 	return fmt.Errorf("chunkstore: %s on %s: %w", op, s.be, err)

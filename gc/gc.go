@@ -551,14 +551,14 @@ func (g *collector) sweepPack(ctx context.Context, p chunkstore.ID, has func(chu
 				if toc == nil {
 					return fmt.Errorf("gc: pack %s: no table of contents", p)
 				}
-				if err := backend.PutBytes(ctx, g.be, "index/"+p.String(), toc.Encode()); err != nil {
+				if err := backend.PutBytes(ctx, g.be, chunkstore.IndexKey(p), toc.Encode()); err != nil {
 					return fmt.Errorf("gc: restore index of pack %s: %w", p, err)
 				}
 			}
 			return nil
 		}
 	}
-	fi, err := g.be.Stat(ctx, packKey(p))
+	fi, err := g.be.Stat(ctx, chunkstore.PackKey(p))
 	size := fi.Size
 	if err != nil {
 		size = 0
@@ -567,7 +567,7 @@ func (g *collector) sweepPack(ctx context.Context, p chunkstore.ID, has func(chu
 }
 
 func (g *collector) deletePack(ctx context.Context, p chunkstore.ID, size int64) error {
-	for _, key := range []string{"index/" + p.String(), packKey(p)} {
+	for _, key := range []string{chunkstore.IndexKey(p), chunkstore.PackKey(p)} {
 		if err := g.be.Delete(ctx, key); err != nil && !errors.Is(err, backend.ErrNotExist) {
 			return fmt.Errorf("gc: delete %s: %w", key, err)
 		}
@@ -575,11 +575,6 @@ func (g *collector) deletePack(ctx context.Context, p chunkstore.ID, size int64)
 	g.rep.DeletedPacks++
 	g.rep.DeletedPackBytes += size
 	return nil
-}
-
-func packKey(id chunkstore.ID) string {
-	h := id.String()
-	return "packs/" + h[:2] + "/" + h
 }
 
 // wait waits until every live session honours cond alone. It reports false

@@ -75,7 +75,7 @@ func (r *repo) damageResidue(t *testing.T, name string, frac float64) {
 	loc, err := r.st.Chunks().Lookup(context.Background(), ids[int(float64(len(ids)-1)*frac)])
 	check(t, err)
 	ctx := context.Background()
-	key := "packs/" + loc.Pack.String()[:2] + "/" + loc.Pack.String()
+	key := chunkstore.PackKey(loc.Pack)
 	data, err := backend.ReadAll(ctx, r.be, key)
 	check(t, err)
 	data[loc.FrameOffset+int64(loc.FrameCLen)/2] ^= 0x10

@@ -264,10 +264,6 @@ func writeObject(t testing.TB, be backend.Backend, key string, data []byte) {
 	must(t, backend.PutBytes(context.Background(), be, key, data))
 }
 
-func packKey(id chunkstore.ID) string {
-	return "packs/" + id.String()[:2] + "/" + id.String()
-}
-
 // keys lists the repository's objects under prefix, sorted.
 func keys(t testing.TB, be backend.Backend, prefix string) []string {
 	t.Helper()

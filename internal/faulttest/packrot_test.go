@@ -56,7 +56,7 @@ func TestPackBitRot(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
 					r := f.clone(t, warm)
-					key := packKey(pack)
+					key := chunkstore.PackKey(pack)
 					data, lost := pd.damage(readObject(t, r.be, key), frames)
 					if data == nil {
 						must(t, r.be.Delete(context.Background(), key))
