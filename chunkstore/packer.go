@@ -184,8 +184,9 @@ func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
 // object: Sync lists index objects, not packs (Rebuild from the packs finds
 // it).
 //
-// Sync keeps the ids of the indexed packs in memory while it runs (32
-// bytes a pack: 10 million packs, 320 TiB of 32 MiB packs, take ~0.5 GiB).
+// Sync keeps the ids of the indexed packs in a map while it runs: about 84
+// bytes a pack (a million random ids measured), so 10 million packs, 320
+// TiB of 32 MiB packs, take about 0.8 GiB.
 func (s *Store) Sync(ctx context.Context) error {
 	cond, err := LoadCondemned(ctx, s.be)
 	if err != nil {

@@ -17,8 +17,10 @@ var (
 
 // liveSet is the set of live chunk ids and manifest keys, kept in a
 // temporary bbolt file so that memory does not grow with the repository:
-// a billion chunk ids take ~40 GiB of disk and the page cache, not of
-// heap. Ids are inserted in sorted batches, which bbolt takes cheaply.
+// the ids take disk and page cache, not heap. Ids are inserted in sorted
+// batches, but they are random, so the tree's pages end up part empty:
+// BenchmarkLiveSet measures about 230 bytes of file per id (a billion live
+// chunks: about 230 GB of --temp-dir). A sorted file of ids would take 32.
 type liveSet struct {
 	db      *bolt.DB
 	path    string
