@@ -291,8 +291,11 @@ func TestFullGrid(t *testing.T) {
 			t.Errorf("%+v: %v", p, err)
 		}
 	}
-	want := map[string]int{"default": 1, "chunk": 3, "zstd": 2, "group": 2, "grid": 36 - 8}
-	if len(pts) != 36 || !reflect.DeepEqual(count, want) {
-		t.Errorf("%d points, by knob %v; want 36, %v", len(pts), count, want)
+	a, l, g := len(bench.SweepAvgBits), len(bench.SweepLevels), len(bench.SweepGroups)
+	all := a * l * g
+	want := map[string]int{"default": 1, "chunk": a - 1, "zstd": l - 1, "group": g - 1}
+	want["grid"] = all - 1 - (a - 1) - (l - 1) - (g - 1)
+	if len(pts) != all || !reflect.DeepEqual(count, want) {
+		t.Errorf("%d points, by knob %v; want %d, %v", len(pts), count, all, want)
 	}
 }

@@ -18,7 +18,7 @@ func (p SweepPoint) Config() chunkstore.Config {
 // SweepAvgBits, SweepLevels and SweepGroups are the values the sweep tries.
 var (
 	SweepAvgBits = []int{14, 15, 16, 17}
-	SweepLevels  = []int{2, 3, 4}
+	SweepLevels  = []int{1, 3, 4, 6}
 	SweepGroups  = []int{1 << 20, 4 << 20, 16 << 20}
 )
 

@@ -39,11 +39,12 @@ type Config struct {
 	Version   int           `json:"version"`
 	ID        string        `json:"id"` // random, names the local index cache
 	Chunker   ChunkerConfig `json:"chunker"`
-	ZstdLevel int           `json:"zstd_level"` // 1 fastest … 4 best (klauspost/compress/zstd levels)
-	GroupSize int           `json:"group_size"` // bytes of new chunks compressed as one frame
-	PackSize  int           `json:"pack_size"`  // target pack size in bytes
-	StoreDir  string        `json:"store_dir"`  // Nix store directory of the cached paths
-	Strip     string        `json:"strip"`      // what pathstrip cuts (see narstore)
+	Encoder   string        `json:"encoder,omitempty"` // EncoderLibzstd, or EncoderKlauspost when empty
+	ZstdLevel int           `json:"zstd_level"`        // of the encoder: klauspost's 1-4, libzstd's 1-22
+	GroupSize int           `json:"group_size"`        // bytes of new chunks compressed as one frame
+	PackSize  int           `json:"pack_size"`         // target pack size in bytes
+	StoreDir  string        `json:"store_dir"`         // Nix store directory of the cached paths
+	Strip     string        `json:"strip"`             // what pathstrip cuts (see narstore)
 }
 
 // DefaultConfig returns the settings of a new repository.
@@ -56,7 +57,8 @@ func DefaultConfig() Config {
 			AvgBits:    16,
 			MaxSize:    256 << 10,
 		},
-		ZstdLevel: 3,
+		Encoder:   EncoderLibzstd,
+		ZstdLevel: 4,
 		GroupSize: 4 << 20,
 		PackSize:  32 << 20,
 		StoreDir:  "/nix/store",
@@ -75,8 +77,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("chunkstore: chunker avg_bits %d out of range 10..24", c.Chunker.AvgBits)
 	case c.Chunker.MinSize < 64 || c.Chunker.MinSize > c.Chunker.MaxSize || c.Chunker.MaxSize > MaxChunkSize:
 		return fmt.Errorf("chunkstore: chunker sizes min %d max %d invalid", c.Chunker.MinSize, c.Chunker.MaxSize)
-	case c.ZstdLevel < 1 || c.ZstdLevel > 4:
-		return fmt.Errorf("chunkstore: zstd_level %d out of range 1..4", c.ZstdLevel)
+	case c.Encoder != "" && c.Encoder != EncoderKlauspost && c.Encoder != EncoderLibzstd:
+		return fmt.Errorf("chunkstore: unknown encoder %q (want %s or %s)", c.Encoder, EncoderLibzstd, EncoderKlauspost)
+	case c.Encoder == EncoderLibzstd && (c.ZstdLevel < 1 || c.ZstdLevel > MaxZstdLevel):
+		return fmt.Errorf("chunkstore: zstd_level %d out of range 1..%d for %s", c.ZstdLevel, MaxZstdLevel, c.Encoder)
+	case c.Encoder != EncoderLibzstd && (c.ZstdLevel < 1 || c.ZstdLevel > MaxKlauspostLevel):
+		return fmt.Errorf("chunkstore: zstd_level %d out of range 1..%d for %s", c.ZstdLevel, MaxKlauspostLevel, EncoderKlauspost)
 	case c.GroupSize < int(c.Chunker.MaxSize) || c.GroupSize > MaxFrameSize:
 		return fmt.Errorf("chunkstore: group_size %d out of range %d..%d", c.GroupSize, c.Chunker.MaxSize, MaxFrameSize)
 	case c.PackSize < c.GroupSize || c.PackSize > 1<<31:

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"sort"
 	"sync"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // Zstd levels of CopyOptions.ZstdLevel.
@@ -31,9 +28,9 @@ type CopyOptions struct {
 	// decompressing more of a frame to read one chunk of it.
 	GroupSize int
 	// ZstdLevel is the level of the new frames (default: the
-	// repository's). Levels 1 to 4 are klauspost/compress's, as the
-	// repository's; 5 to 22 are libzstd's levels of that number, which
-	// need a program built with cgo (HasLibzstd).
+	// repository's). Levels 1 to 4 are those of the repository's encoder
+	// (Config.Encoder); 5 to 22 are libzstd's levels of that number,
+	// which need a program built with cgo (HasLibzstd).
 	ZstdLevel int
 	// WindowLog, for libzstd levels, bounds how far back a frame refers:
 	// 1<<WindowLog bytes, 10 to MaxWindowLog (default: the smallest
@@ -55,21 +52,6 @@ type CopyResult struct {
 	StoredBytes int64 // compressed frames
 	Frames      int
 }
-
-// frameEncoder compresses one group of chunks into one zstd frame.
-type frameEncoder interface {
-	encode(dst, src []byte) ([]byte, error)
-	close()
-}
-
-// klauspostEncoder is safe for concurrent use.
-type klauspostEncoder struct{ enc *zstd.Encoder }
-
-func (e klauspostEncoder) encode(dst, src []byte) ([]byte, error) {
-	return e.enc.EncodeAll(src, dst), nil
-}
-
-func (e klauspostEncoder) close() { e.enc.Close() }
 
 // A Copier writes chunks already stored into new packs, for garbage
 // collection to repack the live chunks of mostly dead packs, or to
@@ -117,14 +99,17 @@ func (s *Store) NewCopier(opts CopyOptions) (*Copier, error) {
 	if opts.GroupSize <= 0 {
 		opts.GroupSize = s.cfg.GroupSize
 	}
-	if opts.ZstdLevel == 0 {
+	// The repository's own level may fall back to klauspost's nearest in
+	// a build without libzstd; a level asked for may not.
+	fallback := opts.ZstdLevel == 0
+	if fallback {
 		opts.ZstdLevel = s.cfg.ZstdLevel
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 1
 	}
 	if opts.WindowLog == 0 {
-		opts.WindowLog = min(max(bits.Len(uint(opts.GroupSize-1)), 10), MaxWindowLog)
+		opts.WindowLog = frameWindowLog(opts.GroupSize)
 	}
 	switch {
 	case opts.GroupSize < int(s.cfg.Chunker.MaxSize) || opts.GroupSize > MaxFrameSize:
@@ -136,17 +121,16 @@ func (s *Store) NewCopier(opts CopyOptions) (*Copier, error) {
 	}
 	c := &Copier{s: s, opts: opts,
 		work: make(chan *copyJob), seq: make(chan *copyJob, opts.Workers), done: make(chan struct{})}
-	if opts.ZstdLevel <= MaxKlauspostLevel {
-		window := min(max(1<<opts.WindowLog, zstd.MinWindowSize), zstd.MaxWindowSize)
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevel(opts.ZstdLevel)),
-			zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window))
+	if opts.ZstdLevel <= MaxKlauspostLevel && s.cfg.Encoder != EncoderLibzstd {
+		// klauspost's encoder is safe for concurrent use: the workers share it.
+		enc, err := newFrameEncoder(s.cfg.Encoder, opts.ZstdLevel, opts.WindowLog, false, fallback)
 		if err != nil {
-			return nil, fmt.Errorf("chunkstore: copy encoder: %w", err)
+			return nil, err
 		}
-		c.encs = []frameEncoder{klauspostEncoder{enc}} // shared by the workers
+		c.encs = []frameEncoder{enc}
 	} else {
 		for range opts.Workers {
-			enc, err := newLibzstdEncoder(opts.ZstdLevel, opts.WindowLog, !opts.NoLongDistance)
+			enc, err := newFrameEncoder(s.cfg.Encoder, opts.ZstdLevel, opts.WindowLog, !opts.NoLongDistance, fallback)
 			if err != nil {
 				c.closeEncoders()
 				return nil, err

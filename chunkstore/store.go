@@ -40,7 +40,7 @@ type Store struct {
 	cfg  Config
 	idx  *index
 	opts Options
-	enc  sync.Pool // *zstd.Encoder
+	enc  sync.Pool // frameEncoder
 	dec  *zstd.Decoder
 
 	mu      sync.Mutex

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/bits"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/restic/chunker"
 )
 
@@ -150,8 +148,16 @@ func (w *Writer) flushGroup() error {
 	if len(w.chunks) == 0 {
 		return nil
 	}
-	frame := w.s.compress(w.group)
 	t := w.tk
+	frame, err := w.s.compress(w.group)
+	if err != nil {
+		// Other writers may wait for these chunks: fail the store, as a
+		// pack that cannot be stored does.
+		w.s.fail(err)
+		t.finish(0, err)
+		w.group, w.chunks, w.tk = w.group[:0], nil, newTicket()
+		return err
+	}
 	w.s.appendFrame(frame, len(w.group), w.chunks, t)
 	<-t.done
 	w.res.StoredBytes += int64(len(frame))
@@ -162,20 +168,17 @@ func (w *Writer) flushGroup() error {
 	return t.err
 }
 
-// compress returns data as one zstd frame.
-func (s *Store) compress(data []byte) []byte {
-	enc, _ := s.enc.Get().(*zstd.Encoder)
+// compress returns data as one zstd frame, compressed with the
+// repository's encoder and level.
+func (s *Store) compress(data []byte) ([]byte, error) {
+	enc, _ := s.enc.Get().(frameEncoder)
 	if enc == nil {
-		window := 1 << bits.Len(uint(s.cfg.GroupSize-1))
-		window = min(max(window, zstd.MinWindowSize), zstd.MaxWindowSize)
 		var err error
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevel(s.cfg.ZstdLevel)),
-			zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window))
-		if err != nil {
-			panic(err) // options are validated with the config
+		if enc, err = newFrameEncoder(s.cfg.Encoder, s.cfg.ZstdLevel, frameWindowLog(s.cfg.GroupSize), false, true); err != nil {
+			return nil, err
 		}
 	}
-	frame := enc.EncodeAll(data, make([]byte, 0, len(data)/2))
+	frame, err := enc.encode(make([]byte, 0, len(data)/2), data)
 	s.enc.Put(enc)
-	return frame
+	return frame, err
 }

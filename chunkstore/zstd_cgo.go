@@ -34,6 +34,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	_ "github.com/DataDog/zstd" // libzstd's C source, linked into the program
@@ -52,7 +53,8 @@ func libzstdVersion() string {
 // cEncoder compresses with one libzstd compression context. It is not safe
 // for concurrent use.
 type cEncoder struct {
-	cctx *C.ZSTD_CCtx
+	cctx    *C.ZSTD_CCtx
+	cleanup runtime.Cleanup // frees cctx if the encoder is dropped unclosed (by a sync.Pool)
 }
 
 // newLibzstdEncoder returns an encoder of one-frame outputs at libzstd
@@ -65,6 +67,7 @@ func newLibzstdEncoder(level, windowLog int, ldm bool) (frameEncoder, error) {
 		return nil, fmt.Errorf("chunkstore: libzstd: cannot create a compression context")
 	}
 	e := &cEncoder{cctx: cctx}
+	e.cleanup = runtime.AddCleanup(e, func(c *C.ZSTD_CCtx) { C.ZSTD_freeCCtx(c) }, cctx)
 	mode := C.nd_ps_disable
 	if ldm {
 		mode = C.nd_ps_enable
@@ -104,6 +107,7 @@ func (e *cEncoder) encode(dst, src []byte) ([]byte, error) {
 	}
 	// Go memory passed to C holds no Go pointers: allowed by the cgo rules.
 	n := C.ZSTD_compress2(e.cctx, unsafe.Pointer(&out[0]), C.size_t(len(out)), in, C.size_t(len(src)))
+	runtime.KeepAlive(e) // its cleanup must not free cctx during the call
 	if C.ZSTD_isError(n) != 0 {
 		return dst, fmt.Errorf("chunkstore: libzstd: compress %d bytes: %s", len(src), C.GoString(C.ZSTD_getErrorName(n)))
 	}
@@ -112,6 +116,7 @@ func (e *cEncoder) encode(dst, src []byte) ([]byte, error) {
 
 func (e *cEncoder) close() {
 	if e.cctx != nil {
+		e.cleanup.Stop()
 		C.ZSTD_freeCCtx(e.cctx)
 		e.cctx = nil
 	}
