@@ -25,7 +25,7 @@ type Writer struct {
 	s    *Store
 	ctx  context.Context
 	emit func(Ref) error
-	pw   *io.PipeWriter
+	pipe *bufPipe
 	done chan struct{}
 
 	res  WriteResult
@@ -40,22 +40,21 @@ type Writer struct {
 // NewWriter returns a Writer that calls emit with each chunk of the stream,
 // in order, on an internal goroutine. An error from emit stops the writer.
 func (s *Store) NewWriter(ctx context.Context, emit func(Ref) error) *Writer {
-	pr, pw := io.Pipe()
-	w := &Writer{s: s, ctx: ctx, emit: emit, pw: pw, done: make(chan struct{}),
+	w := &Writer{s: s, ctx: ctx, emit: emit, pipe: newBufPipe(), done: make(chan struct{}),
 		deps: make(map[*ticket]struct{}), tk: newTicket()}
-	go w.run(pr)
+	go w.run()
 	return w
 }
 
-// Write passes p to the chunker. It returns the error that stopped the
-// writer, if any.
-func (w *Writer) Write(p []byte) (int, error) { return w.pw.Write(p) }
+// Write passes p to the chunker, which runs behind by up to a few hundred
+// KiB. It returns the error that stopped the writer, if any.
+func (w *Writer) Write(p []byte) (int, error) { return w.pipe.Write(p) }
 
 // Close ends the stream, hands its last frame to the store and returns the
 // result. The stream's chunks are not durable yet: pass the result to
 // Store.Commit.
 func (w *Writer) Close() (WriteResult, error) {
-	w.pw.Close()
+	w.pipe.closeWrite(nil)
 	<-w.done
 	if w.err != nil {
 		return w.res, w.err
@@ -68,16 +67,16 @@ func (w *Writer) Close() (WriteResult, error) {
 
 // Abort stops the writer with err (which Close then returns).
 func (w *Writer) Abort(err error) {
-	w.pw.CloseWithError(err)
+	w.pipe.closeWrite(err)
 	<-w.done
 	if w.err == nil {
 		w.err = err
 	}
 }
 
-func (w *Writer) run(pr *io.PipeReader) {
+func (w *Writer) run() {
 	defer close(w.done)
-	err := w.chunk(pr)
+	err := w.chunk(w.pipe)
 	// Chunks already claimed must reach a pack whatever went wrong: other
 	// writers may depend on them.
 	if ferr := w.flushGroup(); err == nil {
@@ -85,7 +84,7 @@ func (w *Writer) run(pr *io.PipeReader) {
 	}
 	if err != nil {
 		w.err = err
-		pr.CloseWithError(err)
+		w.pipe.closeRead(err)
 	}
 }
 
