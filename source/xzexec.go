@@ -55,6 +55,9 @@ func startXZ(ctx context.Context, path string, r io.Reader) (io.ReadCloser, erro
 		return nil, fmt.Errorf("source: xz: %w", err)
 	}
 	p.stdout = stdout
+	if f, ok := stdout.(*os.File); ok {
+		growPipe(f)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("source: xz: %w", err)
 	}
