@@ -235,6 +235,7 @@ type frameJob struct {
 	locs   []Location
 	done   chan struct{}
 	frame  []byte
+	shared bool // frame belongs to the frame cache, not to this job
 	pieces [][]byte
 	err    error
 }
@@ -248,7 +249,28 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 	for _, l := range j.locs {
 		need = max(need, l.Offset+l.Length)
 	}
-	if j.frame, j.err = s.readFramePrefix(ctx, j.loc, need, getBuf(int(need))); j.err != nil {
+	if s.frames != nil {
+		key := frameKey{pack: j.loc.Pack, offset: j.loc.FrameOffset}
+		var cf *cachedFrame
+		cf, j.err = s.frames.get(ctx, key, need, func() ([]byte, error) {
+			return s.readFramePrefix(ctx, j.loc, need, nil)
+		})
+		if j.err == nil {
+			j.frame, j.shared = cf.data, true
+			for i, ref := range j.refs {
+				var data []byte
+				if data, j.err = cf.slice(s, j.locs[i], ref); j.err != nil {
+					s.frames.drop(cf) // damage may be transient: read it again next time
+					return
+				}
+				j.pieces = append(j.pieces, data)
+			}
+			return
+		}
+	} else {
+		j.frame, j.err = s.readFramePrefix(ctx, j.loc, need, getBuf(int(need)))
+	}
+	if j.err != nil {
 		if errors.Is(j.err, backend.ErrNotExist) {
 			j.relocate(ctx, s)
 		}
@@ -460,7 +482,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 }
 
 func (r *chunkReader) nextJob() {
-	if r.cur != nil {
+	if r.cur != nil && !r.cur.shared {
 		putBuf(r.cur.frame) // every piece of it has been read
 	}
 	r.cur = nil

@@ -20,6 +20,12 @@ var ErrNotFound = errors.New("chunkstore: chunk not found")
 type Options struct {
 	// IndexPath is the local bbolt file caching the repository's index.
 	IndexPath string
+	// FrameCache, if positive, keeps up to this many bytes of decoded
+	// frames in memory, most recently used first, for readers: a frame
+	// that several chunks of a NAR, or several NARs, are read from is then
+	// decompressed once. Without it, each run of consecutive chunks
+	// decompresses its frame (or the frame's head) again.
+	FrameCache int64
 	// FlushInterval, if positive, seals the open pack at least this often so
 	// that a long ingest makes its work durable as it goes.
 	FlushInterval time.Duration
@@ -42,6 +48,8 @@ type Store struct {
 	opts Options
 	enc  sync.Pool // frameEncoder
 	dec  *zstd.Decoder
+
+	frames *frameCache // nil without Options.FrameCache
 
 	mu      sync.Mutex
 	pending map[ID]*ticket // chunks in packs not yet indexed
@@ -110,6 +118,9 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 		stop:      make(chan struct{}),
 		holds:     make(map[string]int),
 	}
+	if opts.FrameCache > 0 {
+		s.frames = newFrameCache(opts.FrameCache)
+	}
 	s.condemned.Store(newCondemnedSet(nil))
 	s.upIdle = sync.NewCond(&s.upMu)
 	if err := s.syncLocked(ctx); err != nil {
@@ -125,6 +136,16 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 
 // Config returns the repository configuration.
 func (s *Store) Config() Config { return s.cfg }
+
+// FrameCacheStats returns how many frame reads the frame cache answered
+// (hits) and how many it decoded (misses), and the bytes it holds; all
+// zero without Options.FrameCache.
+func (s *Store) FrameCacheStats() (hits, misses, bytes int64) {
+	if s.frames == nil {
+		return 0, 0, 0
+	}
+	return s.frames.stats()
+}
 
 // IndexStats returns the number of packs and of chunk locations in the
 // local index (a chunk stored in two packs counts twice).

@@ -104,8 +104,11 @@ type process struct {
 	// flush seals the open pack at least this often
 	// (chunkstore.Options.FlushInterval).
 	flush time.Duration
-	cs    *chunkstore.Store
-	st    *narstore.Store
+	// frames is the frame cache of a reader (chunkstore.Options.FrameCache):
+	// frames of packs the collector deletes stay readable from it.
+	frames int64
+	cs     *chunkstore.Store
+	st     *narstore.Store
 }
 
 func newProcess(t testing.TB, be backend.Backend, name string) *process {
@@ -124,10 +127,11 @@ func startProcess(t testing.TB, p *process) *process {
 }
 
 // newReaderProcess is newProcess for a process that only reads, and
-// reloads its index as soon as a chunk is missing.
+// reloads its index as soon as a chunk is missing. It keeps a small frame
+// cache, as a server does.
 func newReaderProcess(t testing.TB, be backend.Backend, name string) *process {
 	t.Helper()
-	return startProcess(t, &process{name: name, be: be, resync: time.Millisecond})
+	return startProcess(t, &process{name: name, be: be, resync: time.Millisecond, frames: 1 << 20})
 }
 
 func (p *process) newIndex() string {
@@ -137,7 +141,7 @@ func (p *process) newIndex() string {
 
 func (p *process) open(t testing.TB, index string) {
 	t.Helper()
-	cs, err := chunkstore.Open(context.Background(), p.be, chunkstore.Options{IndexPath: index, ResyncInterval: p.resync, FlushInterval: p.flush})
+	cs, err := chunkstore.Open(context.Background(), p.be, chunkstore.Options{IndexPath: index, ResyncInterval: p.resync, FlushInterval: p.flush, FrameCache: p.frames})
 	must(t, err)
 	st, err := narstore.New(cs)
 	must(t, err)
