@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/nardedup/nardedup/internal/bufpipe"
 	"github.com/restic/chunker"
 )
 
@@ -25,7 +26,7 @@ type Writer struct {
 	s    *Store
 	ctx  context.Context
 	emit func(Ref) error
-	pipe *bufPipe
+	pipe *bufpipe.Pipe
 	done chan struct{}
 
 	res  WriteResult
@@ -40,7 +41,7 @@ type Writer struct {
 // NewWriter returns a Writer that calls emit with each chunk of the stream,
 // in order, on an internal goroutine. An error from emit stops the writer.
 func (s *Store) NewWriter(ctx context.Context, emit func(Ref) error) *Writer {
-	w := &Writer{s: s, ctx: ctx, emit: emit, pipe: newBufPipe(), done: make(chan struct{}),
+	w := &Writer{s: s, ctx: ctx, emit: emit, pipe: bufpipe.New(), done: make(chan struct{}),
 		deps: make(map[*ticket]struct{}), tk: newTicket()}
 	go w.run()
 	return w
@@ -54,7 +55,7 @@ func (w *Writer) Write(p []byte) (int, error) { return w.pipe.Write(p) }
 // result. The stream's chunks are not durable yet: pass the result to
 // Store.Commit.
 func (w *Writer) Close() (WriteResult, error) {
-	w.pipe.closeWrite(nil)
+	w.pipe.CloseWrite(nil)
 	<-w.done
 	if w.err != nil {
 		return w.res, w.err
@@ -67,7 +68,7 @@ func (w *Writer) Close() (WriteResult, error) {
 
 // Abort stops the writer with err (which Close then returns).
 func (w *Writer) Abort(err error) {
-	w.pipe.closeWrite(err)
+	w.pipe.CloseWrite(err)
 	<-w.done
 	if w.err == nil {
 		w.err = err
@@ -84,7 +85,7 @@ func (w *Writer) run() {
 	}
 	if err != nil {
 		w.err = err
-		w.pipe.closeRead(err)
+		w.pipe.CloseRead(err)
 	}
 }
 

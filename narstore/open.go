@@ -11,6 +11,7 @@ import (
 	"io"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/internal/bufpipe"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/pathstrip"
 )
@@ -27,7 +28,11 @@ func (s *Store) Open(ctx context.Context, narHash [32]byte) (io.ReadCloser, *Man
 	return s.OpenManifest(ctx, m), m, nil
 }
 
-// OpenManifest streams the NAR that m describes, checked like Open's.
+// OpenManifest streams the NAR that m describes, checked like Open's. The
+// NAR is rebuilt and hashed on a goroutine of its own, up to a MiB ahead
+// of the reader, so that both can keep a core busy: the rebuilding of a
+// NAR whose frames are cached is as fast as hashing it, and a server's
+// reader then spends as long again sending it.
 func (s *Store) OpenManifest(ctx context.Context, m *Manifest) io.ReadCloser {
 	ctx, cancel := context.WithCancel(ctx)
 	recipe := s.cs.NewReader(ctx, listRefs(m.Recipe))
@@ -35,10 +40,38 @@ func (s *Store) OpenManifest(ctx context.Context, m *Manifest) io.ReadCloser {
 	rr := &recipeRefs{r: bufio.NewReaderSize(recipe, 64<<10)}
 	residue := s.cs.NewReader(ctx, rr.next)
 	restored := pathstrip.NewRestorer(residue, positions, m.Paths, s.opt)
-	return &verifyReader{
+	return newReadAhead(&verifyReader{
 		r: restored, want: m.NarHash, size: m.NarSize, h: sha256.New(),
 		closers: []io.Closer{residue, positions, recipe}, cancel: cancel,
-	}
+	})
+}
+
+// readAhead reads a verifyReader on its own goroutine into a pipe.
+type readAhead struct {
+	p    *bufpipe.Pipe
+	v    *verifyReader
+	done chan struct{}
+}
+
+func newReadAhead(v *verifyReader) *readAhead {
+	ra := &readAhead{p: bufpipe.New(), v: v, done: make(chan struct{})}
+	go func() {
+		defer close(ra.done)
+		buf := make([]byte, bufpipe.BlockSize)
+		_, err := io.CopyBuffer(ra.p, struct{ io.Reader }{v}, buf)
+		ra.p.CloseWrite(err) // nil at the end: the reader gets io.EOF
+	}()
+	return ra
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) { return ra.p.Read(p) }
+
+// Close stops the rebuilding and waits for its goroutine.
+func (ra *readAhead) Close() error {
+	ra.v.cancel()
+	ra.p.CloseRead(errors.New("narstore: NAR stream closed"))
+	<-ra.done
+	return ra.v.Close()
 }
 
 // listRefs yields refs in order, then io.EOF.

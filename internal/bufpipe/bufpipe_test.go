@@ -1,4 +1,4 @@
-package chunkstore
+package bufpipe
 
 import (
 	"bytes"
@@ -9,10 +9,10 @@ import (
 )
 
 func TestBufPipe(t *testing.T) {
-	data := make([]byte, 3*pipeBlock+12345)
+	data := make([]byte, 3*BlockSize+12345)
 	rand.New(rand.NewSource(1)).Read(data)
-	for _, piece := range []int{1, 100, pipeBlock - 1, pipeBlock, 2*pipeBlock + 7} {
-		p := newBufPipe()
+	for _, piece := range []int{1, 100, BlockSize - 1, BlockSize, 2*BlockSize + 7} {
+		p := New()
 		go func() {
 			for b := data; len(b) > 0; {
 				n := min(piece, len(b))
@@ -22,7 +22,7 @@ func TestBufPipe(t *testing.T) {
 				}
 				b = b[n:]
 			}
-			p.closeWrite(nil)
+			p.CloseWrite(nil)
 		}()
 		got, err := io.ReadAll(p)
 		if err != nil || !bytes.Equal(got, data) {
@@ -33,11 +33,11 @@ func TestBufPipe(t *testing.T) {
 
 func TestBufPipeErrors(t *testing.T) {
 	// The writer's error reaches the reader after the data.
-	p := newBufPipe()
+	p := New()
 	boom := errors.New("boom")
 	go func() {
 		p.Write([]byte("abc"))
-		p.closeWrite(boom)
+		p.CloseWrite(boom)
 	}()
 	got, err := io.ReadAll(p)
 	if string(got) != "abc" || !errors.Is(err, boom) {
@@ -45,18 +45,18 @@ func TestBufPipeErrors(t *testing.T) {
 	}
 
 	// A reader that stops releases a blocked writer with its error.
-	p = newBufPipe()
+	p = New()
 	stop := errors.New("stop")
 	werr := make(chan error, 1)
 	go func() {
-		_, err := p.Write(make([]byte, (pipeDepth+2)*pipeBlock))
+		_, err := p.Write(make([]byte, (Depth+2)*BlockSize))
 		werr <- err
 	}()
 	buf := make([]byte, 10)
 	if _, err := p.Read(buf); err != nil {
 		t.Fatal(err)
 	}
-	p.closeRead(stop)
+	p.CloseRead(stop)
 	if err := <-werr; !errors.Is(err, stop) {
 		t.Errorf("blocked Write returned %v, want %v", err, stop)
 	}

@@ -1,17 +1,19 @@
-package chunkstore
+// Package bufpipe is a pipe whose two ends run apart: the writer goes on
+// while the reader works, up to a few blocks ahead.
+package bufpipe
 
 import (
 	"io"
 	"sync"
 )
 
-// bufPipe is a pipe whose ends run apart: Write copies into blocks of
-// pipeBlock bytes and hands each full block over, blocking only when
-// pipeDepth blocks wait unread. io.Pipe hands every Write over directly,
-// so a stream written in small pieces (pathstrip's output between two
-// store paths) costs a goroutine switch per piece, and neither end can
-// work while the other does.
-type bufPipe struct {
+// Pipe is an in-memory pipe for one writing and one reading goroutine.
+// Write copies into blocks of BlockSize bytes and hands each full block
+// over, blocking only when Depth blocks wait unread. io.Pipe hands every
+// Write over directly, so a stream written in small pieces costs a
+// goroutine switch per piece, and neither end can work while the other
+// does.
+type Pipe struct {
 	blocks chan []byte   // full blocks, to the reader
 	free   chan []byte   // read blocks, back to the writer
 	done   chan struct{} // closed by closeRead
@@ -25,22 +27,25 @@ type bufPipe struct {
 	rblock []byte // the reader's current block, whole
 }
 
+// BlockSize and Depth bound what a Pipe holds: Depth full blocks and the
+// one being filled.
 const (
-	pipeBlock = 256 << 10
-	pipeDepth = 4
+	BlockSize = 256 << 10
+	Depth     = 4
 )
 
-func newBufPipe() *bufPipe {
-	return &bufPipe{
-		blocks: make(chan []byte, pipeDepth),
-		free:   make(chan []byte, pipeDepth+1),
+// New returns an empty pipe.
+func New() *Pipe {
+	return &Pipe{
+		blocks: make(chan []byte, Depth),
+		free:   make(chan []byte, Depth+1),
 		done:   make(chan struct{}),
 	}
 }
 
-// Write copies p into the pipe. Once the reader has stopped it returns the
+// Write copies b into the pipe. Once the reader has stopped it returns the
 // reader's error.
-func (p *bufPipe) Write(b []byte) (int, error) {
+func (p *Pipe) Write(b []byte) (int, error) {
 	select {
 	case <-p.done:
 		return 0, p.rerr
@@ -53,7 +58,7 @@ func (p *bufPipe) Write(b []byte) (int, error) {
 			case p.cur = <-p.free:
 				p.cur = p.cur[:0]
 			default:
-				p.cur = make([]byte, 0, pipeBlock)
+				p.cur = make([]byte, 0, BlockSize)
 			}
 		}
 		c := copy(p.cur[len(p.cur):cap(p.cur)], b)
@@ -67,7 +72,7 @@ func (p *bufPipe) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-func (p *bufPipe) send() error {
+func (p *Pipe) send() error {
 	select {
 	case <-p.done:
 		return p.rerr
@@ -82,9 +87,9 @@ func (p *bufPipe) send() error {
 	}
 }
 
-// closeWrite hands over what was written and ends the stream: the reader
+// CloseWrite hands over what was written and ends the stream: the reader
 // gets err after the data, or io.EOF if err is nil.
-func (p *bufPipe) closeWrite(err error) error {
+func (p *Pipe) CloseWrite(err error) error {
 	var serr error
 	if len(p.cur) > 0 {
 		serr = p.send()
@@ -95,7 +100,7 @@ func (p *bufPipe) closeWrite(err error) error {
 }
 
 // Read reads what the writer wrote.
-func (p *bufPipe) Read(b []byte) (int, error) {
+func (p *Pipe) Read(b []byte) (int, error) {
 	for len(p.rd) == 0 {
 		if p.rblock != nil {
 			select {
@@ -118,8 +123,8 @@ func (p *bufPipe) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// closeRead stops the reader: Writes from now on return err.
-func (p *bufPipe) closeRead(err error) {
+// CloseRead stops the reader: Writes from now on return err.
+func (p *Pipe) CloseRead(err error) {
 	p.once.Do(func() {
 		p.rerr = err
 		close(p.done)
