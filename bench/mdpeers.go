@@ -121,15 +121,21 @@ func (r *Report) mdSpeed(b *strings.Builder) {
 func (sp *Speed) mdServe(b *strings.Builder) {
 	fmt.Fprintf(b, "### Serve\n\nThe %d NARs of %s (%s), each fetched once per run, shared out among N concurrent clients over loopback "+
 		"(Go HTTP client, keep-alive, bodies hashed and checked against NarHash, then discarded). *nardedup* is server.New with "+
-		"Compression: none on the repository the uncompressed ingest built; *static* is http.FileServer over the same uncompressed NAR files "+
+		"Compression: none on the repository the uncompressed ingest built, opened anew for each client count (fresh local index, empty frame cache: "+
+		"cold, but for the page cache), with a frame cache of %s, enough for the whole generation; *nardedup-warm* is the same server "+
+		"fetched from again, its frames cached (*frames* counts the frame reads its cache answered / decoded); *static* is http.FileServer over the same uncompressed NAR files "+
 		"(page cache warm), behind the same server.Serve limits. TTFB is request sent to first response byte. CPU and peak RSS are of "+
 		"this process, clients included; the peak is reset before each run to the RSS of that moment, which includes memory the Go "+
-		"runtime still holds from earlier runs (so the static rows mostly show what the nardedup runs left behind).\n\n", sp.ServeNARs, sp.ServeGen, mib(sp.ServeBytes))
-	b.WriteString("| server | clients | requests | bytes | time | MB/s | TTFB p50 | TTFB p99 | CPU s | peak RSS |\n" +
-		"|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		"runtime still holds from earlier runs (so the static rows mostly show what the nardedup runs left behind).\n\n", sp.ServeNARs, sp.ServeGen, mib(sp.ServeBytes), mib(sp.ServeFrameCache))
+	b.WriteString("| server | clients | requests | bytes | time | MB/s | TTFB p50 | TTFB p99 | CPU s | peak RSS | frames |\n" +
+		"|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range sp.Serve {
-		fmt.Fprintf(b, "| %s | %d | %d | %s | %.2fs | **%.1f** | %.1f ms | %.1f ms | %.1f | %s |\n", s.Server, s.Clients, s.Requests,
-			mib(s.Bytes), s.Seconds, s.MBps, 1e3*s.TTFB50, 1e3*s.TTFB99, s.CPU, mib(s.PeakRSS))
+		frames := "-"
+		if s.FrameCache > 0 {
+			frames = fmt.Sprintf("%d / %d", s.FrameHits, s.FrameMisses)
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %s | %.2fs | **%.1f** | %.1f ms | %.1f ms | %.1f | %s | %s |\n", s.Server, s.Clients, s.Requests,
+			mib(s.Bytes), s.Seconds, s.MBps, 1e3*s.TTFB50, 1e3*s.TTFB99, s.CPU, mib(s.PeakRSS), frames)
 	}
 	b.WriteString("\n")
 }

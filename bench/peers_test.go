@@ -92,14 +92,22 @@ func checkSpeed(t *testing.T, rep *bench.Report, lastNar map[string]int64, clien
 	for _, n := range lastNar {
 		want += n
 	}
-	if sp.ServeBytes != want || sp.ServeNARs != len(lastNar) || len(sp.Serve) != 2*len(clients) {
-		t.Fatalf("serve: %d NARs, %d bytes, %d rows; want %d, %d, %d", sp.ServeNARs, sp.ServeBytes, len(sp.Serve), len(lastNar), want, 2*len(clients))
+	if sp.ServeBytes != want || sp.ServeNARs != len(lastNar) || len(sp.Serve) != 3*len(clients) {
+		t.Fatalf("serve: %d NARs, %d bytes, %d rows; want %d, %d, %d", sp.ServeNARs, sp.ServeBytes, len(sp.Serve), len(lastNar), want, 3*len(clients))
 	}
 	for i, s := range sp.Serve {
-		server := []string{"nardedup", "static"}[i/len(clients)]
+		server := []string{"nardedup", "nardedup-warm", "static"}[i/len(clients)]
 		if s.Server != server || s.Clients != clients[i%len(clients)] || s.Bytes != want || s.Requests != len(lastNar) ||
 			s.MBps <= 0 || s.TTFB50 <= 0 || s.TTFB99 < s.TTFB50 || s.PeakRSS <= 0 {
 			t.Errorf("serve row %d: %+v", i, s)
+		}
+		switch {
+		case server == "nardedup" && (s.FrameMisses == 0 || s.FrameCache < 2*want):
+			t.Errorf("cold server decoded no frame, or its cache is small: %+v", s)
+		case server == "nardedup-warm" && (s.FrameMisses != 0 || s.FrameHits == 0):
+			t.Errorf("warm server decoded frames again (its cache holds the generation): %+v", s)
+		case server == "static" && s.FrameCache != 0:
+			t.Errorf("static row with a frame cache: %+v", s)
 		}
 	}
 	for _, s := range []string{"## Speed", "### Serve", "| static | " + strconv.Itoa(clients[len(clients)-1]) + " |", "from uncompressed NARs", "`xz -dc`"} {

@@ -10,10 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
 
+	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/server"
@@ -22,7 +25,7 @@ import (
 // ServeRow is one load run: Clients concurrent clients fetch every NAR of
 // the generation once between them.
 type ServeRow struct {
-	Server   string  `json:"server"` // nardedup or static
+	Server   string  `json:"server"` // nardedup, nardedup-warm (the same server again) or static
 	Clients  int     `json:"clients"`
 	Requests int     `json:"requests"`
 	Bytes    int64   `json:"bytes"` // NAR bytes received, each checked against NarHash
@@ -32,6 +35,11 @@ type ServeRow struct {
 	TTFB99   float64 `json:"ttfb_p99_s"`
 	CPU      float64 `json:"cpu_seconds"` // this process: server and clients
 	PeakRSS  int64   `json:"peak_rss"`    // this process: server and clients
+	// FrameCache is the size of nardedup's frame cache; FrameHits and
+	// FrameMisses count the frame reads it answered and decoded.
+	FrameCache  int64 `json:"frame_cache,omitempty"`
+	FrameHits   int64 `json:"frame_hits,omitempty"`
+	FrameMisses int64 `json:"frame_misses,omitempty"`
 }
 
 // DefaultServeClients are the client counts of the serve measurement.
@@ -46,7 +54,7 @@ type fetchTarget struct {
 
 // runServe serves the last generation's NARs from st and, alongside, from
 // a static file server over the same uncompressed NAR files.
-func (sp *Speed) runServe(ctx context.Context, opts Options, st *narstore.Store, rc *rawCorpus) error {
+func (sp *Speed) runServe(ctx context.Context, opts Options, st *narstore.Store, dir string, rc *rawCorpus) error {
 	g := rc.gens[len(rc.gens)-1]
 	var targets []fetchTarget
 	for _, e := range g.Entries {
@@ -60,25 +68,62 @@ func (sp *Speed) runServe(ctx context.Context, opts Options, st *narstore.Store,
 		clients = DefaultServeClients()
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	handlers := []struct {
-		name string
-		h    http.Handler
-	}{
-		{"nardedup", server.New(st, server.Options{Compression: "none", Logger: quiet})},
-		{"static", http.FileServer(http.Dir(rc.cache))},
-	}
-	for _, hd := range handlers {
-		for _, n := range clients {
-			row, err := serveRun(ctx, hd.h, targets, n)
-			if err != nil {
-				return fmt.Errorf("bench: serve %s to %d clients: %w", hd.name, n, err)
-			}
-			row.Server = hd.name
-			sp.Serve = append(sp.Serve, row)
-			logf(opts, "serve %s, %d clients: %.1f MB/s, TTFB p50 %.1f ms, p99 %.1f ms", hd.name, n, row.MBps, 1e3*row.TTFB50, 1e3*row.TTFB99)
+	// The frame cache holds the whole generation: a warm server, as one
+	// sized for its popular NARs is.
+	frames := max(server.DefaultFrameCache, 2*sp.ServeBytes)
+	var cold, warm, static []ServeRow
+	for _, n := range clients {
+		// A server of its own for each client count, started cold: a
+		// fresh local index and an empty frame cache (the page cache is
+		// warm). It then serves the generation again.
+		fst, closeStore, err := reopen(ctx, st, filepath.Join(dir, fmt.Sprintf("serve-%d.db", n)), frames)
+		if err != nil {
+			return err
 		}
+		h := server.New(fst, server.Options{Compression: "none", Logger: quiet})
+		for pass, rows := range []*[]ServeRow{&cold, &warm} {
+			h0, m0, _ := fst.Chunks().FrameCacheStats()
+			row, err := serveRun(ctx, h, targets, n)
+			if err != nil {
+				closeStore()
+				return fmt.Errorf("bench: serve nardedup to %d clients: %w", n, err)
+			}
+			h1, m1, _ := fst.Chunks().FrameCacheStats()
+			row.Server = []string{"nardedup", "nardedup-warm"}[pass]
+			row.FrameCache, row.FrameHits, row.FrameMisses = frames, h1-h0, m1-m0
+			*rows = append(*rows, row)
+			logf(opts, "serve %s, %d clients: %.1f MB/s, TTFB p50 %.1f ms, p99 %.1f ms, frames %d hits %d misses",
+				row.Server, n, row.MBps, 1e3*row.TTFB50, 1e3*row.TTFB99, row.FrameHits, row.FrameMisses)
+		}
+		closeStore()
 	}
+	for _, n := range clients {
+		row, err := serveRun(ctx, http.FileServer(http.Dir(rc.cache)), targets, n)
+		if err != nil {
+			return fmt.Errorf("bench: serve static to %d clients: %w", n, err)
+		}
+		row.Server = "static"
+		static = append(static, row)
+		logf(opts, "serve static, %d clients: %.1f MB/s, TTFB p50 %.1f ms, p99 %.1f ms", n, row.MBps, 1e3*row.TTFB50, 1e3*row.TTFB99)
+	}
+	sp.ServeFrameCache = frames
+	sp.Serve = append(append(append(sp.Serve, cold...), warm...), static...)
 	return nil
+}
+
+// reopen opens the repository of st a second time, with a local index of
+// its own at indexPath and a frame cache of frames bytes.
+func reopen(ctx context.Context, st *narstore.Store, indexPath string, frames int64) (*narstore.Store, func(), error) {
+	cs, err := chunkstore.Open(ctx, st.Chunks().Backend(), chunkstore.Options{IndexPath: indexPath, FrameCache: frames})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: open the repository to serve it: %w", err)
+	}
+	nst, err := narstore.New(cs)
+	if err != nil {
+		cs.Close()
+		return nil, nil, fmt.Errorf("bench: %w", err)
+	}
+	return nst, func() { cs.Close(); os.Remove(indexPath) }, nil
 }
 
 // serveRun starts h on a loopback listener and has n clients fetch every

@@ -25,6 +25,8 @@ type Speed struct {
 	ServeNARs   int        `json:"serve_nars"`        // its narinfos
 	ServeBytes  int64      `json:"serve_nar_bytes"`   // their NarSize
 	Serve       []ServeRow `json:"serve"`
+	// ServeFrameCache is the frame cache of the nardedup servers.
+	ServeFrameCache int64 `json:"serve_frame_cache"`
 }
 
 // Rate is bytes over time.
@@ -80,7 +82,7 @@ func (r *Report) runSpeed(ctx context.Context, opts Options, rc *rawCorpus) erro
 	if err := sp.runXZ(ctx, opts, rc); err != nil {
 		return err
 	}
-	if err := sp.runServe(ctx, opts, rp.st, rc); err != nil {
+	if err := sp.runServe(ctx, opts, rp.st, dir, rc); err != nil {
 		return err
 	}
 	r.Speed = sp

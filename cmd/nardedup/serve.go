@@ -58,7 +58,7 @@ may be given. Nix sends basic auth from a netrc file (nix.conf netrc-file):
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a keep-alive connection idle for this long", Value: server.DefaultIdleTimeout, EnvVars: []string{"NARDEDUP_IDLE_TIMEOUT"}},
 			&cli.StringFlag{Name: "auth-token", Usage: "require a bearer token (or basic auth with it as password) listed in `FILE`", EnvVars: []string{"NARDEDUP_AUTH_TOKEN_FILE"}},
 			&cli.StringFlag{Name: "basic-auth", Usage: "require basic auth with a user:password listed in `FILE`", EnvVars: []string{"NARDEDUP_BASIC_AUTH_FILE"}},
-			&cli.StringFlag{Name: "frame-cache", Usage: "keep up to `BYTES` of decoded frames in memory (suffixes K, M, G; 0: none)", Value: "256M", EnvVars: []string{"NARDEDUP_FRAME_CACHE"}},
+			&cli.StringFlag{Name: "frame-cache", Usage: "keep up to `BYTES` of decoded frames in memory (suffixes K, M, G; 0: none)", Value: fmt.Sprintf("%dM", server.DefaultFrameCache>>20), EnvVars: []string{"NARDEDUP_FRAME_CACHE"}},
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep a local cache of packs, manifests and index objects in `DIR` (for a repository on S3)", EnvVars: []string{"NARDEDUP_CACHE_DIR"}},
 			&cli.StringFlag{Name: "cache-size", Usage: "bound of --cache-dir in `BYTES` (suffixes K, M, G, T)", Value: "10G", EnvVars: []string{"NARDEDUP_CACHE_SIZE"}},
 		),
