@@ -69,6 +69,13 @@ func BenchmarkDecompress(b *testing.B) {
 		{"xz-exec", "xz", source.ExecXZ(xzPath()).Decompress},
 		{"xz-exec-file", "xz-file", source.ExecXZ(xzPath()).Decompress},
 		{"xz-go", "xz", source.GoXZ().Decompress},
+		{"xz-lib", "xz", func(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
+			d, ok := source.LibXZ()
+			if !ok {
+				b.Skip("liblzma cannot be loaded")
+			}
+			return d.Decompress(ctx, r)
+		}},
 		{"zstd", "zstd", func(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
 			return source.Decompress(ctx, r, "zstd")
 		}},

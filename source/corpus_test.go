@@ -3,6 +3,7 @@ package source_test
 import (
 	"context"
 	"io"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -22,7 +23,10 @@ func TestCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	decoders := []source.XZDecoder{source.GoXZ()}
-	if d := source.DefaultXZ(); d.Name == "xz-exec" {
+	if _, err := exec.LookPath("xz"); err == nil {
+		decoders = append(decoders, source.ExecXZ(xzPath()))
+	}
+	if d, ok := source.LibXZ(); ok {
 		decoders = append(decoders, d)
 	}
 	ctx := context.Background()

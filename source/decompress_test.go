@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -26,17 +27,21 @@ func formats() []format {
 	by := func(c string) func(context.Context, io.Reader) (io.ReadCloser, error) {
 		return func(ctx context.Context, r io.Reader) (io.ReadCloser, error) { return source.Decompress(ctx, r, c) }
 	}
-	return []format{
+	fs := []format{
 		{"xz-exec", "xz", "xz", []string{"-c", "-6"}, source.ExecXZ(xzPath()).Decompress},
 		{"xz-go", "xz", "xz", []string{"-c", "-6"}, source.GoXZ().Decompress},
 		{"zstd", "zstd", "zstd", []string{"-c", "-q", "-3"}, by("zstd")},
 		{"bzip2", "bzip2", "bzip2", []string{"-c"}, by("bzip2")},
 	}
+	if d, ok := source.LibXZ(); ok {
+		fs = append(fs, format{"xz-lib", "xz", "xz", []string{"-c", "-6"}, d.Decompress})
+	}
+	return fs
 }
 
 func xzPath() string {
-	if d := source.DefaultXZ(); d.Name == "xz-exec" {
-		return d.Path
+	if path, err := exec.LookPath("xz"); err == nil {
+		return path
 	}
 	return "/usr/bin/xz"
 }

@@ -14,7 +14,8 @@ import (
 
 // An XZDecoder is one implementation of xz decompression.
 type XZDecoder struct {
-	// Name is "xz-exec" (the xz program) or "xz-go" (pure Go).
+	// Name is "xz-lib" (liblzma in this process), "xz-exec" (the xz
+	// program) or "xz-go" (pure Go).
 	Name string
 	// Path is the xz program run by "xz-exec".
 	Path string
@@ -26,10 +27,20 @@ func ExecXZ(path string) XZDecoder { return XZDecoder{Name: "xz-exec", Path: pat
 // GoXZ returns the pure Go decoder (github.com/ulikunitz/xz).
 func GoXZ() XZDecoder { return XZDecoder{Name: "xz-go"} }
 
-// DefaultXZ returns the decoder used by Decompress for "xz": the xz program
-// when one is found on PATH (1.4 to 1.9 times faster, see the package
-// documentation), else the pure Go decoder. The choice is made once.
+// LibXZ returns the decoder that calls liblzma (liblzma.so.5, loaded at
+// run time) in this process, and whether this program can load it: a Linux
+// build with cgo on a system that has the library (Debian's liblzma5,
+// which xz-utils depends on).
+func LibXZ() (XZDecoder, bool) { return XZDecoder{Name: "xz-lib"}, libXZAvailable() }
+
+// DefaultXZ returns the decoder used by Decompress for "xz": liblzma in
+// this process when it can be loaded, else the xz program when one is found
+// on PATH, else the pure Go decoder (see the package documentation for
+// their speeds). The choice is made once.
 var DefaultXZ = sync.OnceValue(func() XZDecoder {
+	if d, ok := LibXZ(); ok {
+		return d
+	}
 	if path, err := exec.LookPath("xz"); err == nil {
 		return ExecXZ(path)
 	}
@@ -38,8 +49,11 @@ var DefaultXZ = sync.OnceValue(func() XZDecoder {
 
 // String describes the decoder, e.g. "xz-exec (/usr/bin/xz)".
 func (d XZDecoder) String() string {
-	if d.Name == "xz-exec" {
+	switch d.Name {
+	case "xz-exec":
 		return fmt.Sprintf("xz-exec (%s)", d.Path)
+	case "xz-lib":
+		return "xz-lib (liblzma.so.5)"
 	}
 	return d.Name + " (github.com/ulikunitz/xz)"
 }
@@ -47,8 +61,11 @@ func (d XZDecoder) String() string {
 // Decompress returns the decompressed stream of the xz data in r, with the
 // semantics of the package-level Decompress.
 func (d XZDecoder) Decompress(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
-	if d.Name == "xz-exec" {
+	switch d.Name {
+	case "xz-exec":
 		return startXZ(ctx, d.Path, r)
+	case "xz-lib":
+		return startLibXZ(ctx, r)
 	}
 	in := &tailReader{r: ctxReader{ctx, r}}
 	// ulikunitz/xz reads byte by byte: buffer its input.

@@ -16,6 +16,9 @@ import (
 // ask for a 1.5 GiB dictionary; `xz -9e` needs 65 MiB).
 const xzMemLimit = "1GiB"
 
+// xzMemLimitBytes is xzMemLimit for liblzma.
+const xzMemLimitBytes = 1 << 30
+
 var errClosed = errors.New("source: read after Close")
 
 // xzProc streams r through `xz -dc`.

@@ -155,8 +155,16 @@ func TestXZExecStderrInError(t *testing.T) {
 
 func TestDefaultXZ(t *testing.T) {
 	d := source.DefaultXZ()
-	if _, err := os.Stat("/usr/bin/xz"); err == nil && d.Name != "xz-exec" {
+	_, lib := source.LibXZ()
+	_, xzErr := os.Stat("/usr/bin/xz")
+	switch {
+	case lib && d.Name != "xz-lib":
+		t.Errorf("DefaultXZ = %v although liblzma can be loaded", d)
+	case !lib && xzErr == nil && d.Name != "xz-exec":
 		t.Errorf("DefaultXZ = %v although xz is installed", d)
+	}
+	if runtime.GOOS == "linux" && xzErr == nil && !lib && cgoOn {
+		t.Error("xz is installed but liblzma.so.5, which it links, cannot be loaded")
 	}
 	if !strings.HasPrefix(d.String(), d.Name) {
 		t.Errorf("String() = %q", d.String())
