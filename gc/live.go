@@ -24,6 +24,7 @@ var (
 type liveSet struct {
 	db      *bolt.DB
 	path    string
+	file    *os.File // the same file, opened for diskSize
 	pending []chunkstore.ID
 	chunks  int
 }
@@ -58,7 +59,17 @@ func newLiveSet(dir string) (*liveSet, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("gc: live set %s: %w", path, err)
 	}
-	return &liveSet{db: db, path: path}, nil
+	// bbolt goes on through its open file, so on Unix the name can go at
+	// once: a collection that is killed leaves nothing behind. Where an
+	// open file cannot be removed, close removes it. file tells the size.
+	file, err := os.Open(path)
+	if err != nil {
+		db.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("gc: live set: %w", err)
+	}
+	os.Remove(path)
+	return &liveSet{db: db, path: path, file: file}, nil
 }
 
 // addChunks marks ids live. Call flush before reading.
@@ -135,8 +146,18 @@ func (l *liveSet) reader() (has func(chunkstore.ID) bool, done func(), err error
 	return func(id chunkstore.ID) bool { return b.Get(id[:]) != nil }, func() { tx.Rollback() }, nil
 }
 
+// diskSize returns the size of the live set's file.
+func (l *liveSet) diskSize() (int64, error) {
+	fi, err := l.file.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("gc: live set: %w", err)
+	}
+	return fi.Size(), nil
+}
+
 func (l *liveSet) close() error {
 	err := l.db.Close()
+	l.file.Close()
 	os.Remove(l.path)
 	return err
 }

@@ -3,6 +3,7 @@ package gc
 import (
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
@@ -37,15 +38,53 @@ func BenchmarkLiveSet(b *testing.B) {
 		if err := l.flush(); err != nil {
 			b.Fatal(err)
 		}
-		fi, err := os.Stat(l.path)
+		size, err := l.diskSize()
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64(fi.Size())/n, "disk-bytes/chunk")
+		b.ReportMetric(float64(size)/n, "disk-bytes/chunk")
 		var used int64
 		l.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
 		b.ReportMetric(float64(used)/n, "used-bytes/chunk")
 		b.ReportMetric(float64(l.chunks), "chunks")
 		l.close()
+	}
+}
+
+// TestLiveSetLeavesNoFile: the live set's file has no name while it is in
+// use (on Unix), so a collection that is killed leaves nothing in the
+// temporary directory.
+func TestLiveSetLeavesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	l, err := newLiveSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	ids := make([]chunkstore.ID, 1000)
+	for i := range ids {
+		ids[i][0], ids[i][1] = byte(i), byte(i>>8)
+	}
+	if err := l.addChunks(ids); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.flush(); err != nil {
+		t.Fatal(err)
+	}
+	has, done, err := l.reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if !has(ids[999]) || has(chunkstore.ID{1, 2, 3}) {
+		t.Error("the live set lost or invented a chunk")
+	}
+	if size, err := l.diskSize(); err != nil || size == 0 {
+		t.Errorf("size %d, %v", size, err)
+	}
+	if runtime.GOOS != "windows" {
+		if names, _ := os.ReadDir(dir); len(names) != 0 {
+			t.Errorf("%s holds %v while the live set is open", dir, names)
+		}
 	}
 }
