@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/nardedup/nardedup/admin"
@@ -65,6 +66,7 @@ func (r *Report) runGenerations(ctx context.Context, opts Options) error {
 	r.Totals.Config = repoConfig(rp.cfg)
 	seenURL := make(map[string]bool)
 	var before, cumXZ int64
+	var snaps []struct{ dir, scope string }
 	for i, g := range opts.Generations {
 		row, err := ingestGeneration(ctx, rp, g, opts.Jobs, seenURL)
 		if err != nil {
@@ -77,17 +79,36 @@ func (r *Report) runGenerations(ctx context.Context, opts Options) error {
 		r.Generations = append(r.Generations, *row)
 		logf(opts, "%s: %d paths, %s NAR, %s nar.xz, stored +%s in %.1fs", g.Name, row.Paths,
 			mib(row.NarBytes), mib(row.XZBytes), mib(row.Added), row.Seconds)
-		// The comparison's scopes: generation 1 and the whole corpus.
+		// The comparison's scopes: generation 1 and the whole corpus. The
+		// recompressions run after the last generation, so that the memory
+		// libzstd leaves to the C allocator does not count as the next
+		// generation's peak RSS.
 		if !opts.SkipCompare && !opts.SkipRecompress && (i == 0 || i == len(opts.Generations)-1) {
-			rc, err := recompressCopy(ctx, opts, rp, g.Name)
+			dir, err := snapshot(opts, rp, g.Name)
 			if err != nil {
 				rp.close()
 				return err
 			}
-			r.Recompressed = append(r.Recompressed, rc)
+			snaps = append(snaps, struct{ dir, scope string }{dir, g.Name})
 		}
 	}
-	return r.collectTotals(ctx, rp)
+	if err := r.collectTotals(ctx, rp); err != nil {
+		for _, sn := range snaps {
+			os.RemoveAll(sn.dir)
+		}
+		return err
+	}
+	for i, sn := range snaps {
+		rc, err := recompressCopy(ctx, opts, sn.dir, sn.scope)
+		if err != nil {
+			for _, rest := range snaps[i+1:] {
+				os.RemoveAll(rest.dir)
+			}
+			return err
+		}
+		r.Recompressed = append(r.Recompressed, rc)
+	}
+	return nil
 }
 
 // ingestGeneration ingests one generation and measures it.

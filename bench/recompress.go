@@ -37,22 +37,29 @@ func recompressOptions(jobs int) gc.Options {
 		Copy: chunkstore.CopyOptions{ZstdLevel: gc.DefaultRecompressLevel, GroupSize: gc.DefaultRecompressGroupSize, Workers: jobs}}}
 }
 
-// recompressCopy copies the repository of rp (idle) and runs a collection
-// that recompresses everything in the copy, then deletes the copy.
-func recompressCopy(ctx context.Context, opts Options, rp *repo, scope string) (Recompressed, error) {
+// snapshot copies the repository of rp (idle) into a scratch directory,
+// for recompressCopy to run on later, and returns the directory.
+func snapshot(opts Options, rp *repo, scope string) (string, error) {
+	dir, err := scratch(opts, "recompress-"+scope)
+	if err != nil {
+		return "", err
+	}
+	if err := copyTree(filepath.Join(rp.dir, "repo"), filepath.Join(dir, "repo")); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// recompressCopy runs a collection that recompresses everything in the
+// snapshot in dir, then deletes the snapshot.
+func recompressCopy(ctx context.Context, opts Options, dir, scope string) (Recompressed, error) {
+	defer os.RemoveAll(dir)
 	gopts := recompressOptions(opts.Jobs)
 	res := Recompressed{Scope: scope, Level: gopts.Recompress.Copy.ZstdLevel, GroupSize: gopts.Recompress.Copy.GroupSize, Workers: opts.Jobs}
 	if !chunkstore.HasLibzstd {
 		res.Unavailable = "built without cgo"
 		return res, nil
-	}
-	dir, err := scratch(opts, "recompress")
-	if err != nil {
-		return res, err
-	}
-	defer os.RemoveAll(dir)
-	if err := copyTree(filepath.Join(rp.dir, "repo"), filepath.Join(dir, "repo")); err != nil {
-		return res, err
 	}
 	be, err := local.Open(filepath.Join(dir, "repo"))
 	if err != nil {
