@@ -14,7 +14,14 @@
 // Consecutive new chunks of one stream are grouped (up to Config.GroupSize
 // bytes) and compressed together as one zstd frame: grouping compresses far
 // better than one frame a chunk, at the price of reading a whole frame to get
-// one chunk. Frames are appended into packs, objects of about Config.PackSize
+// one chunk. New repositories compress with libzstd (level 4 by default;
+// Config.Encoder and Config.ZstdLevel), linked in with cgo;
+// github.com/klauspost/compress/zstd writes where cgo is off, and every
+// frame is read with it. A Copier rewrites chunks already stored into new
+// frames, at other levels and group sizes (garbage collection's repacking
+// and recompression). Readers can keep decoded frames in a frame cache
+// (Options.FrameCache), so that a frame several NARs or several runs of
+// one NAR's chunks come from is decompressed once. Frames are appended into packs, objects of about Config.PackSize
 // bytes stored under "packs/<2 hex>/<pack id>". A pack is
 //
 //	frame 0 | frame 1 | … | table of contents | trailer
