@@ -37,6 +37,9 @@ func benchNAR(b *testing.B) []byte {
 
 // BenchmarkOpen measures rebuilding a NAR from a warm local repository:
 // chunk reads, decompression, BLAKE3 and SHA-256 checks, path restoring.
+// frames-cached reads with a frame cache that holds the NAR's frames, as a
+// server does for a NAR it served before: no decompression, chunks checked
+// once.
 func BenchmarkOpen(b *testing.B) {
 	nar := benchNAR(b)
 	ctx := context.Background()
@@ -64,16 +67,43 @@ func BenchmarkOpen(b *testing.B) {
 	if err := cs.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(nar)))
-	b.ReportAllocs()
-	for b.Loop() {
-		rc, _, err := st.Open(ctx, sum)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.Copy(io.Discard, rc); err != nil {
-			b.Fatal(err)
-		}
-		rc.Close()
+	for _, bc := range []struct {
+		name   string
+		frames int64
+	}{{"no-cache", 0}, {"frames-cached", 4 * int64(len(nar))}} {
+		b.Run(bc.name, func(b *testing.B) {
+			rcs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "r.db"), FrameCache: bc.frames})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rcs.Close()
+			rst, err := narstore.New(rcs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			read := func() {
+				rc, _, err := rst.Open(ctx, sum)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, rc); err != nil {
+					b.Fatal(err)
+				}
+				rc.Close()
+			}
+			if bc.frames > 0 {
+				read() // fill the cache
+			}
+			b.SetBytes(int64(len(nar)))
+			b.ReportAllocs()
+			for b.Loop() {
+				read()
+			}
+			if bc.frames > 0 {
+				if _, misses, _ := rcs.FrameCacheStats(); misses == 0 {
+					b.Fatal("no frame was decoded")
+				}
+			}
+		})
 	}
 }

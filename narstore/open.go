@@ -57,8 +57,7 @@ func newReadAhead(v *verifyReader) *readAhead {
 	ra := &readAhead{p: bufpipe.New(), v: v, done: make(chan struct{})}
 	go func() {
 		defer close(ra.done)
-		buf := make([]byte, bufpipe.BlockSize)
-		_, err := io.CopyBuffer(ra.p, struct{ io.Reader }{v}, buf)
+		_, err := ra.p.ReadFrom(v)
 		ra.p.CloseWrite(err) // nil at the end: the reader gets io.EOF
 	}()
 	return ra

@@ -164,21 +164,8 @@ func startLibXZ(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
 	p := bufpipe.New()
 	go func() {
 		defer x.Close()
-		buf := make([]byte, bufpipe.BlockSize)
-		for {
-			n, err := x.Read(buf)
-			if _, werr := p.Write(buf[:n]); werr != nil {
-				return // closed
-			}
-			if errors.Is(err, io.EOF) {
-				p.CloseWrite(nil)
-				return
-			}
-			if err != nil {
-				p.CloseWrite(err)
-				return
-			}
-		}
+		_, err := p.ReadFrom(x) // decodes into the pipe's blocks
+		p.CloseWrite(err)       // nil at the end: the reader gets io.EOF
 	}()
 	return &libXZStream{p: p}, nil
 }

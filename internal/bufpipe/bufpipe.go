@@ -3,6 +3,7 @@
 package bufpipe
 
 import (
+	"errors"
 	"io"
 	"sync"
 )
@@ -70,6 +71,43 @@ func (p *Pipe) Write(b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// ReadFrom reads r into the pipe's blocks directly, without copying, until
+// r returns io.EOF (ReadFrom then returns nil) or an error, or the reader
+// stops (ReadFrom returns the reader's error). io.Copy into a Pipe uses it.
+// It does not close the pipe.
+func (p *Pipe) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		select {
+		case <-p.done:
+			return total, p.rerr
+		default:
+		}
+		if p.cur == nil {
+			select {
+			case p.cur = <-p.free:
+				p.cur = p.cur[:0]
+			default:
+				p.cur = make([]byte, 0, BlockSize)
+			}
+		}
+		n, err := r.Read(p.cur[len(p.cur):cap(p.cur)])
+		p.cur = p.cur[:len(p.cur)+n]
+		total += int64(n)
+		if len(p.cur) == cap(p.cur) {
+			if serr := p.send(); serr != nil {
+				return total, serr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 func (p *Pipe) send() error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand"
 	"testing"
+	"testing/iotest"
 )
 
 func TestBufPipe(t *testing.T) {
@@ -62,5 +63,32 @@ func TestBufPipeErrors(t *testing.T) {
 	}
 	if _, err := p.Write([]byte("x")); !errors.Is(err, stop) {
 		t.Errorf("Write after the reader stopped returned %v, want %v", err, stop)
+	}
+}
+
+// TestReadFrom: io.Copy into a pipe reads straight into its blocks, whole
+// or in small reads, and an error of the source reaches the reader.
+func TestReadFrom(t *testing.T) {
+	data := make([]byte, 2*BlockSize+999)
+	rand.New(rand.NewSource(2)).Read(data)
+	for _, src := range []io.Reader{bytes.NewReader(data), iotest.HalfReader(bytes.NewReader(data)), iotest.OneByteReader(bytes.NewReader(data[:5000]))} {
+		p := New()
+		go func() {
+			_, err := io.Copy(p, src)
+			p.CloseWrite(err)
+		}()
+		got, err := io.ReadAll(p)
+		if err != nil || !bytes.Equal(got, data[:len(got)]) || (len(got) != len(data) && len(got) != 5000) {
+			t.Errorf("read %d bytes, %v", len(got), err)
+		}
+	}
+	boom := errors.New("boom")
+	p := New()
+	go func() {
+		_, err := p.ReadFrom(io.MultiReader(bytes.NewReader(data[:100]), iotest.ErrReader(boom)))
+		p.CloseWrite(err)
+	}()
+	if got, err := io.ReadAll(p); len(got) != 100 || !errors.Is(err, boom) {
+		t.Errorf("read %d bytes, %v; want 100, %v", len(got), err, boom)
 	}
 }
