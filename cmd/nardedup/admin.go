@@ -55,9 +55,14 @@ func verifyCommand() *cli.Command {
 		Usage: "rebuild every NAR and check it against its NarHash",
 		Flags: repoFlags(
 			&cli.StringFlag{Name: "trusted-public-keys", Usage: "also require a valid narinfo signature by one of these keys (space-separated, as in nix.conf)", EnvVars: []string{"NARDEDUP_TRUSTED_PUBLIC_KEYS"}},
+			frameCacheFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			st, err := openRepo(c, "verify", chunkstore.Options{})
+			frames, err := frameCache(c)
+			if err != nil {
+				return fmt.Errorf("verify: %w", err)
+			}
+			st, err := openRepo(c, "verify", chunkstore.Options{FrameCache: frames})
 			if err != nil {
 				return err
 			}
@@ -89,9 +94,14 @@ func exportCommand() *cli.Command {
 		Flags: repoFlags(
 			&cli.StringFlag{Name: "to", Usage: "directory to write", Required: true, EnvVars: []string{"NARDEDUP_EXPORT_TO"}},
 			&cli.StringFlag{Name: "compression", Usage: "NAR compression: none or zstd", Value: "zstd", EnvVars: []string{"NARDEDUP_EXPORT_COMPRESSION"}},
+			frameCacheFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			st, err := openRepo(c, "export", chunkstore.Options{})
+			frames, err := frameCache(c)
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			st, err := openRepo(c, "export", chunkstore.Options{FrameCache: frames})
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/server"
 	"github.com/urfave/cli/v2"
 )
 
@@ -111,4 +112,23 @@ func indexPath(cacheDir, repoID, role string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, role+".db"), nil
+}
+
+// frameCacheFlag is --frame-cache of the commands that read NARs.
+func frameCacheFlag() cli.Flag {
+	return &cli.StringFlag{Name: "frame-cache", Usage: "keep up to `BYTES` of decoded frames in memory, so that frames several NARs share are decompressed once (suffixes K, M, G; 0: none; the process may hold about twice this)",
+		Value: fmt.Sprintf("%dM", server.DefaultFrameCache>>20), EnvVars: []string{"NARDEDUP_FRAME_CACHE"}}
+}
+
+// frameCache returns --frame-cache in bytes.
+func frameCache(c *cli.Context) (int64, error) {
+	v := c.String("frame-cache")
+	if strings.TrimSpace(v) == "0" {
+		return 0, nil
+	}
+	n, err := cache.ParseSize(v)
+	if err != nil {
+		return 0, fmt.Errorf("--frame-cache: %w", err)
+	}
+	return n, nil
 }

@@ -5,10 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore"
-	"github.com/nardedup/nardedup/chunkstore/backend/cache"
 	"github.com/nardedup/nardedup/server"
 	"github.com/urfave/cli/v2"
 )
@@ -42,7 +40,7 @@ safe to delete, and is adopted again after a restart.
 Memory: decoded frames are kept in memory up to --frame-cache (default
 256M), most recently used first, so a frame that several chunks of a NAR, or
 several NARs, come from is decompressed once: popular NARs are served from
-memory. 0 turns it off.
+memory. The process may hold about twice the cache. 0 turns it off.
 
 Auth (off by default): with --auth-token FILE (one token a line) requests
 must send "Authorization: Bearer TOKEN" or basic auth with the token as
@@ -58,7 +56,7 @@ may be given. Nix sends basic auth from a netrc file (nix.conf netrc-file):
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a keep-alive connection idle for this long", Value: server.DefaultIdleTimeout, EnvVars: []string{"NARDEDUP_IDLE_TIMEOUT"}},
 			&cli.StringFlag{Name: "auth-token", Usage: "require a bearer token (or basic auth with it as password) listed in `FILE`", EnvVars: []string{"NARDEDUP_AUTH_TOKEN_FILE"}},
 			&cli.StringFlag{Name: "basic-auth", Usage: "require basic auth with a user:password listed in `FILE`", EnvVars: []string{"NARDEDUP_BASIC_AUTH_FILE"}},
-			&cli.StringFlag{Name: "frame-cache", Usage: "keep up to `BYTES` of decoded frames in memory (suffixes K, M, G; 0: none)", Value: fmt.Sprintf("%dM", server.DefaultFrameCache>>20), EnvVars: []string{"NARDEDUP_FRAME_CACHE"}},
+			frameCacheFlag(),
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep a local cache of packs, manifests and index objects in `DIR` (for a repository on S3)", EnvVars: []string{"NARDEDUP_CACHE_DIR"}},
 			&cli.StringFlag{Name: "cache-size", Usage: "bound of --cache-dir in `BYTES` (suffixes K, M, G, T)", Value: "10G", EnvVars: []string{"NARDEDUP_CACHE_SIZE"}},
 		),
@@ -83,13 +81,10 @@ func runServe(c *cli.Context) error {
 		be.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	var frames int64
-	if v := c.String("frame-cache"); strings.TrimSpace(v) != "0" {
-		frames, err = cache.ParseSize(v)
-	}
+	frames, err := frameCache(c)
 	if err != nil {
 		be.Close()
-		return fmt.Errorf("serve: --frame-cache: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	}
 	st, err := openStore(c.Context, be, c.String("index-cache"), "serve", chunkstore.Options{FrameCache: frames})
 	if err != nil {
