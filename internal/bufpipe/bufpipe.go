@@ -54,20 +54,10 @@ func (p *Pipe) Write(b []byte) (int, error) {
 	}
 	n := 0
 	for len(b) > 0 {
-		if p.cur == nil {
-			select {
-			case p.cur = <-p.free:
-				p.cur = p.cur[:0]
-			default:
-				p.cur = make([]byte, 0, BlockSize)
-			}
-		}
-		c := copy(p.cur[len(p.cur):cap(p.cur)], b)
-		p.cur, b, n = p.cur[:len(p.cur)+c], b[c:], n+c
-		if len(p.cur) == cap(p.cur) {
-			if err := p.send(); err != nil {
-				return n, err
-			}
+		c := copy(p.room(), b)
+		b, n = b[c:], n+c
+		if err := p.filled(c); err != nil {
+			return n, err
 		}
 	}
 	return n, nil
@@ -85,21 +75,10 @@ func (p *Pipe) ReadFrom(r io.Reader) (int64, error) {
 			return total, p.rerr
 		default:
 		}
-		if p.cur == nil {
-			select {
-			case p.cur = <-p.free:
-				p.cur = p.cur[:0]
-			default:
-				p.cur = make([]byte, 0, BlockSize)
-			}
-		}
-		n, err := r.Read(p.cur[len(p.cur):cap(p.cur)])
-		p.cur = p.cur[:len(p.cur)+n]
+		n, err := r.Read(p.room())
 		total += int64(n)
-		if len(p.cur) == cap(p.cur) {
-			if serr := p.send(); serr != nil {
-				return total, serr
-			}
+		if serr := p.filled(n); serr != nil {
+			return total, serr
 		}
 		if errors.Is(err, io.EOF) {
 			return total, nil
@@ -108,6 +87,30 @@ func (p *Pipe) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// room returns the free end of the block being filled, taking a block
+// first if there is none.
+func (p *Pipe) room() []byte {
+	if p.cur == nil {
+		select {
+		case p.cur = <-p.free:
+			p.cur = p.cur[:0]
+		default:
+			p.cur = make([]byte, 0, BlockSize)
+		}
+	}
+	return p.cur[len(p.cur):cap(p.cur)]
+}
+
+// filled records that n bytes of room were written and hands the block
+// over once it is full.
+func (p *Pipe) filled(n int) error {
+	p.cur = p.cur[:len(p.cur)+n]
+	if len(p.cur) < cap(p.cur) {
+		return nil
+	}
+	return p.send()
 }
 
 func (p *Pipe) send() error {
