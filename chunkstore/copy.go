@@ -144,7 +144,7 @@ func (s *Store) NewCopier(opts CopyOptions) (*Copier, error) {
 		go func() {
 			defer c.wg.Done()
 			for j := range c.work {
-				j.frame, j.err = enc.encode(make([]byte, 0, len(j.group)/3), j.group)
+				j.frame, j.err = enc.encode(nil, j.group)
 				close(j.done)
 			}
 		}()

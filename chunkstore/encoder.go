@@ -21,7 +21,8 @@ const (
 	EncoderLibzstd = "libzstd"
 )
 
-// frameEncoder compresses one group of chunks into one zstd frame.
+// frameEncoder compresses one group of chunks into one zstd frame,
+// appended to dst (nil: a buffer of the right size is allocated).
 type frameEncoder interface {
 	encode(dst, src []byte) ([]byte, error)
 	close()
@@ -31,6 +32,9 @@ type frameEncoder interface {
 type klauspostEncoder struct{ enc *zstd.Encoder }
 
 func (e klauspostEncoder) encode(dst, src []byte) ([]byte, error) {
+	if dst == nil {
+		dst = make([]byte, 0, len(src)/2) // EncodeAll would grow it by appending
+	}
 	return e.enc.EncodeAll(src, dst), nil
 }
 

@@ -249,23 +249,13 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 	for _, l := range j.locs {
 		need = max(need, l.Offset+l.Length)
 	}
+	var cf *cachedFrame
 	if s.frames != nil {
 		key := frameKey{pack: j.loc.Pack, offset: j.loc.FrameOffset}
-		var cf *cachedFrame
-		cf, j.err = s.frames.get(ctx, key, need, func() ([]byte, error) {
+		if cf, j.err = s.frames.get(ctx, key, need, func() ([]byte, error) {
 			return s.readFramePrefix(ctx, j.loc, need, nil)
-		})
-		if j.err == nil {
+		}); j.err == nil {
 			j.frame, j.shared = cf.data, true
-			for i, ref := range j.refs {
-				var data []byte
-				if data, j.err = cf.slice(s, j.locs[i], ref); j.err != nil {
-					s.frames.drop(cf) // damage may be transient: read it again next time
-					return
-				}
-				j.pieces = append(j.pieces, data)
-			}
-			return
 		}
 	} else {
 		j.frame, j.err = s.readFramePrefix(ctx, j.loc, need, getBuf(int(need)))
@@ -278,7 +268,15 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 	}
 	for i, ref := range j.refs {
 		var data []byte
-		if data, j.err = s.slice(j.frame, j.locs[i], ref); j.err != nil {
+		if cf != nil {
+			data, j.err = cf.slice(s, j.locs[i], ref)
+		} else {
+			data, j.err = s.slice(j.frame, j.locs[i], ref)
+		}
+		if j.err != nil {
+			if cf != nil {
+				s.frames.drop(cf) // damage may be transient: read it again next time
+			}
 			return
 		}
 		j.pieces = append(j.pieces, data)

@@ -178,7 +178,7 @@ func (s *Store) compress(data []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	frame, err := enc.encode(make([]byte, 0, len(data)/2), data)
+	frame, err := enc.encode(nil, data)
 	s.enc.Put(enc)
 	return frame, err
 }
