@@ -92,7 +92,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 
 	"sync"
 	"unsafe"
@@ -138,13 +137,12 @@ func lzmaError(r C.int) error {
 // output through, no process to switch to. It is not safe for concurrent
 // use.
 type libXZReader struct {
-	in     io.Reader
-	buf    []byte // input, buf[off:] not yet decoded
-	off    int
-	eof    bool // in is at its end
-	s      *C.nd_lzma_stream
-	err    error
-	closed bool
+	in  io.Reader
+	buf []byte // input, buf[off:] not yet decoded
+	off int
+	eof bool // in is at its end
+	s   *C.nd_lzma_stream
+	err error
 }
 
 // startLibXZ decodes r with liblzma on a goroutine of its own, a few
@@ -163,7 +161,7 @@ func startLibXZ(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
 	x := &libXZReader{in: ctxReader{ctx, r}, buf: make([]byte, 0, 128<<10), s: s}
 	p := bufpipe.New()
 	go func() {
-		defer x.Close()
+		defer x.free()
 		_, err := p.ReadFrom(x) // decodes into the pipe's blocks
 		p.CloseWrite(err)       // nil at the end: the reader gets io.EOF
 	}()
@@ -194,9 +192,6 @@ func (l *libXZStream) Close() error {
 }
 
 func (x *libXZReader) Read(p []byte) (int, error) {
-	if x.closed {
-		return 0, errClosed
-	}
 	if x.err != nil {
 		return 0, x.err
 	}
@@ -246,13 +241,8 @@ func (x *libXZReader) Read(p []byte) (int, error) {
 	}
 }
 
-// Close frees the decoder.
-func (x *libXZReader) Close() error {
-	if !x.closed {
-		x.closed = true
-		C.nd_decoder_free(x.s)
-		x.s = nil
-		runtime.SetFinalizer(x, nil)
-	}
-	return nil
+// free frees the decoder; the reader is not used again.
+func (x *libXZReader) free() {
+	C.nd_decoder_free(x.s)
+	x.s = nil
 }
