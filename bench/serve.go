@@ -70,7 +70,7 @@ func (sp *Speed) runServe(ctx context.Context, opts Options, st *narstore.Store,
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The frame cache holds the whole generation: a warm server, as one
 	// sized for its popular NARs is.
-	frames := max(server.DefaultFrameCache, 2*sp.ServeBytes)
+	frames := max(chunkstore.DefaultFrameCache, 2*sp.ServeBytes)
 	var cold, warm, static []ServeRow
 	for _, n := range clients {
 		// A server of its own for each client count, started cold: a

@@ -13,6 +13,11 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 )
 
+// DefaultFrameCache is the Options.FrameCache of the commands that read
+// NARs (serve, verify, export) unless told otherwise: popular NARs are then
+// served without decompressing their frames again.
+const DefaultFrameCache = 256 << 20
+
 // ErrNotFound is wrapped by reads of a chunk the repository does not hold.
 var ErrNotFound = errors.New("chunkstore: chunk not found")
 

@@ -12,12 +12,8 @@ import (
 
 // Defaults of Options and HTTPOptions.
 const (
-	DefaultSendTimeout = time.Minute
-	DefaultIdleTimeout = 2 * time.Minute
-	// DefaultFrameCache is the frame cache nardedup serve gives the
-	// repository it opens (chunkstore.Options.FrameCache): popular NARs
-	// are then served without decompressing their frames again.
-	DefaultFrameCache   = 256 << 20
+	DefaultSendTimeout  = time.Minute
+	DefaultIdleTimeout  = 2 * time.Minute
 	defaultQueueTimeout = 30 * time.Second
 	// streamMemory is what one NAR stream may hold at most: three chunk
 	// readers (recipe, positions, residue), each with frames of up to

@@ -14,7 +14,6 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/narstore"
-	"github.com/nardedup/nardedup/server"
 	"github.com/urfave/cli/v2"
 )
 
@@ -117,7 +116,7 @@ func indexPath(cacheDir, repoID, role string) (string, error) {
 // frameCacheFlag is --frame-cache of the commands that read NARs.
 func frameCacheFlag() cli.Flag {
 	return &cli.StringFlag{Name: "frame-cache", Usage: "keep up to `BYTES` of decoded frames in memory, so that frames several NARs share are decompressed once (suffixes K, M, G; 0: none; the process may hold about twice this)",
-		Value: fmt.Sprintf("%dM", server.DefaultFrameCache>>20), EnvVars: []string{"NARDEDUP_FRAME_CACHE"}}
+		Value: fmt.Sprintf("%dM", chunkstore.DefaultFrameCache>>20), EnvVars: []string{"NARDEDUP_FRAME_CACHE"}}
 }
 
 // frameCache returns --frame-cache in bytes.
