@@ -15,6 +15,7 @@ import (
 	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/source"
@@ -28,30 +29,18 @@ type repo struct {
 
 func newRepo(t testing.TB, cfg chunkstore.Config) *repo {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
 	be, err := local.Open(dir)
 	must(t, err)
-	if _, err := chunkstore.Init(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
 	r := &repo{dir: dir, be: be}
-	r.open(t, filepath.Join(t.TempDir(), "index.db"))
+	r.st = testrepo.Open(t, be, cfg, filepath.Join(t.TempDir(), "index.db"))
 	return r
 }
 
-// open opens the repository with its local index at path.
+// open opens the repository again with its local index at path.
 func (r *repo) open(t testing.TB, path string) *narstore.Store {
 	t.Helper()
-	cs, err := chunkstore.Open(context.Background(), r.be, chunkstore.Options{IndexPath: path})
-	must(t, err)
-	t.Cleanup(func() { cs.Close() })
-	st, err := narstore.New(cs)
-	must(t, err)
-	if r.st == nil {
-		r.st = st
-	}
-	return st
+	return testrepo.Open(t, r.be, chunkstore.Config{}, path)
 }
 
 func must(t testing.TB, err error) {

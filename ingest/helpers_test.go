@@ -17,6 +17,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/source"
@@ -44,16 +45,8 @@ func newRepoIn(t testing.TB, dir, idxDir string) *repo {
 // newRepoOn creates a repository on be with its local index in idxDir.
 func newRepoOn(t testing.TB, be backend.Backend, idxDir string) *repo {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := chunkstore.Init(ctx, be, chunkstore.DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(idxDir, "index.db")})
-	must(t, err)
-	t.Cleanup(func() { cs.Close(); be.Close() })
-	st, err := narstore.New(cs)
-	must(t, err)
-	return &repo{be: be, st: st}
+	t.Cleanup(func() { be.Close() })
+	return &repo{be: be, st: testrepo.Open(t, be, chunkstore.DefaultConfig(), filepath.Join(idxDir, "index.db"))}
 }
 
 // bytes returns the total size of the repository's objects.

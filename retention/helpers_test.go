@@ -13,15 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
-	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/retention"
-	"github.com/nardedup/nardedup/source"
 )
 
 // The sample's store paths by what they are (see internal/sample). Each
@@ -47,22 +45,7 @@ type repo struct {
 
 func newRepo(t testing.TB) *repo {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	bucket, err := sample.WriteBucket(filepath.Join(dir, "bucket"))
-	must(t, err)
-	be, err := local.Open(filepath.Join(dir, "repo"))
-	must(t, err)
-	_, err = chunkstore.Init(ctx, be, chunkstore.DefaultConfig())
-	must(t, err)
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(dir, "index.db")})
-	must(t, err)
-	t.Cleanup(func() { cs.Close(); be.Close() })
-	st, err := narstore.New(cs)
-	must(t, err)
-	if _, err := ingest.Run(ctx, source.NewDir(bucket), st, ingest.Options{}); err != nil {
-		t.Fatalf("ingest: %v", err)
-	}
+	be, st, bucket := testrepo.Sample(t)
 	return &repo{be: be, st: st, bucket: bucket}
 }
 

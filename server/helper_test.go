@@ -14,17 +14,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
-	"github.com/nardedup/nardedup/ingest"
-	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/server"
-	"github.com/nardedup/nardedup/source"
 )
 
 // repo is a repository holding the ingested sample binary cache.
@@ -38,23 +35,7 @@ type repo struct {
 // sample binary cache into it.
 func newRepo(tb testing.TB) *repo {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	bucket, err := sample.WriteBucket(filepath.Join(dir, "bucket"))
-	check(tb, err)
-	be, err := local.Open(filepath.Join(dir, "repo"))
-	check(tb, err)
-	tb.Cleanup(func() { be.Close() })
-	_, err = chunkstore.Init(ctx, be, chunkstore.DefaultConfig())
-	check(tb, err)
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(dir, "index.db")})
-	check(tb, err)
-	tb.Cleanup(func() { cs.Close() })
-	st, err := narstore.New(cs)
-	check(tb, err)
-	if _, err := ingest.Run(ctx, source.NewDir(bucket), st, ingest.Options{}); err != nil {
-		tb.Fatalf("ingest: %v", err)
-	}
+	be, st, bucket := testrepo.Sample(tb)
 	return &repo{be: be, st: st, bucket: bucket}
 }
 

@@ -1,0 +1,63 @@
+// Package testrepo makes repositories for the tests of other packages.
+package testrepo
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/source"
+)
+
+// Open creates a repository with cfg on be unless be holds one already,
+// and opens it with its local index at indexPath; the store is closed when
+// the test ends.
+func Open(tb testing.TB, be backend.Backend, cfg chunkstore.Config, indexPath string) *narstore.Store {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := chunkstore.LoadConfig(ctx, be); errors.Is(err, backend.ErrNotExist) {
+		if _, err := chunkstore.Init(ctx, be, cfg); err != nil {
+			tb.Fatal(err)
+		}
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: indexPath})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cs.Close() })
+	st, err := narstore.New(cs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+// Sample writes the built-in sample cache (internal/sample) to a temporary
+// directory and ingests it into a new repository with the default
+// configuration on a local backend, closed when the test ends.
+func Sample(tb testing.TB) (be *local.Backend, st *narstore.Store, bucket string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	bucket, err := sample.WriteBucket(filepath.Join(dir, "bucket"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if be, err = local.Open(filepath.Join(dir, "repo")); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { be.Close() })
+	st = Open(tb, be, chunkstore.DefaultConfig(), filepath.Join(dir, "index.db"))
+	if _, err := ingest.Run(context.Background(), source.NewDir(bucket), st, ingest.Options{}); err != nil {
+		tb.Fatalf("ingest: %v", err)
+	}
+	return be, st, bucket
+}
