@@ -547,10 +547,7 @@ func (g *collector) sweepPack(ctx context.Context, p chunkstore.ID, has func(chu
 		}
 		if !elsewhere {
 			g.rep.RevivedPacks++
-			if !indexed {
-				if toc == nil {
-					return fmt.Errorf("gc: pack %s: no table of contents", p)
-				}
+			if !indexed { // toc was read above
 				if err := backend.PutBytes(ctx, g.be, chunkstore.IndexKey(p), toc.Encode()); err != nil {
 					return fmt.Errorf("gc: restore index of pack %s: %w", p, err)
 				}
