@@ -115,43 +115,50 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.Jobs = 2
 	}
 	start := time.Now()
-	r := &Report{Command: opts.Command, Started: start.UTC(), Machine: machine(), LoadStart: loadAvg(),
-		Corpus: opts.Corpus, Jobs: opts.Jobs, Default: repoConfig(chunkstore.DefaultConfig())}
+	r := &runner{opts: opts, rep: &Report{Command: opts.Command, Started: start.UTC(), Machine: machine(), LoadStart: loadAvg(),
+		Corpus: opts.Corpus, Jobs: opts.Jobs, Default: repoConfig(chunkstore.DefaultConfig())}}
 	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	if err := r.runGenerations(ctx, opts); err != nil {
+	if err := r.runGenerations(ctx); err != nil {
 		return nil, err
 	}
 	if !opts.SkipCompare {
-		if err := r.runCompare(ctx, opts); err != nil {
+		if err := r.runCompare(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.runRaw(ctx, opts); err != nil {
+	if err := r.runRaw(ctx); err != nil {
 		return nil, err
 	}
 	if !opts.SkipSweep {
-		if err := r.runSweep(ctx, opts); err != nil {
+		if err := r.runSweep(ctx); err != nil {
 			return nil, err
 		}
 	}
-	r.Elapsed = time.Since(start).Seconds()
-	r.LoadEnd = loadAvg()
-	return r, nil
+	r.rep.Elapsed = time.Since(start).Seconds()
+	r.rep.LoadEnd = loadAvg()
+	return r.rep, nil
+}
+
+// runner is one Run: its options, held once for every measurement step,
+// and the report the steps fill.
+type runner struct {
+	opts Options
+	rep  *Report
 }
 
 // scratch returns an empty directory name under the work directory.
-func scratch(opts Options, name string) (string, error) {
-	dir := filepath.Join(opts.WorkDir, name)
+func (r *runner) scratch(name string) (string, error) {
+	dir := filepath.Join(r.opts.WorkDir, name)
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("bench: clear %s: %w", dir, err)
 	}
 	return dir, nil
 }
 
-func logf(opts Options, format string, args ...any) {
-	if opts.Log != nil {
-		fmt.Fprintf(opts.Log, "%s bench: %s\n", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))
+func (r *runner) logf(format string, args ...any) {
+	if r.opts.Log != nil {
+		fmt.Fprintf(r.opts.Log, "%s bench: %s\n", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))
 	}
 }

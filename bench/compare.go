@@ -38,8 +38,8 @@ const noStripMethod = "emulated by the benchmark: every distinct NAR, uncut, wri
 
 // runCompare fills r.Compare. Generation 1 is one scope; with more than
 // one generation, all of them together are a second.
-func (r *Report) runCompare(ctx context.Context, opts Options) error {
-	dir, err := scratch(opts, "nostrip")
+func (r *runner) runCompare(ctx context.Context) error {
+	dir, err := r.scratch("nostrip")
 	if err != nil {
 		return err
 	}
@@ -50,25 +50,26 @@ func (r *Report) runCompare(ctx context.Context, opts Options) error {
 	defer rp.remove()
 	defer rp.close()
 	c := &Compare{ZstdMethod: zstdMethod, NoStripMethod: noStripMethod}
-	cmp := &comparer{rp: rp, jobs: opts.Jobs, paths: map[string]bool{}, nars: map[string]bool{}, urls: map[string]bool{}}
+	cmp := &comparer{rp: rp, jobs: r.opts.Jobs, paths: map[string]bool{}, nars: map[string]bool{}, urls: map[string]bool{}}
 	sc := Scope{Name: "generation 1"}
-	for i, g := range opts.Generations {
+	gens := r.opts.Generations
+	for i, g := range gens {
 		if i == 1 {
-			sc.Name = fmt.Sprintf("whole corpus (%d generations)", len(opts.Generations))
+			sc.Name = fmt.Sprintf("whole corpus (%d generations)", len(gens))
 		}
 		if err := cmp.add(ctx, g, &sc); err != nil {
 			return err
 		}
-		if i == 0 || i == len(opts.Generations)-1 {
+		if i == 0 || i == len(gens)-1 {
 			if _, sc.NoStrip, err = rp.objects(ctx); err != nil {
 				return err
 			}
-			sc.Strip = r.Generations[i].Stored
+			sc.Strip = r.rep.Generations[i].Stored
 			c.Scopes = append(c.Scopes, sc)
-			logf(opts, "compare %s: zstd %s, no strip %s", sc.Name, mib(sc.ZstdBest), mib(sc.NoStrip))
+			r.logf("compare %s: zstd %s, no strip %s", sc.Name, mib(sc.ZstdBest), mib(sc.NoStrip))
 		}
 	}
-	r.Compare = c
+	r.rep.Compare = c
 	return nil
 }
 

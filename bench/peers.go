@@ -58,8 +58,8 @@ const peersMethod = "every distinct NAR decompressed once into a scratch directo
 func PeerNames() []string { return []string{"casync", "borg", "borg-64k", "restic"} }
 
 // runPeers backs up every generation of rc with each peer.
-func (r *Report) runPeers(ctx context.Context, opts Options, rc *rawCorpus) error {
-	names := opts.Peers
+func (r *runner) runPeers(ctx context.Context, rc *rawCorpus) error {
+	names := r.opts.Peers
 	if names == nil {
 		names = PeerNames()
 	}
@@ -69,11 +69,11 @@ func (r *Report) runPeers(ctx context.Context, opts Options, rc *rawCorpus) erro
 		if !ok {
 			return fmt.Errorf("bench: unknown peer %q (want one of %s)", name, strings.Join(PeerNames(), ", "))
 		}
-		row, err := runPeer(ctx, opts, spec, rc)
+		row, err := r.runPeer(ctx, spec, rc)
 		if err != nil {
 			return err
 		}
-		logf(opts, "peer %s: %s", name, row.summary())
+		r.logf("peer %s: %s", name, row.summary())
 		p.Rows = append(p.Rows, row)
 	}
 	for i, row := range p.Rows {
@@ -81,7 +81,7 @@ func (r *Report) runPeers(ctx context.Context, opts Options, rc *rawCorpus) erro
 			p.Best = i
 		}
 	}
-	r.Peers = p
+	r.rep.Peers = p
 	return nil
 }
 
@@ -97,7 +97,7 @@ func (p PeerRow) summary() string {
 
 // runPeer measures one peer. Only scratch-directory trouble is an error;
 // a missing or failing tool is recorded in the row.
-func runPeer(ctx context.Context, opts Options, spec peerSpec, rc *rawCorpus) (PeerRow, error) {
+func (r *runner) runPeer(ctx context.Context, spec peerSpec, rc *rawCorpus) (PeerRow, error) {
 	row := PeerRow{Name: spec.name, Tool: spec.tool, Chunking: spec.chunking, Install: spec.install,
 		Command: spec.tool + " " + strings.Join(spec.backup("REPO", "gen-K"), " ")}
 	bin := findTool(spec.tool)
@@ -105,7 +105,7 @@ func runPeer(ctx context.Context, opts Options, spec peerSpec, rc *rawCorpus) (P
 		return row, nil
 	}
 	row.Installed, row.Version = true, toolVersion(ctx, bin, spec.version)
-	work, err := scratch(opts, "peer-"+spec.name)
+	work, err := r.scratch("peer-" + spec.name)
 	if err != nil {
 		return row, err
 	}

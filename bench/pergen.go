@@ -53,8 +53,8 @@ type Totals struct {
 
 // runGenerations ingests every generation, in order, into one repository
 // with the default configuration.
-func (r *Report) runGenerations(ctx context.Context, opts Options) error {
-	dir, err := scratch(opts, "generations")
+func (r *runner) runGenerations(ctx context.Context) error {
+	dir, err := r.scratch("generations")
 	if err != nil {
 		return err
 	}
@@ -63,12 +63,13 @@ func (r *Report) runGenerations(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer rp.remove()
-	r.Totals.Config = repoConfig(rp.cfg)
+	r.rep.Totals.Config = repoConfig(rp.cfg)
 	seenURL := make(map[string]bool)
 	var before, cumXZ int64
 	var snaps []struct{ dir, scope string }
-	for i, g := range opts.Generations {
-		row, err := ingestGeneration(ctx, rp, g, opts.Jobs, seenURL)
+	gens := r.opts.Generations
+	for i, g := range gens {
+		row, err := ingestGeneration(ctx, rp, g, r.opts.Jobs, seenURL)
 		if err != nil {
 			rp.close()
 			return err
@@ -76,15 +77,15 @@ func (r *Report) runGenerations(ctx context.Context, opts Options) error {
 		row.Added, before = row.Stored-before, row.Stored
 		cumXZ += row.NewXZ
 		row.CumXZ = cumXZ
-		r.Generations = append(r.Generations, *row)
-		logf(opts, "%s: %d paths, %s NAR, %s nar.xz, stored +%s in %.1fs", g.Name, row.Paths,
+		r.rep.Generations = append(r.rep.Generations, *row)
+		r.logf("%s: %d paths, %s NAR, %s nar.xz, stored +%s in %.1fs", g.Name, row.Paths,
 			mib(row.NarBytes), mib(row.XZBytes), mib(row.Added), row.Seconds)
 		// The comparison's scopes: generation 1 and the whole corpus. The
 		// recompressions run after the last generation, so that the memory
 		// libzstd leaves to the C allocator does not count as the next
 		// generation's peak RSS.
-		if !opts.SkipCompare && !opts.SkipRecompress && (i == 0 || i == len(opts.Generations)-1) {
-			dir, err := snapshot(opts, rp, g.Name)
+		if !r.opts.SkipCompare && !r.opts.SkipRecompress && (i == 0 || i == len(gens)-1) {
+			dir, err := r.snapshot(rp, g.Name)
 			if err != nil {
 				rp.close()
 				return err
@@ -92,21 +93,21 @@ func (r *Report) runGenerations(ctx context.Context, opts Options) error {
 			snaps = append(snaps, struct{ dir, scope string }{dir, g.Name})
 		}
 	}
-	if err := r.collectTotals(ctx, rp); err != nil {
+	if err := r.rep.collectTotals(ctx, rp); err != nil {
 		for _, sn := range snaps {
 			os.RemoveAll(sn.dir)
 		}
 		return err
 	}
 	for i, sn := range snaps {
-		rc, err := recompressCopy(ctx, opts, sn.dir, sn.scope)
+		rc, err := r.recompressCopy(ctx, sn.dir, sn.scope)
 		if err != nil {
 			for _, rest := range snaps[i+1:] {
 				os.RemoveAll(rest.dir)
 			}
 			return err
 		}
-		r.Recompressed = append(r.Recompressed, rc)
+		r.rep.Recompressed = append(r.rep.Recompressed, rc)
 	}
 	return nil
 }

@@ -4,22 +4,22 @@ import "context"
 
 // runRaw decompresses the corpus once and measures, over those raw NARs,
 // the speed section and the peers, unless both are skipped.
-func (r *Report) runRaw(ctx context.Context, opts Options) error {
-	if opts.SkipSpeed && opts.SkipPeers {
+func (r *runner) runRaw(ctx context.Context) error {
+	if r.opts.SkipSpeed && r.opts.SkipPeers {
 		return nil
 	}
-	rc, err := extractRaw(ctx, opts)
+	rc, err := r.extractRaw(ctx)
 	if err != nil {
 		return err
 	}
 	defer rc.remove()
-	if !opts.SkipSpeed {
-		if err := r.runSpeed(ctx, opts, rc); err != nil {
+	if !r.opts.SkipSpeed {
+		if err := r.runSpeed(ctx, rc); err != nil {
 			return err
 		}
 	}
-	if !opts.SkipPeers {
-		if err := r.runPeers(ctx, opts, rc); err != nil {
+	if !r.opts.SkipPeers {
+		if err := r.runPeers(ctx, rc); err != nil {
 			return err
 		}
 	}

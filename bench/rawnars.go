@@ -41,10 +41,10 @@ type rawFile struct {
 	NarSize     int64
 }
 
-// extractRaw decompresses every distinct NAR of opts.Generations once into
+// extractRaw decompresses every distinct NAR of the generations once into
 // a scratch directory and builds the plain cache and the generation trees.
-func extractRaw(ctx context.Context, opts Options) (*rawCorpus, error) {
-	dir, err := scratch(opts, "raw")
+func (r *runner) extractRaw(ctx context.Context) (*rawCorpus, error) {
+	dir, err := r.scratch("raw")
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func extractRaw(ctx context.Context, opts Options) (*rawCorpus, error) {
 	if err := os.WriteFile(filepath.Join(rc.cache, "nix-cache-info"), []byte("StoreDir: "+storeDir+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("bench: raw corpus: %w", err)
 	}
-	for _, g := range opts.Generations {
+	for _, g := range r.opts.Generations {
 		es, err := scan(ctx, g.Source, storeDir)
 		if err != nil {
 			return nil, err
@@ -67,7 +67,7 @@ func extractRaw(ctx context.Context, opts Options) (*rawCorpus, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = forEach(opts.Jobs, todo, func(i int) error { return rc.decompress(ctx, g.Source, es[i]) })
+		err = forEach(r.opts.Jobs, todo, func(i int) error { return rc.decompress(ctx, g.Source, es[i]) })
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +77,7 @@ func extractRaw(ctx context.Context, opts Options) (*rawCorpus, error) {
 		}
 		rc.gens = append(rc.gens, rg)
 	}
-	logf(opts, "raw corpus: %d distinct NARs, %s", len(rc.files), mib(rc.narBytes()))
+	r.logf("raw corpus: %d distinct NARs, %s", len(rc.files), mib(rc.narBytes()))
 	return rc, nil
 }
 

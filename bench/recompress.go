@@ -39,8 +39,8 @@ func recompressOptions(jobs int) gc.Options {
 
 // snapshot copies the repository of rp (idle) into a scratch directory,
 // for recompressCopy to run on later, and returns the directory.
-func snapshot(opts Options, rp *repo, scope string) (string, error) {
-	dir, err := scratch(opts, "recompress-"+scope)
+func (r *runner) snapshot(rp *repo, scope string) (string, error) {
+	dir, err := r.scratch("recompress-" + scope)
 	if err != nil {
 		return "", err
 	}
@@ -53,10 +53,10 @@ func snapshot(opts Options, rp *repo, scope string) (string, error) {
 
 // recompressCopy runs a collection that recompresses everything in the
 // snapshot in dir, then deletes the snapshot.
-func recompressCopy(ctx context.Context, opts Options, dir, scope string) (Recompressed, error) {
+func (r *runner) recompressCopy(ctx context.Context, dir, scope string) (Recompressed, error) {
 	defer os.RemoveAll(dir)
-	gopts := recompressOptions(opts.Jobs)
-	res := Recompressed{Scope: scope, Level: gopts.Recompress.Copy.ZstdLevel, GroupSize: gopts.Recompress.Copy.GroupSize, Workers: opts.Jobs}
+	gopts := recompressOptions(r.opts.Jobs)
+	res := Recompressed{Scope: scope, Level: gopts.Recompress.Copy.ZstdLevel, GroupSize: gopts.Recompress.Copy.GroupSize, Workers: r.opts.Jobs}
 	if !chunkstore.HasLibzstd {
 		res.Unavailable = "built without cgo"
 		return res, nil
@@ -85,7 +85,7 @@ func recompressCopy(ctx context.Context, opts Options, dir, scope string) (Recom
 		return res, fmt.Errorf("bench: recompress %s: %s", scope, rep.Pending)
 	}
 	res.Stored, res.Packs, res.LiveBytes, res.Frames = rep.After.Bytes, rep.RecompressedPacks, rep.RecompressLiveBytes, rep.Recompressed.Frames
-	logf(opts, "recompress %s: %s -> %s in %.1fs (%.1f CPU s)", scope, mib(rep.Before.Bytes), mib(res.Stored), res.Seconds, res.CPU)
+	r.logf("recompress %s: %s -> %s in %.1fs (%.1f CPU s)", scope, mib(rep.Before.Bytes), mib(res.Stored), res.Seconds, res.CPU)
 	return res, nil
 }
 

@@ -54,7 +54,7 @@ type fetchTarget struct {
 
 // runServe serves the last generation's NARs from st and, alongside, from
 // a static file server over the same uncompressed NAR files.
-func (sp *Speed) runServe(ctx context.Context, opts Options, st *narstore.Store, dir string, rc *rawCorpus) error {
+func (r *runner) runServe(ctx context.Context, sp *Speed, st *narstore.Store, dir string, rc *rawCorpus) error {
 	g := rc.gens[len(rc.gens)-1]
 	var targets []fetchTarget
 	for _, e := range g.Entries {
@@ -63,7 +63,7 @@ func (sp *Speed) runServe(ctx context.Context, opts Options, st *narstore.Store,
 		sp.ServeBytes += e.NarSize
 	}
 	sp.ServeGen, sp.ServeNARs = g.Name, len(targets)
-	clients := opts.ServeClients
+	clients := r.opts.ServeClients
 	if clients == nil {
 		clients = DefaultServeClients()
 	}
@@ -92,7 +92,7 @@ func (sp *Speed) runServe(ctx context.Context, opts Options, st *narstore.Store,
 			row.Server = []string{"nardedup", "nardedup-warm"}[pass]
 			row.FrameCache, row.FrameHits, row.FrameMisses = frames, h1-h0, m1-m0
 			*rows = append(*rows, row)
-			logf(opts, "serve %s, %d clients: %.1f MB/s, TTFB p50 %.1f ms, p99 %.1f ms, frames %d hits %d misses",
+			r.logf("serve %s, %d clients: %.1f MB/s, TTFB p50 %.1f ms, p99 %.1f ms, frames %d hits %d misses",
 				row.Server, n, row.MBps, 1e3*row.TTFB50, 1e3*row.TTFB99, row.FrameHits, row.FrameMisses)
 		}
 		closeStore()
@@ -104,7 +104,7 @@ func (sp *Speed) runServe(ctx context.Context, opts Options, st *narstore.Store,
 		}
 		row.Server = "static"
 		static = append(static, row)
-		logf(opts, "serve static, %d clients: %.1f MB/s, TTFB p50 %.1f ms, p99 %.1f ms", n, row.MBps, 1e3*row.TTFB50, 1e3*row.TTFB99)
+		r.logf("serve static, %d clients: %.1f MB/s, TTFB p50 %.1f ms, p99 %.1f ms", n, row.MBps, 1e3*row.TTFB50, 1e3*row.TTFB99)
 	}
 	sp.ServeFrameCache = frames
 	sp.Serve = append(append(append(sp.Serve, cold...), warm...), static...)

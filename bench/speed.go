@@ -48,13 +48,13 @@ func (r *Rate) finish() {
 // runSpeed ingests rc's plain cache generation by generation into a fresh
 // repository, decodes the source files with xz, and serves the last
 // generation from that repository.
-func (r *Report) runSpeed(ctx context.Context, opts Options, rc *rawCorpus) error {
+func (r *runner) runSpeed(ctx context.Context, rc *rawCorpus) error {
 	sp := &Speed{}
-	for _, g := range r.Generations {
+	for _, g := range r.rep.Generations {
 		sp.IngestXZ.add(g)
 	}
 	sp.IngestXZ.finish()
-	dir, err := scratch(opts, "plain-ingest")
+	dir, err := r.scratch("plain-ingest")
 	if err != nil {
 		return err
 	}
@@ -70,22 +70,22 @@ func (r *Report) runSpeed(ctx context.Context, opts Options, rc *rawCorpus) erro
 		if err != nil {
 			return err
 		}
-		row, err := ingestGeneration(ctx, rp, Generation{Name: g.Name, Source: src}, opts.Jobs, seen)
+		row, err := ingestGeneration(ctx, rp, Generation{Name: g.Name, Source: src}, r.opts.Jobs, seen)
 		if err != nil {
 			return fmt.Errorf("bench: ingest uncompressed NARs: %w", err)
 		}
 		sp.PlainGens = append(sp.PlainGens, *row)
 		sp.IngestPlain.add(*row)
-		logf(opts, "ingest %s from uncompressed NARs: %.1f MB/s", g.Name, row.MBps)
+		r.logf("ingest %s from uncompressed NARs: %.1f MB/s", g.Name, row.MBps)
 	}
 	sp.IngestPlain.finish()
-	if err := sp.runXZ(ctx, opts, rc); err != nil {
+	if err := r.runXZ(ctx, sp, rc); err != nil {
 		return err
 	}
-	if err := sp.runServe(ctx, opts, rp.st, dir, rc); err != nil {
+	if err := r.runServe(ctx, sp, rp.st, dir, rc); err != nil {
 		return err
 	}
-	r.Speed = sp
+	r.rep.Speed = sp
 	return nil
 }
 
@@ -100,7 +100,7 @@ func (r *Rate) add(g GenRow) {
 // runXZ runs two `xz -dc` processes in parallel, each over half of the
 // source's .nar.xz files (halves of about equal NAR bytes), output to
 // /dev/null, and measures the decoded bytes per wall-clock second.
-func (sp *Speed) runXZ(ctx context.Context, opts Options, rc *rawCorpus) error {
+func (r *runner) runXZ(ctx context.Context, sp *Speed, rc *rawCorpus) error {
 	if sp.XZTool = findTool("xz"); sp.XZTool == "" {
 		return nil
 	}
@@ -150,6 +150,6 @@ func (sp *Speed) runXZ(ctx context.Context, opts Options, rc *rawCorpus) error {
 	}
 	sp.XZDecode.Seconds = time.Since(start).Seconds()
 	sp.XZDecode.finish()
-	logf(opts, "xz -dc ×2: %d files, %s in %.1fs, %.1f MB/s", len(files), mib(sp.XZDecode.Bytes), sp.XZDecode.Seconds, sp.XZDecode.MBps)
+	r.logf("xz -dc ×2: %d files, %s in %.1fs, %.1f MB/s", len(files), mib(sp.XZDecode.Bytes), sp.XZDecode.Seconds, sp.XZDecode.MBps)
 	return nil
 }

@@ -11,17 +11,17 @@ import (
 
 // runSweep ingests the first generations with every sweep configuration,
 // each into a fresh repository, one after the other.
-func (r *Report) runSweep(ctx context.Context, opts Options) error {
-	gens, corpus := opts.Generations, opts.Corpus
-	if opts.SweepSource != nil {
-		gens, corpus = opts.SweepSource, opts.SweepCorpus
+func (r *runner) runSweep(ctx context.Context) error {
+	gens, corpus := r.opts.Generations, r.opts.Corpus
+	if r.opts.SweepSource != nil {
+		gens, corpus = r.opts.SweepSource, r.opts.SweepCorpus
 	}
-	n := opts.SweepGenerations
+	n := r.opts.SweepGenerations
 	if n <= 0 {
 		n = 2
 	}
 	gens = gens[:min(n, len(gens))]
-	pts := opts.Sweep
+	pts := r.opts.Sweep
 	if pts == nil {
 		pts = OneAtATime()
 	}
@@ -42,28 +42,28 @@ func (r *Report) runSweep(ctx context.Context, opts Options) error {
 		}
 	}
 	for i, p := range pts {
-		if err := sw.run(ctx, opts, p, gens, fmt.Sprintf("%d/%d", i+1, len(pts))); err != nil {
+		if err := r.sweepRow(ctx, sw, p, gens, fmt.Sprintf("%d/%d", i+1, len(pts))); err != nil {
 			return err
 		}
 	}
-	if p, ok := sw.combined(); ok && opts.Sweep == nil {
-		if err := sw.run(ctx, opts, p, gens, "combined"); err != nil {
+	if p, ok := sw.combined(); ok && r.opts.Sweep == nil {
+		if err := r.sweepRow(ctx, sw, p, gens, "combined"); err != nil {
 			return err
 		}
 	}
 	sw.pick()
-	r.Sweep = sw
+	r.rep.Sweep = sw
 	return nil
 }
 
-// run measures one configuration and adds its row.
-func (sw *Sweep) run(ctx context.Context, opts Options, p SweepPoint, gens []Generation, step string) error {
-	row, err := sweepOne(ctx, opts, p, gens)
+// sweepRow measures one configuration and adds its row to sw.
+func (r *runner) sweepRow(ctx context.Context, sw *Sweep, p SweepPoint, gens []Generation, step string) error {
+	row, err := r.sweepOne(ctx, p, gens)
 	if err != nil {
 		return err
 	}
 	sw.Rows = append(sw.Rows, *row)
-	logf(opts, "sweep %s: %s: stored %s, %.1f MB/s, %.1f CPU s", step, row.Config, mib(row.Final()), row.MBps, row.CPU)
+	r.logf("sweep %s: %s: stored %s, %.1f MB/s, %.1f CPU s", step, row.Config, mib(row.Final()), row.MBps, row.CPU)
 	return nil
 }
 
@@ -117,8 +117,8 @@ func (sw *Sweep) pick() {
 }
 
 // sweepOne ingests gens into a fresh repository configured by p.
-func sweepOne(ctx context.Context, opts Options, p SweepPoint, gens []Generation) (*SweepRow, error) {
-	dir, err := scratch(opts, "sweep")
+func (r *runner) sweepOne(ctx context.Context, p SweepPoint, gens []Generation) (*SweepRow, error) {
+	dir, err := r.scratch("sweep")
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func sweepOne(ctx context.Context, opts Options, p SweepPoint, gens []Generation
 	row := &SweepRow{Point: p, Config: repoConfig(rp.cfg)}
 	for _, g := range gens {
 		start, cpu := time.Now(), cpuSeconds()
-		st, err := ingest.Run(ctx, g.Source, rp.st, ingest.Options{Jobs: opts.Jobs})
+		st, err := ingest.Run(ctx, g.Source, rp.st, ingest.Options{Jobs: r.opts.Jobs})
 		row.Seconds += time.Since(start).Seconds()
 		row.CPU += cpuSeconds() - cpu
 		if err != nil {
