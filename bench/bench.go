@@ -157,6 +157,16 @@ func (r *runner) scratch(name string) (string, error) {
 	return dir, nil
 }
 
+// scratchRepo creates a repository with cfg in the emptied scratch
+// directory name and opens it, as newRepo does.
+func (r *runner) scratchRepo(ctx context.Context, name string, cfg chunkstore.Config, withNAR bool) (*repo, error) {
+	dir, err := r.scratch(name)
+	if err != nil {
+		return nil, err
+	}
+	return newRepo(ctx, dir, cfg, withNAR)
+}
+
 func (r *runner) logf(format string, args ...any) {
 	if r.opts.Log != nil {
 		fmt.Fprintf(r.opts.Log, "%s bench: %s\n", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))

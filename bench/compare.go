@@ -39,11 +39,7 @@ const noStripMethod = "emulated by the benchmark: every distinct NAR, uncut, wri
 // runCompare fills r.Compare. Generation 1 is one scope; with more than
 // one generation, all of them together are a second.
 func (r *runner) runCompare(ctx context.Context) error {
-	dir, err := r.scratch("nostrip")
-	if err != nil {
-		return err
-	}
-	rp, err := newRepo(ctx, dir, chunkstore.DefaultConfig(), false)
+	rp, err := r.scratchRepo(ctx, "nostrip", chunkstore.DefaultConfig(), false)
 	if err != nil {
 		return err
 	}

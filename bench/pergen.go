@@ -54,11 +54,7 @@ type Totals struct {
 // runGenerations ingests every generation, in order, into one repository
 // with the default configuration.
 func (r *runner) runGenerations(ctx context.Context) error {
-	dir, err := r.scratch("generations")
-	if err != nil {
-		return err
-	}
-	rp, err := newRepo(ctx, dir, chunkstore.DefaultConfig(), true)
+	rp, err := r.scratchRepo(ctx, "generations", chunkstore.DefaultConfig(), true)
 	if err != nil {
 		return err
 	}

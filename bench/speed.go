@@ -54,11 +54,7 @@ func (r *runner) runSpeed(ctx context.Context, rc *rawCorpus) error {
 		sp.IngestXZ.add(g)
 	}
 	sp.IngestXZ.finish()
-	dir, err := r.scratch("plain-ingest")
-	if err != nil {
-		return err
-	}
-	rp, err := newRepo(ctx, dir, chunkstore.DefaultConfig(), true)
+	rp, err := r.scratchRepo(ctx, "plain-ingest", chunkstore.DefaultConfig(), true)
 	if err != nil {
 		return err
 	}
@@ -82,7 +78,7 @@ func (r *runner) runSpeed(ctx context.Context, rc *rawCorpus) error {
 	if err := r.runXZ(ctx, sp, rc); err != nil {
 		return err
 	}
-	if err := r.runServe(ctx, sp, rp.st, dir, rc); err != nil {
+	if err := r.runServe(ctx, sp, rp.st, rp.dir, rc); err != nil {
 		return err
 	}
 	r.rep.Speed = sp

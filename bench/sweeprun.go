@@ -118,11 +118,7 @@ func (sw *Sweep) pick() {
 
 // sweepOne ingests gens into a fresh repository configured by p.
 func (r *runner) sweepOne(ctx context.Context, p SweepPoint, gens []Generation) (*SweepRow, error) {
-	dir, err := r.scratch("sweep")
-	if err != nil {
-		return nil, err
-	}
-	rp, err := newRepo(ctx, dir, p.Config(), true)
+	rp, err := r.scratchRepo(ctx, "sweep", p.Config(), true)
 	if err != nil {
 		return nil, err
 	}
