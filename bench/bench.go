@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nardedup/nardedup/bench/internal/units"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/source"
 )
@@ -99,8 +100,8 @@ func repoConfig(c chunkstore.Config) RepoConfig {
 // String is the configuration in one short line.
 func (c RepoConfig) String() string {
 	return fmt.Sprintf("chunks %s/%s/%s, zstd %d, group %s, pack %s, strip %s",
-		kib(int64(c.MinSize)), kib(int64(1)<<c.AvgBits), kib(int64(c.MaxSize)),
-		c.ZstdLevel, kib(int64(c.GroupSize)), kib(int64(c.PackSize)), c.Strip)
+		units.Exact(int64(c.MinSize)), units.Exact(int64(1)<<c.AvgBits), units.Exact(int64(c.MaxSize)),
+		c.ZstdLevel, units.Exact(int64(c.GroupSize)), units.Exact(int64(c.PackSize)), c.Strip)
 }
 
 // Run measures opts.Generations and returns the report.

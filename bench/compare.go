@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/nardedup/nardedup/bench/internal/units"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/source"
 )
@@ -62,7 +63,7 @@ func (r *runner) runCompare(ctx context.Context) error {
 			}
 			sc.Strip = r.rep.Generations[i].Stored
 			c.Scopes = append(c.Scopes, sc)
-			r.logf("compare %s: zstd %s, no strip %s", sc.Name, mib(sc.ZstdBest), mib(sc.NoStrip))
+			r.logf("compare %s: zstd %s, no strip %s", sc.Name, units.MiB(sc.ZstdBest), units.MiB(sc.NoStrip))
 		}
 	}
 	r.rep.Compare = c

@@ -3,33 +3,9 @@ package bench
 import (
 	"fmt"
 	"strings"
+
+	"github.com/nardedup/nardedup/bench/internal/units"
 )
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
-
-// kib writes a power-of-two-ish size as "4 MiB" or "64 KiB".
-func kib(n int64) string {
-	if n >= 1<<20 && n%(1<<20) == 0 {
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	if n%(1<<10) == 0 {
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-// size writes a byte count in a readable unit.
-func size(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return mib(n)
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
 
 // pct is a/b as a percentage.
 func pct(a, b int64) string {
@@ -119,9 +95,9 @@ func (sw *Sweep) knobSummary() string {
 func (p SweepPoint) value(knob string) string {
 	switch knob {
 	case "chunk":
-		return kib(int64(1) << p.AvgBits)
+		return units.Exact(int64(1) << p.AvgBits)
 	case "zstd":
 		return fmt.Sprintf("level %d", p.ZstdLevel)
 	}
-	return kib(int64(p.GroupSize))
+	return units.Exact(int64(p.GroupSize))
 }

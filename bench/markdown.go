@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nardedup/nardedup/bench/internal/units"
 )
 
 // Markdown renders the report.
@@ -35,7 +37,7 @@ func (r *Report) mdMachine(b *strings.Builder) {
 	m := r.Machine
 	b.WriteString("## Machine and corpus\n\n")
 	fmt.Fprintf(b, "- CPU: %s, %d cores; memory %s; %s, %s/%s; xz decoder %s\n",
-		orDash(m.CPUModel), m.CPUs, gib(m.MemTotal), m.GoVersion, m.OS, m.Arch, orDash(m.XZ))
+		orDash(m.CPUModel), m.CPUs, units.GiB(m.MemTotal), m.GoVersion, m.OS, m.Arch, orDash(m.XZ))
 	fmt.Fprintf(b, "- Default repository config: %s\n", r.Default)
 	fmt.Fprintf(b, "- Load average (1/5/15 min) at start %s, at end %s: the machine may be shared, so wall-clock speeds are noisy; "+
 		"CPU seconds (this process and its xz decoders) are steadier\n", orDash(r.LoadStart), orDash(r.LoadEnd))
@@ -64,20 +66,20 @@ func (r *Report) mdGenerations(b *strings.Builder) {
 	for _, g := range r.Generations {
 		added += g.Added
 		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %d (%s) | %s | %s | %s | %s | %s | %.1fs | %.1f | %.1f | %s |\n",
-			g.Name, g.Paths, mib(g.NarBytes), mib(g.XZBytes), mib(g.NewXZ), g.NARsRead, mib(g.NarRead), size(g.Added),
-			pct(g.Added, g.NewXZ), mib(g.Stored), mib(g.CumXZ), pct(g.Stored, g.CumXZ), g.Seconds, g.CPU, g.MBps, mib(g.PeakRSS))
+			g.Name, g.Paths, units.MiB(g.NarBytes), units.MiB(g.XZBytes), units.MiB(g.NewXZ), g.NARsRead, units.MiB(g.NarRead), units.Size(g.Added),
+			pct(g.Added, g.NewXZ), units.MiB(g.Stored), units.MiB(g.CumXZ), pct(g.Stored, g.CumXZ), g.Seconds, g.CPU, g.MBps, units.MiB(g.PeakRSS))
 	}
 	t := r.Totals
 	fmt.Fprintf(b, "\nAfter all generations: %d distinct store paths, %s NAR (%d distinct NARs), %s of distinct nar.xz files; "+
 		"the repository holds **%s** (%s of the nar.xz files; stored added sums to %s).\n\n",
-		t.Paths, mib(t.NarBytes), t.UniqueNARs, mib(t.XZBytes), mib(t.Stored), pct(t.Stored, t.XZBytes), mib(added))
+		t.Paths, units.MiB(t.NarBytes), t.UniqueNARs, units.MiB(t.XZBytes), units.MiB(t.Stored), pct(t.Stored, t.XZBytes), units.MiB(added))
 	b.WriteString("Repository objects by kind: ")
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(t.Objects)) {
-		parts = append(parts, fmt.Sprintf("%s %s", k, size(t.Objects[k])))
+		parts = append(parts, fmt.Sprintf("%s %s", k, units.Size(t.Objects[k])))
 	}
 	b.WriteString(strings.Join(parts, ", ") + ".  \n")
-	fmt.Fprintf(b, "Local bbolt index file (derived data, not in the repository): %s.\n\n", size(t.IndexFile))
+	fmt.Fprintf(b, "Local bbolt index file (derived data, not in the repository): %s.\n\n", units.Size(t.IndexFile))
 	b.WriteString("Notes: *nar.xz* sums FileSize over the generation's narinfos (a standalone cache of it); *new nar.xz* counts only files " +
 		"no earlier generation had (what a cumulative cache adds), and *cum. nar.xz* is the cumulative cache. *NARs read* are the NARs " +
 		"not stored before (the others only add a narinfo); MB/s is their NAR bytes per wall-clock second, xz decoding included. " +
@@ -110,7 +112,7 @@ func (r *Report) mdCompare(b *strings.Builder) {
 	for _, row := range rows {
 		fmt.Fprintf(b, "| %s |", row.name)
 		for _, s := range c.Scopes {
-			fmt.Fprintf(b, " %s | %s |", mib(row.get(s)), pct(row.get(s), s.XZBytes))
+			fmt.Fprintf(b, " %s | %s |", units.MiB(row.get(s)), pct(row.get(s), s.XZBytes))
 		}
 		b.WriteString("\n")
 	}
@@ -122,7 +124,7 @@ func (r *Report) mdCompare(b *strings.Builder) {
 				fmt.Fprintf(b, " (%s) | |", rc[i].Unavailable)
 				continue
 			}
-			fmt.Fprintf(b, " **%s** | %s |", mib(rc[i].Stored), pct(rc[i].Stored, s.XZBytes))
+			fmt.Fprintf(b, " **%s** | %s |", units.MiB(rc[i].Stored), pct(rc[i].Stored, s.XZBytes))
 		}
 		b.WriteString("\n")
 	}
@@ -130,10 +132,10 @@ func (r *Report) mdCompare(b *strings.Builder) {
 	if len(rc) == len(c.Scopes) && rc[0].Unavailable == "" {
 		fmt.Fprintf(b, "  \n³ a copy of the default repository after the scope's last generation, collected with "+
 			"`nardedup gc --recompress --grace 0 --recompress-jobs %d`: live chunks recompressed by libzstd at level %d in frames of up to %s.",
-			rc[0].Workers, rc[0].Level, kib(int64(rc[0].GroupSize)))
+			rc[0].Workers, rc[0].Level, units.Exact(int64(rc[0].GroupSize)))
 		for i, s := range c.Scopes {
 			fmt.Fprintf(b, " For %s: %d packs, %s of chunks into %d frames in %.0f s (%.0f CPU s).", s.Name, rc[i].Packs,
-				mib(rc[i].LiveBytes), rc[i].Frames, rc[i].Seconds, rc[i].CPU)
+				units.MiB(rc[i].LiveBytes), rc[i].Frames, rc[i].Seconds, rc[i].CPU)
 		}
 	}
 	b.WriteString("\n\n")
@@ -147,7 +149,7 @@ func (r *Report) mdSweep(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "generations %s (%s NAR, %s nar.xz), each configuration in a fresh repository; "+
 		"min chunk = avg/4, max = avg×4; pack size %s. ★ fewest stored bytes, ⚡ fewest CPU seconds. *chunks* are the residue chunks stored.\n\n",
-		strings.Join(sw.Generations, ", "), mib(sw.NarBytes), mib(sw.XZBytes), kib(int64(r.Default.PackSize)))
+		strings.Join(sw.Generations, ", "), units.MiB(sw.NarBytes), units.MiB(sw.XZBytes), units.Exact(int64(r.Default.PackSize)))
 	b.WriteString("| | knob | avg chunk | zstd | group |")
 	for _, g := range sw.Generations {
 		fmt.Fprintf(b, " stored after %s |", g)
@@ -156,16 +158,16 @@ func (r *Report) mdSweep(b *strings.Builder) {
 		strings.Repeat("--:|", len(sw.Generations)) + "--:|--:|--:|--:|--:|--:|\n")
 	def := sw.defaultRow()
 	for i, row := range sw.Rows {
-		fmt.Fprintf(b, "| %s | %s | %s | %d | %s |", sw.mark(i), row.Point.Knob, kib(int64(1)<<row.Point.AvgBits),
-			row.Point.ZstdLevel, kib(int64(row.Point.GroupSize)))
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %s |", sw.mark(i), row.Point.Knob, units.Exact(int64(1)<<row.Point.AvgBits),
+			row.Point.ZstdLevel, units.Exact(int64(row.Point.GroupSize)))
 		for _, s := range row.Stored {
-			fmt.Fprintf(b, " %s |", mib(s))
+			fmt.Fprintf(b, " %s |", units.MiB(s))
 		}
 		vs := "-"
 		if def != nil {
 			vs = delta(row.Final(), def.Final())
 		}
-		fmt.Fprintf(b, " %s | %s | %d | %s | %.1f | %.1f |\n", vs, pct(row.Final(), sw.XZBytes), row.Chunks, size(row.Manifests), row.MBps, row.CPU)
+		fmt.Fprintf(b, " %s | %s | %d | %s | %.1f | %.1f |\n", vs, pct(row.Final(), sw.XZBytes), row.Chunks, units.Size(row.Manifests), row.MBps, row.CPU)
 	}
 	b.WriteString("\n" + sw.knobSummary() + "\n")
 }

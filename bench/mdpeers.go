@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"strings"
+
+	"github.com/nardedup/nardedup/bench/internal/units"
 )
 
 func (r *Report) mdPeers(b *strings.Builder) {
@@ -15,7 +17,7 @@ func (r *Report) mdPeers(b *strings.Builder) {
 	b.WriteString(" vs nardedup |\n|---|---|---|" + strings.Repeat("--:|", len(r.Generations)) + "--:|\n")
 	fmt.Fprintf(b, "| **nardedup** | - | %s |", r.Totals.Config)
 	for _, g := range r.Generations {
-		fmt.Fprintf(b, " %s |", mib(g.Stored))
+		fmt.Fprintf(b, " %s |", units.MiB(g.Stored))
 	}
 	b.WriteString(" 1.00× |\n")
 	for _, row := range p.Rows {
@@ -25,7 +27,7 @@ func (r *Report) mdPeers(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "| %s | %s | %s |", row.Name, row.Version, row.Chunking)
 		for _, g := range row.Gens {
-			fmt.Fprintf(b, " %s |", mib(g.Stored))
+			fmt.Fprintf(b, " %s |", units.MiB(g.Stored))
 		}
 		fmt.Fprintf(b, " %s |\n", times(row.Stored, r.Totals.Stored))
 	}
@@ -33,7 +35,7 @@ func (r *Report) mdPeers(b *strings.Builder) {
 	if p.Best >= 0 {
 		best := p.Rows[p.Best]
 		fmt.Fprintf(b, "nardedup stores **%s**; the best peer, %s, stores %s: nardedup is **%s smaller** than the best peer.\n\n",
-			mib(r.Totals.Stored), best.Name, mib(best.Stored), times(best.Stored, r.Totals.Stored))
+			units.MiB(r.Totals.Stored), best.Name, units.MiB(best.Stored), times(best.Stored, r.Totals.Stored))
 	} else {
 		b.WriteString("No peer was measured in this run, so there is no comparison.\n\n")
 	}
@@ -67,7 +69,7 @@ func (r *Report) mdPeerTimes(b *strings.Builder) {
 			fmt.Fprintf(b, " %.1f |", g.Seconds)
 			cpu += g.CPU
 		}
-		fmt.Fprintf(b, " %.1f | %.1f | %s |\n", row.Seconds, cpu, mib(row.PeakRSS))
+		fmt.Fprintf(b, " %.1f | %.1f | %s |\n", row.Seconds, cpu, units.MiB(row.PeakRSS))
 	}
 	b.WriteString("\n")
 }
@@ -80,7 +82,7 @@ func (r *Report) mdNardedupTimes(b *strings.Builder, name string, gens []GenRow)
 		fmt.Fprintf(b, " %.1f |", g.Seconds)
 		secs, cpu, rss = secs+g.Seconds, cpu+g.CPU, max(rss, g.PeakRSS)
 	}
-	fmt.Fprintf(b, " %.1f | %.1f | %s |\n", secs, cpu, mib(rss))
+	fmt.Fprintf(b, " %.1f | %.1f | %s |\n", secs, cpu, units.MiB(rss))
 }
 
 // times is a/b as a factor.
@@ -95,7 +97,7 @@ func (r *Report) mdSpeed(b *strings.Builder) {
 	sp := r.Speed
 	b.WriteString("## Speed\n\n### Ingest\n\n| input | NARs | NAR bytes | time | CPU s | MB/s | peak RSS |\n|---|--:|--:|--:|--:|--:|--:|\n")
 	rate := func(name string, rt Rate) {
-		fmt.Fprintf(b, "| %s | %d | %s | %.1fs | %.1f | **%.1f** | %s |\n", name, rt.NARs, mib(rt.Bytes), rt.Seconds, rt.CPU, rt.MBps, mib(rt.PeakRSS))
+		fmt.Fprintf(b, "| %s | %d | %s | %.1fs | %.1f | **%.1f** | %s |\n", name, rt.NARs, units.MiB(rt.Bytes), rt.Seconds, rt.CPU, rt.MBps, units.MiB(rt.PeakRSS))
 	}
 	rate("nardedup ingest from nar.xz (per-generation table, summed)", sp.IngestXZ)
 	rate("nardedup ingest from uncompressed NARs (file:// cache, Compression: none)", sp.IngestPlain)
@@ -103,14 +105,14 @@ func (r *Report) mdSpeed(b *strings.Builder) {
 		b.WriteString("| `xz -dc` ×2 | not installed (`apt-get install xz-utils`) | | | | | |\n")
 	} else {
 		fmt.Fprintf(b, "| `xz -dc` ×2 in parallel over halves of the same .nar.xz files (output bytes) | %d | %s | %.1fs | %.1f | **%.1f** | - |\n",
-			sp.XZFiles, mib(sp.XZDecode.Bytes), sp.XZDecode.Seconds, sp.XZDecode.CPU, sp.XZDecode.MBps)
+			sp.XZFiles, units.MiB(sp.XZDecode.Bytes), sp.XZDecode.Seconds, sp.XZDecode.CPU, sp.XZDecode.MBps)
 	}
 	fmt.Fprintf(b, "\nBy generation (MB/s of the NARs read; peak RSS is VmHWM of this process, reset before each):\n\n"+
 		"| gen | NARs read | from nar.xz | from none | peak RSS, nar.xz | peak RSS, none |\n|---|--:|--:|--:|--:|--:|\n")
 	for i, g := range r.Generations {
 		if i < len(sp.PlainGens) {
 			pg := sp.PlainGens[i]
-			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %s | %s |\n", g.Name, g.NARsRead, g.MBps, pg.MBps, mib(g.PeakRSS), mib(pg.PeakRSS))
+			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %s | %s |\n", g.Name, g.NARsRead, g.MBps, pg.MBps, units.MiB(g.PeakRSS), units.MiB(pg.PeakRSS))
 		}
 	}
 	fmt.Fprintf(b, "\nThe xz row is the floor of decoding alone: %d `xz -dc` processes on the same %d cores, stdout to /dev/null.\n\n",
@@ -126,7 +128,7 @@ func (sp *Speed) mdServe(b *strings.Builder) {
 		"fetched from again, its frames cached (*frames* counts the frame reads its cache answered / decoded); *static* is http.FileServer over the same uncompressed NAR files "+
 		"(page cache warm), behind the same server.Serve limits. TTFB is request sent to first response byte. CPU and peak RSS are of "+
 		"this process, clients included; the peak is reset before each run to the RSS of that moment, which includes memory the Go "+
-		"runtime still holds from earlier runs (so the static rows mostly show what the nardedup runs left behind).\n\n", sp.ServeNARs, sp.ServeGen, mib(sp.ServeBytes), mib(sp.ServeFrameCache))
+		"runtime still holds from earlier runs (so the static rows mostly show what the nardedup runs left behind).\n\n", sp.ServeNARs, sp.ServeGen, units.MiB(sp.ServeBytes), units.MiB(sp.ServeFrameCache))
 	b.WriteString("| server | clients | requests | bytes | time | MB/s | TTFB p50 | TTFB p99 | CPU s | peak RSS | frames |\n" +
 		"|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range sp.Serve {
@@ -135,7 +137,7 @@ func (sp *Speed) mdServe(b *strings.Builder) {
 			frames = fmt.Sprintf("%d / %d", s.FrameHits, s.FrameMisses)
 		}
 		fmt.Fprintf(b, "| %s | %d | %d | %s | %.2fs | **%.1f** | %.1f ms | %.1f ms | %.1f | %s | %s |\n", s.Server, s.Clients, s.Requests,
-			mib(s.Bytes), s.Seconds, s.MBps, 1e3*s.TTFB50, 1e3*s.TTFB99, s.CPU, mib(s.PeakRSS), frames)
+			units.MiB(s.Bytes), s.Seconds, s.MBps, 1e3*s.TTFB50, 1e3*s.TTFB99, s.CPU, units.MiB(s.PeakRSS), frames)
 	}
 	b.WriteString("\n")
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nardedup/nardedup/bench/internal/units"
 )
 
 // Peers is the storage of the raw NARs by other deduplicating tools, each
@@ -92,7 +94,7 @@ func (p PeerRow) summary() string {
 	case p.Error != "":
 		return "failed: " + p.Error
 	}
-	return fmt.Sprintf("stored %s in %.1fs", mib(p.Stored), p.Seconds)
+	return fmt.Sprintf("stored %s in %.1fs", units.MiB(p.Stored), p.Seconds)
 }
 
 // runPeer measures one peer. Only scratch-directory trouble is an error;

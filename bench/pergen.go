@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/admin"
+	"github.com/nardedup/nardedup/bench/internal/units"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/ingest"
 )
@@ -75,7 +76,7 @@ func (r *runner) runGenerations(ctx context.Context) error {
 		row.CumXZ = cumXZ
 		r.rep.Generations = append(r.rep.Generations, *row)
 		r.logf("%s: %d paths, %s NAR, %s nar.xz, stored +%s in %.1fs", g.Name, row.Paths,
-			mib(row.NarBytes), mib(row.XZBytes), mib(row.Added), row.Seconds)
+			units.MiB(row.NarBytes), units.MiB(row.XZBytes), units.MiB(row.Added), row.Seconds)
 		// The comparison's scopes: generation 1 and the whole corpus. The
 		// recompressions run after the last generation, so that the memory
 		// libzstd leaves to the C allocator does not count as the next

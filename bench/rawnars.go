@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/nardedup/nardedup/bench/internal/units"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/source"
@@ -77,7 +78,7 @@ func (r *runner) extractRaw(ctx context.Context) (*rawCorpus, error) {
 		}
 		rc.gens = append(rc.gens, rg)
 	}
-	r.logf("raw corpus: %d distinct NARs, %s", len(rc.files), mib(rc.narBytes()))
+	r.logf("raw corpus: %d distinct NARs, %s", len(rc.files), units.MiB(rc.narBytes()))
 	return rc, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nardedup/nardedup/bench/internal/units"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/gc"
@@ -85,7 +86,7 @@ func (r *runner) recompressCopy(ctx context.Context, dir, scope string) (Recompr
 		return res, fmt.Errorf("bench: recompress %s: %s", scope, rep.Pending)
 	}
 	res.Stored, res.Packs, res.LiveBytes, res.Frames = rep.After.Bytes, rep.RecompressedPacks, rep.RecompressLiveBytes, rep.Recompressed.Frames
-	r.logf("recompress %s: %s -> %s in %.1fs (%.1f CPU s)", scope, mib(rep.Before.Bytes), mib(res.Stored), res.Seconds, res.CPU)
+	r.logf("recompress %s: %s -> %s in %.1fs (%.1f CPU s)", scope, units.MiB(rep.Before.Bytes), units.MiB(res.Stored), res.Seconds, res.CPU)
 	return res, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nardedup/nardedup/bench/internal/units"
 	"github.com/nardedup/nardedup/chunkstore"
 )
 
@@ -146,6 +147,6 @@ func (r *runner) runXZ(ctx context.Context, sp *Speed, rc *rawCorpus) error {
 	}
 	sp.XZDecode.Seconds = time.Since(start).Seconds()
 	sp.XZDecode.finish()
-	r.logf("xz -dc ×2: %d files, %s in %.1fs, %.1f MB/s", len(files), mib(sp.XZDecode.Bytes), sp.XZDecode.Seconds, sp.XZDecode.MBps)
+	r.logf("xz -dc ×2: %d files, %s in %.1fs, %.1f MB/s", len(files), units.MiB(sp.XZDecode.Bytes), sp.XZDecode.Seconds, sp.XZDecode.MBps)
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html"
 	"strings"
+
+	"github.com/nardedup/nardedup/bench/internal/units"
 )
 
 // chartOrder is the order charts appear in report.md.
@@ -51,7 +53,7 @@ func (r *Report) charts() map[string]string {
 		var labels []string
 		st := series{name: "stored after " + sw.Generations[len(sw.Generations)-1], color: palette[0]}
 		for _, row := range sw.Rows {
-			labels = append(labels, fmt.Sprintf("%s z%d g%s", kib(int64(1)<<row.Point.AvgBits), row.Point.ZstdLevel, kib(int64(row.Point.GroupSize))))
+			labels = append(labels, fmt.Sprintf("%s z%d g%s", units.Exact(int64(1)<<row.Point.AvgBits), row.Point.ZstdLevel, units.Exact(int64(row.Point.GroupSize))))
 			st.values = append(st.values, toMiB(row.Final()))
 		}
 		out["sweep.svg"] = barChart("Sweep: stored bytes (MiB)", labels, []series{st})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nardedup/nardedup/bench/internal/units"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/ingest"
 )
@@ -63,7 +64,7 @@ func (r *runner) sweepRow(ctx context.Context, sw *Sweep, p SweepPoint, gens []G
 		return err
 	}
 	sw.Rows = append(sw.Rows, *row)
-	r.logf("sweep %s: %s: stored %s, %.1f MB/s, %.1f CPU s", step, row.Config, mib(row.Final()), row.MBps, row.CPU)
+	r.logf("sweep %s: %s: stored %s, %.1f MB/s, %.1f CPU s", step, row.Config, units.MiB(row.Final()), row.MBps, row.CPU)
 	return nil
 }
 
