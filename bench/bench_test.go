@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/bench"
+	"github.com/nardedup/nardedup/bench/report"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/source"
@@ -163,7 +164,7 @@ func checkCompare(t *testing.T, rep *bench.Report) {
 		}
 	}
 	var md strings.Builder
-	md.WriteString(rep.Markdown())
+	md.WriteString(report.Markdown(rep))
 	if !strings.Contains(md.String(), "after `gc --recompress`") {
 		t.Error("the report has no row for the recompressed repository")
 	}
@@ -205,7 +206,7 @@ func checkJSON(t *testing.T, rep *bench.Report) {
 func checkFiles(t *testing.T, rep *bench.Report) {
 	t.Helper()
 	dir := t.TempDir()
-	must(t, rep.WriteFiles(dir))
+	must(t, report.WriteFiles(dir, rep))
 	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
 	must(t, err)
 	for _, want := range []string{"## Machine and corpus", "## Per generation", "## Storage of the same NARs",
@@ -275,7 +276,7 @@ func TestSweepOneAtATime(t *testing.T) {
 	if c != want {
 		t.Errorf("combined point %+v, want %+v", c, want)
 	}
-	if c.Knob != "combined" || !strings.Contains(rep.Markdown(), "- combined (") {
+	if c.Knob != "combined" || !strings.Contains(report.Markdown(rep), "- combined (") {
 		t.Errorf("combined row %+v not reported", c)
 	}
 }

@@ -25,8 +25,8 @@
 //   - a sweep of the repository settings (average chunk size, zstd level,
 //     group size) over the first generations, each in a fresh repository.
 //
-// The Report it returns renders as Markdown (Report.Markdown), JSON
-// (Report.JSON) and SVG bar charts (Report.WriteFiles). Nothing in a
-// report is fixed in code: every number is measured by the run that made
-// it.
+// The Report it returns encodes as JSON (Report.JSON, read back by
+// ParseJSON); package bench/report renders it as Markdown and SVG bar
+// charts. Nothing in a report is fixed in code: every number is measured
+// by the run that made it.
 package bench

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/bench"
+	"github.com/nardedup/nardedup/bench/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden report files under testdata")
@@ -33,7 +34,7 @@ func TestRenderGolden(t *testing.T) {
 			rep, err := bench.ParseJSON(data)
 			must(t, err)
 			out := t.TempDir()
-			must(t, rep.WriteFiles(out))
+			must(t, report.WriteFiles(out, rep))
 			compareDir(t, out, filepath.Join("testdata", name))
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/bench"
+	"github.com/nardedup/nardedup/bench/report"
 )
 
 // checkPeers checks the peer rows: one per known peer, measured when the
@@ -15,7 +16,7 @@ import (
 // otherwise.
 func checkPeers(t *testing.T, rep *bench.Report) {
 	t.Helper()
-	p, md := rep.Peers, rep.Markdown()
+	p, md := rep.Peers, report.Markdown(rep)
 	names := bench.PeerNames()
 	if p == nil || len(p.Rows) != len(names) {
 		t.Fatalf("peers %+v, want one row for each of %v", p, names)
@@ -111,7 +112,7 @@ func checkSpeed(t *testing.T, rep *bench.Report, lastNar map[string]int64, clien
 		}
 	}
 	for _, s := range []string{"## Speed", "### Serve", "| static | " + strconv.Itoa(clients[len(clients)-1]) + " |", "from uncompressed NARs", "`xz -dc`"} {
-		if !strings.Contains(rep.Markdown(), s) {
+		if !strings.Contains(report.Markdown(rep), s) {
 			t.Errorf("report.md lacks %q", s)
 		}
 	}

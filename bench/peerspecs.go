@@ -1,9 +1,6 @@
 package bench
 
-import (
-	"fmt"
-	"path/filepath"
-)
+import "path/filepath"
 
 // peerSpec says how to run one peer.
 type peerSpec struct {
@@ -52,15 +49,4 @@ func peerSpecs() map[string]peerSpec {
 				return []string{"backup", "--compression", "max", "--host", "bench", "--tag", gen, "."}
 			}},
 	}
-}
-
-// peerNote explains a peer's row when it was not measured.
-func peerNote(p PeerRow) string {
-	switch {
-	case !p.Installed:
-		return fmt.Sprintf("not installed (`%s`)", p.Install)
-	case p.Error != "":
-		return "failed: " + p.Error
-	}
-	return ""
 }

@@ -111,5 +111,15 @@ type SweepRow struct {
 	MBps      float64          `json:"mb_per_s"`
 }
 
+// DefaultRow returns the row with the default configuration, or nil.
+func (sw *Sweep) DefaultRow() *SweepRow {
+	for i := range sw.Rows {
+		if sw.Rows[i].Point.Knob == "default" {
+			return &sw.Rows[i]
+		}
+	}
+	return nil
+}
+
 // Final is the stored bytes after the last generation.
 func (s SweepRow) Final() int64 { return s.Stored[len(s.Stored)-1] }

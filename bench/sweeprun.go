@@ -72,7 +72,7 @@ func (r *runner) sweepRow(ctx context.Context, sw *Sweep, p SweepPoint, gens []G
 // value that stored least when that knob alone was varied, if that is a
 // configuration not measured yet.
 func (sw *Sweep) combined() (SweepPoint, bool) {
-	def := sw.defaultRow()
+	def := sw.DefaultRow()
 	if def == nil {
 		return SweepPoint{}, false
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nardedup/nardedup/bench"
+	"github.com/nardedup/nardedup/bench/report"
 	"github.com/nardedup/nardedup/source"
 	"github.com/urfave/cli/v2"
 )
@@ -65,7 +66,7 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := rep.WriteFiles(out); err != nil {
+	if err := report.WriteFiles(out, rep); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(out, "report.md"))
@@ -82,7 +83,7 @@ func renderBench(path, out string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return rep.WriteFiles(out)
+	return report.WriteFiles(out, rep)
 }
 
 func benchOptions(c *cli.Context) (bench.Options, error) {

@@ -3,8 +3,6 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 )
 
 // JSON returns the report as indented JSON.
@@ -33,37 +31,4 @@ func ParseJSON(data []byte) (*Report, error) {
 		r.Sweep.pick()
 	}
 	return &r, nil
-}
-
-// WriteFiles writes report.md, report.json and the SVG charts into dir
-// (created).
-func (r *Report) WriteFiles(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	js, err := r.JSON()
-	if err != nil {
-		return err
-	}
-	files := map[string][]byte{"report.json": js}
-	charts := r.charts()
-	md := r.Markdown()
-	for name, svg := range charts {
-		files[name] = []byte(svg)
-	}
-	if len(charts) > 0 {
-		md += "\n## Charts\n\n"
-		for _, name := range chartOrder {
-			if _, ok := charts[name]; ok {
-				md += fmt.Sprintf("![%s](%s)\n\n", name, name)
-			}
-		}
-	}
-	files["report.md"] = []byte(md)
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-	}
-	return nil
 }

@@ -1,10 +1,11 @@
-package bench
+package report
 
 import (
 	"fmt"
 	"html"
 	"strings"
 
+	"github.com/nardedup/nardedup/bench"
 	"github.com/nardedup/nardedup/bench/internal/units"
 )
 
@@ -20,7 +21,7 @@ type series struct {
 var palette = []string{"#4e79a7", "#f28e2b", "#59a14f", "#e15759"}
 
 // charts returns the SVG charts of the report by file name.
-func (r *Report) charts() map[string]string {
+func charts(r *bench.Report) map[string]string {
 	out := make(map[string]string)
 	if len(r.Generations) > 0 {
 		var labels []string

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"fmt"
@@ -7,33 +7,34 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nardedup/nardedup/bench"
 	"github.com/nardedup/nardedup/bench/internal/units"
 )
 
 // Markdown renders the report.
-func (r *Report) Markdown() string {
+func Markdown(r *bench.Report) string {
 	var b strings.Builder
 	b.WriteString("# nardedup benchmark\n\n")
 	fmt.Fprintf(&b, "Command: `%s`  \nStarted %s, took %s.\n\n", r.Command, r.Started.Format(time.RFC3339),
 		(time.Duration(r.Elapsed * float64(time.Second))).Round(time.Second))
-	r.mdMachine(&b)
-	r.mdGenerations(&b)
+	mdMachine(&b, r)
+	mdGenerations(&b, r)
 	if r.Compare != nil {
-		r.mdCompare(&b)
+		mdCompare(&b, r)
 	}
 	if r.Peers != nil {
-		r.mdPeers(&b)
+		mdPeers(&b, r)
 	}
 	if r.Speed != nil {
-		r.mdSpeed(&b)
+		mdSpeed(&b, r)
 	}
 	if r.Sweep != nil {
-		r.mdSweep(&b)
+		mdSweep(&b, r)
 	}
 	return b.String()
 }
 
-func (r *Report) mdMachine(b *strings.Builder) {
+func mdMachine(b *strings.Builder, r *bench.Report) {
 	m := r.Machine
 	b.WriteString("## Machine and corpus\n\n")
 	fmt.Fprintf(b, "- CPU: %s, %d cores; memory %s; %s, %s/%s; xz decoder %s\n",
@@ -58,7 +59,7 @@ func params(p map[string]any) string {
 	return "; make-bucket params: " + strings.Join(parts, ", ")
 }
 
-func (r *Report) mdGenerations(b *strings.Builder) {
+func mdGenerations(b *strings.Builder, r *bench.Report) {
 	fmt.Fprintf(b, "## Per generation\n\nOne repository, config: %s. Generations ingested in order, %d ingest jobs.\n\n", r.Totals.Config, r.Jobs)
 	b.WriteString("| gen | paths | NAR | nar.xz | new nar.xz | NARs read | stored added | added / new xz | stored total | cum. nar.xz | cum. stored / xz | time | CPU s | MB/s | peak RSS |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -91,7 +92,7 @@ func (r *Report) mdGenerations(b *strings.Builder) {
 	}
 }
 
-func (r *Report) mdCompare(b *strings.Builder) {
+func mdCompare(b *strings.Builder, r *bench.Report) {
 	c := r.Compare
 	b.WriteString("## Storage of the same NARs\n\n| form |")
 	for _, s := range c.Scopes {
@@ -100,14 +101,14 @@ func (r *Report) mdCompare(b *strings.Builder) {
 	b.WriteString("\n|---|" + strings.Repeat("--:|--:|", len(c.Scopes)) + "\n")
 	rows := []struct {
 		name string
-		get  func(Scope) int64
+		get  func(bench.Scope) int64
 	}{
-		{"raw NAR (every store path)", func(s Scope) int64 { return s.NarBytes }},
-		{"raw NAR (distinct NarHash)", func(s Scope) int64 { return s.UniqueNar }},
-		{"source nar.xz (distinct files)", func(s Scope) int64 { return s.XZBytes }},
-		{"zstd per NAR, best level ¹", func(s Scope) int64 { return s.ZstdBest }},
-		{"chunked + zstd groups, no path stripping ²", func(s Scope) int64 { return s.NoStrip }},
-		{"**nardedup**, default config", func(s Scope) int64 { return s.Strip }},
+		{"raw NAR (every store path)", func(s bench.Scope) int64 { return s.NarBytes }},
+		{"raw NAR (distinct NarHash)", func(s bench.Scope) int64 { return s.UniqueNar }},
+		{"source nar.xz (distinct files)", func(s bench.Scope) int64 { return s.XZBytes }},
+		{"zstd per NAR, best level ¹", func(s bench.Scope) int64 { return s.ZstdBest }},
+		{"chunked + zstd groups, no path stripping ²", func(s bench.Scope) int64 { return s.NoStrip }},
+		{"**nardedup**, default config", func(s bench.Scope) int64 { return s.Strip }},
 	}
 	for _, row := range rows {
 		fmt.Fprintf(b, "| %s |", row.name)
@@ -141,7 +142,7 @@ func (r *Report) mdCompare(b *strings.Builder) {
 	b.WriteString("\n\n")
 }
 
-func (r *Report) mdSweep(b *strings.Builder) {
+func mdSweep(b *strings.Builder, r *bench.Report) {
 	sw := r.Sweep
 	b.WriteString("## Configuration sweep\n\n")
 	if sw.Corpus != nil {
@@ -156,9 +157,9 @@ func (r *Report) mdSweep(b *strings.Builder) {
 	}
 	b.WriteString(" vs default | stored / xz | chunks | manifests | MB/s | CPU s |\n|---|---|--:|--:|--:|" +
 		strings.Repeat("--:|", len(sw.Generations)) + "--:|--:|--:|--:|--:|--:|\n")
-	def := sw.defaultRow()
+	def := sw.DefaultRow()
 	for i, row := range sw.Rows {
-		fmt.Fprintf(b, "| %s | %s | %s | %d | %s |", sw.mark(i), row.Point.Knob, units.Exact(int64(1)<<row.Point.AvgBits),
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %s |", mark(sw, i), row.Point.Knob, units.Exact(int64(1)<<row.Point.AvgBits),
 			row.Point.ZstdLevel, units.Exact(int64(row.Point.GroupSize)))
 		for _, s := range row.Stored {
 			fmt.Fprintf(b, " %s |", units.MiB(s))
@@ -169,5 +170,5 @@ func (r *Report) mdSweep(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, " %s | %s | %d | %s | %.1f | %.1f |\n", vs, pct(row.Final(), sw.XZBytes), row.Chunks, units.Size(row.Manifests), row.MBps, row.CPU)
 	}
-	b.WriteString("\n" + sw.knobSummary() + "\n")
+	b.WriteString("\n" + knobSummary(sw) + "\n")
 }

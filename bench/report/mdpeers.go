@@ -1,13 +1,14 @@
-package bench
+package report
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/nardedup/nardedup/bench"
 	"github.com/nardedup/nardedup/bench/internal/units"
 )
 
-func (r *Report) mdPeers(b *strings.Builder) {
+func mdPeers(b *strings.Builder, r *bench.Report) {
 	p := r.Peers
 	b.WriteString("## Other deduplicating tools on the same NARs\n\n")
 	b.WriteString(p.Method + "\n\n| tool | version | chunking, compression |")
@@ -39,7 +40,7 @@ func (r *Report) mdPeers(b *strings.Builder) {
 	} else {
 		b.WriteString("No peer was measured in this run, so there is no comparison.\n\n")
 	}
-	r.mdPeerTimes(b)
+	mdPeerTimes(b, r)
 	b.WriteString("Commands (REPO is the tool's scratch repository, gen-K the generation):\n\n")
 	for _, row := range p.Rows {
 		fmt.Fprintf(b, "- %s: `%s`\n", row.Name, row.Command)
@@ -49,15 +50,15 @@ func (r *Report) mdPeers(b *strings.Builder) {
 
 // mdPeerTimes writes the wall-clock seconds of every backup next to
 // nardedup's ingest times.
-func (r *Report) mdPeerTimes(b *strings.Builder) {
+func mdPeerTimes(b *strings.Builder, r *bench.Report) {
 	b.WriteString("Wall-clock seconds per generation (nardedup: ingest of the generation; peers: one backup), and peak RSS:\n\n| tool | init |")
 	for _, g := range r.Generations {
 		fmt.Fprintf(b, " %s |", g.Name)
 	}
 	b.WriteString(" total | CPU s | peak RSS |\n|---|--:|" + strings.Repeat("--:|", len(r.Generations)) + "--:|--:|--:|\n")
-	r.mdNardedupTimes(b, "nardedup from nar.xz", r.Generations)
+	mdNardedupTimes(b, "nardedup from nar.xz", r.Generations)
 	if r.Speed != nil {
-		r.mdNardedupTimes(b, "nardedup from uncompressed NARs", r.Speed.PlainGens)
+		mdNardedupTimes(b, "nardedup from uncompressed NARs", r.Speed.PlainGens)
 	}
 	for _, row := range r.Peers.Rows {
 		if !row.Ok() {
@@ -74,7 +75,7 @@ func (r *Report) mdPeerTimes(b *strings.Builder) {
 	b.WriteString("\n")
 }
 
-func (r *Report) mdNardedupTimes(b *strings.Builder, name string, gens []GenRow) {
+func mdNardedupTimes(b *strings.Builder, name string, gens []bench.GenRow) {
 	var secs, cpu float64
 	var rss int64
 	fmt.Fprintf(b, "| %s | - |", name)
@@ -93,10 +94,10 @@ func times(a, b int64) string {
 	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
 }
 
-func (r *Report) mdSpeed(b *strings.Builder) {
+func mdSpeed(b *strings.Builder, r *bench.Report) {
 	sp := r.Speed
 	b.WriteString("## Speed\n\n### Ingest\n\n| input | NARs | NAR bytes | time | CPU s | MB/s | peak RSS |\n|---|--:|--:|--:|--:|--:|--:|\n")
-	rate := func(name string, rt Rate) {
+	rate := func(name string, rt bench.Rate) {
 		fmt.Fprintf(b, "| %s | %d | %s | %.1fs | %.1f | **%.1f** | %s |\n", name, rt.NARs, units.MiB(rt.Bytes), rt.Seconds, rt.CPU, rt.MBps, units.MiB(rt.PeakRSS))
 	}
 	rate("nardedup ingest from nar.xz (per-generation table, summed)", sp.IngestXZ)
@@ -117,10 +118,10 @@ func (r *Report) mdSpeed(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "\nThe xz row is the floor of decoding alone: %d `xz -dc` processes on the same %d cores, stdout to /dev/null.\n\n",
 		2, r.Machine.CPUs)
-	sp.mdServe(b)
+	mdServe(b, sp)
 }
 
-func (sp *Speed) mdServe(b *strings.Builder) {
+func mdServe(b *strings.Builder, sp *bench.Speed) {
 	fmt.Fprintf(b, "### Serve\n\nThe %d NARs of %s (%s), each fetched once per run, shared out among N concurrent clients over loopback "+
 		"(Go HTTP client, keep-alive, bodies hashed and checked against NarHash, then discarded). *nardedup* is server.New with "+
 		"Compression: none on the repository the uncompressed ingest built, opened anew for each client count (fresh local index, empty frame cache: "+
@@ -140,4 +141,15 @@ func (sp *Speed) mdServe(b *strings.Builder) {
 			units.MiB(s.Bytes), s.Seconds, s.MBps, 1e3*s.TTFB50, 1e3*s.TTFB99, s.CPU, units.MiB(s.PeakRSS), frames)
 	}
 	b.WriteString("\n")
+}
+
+// peerNote explains a peer's row when it was not measured.
+func peerNote(p bench.PeerRow) string {
+	switch {
+	case !p.Installed:
+		return fmt.Sprintf("not installed (`%s`)", p.Install)
+	case p.Error != "":
+		return "failed: " + p.Error
+	}
+	return ""
 }

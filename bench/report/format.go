@@ -1,9 +1,10 @@
-package bench
+package report
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/nardedup/nardedup/bench"
 	"github.com/nardedup/nardedup/bench/internal/units"
 )
 
@@ -38,7 +39,9 @@ func orDash(s string) string {
 	return s
 }
 
-func (sw *Sweep) mark(i int) string {
+// mark is the sweep table's marks for row i: ★ fewest stored bytes, ⚡
+// fewest CPU seconds.
+func mark(sw *bench.Sweep, i int) string {
 	var m []string
 	if i == sw.Best {
 		m = append(m, "★")
@@ -49,20 +52,10 @@ func (sw *Sweep) mark(i int) string {
 	return strings.Join(m, " ")
 }
 
-// defaultRow returns the row with the default configuration, or nil.
-func (sw *Sweep) defaultRow() *SweepRow {
-	for i := range sw.Rows {
-		if sw.Rows[i].Point.Knob == "default" {
-			return &sw.Rows[i]
-		}
-	}
-	return nil
-}
-
 // knobSummary says, for each knob varied alone, what each value changed in
 // stored bytes and speed against the default.
-func (sw *Sweep) knobSummary() string {
-	def := sw.defaultRow()
+func knobSummary(sw *bench.Sweep) string {
+	def := sw.DefaultRow()
 	if def == nil {
 		return ""
 	}
@@ -75,24 +68,25 @@ func (sw *Sweep) knobSummary() string {
 			if row.Point.Knob != knob {
 				continue
 			}
-			parts = append(parts, fmt.Sprintf("%s: %s stored, %s CPU", row.Point.value(knob),
+			parts = append(parts, fmt.Sprintf("%s: %s stored, %s CPU", value(row.Point, knob),
 				delta(row.Final(), def.Final()), deltaF(row.CPU, def.CPU)))
 		}
 		if len(parts) > 0 {
-			fmt.Fprintf(&b, "- %s (default %s): %s\n", names[knob], def.Point.value(knob), strings.Join(parts, "; "))
+			fmt.Fprintf(&b, "- %s (default %s): %s\n", names[knob], value(def.Point, knob), strings.Join(parts, "; "))
 		}
 	}
 	for _, row := range sw.Rows {
 		if row.Point.Knob == "combined" {
 			fmt.Fprintf(&b, "- combined (each knob at its best value above: %s, %s, group %s): %s stored, %s CPU\n",
-				row.Point.value("chunk"), row.Point.value("zstd"), row.Point.value("group"),
+				value(row.Point, "chunk"), value(row.Point, "zstd"), value(row.Point, "group"),
 				delta(row.Final(), def.Final()), deltaF(row.CPU, def.CPU))
 		}
 	}
 	return b.String()
 }
 
-func (p SweepPoint) value(knob string) string {
+// value writes the value of knob in p.
+func value(p bench.SweepPoint, knob string) string {
 	switch knob {
 	case "chunk":
 		return units.Exact(int64(1) << p.AvgBits)
