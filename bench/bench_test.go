@@ -286,7 +286,7 @@ func TestFullGrid(t *testing.T) {
 	count := make(map[string]int)
 	for _, p := range pts {
 		count[p.Knob]++
-		c := p.Config()
+		c := bench.PointConfig(p)
 		c.ID = "test"
 		if err := c.Validate(); err != nil {
 			t.Errorf("%+v: %v", p, err)

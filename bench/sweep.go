@@ -10,16 +10,16 @@ type SweepPoint struct {
 	GroupSize int    `json:"group_size"`
 }
 
-// Config is the repository configuration of p.
-func (p SweepPoint) Config() chunkstore.Config {
+// config is the repository configuration of p.
+func (p SweepPoint) config() chunkstore.Config {
 	return sweepConfig(p.AvgBits, p.ZstdLevel, p.GroupSize)
 }
 
-// SweepAvgBits, SweepLevels and SweepGroups are the values the sweep tries.
+// sweepAvgBits, sweepLevels and sweepGroups are the values the sweep tries.
 var (
-	SweepAvgBits = []int{14, 15, 16, 17}
-	SweepLevels  = []int{1, 3, 4, 6}
-	SweepGroups  = []int{1 << 20, 4 << 20, 16 << 20}
+	sweepAvgBits = []int{14, 15, 16, 17}
+	sweepLevels  = []int{1, 3, 4, 6}
+	sweepGroups  = []int{1 << 20, 4 << 20, 16 << 20}
 )
 
 // OneAtATime returns the default configuration and, for each knob, every
@@ -28,17 +28,17 @@ func OneAtATime() []SweepPoint {
 	d := chunkstore.DefaultConfig()
 	def := SweepPoint{Knob: "default", AvgBits: d.Chunker.AvgBits, ZstdLevel: d.ZstdLevel, GroupSize: d.GroupSize}
 	pts := []SweepPoint{def}
-	for _, v := range SweepAvgBits {
+	for _, v := range sweepAvgBits {
 		if v != def.AvgBits {
 			pts = append(pts, SweepPoint{Knob: "chunk", AvgBits: v, ZstdLevel: def.ZstdLevel, GroupSize: def.GroupSize})
 		}
 	}
-	for _, v := range SweepLevels {
+	for _, v := range sweepLevels {
 		if v != def.ZstdLevel {
 			pts = append(pts, SweepPoint{Knob: "zstd", AvgBits: def.AvgBits, ZstdLevel: v, GroupSize: def.GroupSize})
 		}
 	}
-	for _, v := range SweepGroups {
+	for _, v := range sweepGroups {
 		if v != def.GroupSize {
 			pts = append(pts, SweepPoint{Knob: "group", AvgBits: def.AvgBits, ZstdLevel: def.ZstdLevel, GroupSize: v})
 		}
@@ -73,9 +73,9 @@ func knobOf(d, p SweepPoint) string {
 func FullGrid() []SweepPoint {
 	def := OneAtATime()[0]
 	var pts []SweepPoint
-	for _, a := range SweepAvgBits {
-		for _, l := range SweepLevels {
-			for _, g := range SweepGroups {
+	for _, a := range sweepAvgBits {
+		for _, l := range sweepLevels {
+			for _, g := range sweepGroups {
 				p := SweepPoint{AvgBits: a, ZstdLevel: l, GroupSize: g}
 				p.Knob = knobOf(def, p)
 				pts = append(pts, p)

@@ -1,0 +1,14 @@
+package bench
+
+import "github.com/nardedup/nardedup/chunkstore"
+
+// The values the sweep tries, for the external tests.
+var (
+	SweepAvgBits = sweepAvgBits
+	SweepLevels  = sweepLevels
+	SweepGroups  = sweepGroups
+)
+
+// PointConfig is the repository configuration of p, for the external
+// tests.
+func PointConfig(p SweepPoint) chunkstore.Config { return p.config() }
