@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bytes"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,7 +55,7 @@ func compareDir(t *testing.T, dir, golden string) {
 		return
 	}
 	want := dirFiles(t, golden)
-	for _, name := range sortedKeys(want) {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		switch g, ok := got[name]; {
 		case !ok:
 			t.Errorf("%s not written", name)
@@ -62,7 +63,7 @@ func compareDir(t *testing.T, dir, golden string) {
 			t.Errorf("%s differs from %s (run with -update if the change is meant)", name, filepath.Join(golden, name))
 		}
 	}
-	for _, name := range sortedKeys(got) {
+	for _, name := range slices.Sorted(maps.Keys(got)) {
 		if _, ok := want[name]; !ok {
 			t.Errorf("%s written, but not in %s", name, golden)
 		}
@@ -80,13 +81,4 @@ func dirFiles(t *testing.T, dir string) map[string][]byte {
 		files[e.Name()] = data
 	}
 	return files
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
