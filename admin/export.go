@@ -65,7 +65,7 @@ func exportOne(ctx context.Context, st *narstore.Store, dir, compression string,
 	if err != nil {
 		return err
 	}
-	name := "nar/" + nixbase32.EncodeToString(sum[:]) + ".nar"
+	name := "nar/" + sum.String() + ".nar"
 	if compression == "zstd" {
 		name += ".zst"
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/narstore"
@@ -49,7 +50,7 @@ func Verify(ctx context.Context, st *narstore.Store, progress func(VerifyResult)
 // not cover.
 func VerifySigned(ctx context.Context, st *narstore.Store, keys []signature.PublicKey, progress func(VerifyResult)) (*VerifyResult, error) {
 	res := &VerifyResult{}
-	checked := make(map[[32]byte]error)
+	checked := make(map[narfmt.Hash]error)
 	err := eachNarInfo(ctx, st, func(h string, ni *narinfo.NarInfo, err error) error {
 		if err == nil && len(keys) > 0 {
 			if verr := ni.Verify(keys); verr != nil {
@@ -77,7 +78,7 @@ func VerifySigned(ctx context.Context, st *narstore.Store, keys []signature.Publ
 	return res, err
 }
 
-func verifyOne(ctx context.Context, st *narstore.Store, ni *narinfo.NarInfo, checked map[[32]byte]error, res *VerifyResult) error {
+func verifyOne(ctx context.Context, st *narstore.Store, ni *narinfo.NarInfo, checked map[narfmt.Hash]error, res *VerifyResult) error {
 	sum, err := ni.NarSHA256()
 	if err != nil {
 		return err
@@ -92,7 +93,7 @@ func verifyOne(ctx context.Context, st *narstore.Store, ni *narinfo.NarInfo, che
 
 // readNAR rebuilds a NAR and checks it. Its errors name the NAR's manifest,
 // and the errors of the chunk store name the damaged pack or chunk.
-func readNAR(ctx context.Context, st *narstore.Store, sum [32]byte, size uint64, res *VerifyResult) error {
+func readNAR(ctx context.Context, st *narstore.Store, sum narfmt.Hash, size uint64, res *VerifyResult) error {
 	key := narstore.ManifestKey(sum)
 	rc, m, err := st.Open(ctx, sum)
 	if err != nil {

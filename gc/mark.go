@@ -12,6 +12,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narstore"
 )
@@ -31,7 +32,7 @@ type markStats struct {
 // narName is a marked store path's name (without its hash) and NAR.
 type narName struct {
 	name    string
-	narHash [32]byte
+	narHash narfmt.Hash
 }
 
 // markOptions configure mark.

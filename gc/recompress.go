@@ -11,6 +11,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narstore"
 )
 
@@ -238,7 +239,7 @@ func (r *recompressor) orderByName(ctx context.Context, frames []chunkstore.Fram
 		}
 		return nil
 	}
-	done := make(map[[32]byte]bool)
+	done := make(map[narfmt.Hash]bool)
 	for _, n := range nars {
 		if done[n.narHash] {
 			continue

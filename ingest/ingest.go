@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narfmt/storepath"
@@ -52,7 +53,7 @@ func Run(ctx context.Context, src source.Source, st *narstore.Store, opts Option
 		opts.MaxConsecutiveFailures = DefaultMaxConsecutiveFailures
 	}
 	r := &run{src: src, st: st, storeDir: st.Chunks().Config().StoreDir, start: time.Now(),
-		inflight: make(map[[32]byte][]pendingLink), limit: opts.MaxConsecutiveFailures}
+		inflight: make(map[narfmt.Hash][]pendingLink), limit: opts.MaxConsecutiveFailures}
 	if err := r.checkCacheInfo(ctx); err != nil {
 		return r.snapshot(), err
 	}
@@ -91,7 +92,7 @@ type run struct {
 	stopErr error              // why the run stopped early
 
 	imu      sync.Mutex
-	inflight map[[32]byte][]pendingLink // NARs being stored, and who waits for them
+	inflight map[narfmt.Hash][]pendingLink // NARs being stored, and who waits for them
 
 	tombstones sync.Map // store path hashes whose tombstone goes once their narinfo is written
 }
@@ -247,7 +248,7 @@ type pendingLink struct {
 // waitFor registers p to be linked when the NAR with narHash, in flight
 // under another store path, is committed, and reports whether it did. If no
 // NAR with that hash is in flight, it marks this one as in flight.
-func (r *run) waitFor(narHash [32]byte, p pendingLink) bool {
+func (r *run) waitFor(narHash narfmt.Hash, p pendingLink) bool {
 	r.imu.Lock()
 	defer r.imu.Unlock()
 	if links, ok := r.inflight[narHash]; ok {
@@ -260,7 +261,7 @@ func (r *run) waitFor(narHash [32]byte, p pendingLink) bool {
 
 // finishInflight links the store paths that waited for the NAR with
 // narHash, or fails them with err.
-func (r *run) finishInflight(ctx context.Context, narHash [32]byte, err error) {
+func (r *run) finishInflight(ctx context.Context, narHash narfmt.Hash, err error) {
 	r.imu.Lock()
 	links := r.inflight[narHash]
 	delete(r.inflight, narHash)
@@ -282,7 +283,7 @@ func (r *run) finishInflight(ctx context.Context, narHash [32]byte, err error) {
 
 // link writes the narinfo of a store path whose NAR is stored, after
 // checking that the narinfo describes that NAR right.
-func (r *run) link(ctx context.Context, p pendingLink, narHash [32]byte) error {
+func (r *run) link(ctx context.Context, p pendingLink, narHash narfmt.Hash) error {
 	m, err := r.st.Manifest(ctx, narHash)
 	if err != nil {
 		return err
@@ -298,8 +299,8 @@ func (r *run) link(ctx context.Context, p pendingLink, narHash [32]byte) error {
 }
 
 // parse parses a narinfo and checks that it describes store path hash h.
-func (r *run) parse(h string, text []byte) (*narinfo.NarInfo, [32]byte, error) {
-	var sum [32]byte
+func (r *run) parse(h string, text []byte) (*narinfo.NarInfo, narfmt.Hash, error) {
+	var sum narfmt.Hash
 	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), r.storeDir)
 	if err != nil {
 		return nil, sum, err
@@ -316,7 +317,7 @@ func (r *run) parse(h string, text []byte) (*narinfo.NarInfo, [32]byte, error) {
 }
 
 // putNAR fetches, checks and stores one NAR.
-func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash [32]byte, text []byte) error {
+func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash narfmt.Hash, text []byte) error {
 	f, err := r.src.Open(ctx, ni.URL)
 	if err != nil {
 		return err

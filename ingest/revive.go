@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narstore"
 )
@@ -17,7 +18,7 @@ import (
 // it describes another NAR (a newer build under that path), the source's
 // narinfo is written. Either way the tombstone is deleted after the
 // narinfo is written (buryTombstone).
-func (r *run) revive(ctx context.Context, h string, ni *narinfo.NarInfo, narHash [32]byte, text []byte) ([]byte, error) {
+func (r *run) revive(ctx context.Context, h string, ni *narinfo.NarInfo, narHash narfmt.Hash, text []byte) ([]byte, error) {
 	old, err := r.st.Tombstone(ctx, h)
 	if errors.Is(err, narstore.ErrNotFound) {
 		return text, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/pathstrip"
 )
 
@@ -22,7 +23,7 @@ var ErrCorrupt = errors.New("narstore: corrupt data")
 
 // Manifest says how to rebuild one NAR.
 type Manifest struct {
-	NarHash       [32]byte // SHA-256 of the NAR
+	NarHash       narfmt.Hash // SHA-256 of the NAR
 	NarSize       uint64
 	ResidueSize   uint64
 	PositionsSize uint64

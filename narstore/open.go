@@ -12,7 +12,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/internal/bufpipe"
-	"github.com/nardedup/nardedup/narfmt/nixbase32"
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/pathstrip"
 )
 
@@ -20,7 +20,7 @@ import (
 // The stream is checked as it goes: if the NAR cannot be rebuilt exactly
 // (a damaged or missing chunk, a hash mismatch), Read returns an error
 // before it returns the NAR's last byte.
-func (s *Store) Open(ctx context.Context, narHash [32]byte) (io.ReadCloser, *Manifest, error) {
+func (s *Store) Open(ctx context.Context, narHash narfmt.Hash) (io.ReadCloser, *Manifest, error) {
 	m, err := s.Manifest(ctx, narHash)
 	if err != nil {
 		return nil, nil, err
@@ -113,7 +113,7 @@ func (rr *recipeRefs) next() (chunkstore.Ref, error) {
 type verifyReader struct {
 	r       io.Reader
 	h       hash.Hash
-	want    [32]byte
+	want    narfmt.Hash
 	size    uint64
 	n       uint64 // bytes returned
 	err     error
@@ -140,7 +140,7 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 	v.n += uint64(n)
 	if errors.Is(err, io.EOF) {
 		err = fmt.Errorf("%w: NAR sha256:%s ends after %d of %d bytes", ErrCorrupt,
-			nixbase32.EncodeToString(v.want[:]), v.n, v.size)
+			v.want.String(), v.n, v.size)
 	}
 	if err != nil {
 		v.err = err
@@ -156,7 +156,7 @@ func (v *verifyReader) finish(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if _, err := io.ReadFull(v.r, v.last[:]); err != nil {
-		v.err = fmt.Errorf("%w: NAR sha256:%s: reading its last byte: %v", ErrCorrupt, nixbase32.EncodeToString(v.want[:]), err)
+		v.err = fmt.Errorf("%w: NAR sha256:%s: reading its last byte: %v", ErrCorrupt, v.want.String(), err)
 		return 0, v.err
 	}
 	var extra [1]byte
@@ -164,15 +164,15 @@ func (v *verifyReader) finish(p []byte) (int, error) {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = errors.New("longer than its NarSize")
 		}
-		v.err = fmt.Errorf("%w: NAR sha256:%s: %v", ErrCorrupt, nixbase32.EncodeToString(v.want[:]), err)
+		v.err = fmt.Errorf("%w: NAR sha256:%s: %v", ErrCorrupt, v.want.String(), err)
 		return 0, v.err
 	}
 	v.h.Write(v.last[:])
-	var got [32]byte
+	var got narfmt.Hash
 	v.h.Sum(got[:0])
 	if got != v.want {
 		v.err = fmt.Errorf("%w: NAR sha256:%s rebuilt with hash sha256:%s", ErrCorrupt,
-			nixbase32.EncodeToString(v.want[:]), nixbase32.EncodeToString(got[:]))
+			v.want.String(), got.String())
 		return 0, v.err
 	}
 	v.n++

@@ -10,7 +10,6 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narfmt"
-	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/pathstrip"
 )
 
@@ -20,8 +19,8 @@ var ErrHashMismatch = errors.New("narstore: NAR does not match its narinfo")
 
 // NAR describes a NAR to store: what its narinfo promises.
 type NAR struct {
-	Hash    string   // store path hash part: the narinfo's key
-	NarHash [32]byte // SHA-256 of the NAR
+	Hash    string      // store path hash part: the narinfo's key
+	NarHash narfmt.Hash // SHA-256 of the NAR
 	NarSize uint64
 	NarInfo []byte // the upstream narinfo text
 	// Check, if set, runs after the NAR has been read and checked, before
@@ -55,7 +54,7 @@ func (s *Store) PutNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 	release := s.cs.Hold()
 	if key := ManifestKey(n.NarHash); s.cs.IsCondemned(key) {
 		release()
-		return PutResult{}, fmt.Errorf("NAR %s: %w", nixbase32.EncodeToString(n.NarHash[:]), ErrCondemned)
+		return PutResult{}, fmt.Errorf("NAR %s: %w", n.NarHash.String(), ErrCondemned)
 	}
 	res, err := s.putNAR(ctx, n, r, func(err error) {
 		defer release()
@@ -78,11 +77,11 @@ func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 	}
 	res.NarSize = size
 	if err != nil {
-		return res, fmt.Errorf("NAR %s: %w", nixbase32.EncodeToString(n.NarHash[:]), err)
+		return res, fmt.Errorf("NAR %s: %w", n.NarHash.String(), err)
 	}
 	if uint64(size) != n.NarSize || sum != n.NarHash {
 		return res, fmt.Errorf("%w: got NarHash sha256:%s NarSize %d, narinfo says sha256:%s NarSize %d",
-			ErrHashMismatch, nixbase32.EncodeToString(sum[:]), size, nixbase32.EncodeToString(n.NarHash[:]), n.NarSize)
+			ErrHashMismatch, sum.String(), size, n.NarHash.String(), n.NarSize)
 	}
 	if n.Check != nil {
 		if err := n.Check(); err != nil {
@@ -144,12 +143,12 @@ func (s *Store) newPut(ctx context.Context) *put {
 
 // consume reads the whole NAR through the NAR parser, feeding the stripper
 // and a hash on the way, and returns its size and SHA-256.
-func (p *put) consume(r io.Reader) (int64, [32]byte, error) {
+func (p *put) consume(r io.Reader) (int64, narfmt.Hash, error) {
 	h := sha256.New()
 	cw := &countWriter{}
 	tee := io.TeeReader(r, io.MultiWriter(h, cw, p.strip))
 	nr := narfmt.NewReader(tee)
-	var sum [32]byte
+	var sum narfmt.Hash
 	for {
 		_, err := nr.Next()
 		if errors.Is(err, io.EOF) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/pathstrip"
 )
@@ -57,7 +58,7 @@ func (s *Store) Chunks() *chunkstore.Store { return s.cs }
 
 // ManifestKey returns the backend key of the manifest of the NAR whose
 // SHA-256 is narHash.
-func ManifestKey(narHash [32]byte) string {
+func ManifestKey(narHash narfmt.Hash) string {
 	return "manifests/" + nixbase32.EncodeToString(narHash[:])
 }
 
@@ -65,7 +66,7 @@ func ManifestKey(narHash [32]byte) string {
 func NarInfoKey(hash string) string { return "narinfo/" + hash + ".narinfo" }
 
 // HasManifest reports whether the NAR with this SHA-256 is stored.
-func (s *Store) HasManifest(ctx context.Context, narHash [32]byte) (bool, error) {
+func (s *Store) HasManifest(ctx context.Context, narHash narfmt.Hash) (bool, error) {
 	return s.exists(ctx, ManifestKey(narHash))
 }
 
@@ -99,7 +100,7 @@ var ErrCondemned = errors.New("narstore: the NAR's manifest is condemned by a ru
 // running garbage collection, then holds the store (see Hold) and returns
 // the release. A caller that checks whether a NAR is stored and then
 // stores it or links a narinfo to it does all of that inside HoldNAR.
-func (s *Store) HoldNAR(ctx context.Context, narHash [32]byte) (release func(), err error) {
+func (s *Store) HoldNAR(ctx context.Context, narHash narfmt.Hash) (release func(), err error) {
 	key := ManifestKey(narHash)
 	for {
 		if err := s.cs.WaitUncondemned(ctx, key); err != nil {
@@ -120,7 +121,7 @@ func (s *Store) Hold() (release func()) { return s.cs.Hold() }
 
 // PutNarInfo stores a narinfo text for a store path hash whose NAR (by
 // SHA-256) is already stored. It refuses a narinfo whose NAR is missing.
-func (s *Store) PutNarInfo(ctx context.Context, hash string, narHash [32]byte, text []byte) error {
+func (s *Store) PutNarInfo(ctx context.Context, hash string, narHash narfmt.Hash, text []byte) error {
 	if err := s.cs.CheckLease(); err != nil {
 		return fmt.Errorf("narstore: not writing narinfo %s: %w", hash, err)
 	}
@@ -149,7 +150,7 @@ func (s *Store) putNarInfo(ctx context.Context, hash string, text []byte) error 
 }
 
 // Manifest returns the manifest of the NAR with this SHA-256.
-func (s *Store) Manifest(ctx context.Context, narHash [32]byte) (*Manifest, error) {
+func (s *Store) Manifest(ctx context.Context, narHash narfmt.Hash) (*Manifest, error) {
 	key := ManifestKey(narHash)
 	data, err := s.read(ctx, key, maxManifestSize)
 	if err != nil {

@@ -69,8 +69,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
-	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
@@ -175,7 +175,7 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash strin
 		return
 	}
 	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), s.storeDir)
-	var narHash [32]byte
+	var narHash narfmt.Hash
 	if err == nil {
 		narHash, err = rewrite(ni, s.storeDir, hash, s.zstd)
 	}
@@ -202,8 +202,8 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash strin
 // rewrite points a narinfo at the NAR this server serves, plain or
 // zstd-compressed, after checking that it is the narinfo of the store path
 // hash asked for, and returns its NarHash.
-func rewrite(ni *narinfo.NarInfo, storeDir, hash string, zstd bool) ([32]byte, error) {
-	var narHash [32]byte
+func rewrite(ni *narinfo.NarInfo, storeDir, hash string, zstd bool) (narfmt.Hash, error) {
+	var narHash narfmt.Hash
 	sp, err := storepath.Parse(storeDir, ni.StorePath)
 	if err != nil || sp.Hash != hash {
 		return narHash, fmt.Errorf("narinfo of %s stored under %s", ni.StorePath, hash)
@@ -232,13 +232,11 @@ const narBufSize = 64 << 10
 var narBufs = sync.Pool{New: func() any { return new([narBufSize]byte) }}
 
 func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, zst bool) {
-	digest, err := nixbase32.DecodeString(name)
-	if err != nil || len(digest) != 32 || len(name) != nixbase32.EncodedLen(32) {
+	narHash, err := narfmt.ParseHash(name)
+	if err != nil {
 		http.NotFound(w, r)
 		return
 	}
-	var narHash [32]byte
-	copy(narHash[:], digest)
 	what := "NAR " + name
 	if r.Method == http.MethodHead {
 		m, err := s.st.Manifest(r.Context(), narHash)
@@ -269,7 +267,7 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 }
 
 // streamNAR sends the NAR, plain or zstd-compressed.
-func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd sender, narHash [32]byte, name string, zst bool) {
+func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd sender, narHash narfmt.Hash, name string, zst bool) {
 	what := "NAR " + name
 	rc, m, err := s.st.Open(r.Context(), narHash)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/narfmt/storepath"
@@ -187,8 +188,8 @@ func (n *NarInfo) storeDir() (string, error) {
 
 // NarSHA256 returns the digest of NarHash, which must be a SHA-256 hash
 // (in any form Nix accepts): the key a NAR is stored and served under.
-func (n *NarInfo) NarSHA256() ([32]byte, error) {
-	var sum [32]byte
+func (n *NarInfo) NarSHA256() (narfmt.Hash, error) {
+	var sum narfmt.Hash
 	h, err := nixhash.Parse(n.NarHash)
 	if err != nil {
 		return sum, fmt.Errorf("narinfo %s: NarHash: %w", n.StorePath, err)
