@@ -1,0 +1,179 @@
+// Package layout is the key layout of a nardedup repository: which object
+// of which kind lives under which backend key. It is the only place that
+// spells a key; everything else names an object by a Handle.
+//
+// # Objects
+//
+//	config                        the repository configuration (one object)
+//	packs/<2 hex>/<pack id>       a pack of compressed chunks
+//	index/<pack id>               a copy of a pack's table of contents
+//	manifests/<nixbase32 NarHash> how to rebuild one NAR from chunks
+//	narinfo/<hash>.narinfo        the upstream narinfo of a store path
+//	tombstones/<hash>.narinfo     a forgotten narinfo, kept for revival
+//	sessions/<session id>         a running writer's announcement
+//	gc/condemned                  what a running garbage collection condemned
+//
+// Packs, index objects and manifests are immutable and named by their
+// content (packs by a hash of their bytes and a nonce), so caches may keep
+// them forever. Narinfos, tombstones, sessions and the condemned list are
+// written and deleted as the repository changes.
+package layout
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/narfmt"
+)
+
+// Type is a kind of repository object.
+type Type int
+
+// The kinds of objects, in the order Types lists them.
+const (
+	Config Type = iota
+	Pack
+	Index
+	Manifest
+	NarInfo
+	Tombstone
+	Session
+	Condemned
+)
+
+// Types lists every kind of object.
+var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned}
+
+// spec is how one kind of object is named.
+type spec struct {
+	name   string // the kind's name, as reports print it
+	dir    string // the first key element ("" for a single object)
+	key    string // the whole key of a single object
+	suffix string // after the name
+	shard  bool   // a directory of the name's first two characters between dir and name
+	fixed  bool   // content-addressed: never changes once written
+}
+
+var specs = [...]spec{
+	Config:    {name: "config", key: "config"},
+	Pack:      {name: "packs", dir: "packs", shard: true, fixed: true},
+	Index:     {name: "index", dir: "index", fixed: true},
+	Manifest:  {name: "manifests", dir: "manifests", fixed: true},
+	NarInfo:   {name: "narinfo", dir: "narinfo", suffix: ".narinfo"},
+	Tombstone: {name: "tombstones", dir: "tombstones", suffix: ".narinfo"},
+	Session:   {name: "sessions", dir: "sessions"},
+	Condemned: {name: "gc", key: "gc/condemned"},
+}
+
+// String returns the kind's name: the first element of its keys ("packs",
+// "narinfo", …).
+func (t Type) String() string {
+	if t < 0 || int(t) >= len(specs) {
+		return fmt.Sprintf("layout.Type(%d)", int(t))
+	}
+	return specs[t].name
+}
+
+// Immutable reports whether objects of this kind never change once written
+// (packs, index objects, manifests), so that a copy of one is never stale.
+func (t Type) Immutable() bool { return specs[t].fixed }
+
+// Prefix returns the key prefix under which every object of this kind, and
+// nothing else, is stored: what to list.
+func (t Type) Prefix() string {
+	s := specs[t]
+	if s.key != "" {
+		return s.key
+	}
+	return s.dir + "/"
+}
+
+// Handle names one object: its kind and, for kinds of many objects, its
+// name (a pack or index id in hex, a manifest's NarHash in nixbase32, a
+// store path hash, a session id).
+type Handle struct {
+	Type Type
+	Name string
+}
+
+// Key returns the backend key of the object.
+func (h Handle) Key() string {
+	s := specs[h.Type]
+	if s.key != "" {
+		return s.key
+	}
+	if s.shard && len(h.Name) >= 2 {
+		return s.dir + "/" + h.Name[:2] + "/" + h.Name + s.suffix
+	}
+	return s.dir + "/" + h.Name + s.suffix
+}
+
+// String returns the key, for errors and logs.
+func (h Handle) String() string { return h.Key() }
+
+// Key returns the backend key of the object of kind t named name.
+func Key(t Type, name string) string { return Handle{t, name}.Key() }
+
+// Parse returns the handle of the object stored under key. It fails for a
+// key outside the layout; it does not check the name's syntax.
+func Parse(key string) (Handle, error) {
+	for i, s := range specs {
+		if name, ok := s.parse(key); ok {
+			return Handle{Type(i), name}, nil
+		}
+	}
+	return Handle{}, fmt.Errorf("layout: %q is not a key of a repository object", key)
+}
+
+// ParseType returns the name of the object of kind t stored under key, and
+// whether key is one.
+func ParseType(t Type, key string) (name string, ok bool) { return specs[t].parse(key) }
+
+func (s spec) parse(key string) (string, bool) {
+	if s.key != "" {
+		return "", key == s.key
+	}
+	rest, ok := strings.CutPrefix(key, s.dir+"/")
+	if !ok {
+		return "", false
+	}
+	if s.shard {
+		shard, name, ok := strings.Cut(rest, "/")
+		if !ok || shard == "" {
+			return "", false
+		}
+		rest = name
+	}
+	name, ok := strings.CutSuffix(rest, s.suffix)
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", false
+	}
+	return name, true
+}
+
+// List calls fn, on the calling goroutine, with the name and backend
+// information of every object of kind t, in no particular order. Keys
+// under the kind's prefix that are not objects of the kind (a stray file
+// in a local repository, say) are passed over. An error from fn stops the
+// listing and is returned; errors are the backend's, unwrapped.
+func List(ctx context.Context, be backend.Backend, t Type, fn func(name string, fi backend.Info) error) error {
+	return be.List(ctx, t.Prefix(), func(fi backend.Info) error {
+		name, ok := ParseType(t, fi.Key)
+		if !ok {
+			return nil
+		}
+		return fn(name, fi)
+	})
+}
+
+// ManifestOf returns the handle of the manifest of the NAR whose SHA-256
+// is h.
+func ManifestOf(h narfmt.Hash) Handle { return Handle{Manifest, h.String()} }
+
+// NarInfoOf returns the handle of the narinfo of a store path hash.
+func NarInfoOf(hash string) Handle { return Handle{NarInfo, hash} }
+
+// TombstoneOf returns the handle of the tombstone of a store path hash.
+func TombstoneOf(hash string) Handle { return Handle{Tombstone, hash} }
