@@ -13,6 +13,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // Objects counts the objects of one kind in a repository.
@@ -80,7 +81,7 @@ func eachNarInfo(ctx context.Context, st *narstore.Store, fn func(string, *narin
 			err = checkStorePath(ni, dir, h)
 		}
 		if err != nil {
-			return fn(h, nil, fmt.Errorf("%s: %w", narstore.NarInfoKey(h), err))
+			return fn(h, nil, fmt.Errorf("%s: %w", layout.NarInfoOf(h).Key(), err))
 		}
 		return fn(h, ni, nil)
 	})

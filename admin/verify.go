@@ -10,6 +10,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // Damage is one store path whose NAR cannot be rebuilt exactly.
@@ -23,7 +24,7 @@ func (d Damage) String() string {
 	if d.StorePath != "" {
 		return fmt.Sprintf("%s: %v", d.StorePath, d.Err)
 	}
-	key := narstore.NarInfoKey(d.Hash)
+	key := layout.NarInfoOf(d.Hash).Key()
 	if strings.Contains(d.Err.Error(), key) {
 		return d.Err.Error()
 	}
@@ -54,7 +55,7 @@ func VerifySigned(ctx context.Context, st *narstore.Store, keys []signature.Publ
 	err := eachNarInfo(ctx, st, func(h string, ni *narinfo.NarInfo, err error) error {
 		if err == nil && len(keys) > 0 {
 			if verr := ni.Verify(keys); verr != nil {
-				err = fmt.Errorf("%s: %w", narstore.NarInfoKey(h), verr)
+				err = fmt.Errorf("%s: %w", layout.NarInfoOf(h).Key(), verr)
 			}
 		}
 		if err == nil {
@@ -94,7 +95,7 @@ func verifyOne(ctx context.Context, st *narstore.Store, ni *narinfo.NarInfo, che
 // readNAR rebuilds a NAR and checks it. Its errors name the NAR's manifest,
 // and the errors of the chunk store name the damaged pack or chunk.
 func readNAR(ctx context.Context, st *narstore.Store, sum narfmt.Hash, size uint64, res *VerifyResult) error {
-	key := narstore.ManifestKey(sum)
+	key := layout.ManifestOf(sum).Key()
 	rc, m, err := st.Open(ctx, sum)
 	if err != nil {
 		if !strings.Contains(err.Error(), key) {

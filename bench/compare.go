@@ -8,6 +8,7 @@ import (
 
 	"github.com/nardedup/nardedup/bench/internal/units"
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -91,7 +92,7 @@ func (c *comparer) add(ctx context.Context, g Generation, sc *Scope) error {
 			c.paths[e.Hash] = true
 			sc.Paths++
 			sc.NarBytes += e.NarSize
-			if err := c.rp.be.Put(ctx, "narinfo/"+e.Hash+".narinfo", bytes.NewReader(e.Text), int64(len(e.Text))); err != nil {
+			if err := c.rp.be.Put(ctx, layout.NarInfoOf(e.Hash).Key(), bytes.NewReader(e.Text), int64(len(e.Text))); err != nil {
 				return fmt.Errorf("bench: store narinfo: %w", err)
 			}
 		}

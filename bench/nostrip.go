@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -71,7 +72,7 @@ func (c *comparer) manifest(ctx context.Context, e entry, recipe []byte) error {
 		return err
 	}
 	_, digest, _ := strings.Cut(e.NarHash, ":")
-	key := "manifests/" + digest
+	key := layout.Key(layout.Manifest, digest)
 	if err := c.rp.be.Put(ctx, key, bytes.NewReader(m.Bytes()), int64(m.Len())); err != nil {
 		return fmt.Errorf("store %s: %w", key, err)
 	}

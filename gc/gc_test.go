@@ -18,6 +18,7 @@ import (
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -91,7 +92,7 @@ func ingestInto(t testing.TB, st *narstore.Store, dir string) *ingest.Stats {
 func (r *repo) forget(t testing.TB, paths []string) {
 	t.Helper()
 	for _, p := range paths {
-		err := r.be.Delete(context.Background(), narstore.NarInfoKey(hashOf(p)))
+		err := r.be.Delete(context.Background(), layout.NarInfoOf(hashOf(p)).Key())
 		if err != nil && !strings.Contains(err.Error(), "not exist") {
 			t.Fatal(err)
 		}
@@ -123,7 +124,7 @@ func (r *repo) check(t testing.TB, st *narstore.Store) int {
 			return err
 		}
 		nh := narHashOf(t, text)
-		liveManifests[narstore.ManifestKey(nh)] = true
+		liveManifests[layout.ManifestOf(nh).Key()] = true
 		m, err := st.Manifest(ctx, nh)
 		if err != nil {
 			return err

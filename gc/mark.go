@@ -15,6 +15,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // markStats counts what a mark reached.
@@ -130,7 +131,7 @@ func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h strin
 	if err != nil {
 		return err
 	}
-	key := narstore.NarInfoKey(h)
+	key := layout.NarInfoOf(h).Key()
 	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), st.Chunks().Config().StoreDir)
 	if err != nil {
 		return fmt.Errorf("gc: %s: %w (nothing was deleted; forget the path or repair it)", key, err)
@@ -139,7 +140,7 @@ func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h strin
 	if err != nil {
 		return fmt.Errorf("gc: %s: %w (nothing was deleted)", key, err)
 	}
-	mkey := narstore.ManifestKey(narHash)
+	mkey := layout.ManifestOf(narHash).Key()
 	mu.Lock()
 	ms.NarInfos++
 	ms.NarBytes += int64(ni.NarSize)

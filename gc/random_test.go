@@ -25,6 +25,7 @@ import (
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -913,7 +914,7 @@ func TestReingestDuringSweep(t *testing.T) {
 	}
 	ingDone := make(chan result, 1)
 	var early bool // the ingest finished before the sweep went on
-	pb := &pauseBackend{Backend: r.be, key: narstore.ManifestKey(nh), before: func() {
+	pb := &pauseBackend{Backend: r.be, key: layout.ManifestOf(nh).Key(), before: func() {
 		go func() {
 			stats, err := ingestWithSession(ctx, ing.st, dir)
 			ingDone <- result{stats, err}

@@ -15,6 +15,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -172,13 +173,13 @@ func checkOnlyVictimFailed(t *testing.T, r *repo, orig map[string][]byte, st *in
 			t.Errorf("HasNarInfo(%s) = %v", h, ok)
 		}
 		if h != victim {
-			wantManifests[narstore.ManifestKey(narHash(t, ni))] = true
+			wantManifests[layout.ManifestOf(narHash(t, ni)).Key()] = true
 		}
 	}
 	checkSameKeys(t, "manifests", r.keys(t, "manifests/"), wantManifests)
-	if keys := r.keys(t, "narinfo/"); len(keys) != len(orig)-1 || keys[narstore.NarInfoKey(victim)] {
+	if keys := r.keys(t, "narinfo/"); len(keys) != len(orig)-1 || keys[layout.NarInfoOf(victim).Key()] {
 		t.Errorf("%d narinfo objects, victim's present: %v; want %d without it",
-			len(keys), keys[narstore.NarInfoKey(victim)], len(orig)-1)
+			len(keys), keys[layout.NarInfoOf(victim).Key()], len(orig)-1)
 	}
 }
 

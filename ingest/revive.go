@@ -8,6 +8,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // revive looks for the tombstone of store path h, which has no narinfo
@@ -28,7 +29,7 @@ func (r *run) revive(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 	}
 	oldNI, oldHash, err := r.parse(h, old)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w (delete it to ingest this path)", narstore.TombstoneKey(h), err)
+		return nil, fmt.Errorf("%s: %w (delete it to ingest this path)", layout.TombstoneOf(h).Key(), err)
 	}
 	r.tombstones.Store(h, true)
 	if oldHash == narHash && oldNI.NarSize == ni.NarSize {

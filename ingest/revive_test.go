@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/retention"
 )
 
@@ -59,7 +60,7 @@ func TestReviveFromTombstone(t *testing.T) {
 	// Garbage collection would reclaim these manifests, no narinfo
 	// reaching them any more.
 	for _, h := range []string{zlib1, manPages[0]} {
-		must(t, r.be.Delete(ctx, narstore.ManifestKey(narHash(t, orig[h]))))
+		must(t, r.be.Delete(ctx, layout.ManifestOf(narHash(t, orig[h])).Key()))
 	}
 	// The source now offers the same NARs under narinfos without their
 	// signatures.
@@ -121,7 +122,7 @@ func TestDamagedTombstone(t *testing.T) {
 
 	st, err := r.ingestDir(t, dir)
 	if err == nil || st.Failed != 1 || st.Failures[0].Hash != zlib3 ||
-		!strings.Contains(st.Failures[0].Err.Error(), narstore.TombstoneKey(zlib3)) {
+		!strings.Contains(st.Failures[0].Err.Error(), layout.TombstoneOf(zlib3).Key()) {
 		t.Fatalf("ingest: %v, failures %v; want %s failed, naming its tombstone", err, st.Failures, zlib3)
 	}
 	if st.Committed+st.Linked != len(narinfos(t, dir))-1 {

@@ -3,19 +3,15 @@ package narstore
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // ListNarInfos calls fn with the store path hash of every stored narinfo,
 // on the calling goroutine.
 func (s *Store) ListNarInfos(ctx context.Context, fn func(hash string) error) error {
-	err := s.be.List(ctx, "narinfo/", func(fi backend.Info) error {
-		h, ok := strings.CutSuffix(strings.TrimPrefix(fi.Key, "narinfo/"), ".narinfo")
-		if !ok || strings.Contains(h, "/") {
-			return nil
-		}
+	err := layout.List(ctx, s.be, layout.NarInfo, func(h string, _ backend.Info) error {
 		return fn(h)
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/pathstrip"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // ErrHashMismatch is wrapped when a NAR does not match its NarHash or
@@ -52,7 +53,7 @@ func (r PutResult) StoredBytes() int64 {
 // returns an error, nothing refers to what it stored and done is not called.
 func (s *Store) PutNAR(ctx context.Context, n NAR, r io.Reader, done func(error)) (PutResult, error) {
 	release := s.cs.Hold()
-	if key := ManifestKey(n.NarHash); s.cs.IsCondemned(key) {
+	if key := layout.ManifestOf(n.NarHash).Key(); s.cs.IsCondemned(key) {
 		release()
 		return PutResult{}, fmt.Errorf("NAR %s: %w", n.NarHash.String(), ErrCondemned)
 	}
@@ -103,7 +104,7 @@ func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 }
 
 func (s *Store) writeManifest(ctx context.Context, n NAR, enc []byte) error {
-	key := ManifestKey(n.NarHash)
+	key := layout.ManifestOf(n.NarHash).Key()
 	if err := s.cs.CheckLease(); err != nil {
 		return fmt.Errorf("narstore: not writing %s: %w", key, err)
 	}

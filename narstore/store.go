@@ -10,8 +10,8 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt"
-	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/pathstrip"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // ErrNotFound is wrapped by lookups of a NAR or narinfo the store lacks.
@@ -56,23 +56,14 @@ func StripOptions(cfg chunkstore.Config) (pathstrip.Options, error) {
 // Chunks returns the underlying chunk store.
 func (s *Store) Chunks() *chunkstore.Store { return s.cs }
 
-// ManifestKey returns the backend key of the manifest of the NAR whose
-// SHA-256 is narHash.
-func ManifestKey(narHash narfmt.Hash) string {
-	return "manifests/" + nixbase32.EncodeToString(narHash[:])
-}
-
-// NarInfoKey returns the backend key of the narinfo of a store path hash.
-func NarInfoKey(hash string) string { return "narinfo/" + hash + ".narinfo" }
-
 // HasManifest reports whether the NAR with this SHA-256 is stored.
 func (s *Store) HasManifest(ctx context.Context, narHash narfmt.Hash) (bool, error) {
-	return s.exists(ctx, ManifestKey(narHash))
+	return s.exists(ctx, layout.ManifestOf(narHash).Key())
 }
 
 // HasNarInfo reports whether a narinfo is stored for the store path hash.
 func (s *Store) HasNarInfo(ctx context.Context, hash string) (bool, error) {
-	return s.exists(ctx, NarInfoKey(hash))
+	return s.exists(ctx, layout.NarInfoOf(hash).Key())
 }
 
 func (s *Store) exists(ctx context.Context, key string) (bool, error) {
@@ -88,7 +79,7 @@ func (s *Store) exists(ctx context.Context, key string) (bool, error) {
 
 // NarInfo returns the stored narinfo text of a store path hash.
 func (s *Store) NarInfo(ctx context.Context, hash string) ([]byte, error) {
-	return s.read(ctx, NarInfoKey(hash), MaxNarInfoSize)
+	return s.read(ctx, layout.NarInfoOf(hash).Key(), MaxNarInfoSize)
 }
 
 // ErrCondemned is wrapped when a NAR's manifest is condemned by a garbage
@@ -101,7 +92,7 @@ var ErrCondemned = errors.New("narstore: the NAR's manifest is condemned by a ru
 // the release. A caller that checks whether a NAR is stored and then
 // stores it or links a narinfo to it does all of that inside HoldNAR.
 func (s *Store) HoldNAR(ctx context.Context, narHash narfmt.Hash) (release func(), err error) {
-	key := ManifestKey(narHash)
+	key := layout.ManifestOf(narHash).Key()
 	for {
 		if err := s.cs.WaitUncondemned(ctx, key); err != nil {
 			return nil, fmt.Errorf("narstore: waiting for %s: %w", key, err)
@@ -125,7 +116,7 @@ func (s *Store) PutNarInfo(ctx context.Context, hash string, narHash narfmt.Hash
 	if err := s.cs.CheckLease(); err != nil {
 		return fmt.Errorf("narstore: not writing narinfo %s: %w", hash, err)
 	}
-	if key := ManifestKey(narHash); s.cs.IsCondemned(key) {
+	if key := layout.ManifestOf(narHash).Key(); s.cs.IsCondemned(key) {
 		return fmt.Errorf("narstore: narinfo %s: %s: %w", hash, key, ErrCondemned)
 	}
 	ok, err := s.HasManifest(ctx, narHash)
@@ -142,7 +133,7 @@ func (s *Store) putNarInfo(ctx context.Context, hash string, text []byte) error 
 	if len(text) > MaxNarInfoSize {
 		return fmt.Errorf("narstore: narinfo %s: %d bytes is too large", hash, len(text))
 	}
-	key := NarInfoKey(hash)
+	key := layout.NarInfoOf(hash).Key()
 	if err := s.be.Put(ctx, key, bytes.NewReader(text), int64(len(text))); err != nil {
 		return fmt.Errorf("narstore: write %s: %w", key, err)
 	}
@@ -151,7 +142,7 @@ func (s *Store) putNarInfo(ctx context.Context, hash string, text []byte) error 
 
 // Manifest returns the manifest of the NAR with this SHA-256.
 func (s *Store) Manifest(ctx context.Context, narHash narfmt.Hash) (*Manifest, error) {
-	key := ManifestKey(narHash)
+	key := layout.ManifestOf(narHash).Key()
 	data, err := s.read(ctx, key, maxManifestSize)
 	if err != nil {
 		return nil, err

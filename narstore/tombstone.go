@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // Forgetting a store path deletes its narinfo, after which the server
@@ -17,17 +17,13 @@ import (
 // store path again writes back the narinfo as it was. Tombstones are never
 // served and keep nothing alive.
 
-// TombstoneKey returns the backend key of the tombstone of a store path
-// hash.
-func TombstoneKey(hash string) string { return "tombstones/" + hash + ".narinfo" }
-
 // PutTombstone stores text, a forgotten narinfo, as the tombstone of a
 // store path hash.
 func (s *Store) PutTombstone(ctx context.Context, hash string, text []byte) error {
 	if len(text) > MaxNarInfoSize {
 		return fmt.Errorf("narstore: tombstone %s: %d bytes is too large", hash, len(text))
 	}
-	key := TombstoneKey(hash)
+	key := layout.TombstoneOf(hash).Key()
 	if err := s.be.Put(ctx, key, bytes.NewReader(text), int64(len(text))); err != nil {
 		return fmt.Errorf("narstore: write %s: %w", key, err)
 	}
@@ -37,23 +33,19 @@ func (s *Store) PutTombstone(ctx context.Context, hash string, text []byte) erro
 // Tombstone returns the tombstone text of a store path hash, or an error
 // wrapping ErrNotFound when there is none.
 func (s *Store) Tombstone(ctx context.Context, hash string) ([]byte, error) {
-	return s.read(ctx, TombstoneKey(hash), MaxNarInfoSize)
+	return s.read(ctx, layout.TombstoneOf(hash).Key(), MaxNarInfoSize)
 }
 
 // DeleteTombstone deletes the tombstone of a store path hash. It returns an
 // error wrapping ErrNotFound when there is none.
 func (s *Store) DeleteTombstone(ctx context.Context, hash string) error {
-	return s.delete(ctx, TombstoneKey(hash))
+	return s.delete(ctx, layout.TombstoneOf(hash).Key())
 }
 
 // ListTombstones calls fn with the store path hash of every tombstone, on
 // the calling goroutine.
 func (s *Store) ListTombstones(ctx context.Context, fn func(hash string) error) error {
-	err := s.be.List(ctx, "tombstones/", func(fi backend.Info) error {
-		h, ok := strings.CutSuffix(strings.TrimPrefix(fi.Key, "tombstones/"), ".narinfo")
-		if !ok || strings.Contains(h, "/") {
-			return nil
-		}
+	err := layout.List(ctx, s.be, layout.Tombstone, func(h string, _ backend.Info) error {
 		return fn(h)
 	})
 	if err != nil {
@@ -77,7 +69,7 @@ func (s *Store) ForgetNarInfo(ctx context.Context, hash string, tombstone bool) 
 			return nil, err
 		}
 	}
-	if err := s.delete(ctx, NarInfoKey(hash)); err != nil {
+	if err := s.delete(ctx, layout.NarInfoOf(hash).Key()); err != nil {
 		return nil, err
 	}
 	return text, nil

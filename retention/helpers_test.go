@@ -19,6 +19,7 @@ import (
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/retention"
 )
 
@@ -81,7 +82,7 @@ func (r *repo) age(t testing.TB, d time.Duration, paths ...string) {
 	t.Helper()
 	when := time.Now().Add(-d)
 	for _, p := range paths {
-		f := filepath.Join(r.be.Dir(), filepath.FromSlash(narstore.NarInfoKey(hashOf(p))))
+		f := filepath.Join(r.be.Dir(), filepath.FromSlash(layout.NarInfoOf(hashOf(p)).Key()))
 		must(t, os.Chtimes(f, when, when))
 	}
 }

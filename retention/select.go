@@ -15,6 +15,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // Rule says which store paths to forget; see the package documentation for
@@ -108,12 +109,7 @@ func Select(ctx context.Context, st *narstore.Store, r Rule) (*Selection, error)
 	}
 	cutoff := r.Now.Add(-r.OlderThan)
 	seen := make(map[string]bool, len(wanted))
-	prefix := "narinfo/"
-	err = st.Chunks().Backend().List(ctx, prefix, func(fi backend.Info) error {
-		h, ok := strings.CutSuffix(strings.TrimPrefix(fi.Key, prefix), ".narinfo")
-		if !ok || strings.Contains(h, "/") {
-			return nil
-		}
+	err = layout.List(ctx, st.Chunks().Backend(), layout.NarInfo, func(h string, fi backend.Info) error {
 		_, listed := wanted[h]
 		if listed {
 			seen[h] = true
@@ -278,7 +274,7 @@ func readNarInfo(ctx context.Context, st *narstore.Store, h string) (*narinfo.Na
 		}
 	}
 	if err != nil {
-		return nil, &parseError{fmt.Errorf("%s: %w", narstore.NarInfoKey(h), err)}
+		return nil, &parseError{fmt.Errorf("%s: %w", layout.NarInfoOf(h).Key(), err)}
 	}
 	return ni, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // gcArgs are the flags of every collection of the test: no grace period,
@@ -412,7 +413,7 @@ func (g *gcRig) checkLive(tag string, r *repo) {
 			return err
 		}
 		copy(nh[:], hv.Digest)
-		liveManifests[narstore.ManifestKey(nh)] = true
+		liveManifests[layout.ManifestOf(nh).Key()] = true
 		m, err := st.Manifest(ctx, nh)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // objDamage damages one object: edit returns its new bytes, or nil to
@@ -61,7 +62,7 @@ func firstRecipeID(t testing.TB) func([]byte) []byte {
 func TestManifestBitRot(t *testing.T) {
 	f := newFixture(t)
 	narHash := f.sharedNAR(t)
-	key := narstore.ManifestKey(narHash)
+	key := layout.ManifestOf(narHash).Key()
 	damages := []objDamage{
 		{"flip magic", flipAt(0), []string{"bad magic"}},
 		{"flip version", flipAt(4), []string{"version"}},
@@ -93,7 +94,7 @@ func TestManifestBitRot(t *testing.T) {
 func TestNarInfoBitRot(t *testing.T) {
 	f := newFixture(t)
 	h := f.nars[0].hash
-	key := narstore.NarInfoKey(h)
+	key := layout.NarInfoOf(h).Key()
 	line := func(prefix string) func([]byte) []byte {
 		return func([]byte) []byte { return []byte(prefix) }
 	}

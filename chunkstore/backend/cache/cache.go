@@ -40,11 +40,22 @@ import (
 	"sync/atomic"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // DefaultPrefixes are the key prefixes cached unless WithPrefixes says
 // otherwise: objects that are never rewritten with other content.
-var DefaultPrefixes = []string{"packs/", "manifests/", "index/"}
+var DefaultPrefixes = immutablePrefixes()
+
+func immutablePrefixes() []string {
+	var p []string
+	for _, t := range layout.Types {
+		if t.Immutable() {
+			p = append(p, t.Prefix())
+		}
+	}
+	return p
+}
 
 // MaxEntry bounds one cache entry; a larger Get passes through uncached.
 const MaxEntry = 64 << 20
