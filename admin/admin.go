@@ -70,7 +70,7 @@ func Collect(ctx context.Context, st *narstore.Store) (*Stats, error) {
 // eachNarInfo calls fn for every stored narinfo, parsed (or with the error
 // that kept it from being read or parsed).
 func eachNarInfo(ctx context.Context, st *narstore.Store, fn func(string, *narinfo.NarInfo, error) error) error {
-	dir := st.Chunks().Config().StoreDir
+	dir := st.StoreDir()
 	return st.ListNarInfos(ctx, func(h string) error {
 		text, err := st.NarInfo(ctx, h)
 		if err != nil {

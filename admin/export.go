@@ -35,7 +35,7 @@ func Export(ctx context.Context, st *narstore.Store, dir, compression string) (*
 	if err := os.MkdirAll(filepath.Join(dir, "nar"), 0o755); err != nil {
 		return nil, err
 	}
-	info := fmt.Sprintf("StoreDir: %s\n", st.Chunks().Config().StoreDir)
+	info := fmt.Sprintf("StoreDir: %s\n", st.StoreDir())
 	if err := writeFile(filepath.Join(dir, "nix-cache-info"), func(w io.Writer) error {
 		_, err := io.WriteString(w, info)
 		return err

@@ -52,7 +52,7 @@ func Run(ctx context.Context, src source.Source, st *narstore.Store, opts Option
 	if opts.MaxConsecutiveFailures == 0 {
 		opts.MaxConsecutiveFailures = DefaultMaxConsecutiveFailures
 	}
-	r := &run{src: src, st: st, storeDir: st.Chunks().Config().StoreDir, start: time.Now(),
+	r := &run{src: src, st: st, storeDir: st.StoreDir(), start: time.Now(),
 		inflight: make(map[narfmt.Hash][]pendingLink), limit: opts.MaxConsecutiveFailures}
 	if err := r.checkCacheInfo(ctx); err != nil {
 		return r.snapshot(), err

@@ -53,6 +53,10 @@ func StripOptions(cfg chunkstore.Config) (pathstrip.Options, error) {
 	return opt, nil
 }
 
+// StoreDir returns the Nix store directory of the stored paths
+// ("/nix/store").
+func (s *Store) StoreDir() string { return s.opt.StoreDir }
+
 // Chunks returns the underlying chunk store.
 func (s *Store) Chunks() *chunkstore.Store { return s.cs }
 

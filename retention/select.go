@@ -79,7 +79,7 @@ const jobs = 16
 
 // Select returns what r selects in st, changing nothing.
 func Select(ctx context.Context, st *narstore.Store, r Rule) (*Selection, error) {
-	storeDir := st.Chunks().Config().StoreDir
+	storeDir := st.StoreDir()
 	if r.Paths == nil && r.OlderThan == 0 && r.KeepRoots == nil {
 		return nil, errors.New("retention: no rule: give paths, an age or keep-roots")
 	}
@@ -265,7 +265,7 @@ func readNarInfo(ctx context.Context, st *narstore.Store, h string) (*narinfo.Na
 	if err != nil {
 		return nil, err
 	}
-	dir := st.Chunks().Config().StoreDir
+	dir := st.StoreDir()
 	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), dir)
 	if err == nil {
 		var p storepath.Path

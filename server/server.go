@@ -120,7 +120,7 @@ func New(st *narstore.Store, opts Options) *Server {
 	if opts.SendTimeout <= 0 {
 		opts.SendTimeout = DefaultSendTimeout
 	}
-	dir := st.Chunks().Config().StoreDir
+	dir := st.StoreDir()
 	info := fmt.Sprintf("StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", dir, opts.Priority)
 	return &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
 		zstd: opts.Compression != "none", sendTimeout: opts.SendTimeout,
