@@ -8,6 +8,7 @@ import (
 	"github.com/nardedup/nardedup/admin"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narfmt/signature"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/urfave/cli/v2"
 )
 
@@ -17,11 +18,12 @@ func statsCommand() *cli.Command {
 		Usage: "print what the repository stores and how much it saves",
 		Flags: repoFlags(),
 		Action: func(c *cli.Context) error {
-			st, err := openRepo(c, "stats", chunkstore.Options{})
+			rp, err := openRepo(c, "stats", chunkstore.Options{})
 			if err != nil {
 				return err
 			}
-			defer st.Chunks().Close()
+			defer rp.Close()
+			st := rp.NARs()
 			s, err := admin.Collect(c.Context, st)
 			if err != nil {
 				return err
@@ -62,11 +64,12 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("verify: %w", err)
 			}
-			st, err := openRepo(c, "verify", chunkstore.Options{FrameCache: frames})
+			rp, err := openRepo(c, "verify", chunkstore.Options{FrameCache: frames})
 			if err != nil {
 				return err
 			}
-			defer st.Chunks().Close()
+			defer rp.Close()
+			st := rp.NARs()
 			keys, err := signature.ParsePublicKeys(c.String("trusted-public-keys"))
 			if err != nil {
 				return fmt.Errorf("verify: --trusted-public-keys: %w", err)
@@ -101,11 +104,12 @@ func exportCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("export: %w", err)
 			}
-			st, err := openRepo(c, "export", chunkstore.Options{FrameCache: frames})
+			rp, err := openRepo(c, "export", chunkstore.Options{FrameCache: frames})
 			if err != nil {
 				return err
 			}
-			defer st.Chunks().Close()
+			defer rp.Close()
+			st := rp.NARs()
 			res, err := admin.Export(c.Context, st, c.String("to"), c.String("compression"))
 			if res != nil {
 				fmt.Printf("exported %d narinfos, %d NAR files (%s of NAR, %s written) to %s\n",
@@ -132,15 +136,7 @@ repository's index objects, or with --from-packs from the packs themselves
 			if err != nil {
 				return err
 			}
-			cfg, err := chunkstore.LoadConfig(c.Context, be)
-			if err != nil {
-				return err
-			}
-			path, err := indexPath(c.String("index-cache"), cfg.ID, c.String("role"))
-			if err != nil {
-				return err
-			}
-			res, err := chunkstore.Rebuild(c.Context, be, chunkstore.Options{IndexPath: path}, c.Bool("from-packs"))
+			res, err := repo.RebuildIndex(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: c.String("role")}, c.Bool("from-packs"))
 			if err != nil {
 				return err
 			}

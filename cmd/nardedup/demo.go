@@ -12,6 +12,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 	"github.com/nardedup/nardedup/source"
 	"github.com/urfave/cli/v2"
@@ -54,16 +55,21 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := chunkstore.LoadConfig(c.Context, be); err != nil {
-		if _, err := chunkstore.Init(c.Context, be, chunkstore.DefaultConfig()); err != nil {
-			return err
-		}
-	}
-	st, err := openStore(c.Context, be, filepath.Join(dir, "index-cache"), "demo", chunkstore.Options{})
+	ok, err := repo.Exists(c.Context, be)
 	if err != nil {
 		return err
 	}
-	defer st.Chunks().Close()
+	if !ok {
+		if _, err := repo.Create(c.Context, be, chunkstore.DefaultConfig()); err != nil {
+			return err
+		}
+	}
+	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: filepath.Join(dir, "index-cache"), Role: "demo"})
+	if err != nil {
+		return err
+	}
+	defer rp.Close()
+	st := rp.NARs()
 	stats, err := ingest.Run(c.Context, src, st, ingest.Options{})
 	printSummary(os.Stdout, stats)
 	if err != nil {

@@ -69,12 +69,13 @@ func runForget(c *cli.Context) error {
 		}
 		rule.OlderThan = age
 	}
-	st, err := openRepo(c, "forget", chunkstore.Options{})
+	rp, err := openRepo(c, "forget", chunkstore.Options{})
 	if err != nil {
 		return err
 	}
-	defer st.Chunks().Close()
-	storeDir := st.Chunks().Config().StoreDir
+	defer rp.Close()
+	st := rp.NARs()
+	storeDir := st.StoreDir()
 	if f := c.String("paths"); f != "" {
 		if rule.Paths, err = retention.ReadList(f, storeDir); err != nil {
 			return fmt.Errorf("forget: --paths: %w", err)

@@ -42,11 +42,12 @@ again.`,
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress messages", EnvVars: []string{"NARDEDUP_GC_QUIET"}},
 		),
 		Action: func(c *cli.Context) error {
-			st, err := openRepo(c, "gc", chunkstore.Options{})
+			rp, err := openRepo(c, "gc", chunkstore.Options{})
 			if err != nil {
 				return err
 			}
-			defer st.Chunks().Close()
+			defer rp.Close()
+			st := rp.NARs()
 			opts := gc.Options{
 				Grace: c.Duration("grace"), RepackBelow: c.Float64("repack-below"), Wait: c.Duration("wait"),
 				DryRun: c.Bool("dry-run"), TempDir: c.String("temp-dir"),

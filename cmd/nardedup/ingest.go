@@ -11,6 +11,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -60,12 +61,12 @@ func runIngest(c *cli.Context) error {
 	if err := initRepo(c, be); err != nil {
 		return err
 	}
-	st, err := openStore(c.Context, be, c.String("index-cache"), "ingest",
-		chunkstore.Options{FlushInterval: c.Duration("flush-interval")})
+	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "ingest", Chunks: chunkstore.Options{FlushInterval: c.Duration("flush-interval")}})
 	if err != nil {
 		return err
 	}
-	defer st.Chunks().Close()
+	defer rp.Close()
+	st := rp.NARs()
 	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs, xz decoder %s)\n", src, be, c.Int("jobs"), source.DefaultXZ())
 	stats, err := ingest.Run(c.Context, src, st, ingest.Options{
 		Jobs: c.Int("jobs"), Progress: progressPrinter(os.Stderr), ProgressEvery: progressEvery(os.Stderr),
@@ -94,8 +95,7 @@ func openSource(spec, paths string) (source.Source, error) {
 
 // initRepo creates the repository from the flags if it does not exist.
 func initRepo(c *cli.Context, be backend.Backend) error {
-	_, err := chunkstore.LoadConfig(c.Context, be)
-	if !errors.Is(err, backend.ErrNotExist) {
+	if ok, err := repo.Exists(c.Context, be); ok || err != nil {
 		return err
 	}
 	cfg := chunkstore.DefaultConfig()
@@ -105,7 +105,7 @@ func initRepo(c *cli.Context, be backend.Backend) error {
 	cfg.ZstdLevel = c.Int("zstd-level")
 	cfg.GroupSize = c.Int("group-size")
 	cfg.Strip = c.String("strip")
-	if _, err := chunkstore.Init(c.Context, be, cfg); err != nil {
+	if _, err := repo.Create(c.Context, be, cfg); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "created repository %s\n", be)

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/cache"
-	"github.com/nardedup/nardedup/chunkstore/backend/local"
-	"github.com/nardedup/nardedup/chunkstore/backend/s3"
-	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/urfave/cli/v2"
 )
 
@@ -35,17 +29,9 @@ func repoFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{repoFlag, indexCacheFlag}, extra...)
 }
 
-// openBackend opens the repository's backend: an s3:// URL on S3, a
-// directory otherwise.
+// openBackend opens the backend of --repo.
 func openBackend(c *cli.Context) (backend.Backend, error) {
-	repo := c.String("repo")
-	switch {
-	case strings.HasPrefix(repo, "s3://"):
-		return s3.Open(c.Context, repo)
-	case strings.Contains(repo, "://"):
-		return nil, fmt.Errorf("--repo %q: unsupported scheme (want a directory or s3://)", repo)
-	}
-	return local.Open(repo)
+	return repo.OpenBackend(c.Context, c.String("repo"))
 }
 
 // withCache wraps be in the local cache of --cache-dir, if given.
@@ -65,52 +51,15 @@ func withCache(c *cli.Context, be backend.Backend) (backend.Backend, error) {
 	return cb, nil
 }
 
-// openRepo opens the repository. role names the local index file, so that
-// a server and an ingest on one machine keep separate index caches.
-func openRepo(c *cli.Context, role string, opts chunkstore.Options) (*narstore.Store, error) {
+// openRepo opens the repository of --repo. role names the local index
+// file, so that a server and an ingest on one machine keep separate index
+// caches.
+func openRepo(c *cli.Context, role string, opts chunkstore.Options) (*repo.Repo, error) {
 	be, err := openBackend(c)
 	if err != nil {
 		return nil, err
 	}
-	return openStore(c.Context, be, c.String("index-cache"), role, opts)
-}
-
-func openStore(ctx context.Context, be backend.Backend, cacheDir, role string, opts chunkstore.Options) (*narstore.Store, error) {
-	cfg, err := chunkstore.LoadConfig(ctx, be)
-	if errors.Is(err, backend.ErrNotExist) {
-		return nil, fmt.Errorf("%s holds no repository (nardedup ingest creates one)", be)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if opts.IndexPath, err = indexPath(cacheDir, cfg.ID, role); err != nil {
-		return nil, err
-	}
-	cs, err := chunkstore.Open(ctx, be, opts)
-	if err != nil {
-		return nil, err
-	}
-	st, err := narstore.New(cs)
-	if err != nil {
-		cs.Close()
-		return nil, err
-	}
-	return st, nil
-}
-
-func indexPath(cacheDir, repoID, role string) (string, error) {
-	if cacheDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("no cache directory for the local index (set --index-cache): %w", err)
-		}
-		cacheDir = filepath.Join(dir, "nardedup")
-	}
-	dir := filepath.Join(cacheDir, repoID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, role+".db"), nil
+	return repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: role, Chunks: opts})
 }
 
 // frameCacheFlag is --frame-cache of the commands that read NARs.

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 	"github.com/urfave/cli/v2"
 )
@@ -86,11 +87,12 @@ func runServe(c *cli.Context) error {
 		be.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	st, err := openStore(c.Context, be, c.String("index-cache"), "serve", chunkstore.Options{FrameCache: frames})
+	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "serve", Chunks: chunkstore.Options{FrameCache: frames}})
 	if err != nil {
 		return err
 	}
-	defer st.Chunks().Close()
+	defer rp.Close()
+	st := rp.NARs()
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package testrepo
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -22,22 +22,21 @@ import (
 func Open(tb testing.TB, be backend.Backend, cfg chunkstore.Config, indexPath string) *narstore.Store {
 	tb.Helper()
 	ctx := context.Background()
-	if _, err := chunkstore.LoadConfig(ctx, be); errors.Is(err, backend.ErrNotExist) {
-		if _, err := chunkstore.Init(ctx, be, cfg); err != nil {
+	ok, err := repo.Exists(ctx, be)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !ok {
+		if _, err := repo.Create(ctx, be, cfg); err != nil {
 			tb.Fatal(err)
 		}
-	} else if err != nil {
-		tb.Fatal(err)
 	}
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: indexPath})
+	rp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: indexPath}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { cs.Close() })
-	st, err := narstore.New(cs)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	tb.Cleanup(func() { rp.Close() })
+	st := rp.NARs()
 	return st
 }
 

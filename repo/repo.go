@@ -1,0 +1,172 @@
+// Package repo is the front door of a nardedup repository: it finds the
+// backend a location names, creates a repository or opens one (its
+// configuration, its local index cache, the chunk store and the NAR store
+// over it), and hands those to the commands that work on it.
+//
+// A repository is a set of objects on a backend.Backend, laid out as
+// package layout says. Everything a process keeps of it locally (the
+// local index) is derived data under an index cache directory, one file a
+// role, so that a server and an ingest on one machine do not share one.
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/chunkstore/backend/s3"
+	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
+)
+
+// ErrNoRepository is wrapped by Open and LoadConfig when the backend holds
+// no repository.
+var ErrNoRepository = errors.New("holds no repository (nardedup ingest creates one)")
+
+// OpenBackend opens the backend a repository location names: an
+// s3://BUCKET/PREFIX?… URL (see package s3) or a local directory.
+func OpenBackend(ctx context.Context, location string) (backend.Backend, error) {
+	switch {
+	case strings.HasPrefix(location, "s3://"):
+		return s3.Open(ctx, location)
+	case strings.Contains(location, "://"):
+		return nil, fmt.Errorf("--repo %q: unsupported scheme (want a directory or s3://)", location)
+	}
+	return local.Open(location)
+}
+
+// Create stores cfg as the configuration of a new, empty repository on be
+// and returns it as stored (with its id).
+func Create(ctx context.Context, be backend.Backend, cfg chunkstore.Config) (chunkstore.Config, error) {
+	return chunkstore.Init(ctx, be, cfg)
+}
+
+// Exists reports whether be holds a repository.
+func Exists(ctx context.Context, be backend.Backend) (bool, error) {
+	_, err := be.Stat(ctx, layout.Key(layout.Config, ""))
+	if errors.Is(err, backend.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("repo: %s: %w", be, err)
+	}
+	return true, nil
+}
+
+// LoadConfig reads the configuration of the repository on be. It returns
+// an error wrapping ErrNoRepository when be holds none.
+func LoadConfig(ctx context.Context, be backend.Backend) (chunkstore.Config, error) {
+	cfg, err := chunkstore.LoadConfig(ctx, be)
+	if errors.Is(err, backend.ErrNotExist) {
+		return cfg, fmt.Errorf("%s %w", be, ErrNoRepository)
+	}
+	return cfg, err
+}
+
+// Options configure Open.
+type Options struct {
+	// IndexCache is the directory of local index caches; empty means
+	// nardedup in the user's cache directory. The index file is
+	// IndexCache/<repository id>/<Role>.db.
+	IndexCache string
+	// Role names the local index file ("serve", "ingest", …).
+	Role string
+	// Chunks are the chunk store's options. Chunks.IndexPath, if set,
+	// names the local index file and IndexCache and Role are unused.
+	Chunks chunkstore.Options
+}
+
+// findIndex sets Chunks.IndexPath, unless set, to the role's index file
+// of the repository with id repoID.
+func (o *Options) findIndex(repoID string) error {
+	if o.Chunks.IndexPath != "" {
+		return nil
+	}
+	var err error
+	o.Chunks.IndexPath, err = IndexPath(o.IndexCache, repoID, o.Role)
+	return err
+}
+
+// Repo is an open repository.
+type Repo struct {
+	be   backend.Backend
+	cfg  chunkstore.Config
+	cs   *chunkstore.Store
+	nars *narstore.Store
+}
+
+// Open opens the repository on be: it loads the configuration, brings the
+// local index up to date and opens the chunk and NAR stores.
+func Open(ctx context.Context, be backend.Backend, opts Options) (*Repo, error) {
+	cfg, err := LoadConfig(ctx, be)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.findIndex(cfg.ID); err != nil {
+		return nil, err
+	}
+	cs, err := chunkstore.Open(ctx, be, opts.Chunks)
+	if err != nil {
+		return nil, err
+	}
+	nars, err := narstore.New(cs)
+	if err != nil {
+		cs.Close()
+		return nil, err
+	}
+	return &Repo{be: be, cfg: cfg, cs: cs, nars: nars}, nil
+}
+
+// IndexPath returns the local index file of a role for the repository with
+// id repoID under the index cache directory cacheDir (empty: the user's
+// cache directory), creating its directory.
+func IndexPath(cacheDir, repoID, role string) (string, error) {
+	if cacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory for the local index (set --index-cache): %w", err)
+		}
+		cacheDir = filepath.Join(dir, "nardedup")
+	}
+	dir := filepath.Join(cacheDir, repoID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, role+".db"), nil
+}
+
+// RebuildIndex deletes the local index Open with opts would use and builds
+// it again from the repository's index objects, or with fromPacks from the
+// packs themselves (see chunkstore.Rebuild).
+func RebuildIndex(ctx context.Context, be backend.Backend, opts Options, fromPacks bool) (*chunkstore.RebuildResult, error) {
+	cfg, err := LoadConfig(ctx, be)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.findIndex(cfg.ID); err != nil {
+		return nil, err
+	}
+	return chunkstore.Rebuild(ctx, be, opts.Chunks, fromPacks)
+}
+
+// Backend returns the backend the repository is on.
+func (r *Repo) Backend() backend.Backend { return r.be }
+
+// Config returns the repository's configuration.
+func (r *Repo) Config() chunkstore.Config { return r.cfg }
+
+// Chunks returns the chunk store.
+func (r *Repo) Chunks() *chunkstore.Store { return r.cs }
+
+// NARs returns the NAR store: NARs, narinfos and tombstones.
+func (r *Repo) NARs() *narstore.Store { return r.nars }
+
+// Close flushes and closes the chunk store and its local index. The
+// backend stays open: whoever opened it closes it.
+func (r *Repo) Close() error { return r.cs.Close() }
