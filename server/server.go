@@ -58,6 +58,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -97,10 +98,27 @@ type Options struct {
 	Auth *Auth
 }
 
+// Store is what a Server reads: narinfos by store path hash and NARs by
+// their NarHash. *narstore.Store implements it. Lookups of what the store
+// lacks return errors wrapping narstore.ErrNotFound; narstore.ErrCorrupt
+// marks damage.
+type Store interface {
+	// StoreDir is the Nix store directory of the stored paths.
+	StoreDir() string
+	NarInfo(ctx context.Context, hash string) ([]byte, error)
+	HasManifest(ctx context.Context, narHash narfmt.Hash) (bool, error)
+	Manifest(ctx context.Context, narHash narfmt.Hash) (*narstore.Manifest, error)
+	// Open returns the NAR, checked against narHash as it is read: a
+	// mismatch is a read error before the last byte.
+	Open(ctx context.Context, narHash narfmt.Hash) (io.ReadCloser, *narstore.Manifest, error)
+}
+
+var _ Store = (*narstore.Store)(nil)
+
 // Server is an http.Handler serving one repository. It is read-only.
 type Server struct {
 	zstd        bool
-	st          *narstore.Store
+	st          Store
 	storeDir    string
 	log         *slog.Logger
 	cacheInfo   []byte
@@ -110,7 +128,7 @@ type Server struct {
 }
 
 // New returns a Server for st.
-func New(st *narstore.Store, opts Options) *Server {
+func New(st Store, opts Options) *Server {
 	if opts.Priority == 0 {
 		opts.Priority = 40
 	}
