@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
@@ -24,7 +23,7 @@ type Objects struct {
 
 // Stats describes what a repository holds.
 type Stats struct {
-	Objects     map[string]Objects // by kind: packs, index, manifests, narinfo, config
+	Objects     map[string]Objects // by kind (layout.Type.String): packs, index, manifests, narinfo, config, …
 	StoredBytes int64              // all objects
 	NarInfos    int
 	NarBytes    int64 // sum of NarSize over the narinfos
@@ -33,12 +32,16 @@ type Stats struct {
 	UniqueBytes int64 // NarSize summed over distinct NarHashes
 }
 
-// Collect lists the repository and reads every narinfo.
-func Collect(ctx context.Context, st *narstore.Store) (*Stats, error) {
+// Summarize says what the repository holds: it lists every object and
+// reads every narinfo.
+func Summarize(ctx context.Context, st *narstore.Store) (*Stats, error) {
 	s := &Stats{Objects: make(map[string]Objects)}
 	be := st.Chunks().Backend()
 	err := be.List(ctx, "", func(fi backend.Info) error {
-		kind, _, _ := strings.Cut(fi.Key, "/")
+		kind := "other" // not an object of the repository's layout
+		if h, err := layout.Parse(fi.Key); err == nil {
+			kind = h.Type.String()
+		}
 		o := s.Objects[kind]
 		o.Count++
 		o.Bytes += fi.Size

@@ -142,9 +142,9 @@ func ingestGeneration(ctx context.Context, rp *repo, g Generation, jobs int, see
 	return row, nil
 }
 
-// collectTotals reads the final repository with admin.Collect and closes it.
+// collectTotals reads the final repository with admin.Summarize and closes it.
 func (r *Report) collectTotals(ctx context.Context, rp *repo) error {
-	as, err := admin.Collect(ctx, rp.st)
+	as, err := admin.Summarize(ctx, rp.st)
 	if err != nil {
 		rp.close()
 		return fmt.Errorf("bench: collect repository stats: %w", err)

@@ -24,7 +24,7 @@ func statsCommand() *cli.Command {
 			}
 			defer rp.Close()
 			st := rp.NARs()
-			s, err := admin.Collect(c.Context, st)
+			s, err := admin.Summarize(c.Context, st)
 			if err != nil {
 				return err
 			}

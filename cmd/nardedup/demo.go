@@ -75,7 +75,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	rs, err := admin.Collect(c.Context, st)
+	rs, err := admin.Summarize(c.Context, st)
 	if err != nil {
 		return err
 	}
