@@ -177,8 +177,8 @@ func entryHash(storeDir, e string) (string, error) {
 // walkClosure returns the closure of roots: every store path hash met,
 // true for those st holds. It records what it misses in sel.
 //
-// The closure is held in memory as a map of hash strings, about 90 bytes
-// per store path (measured for a million), 9 MB for 100,000 paths.
+// The closure is held in memory as a map of hash strings (README.md has
+// its size per path, from BenchmarkClosureMemory).
 func walkClosure(ctx context.Context, st *narstore.Store, roots map[string]string, entries []string, sel *Selection) (map[string]bool, error) {
 	closure := make(map[string]bool)
 	var level []string
