@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -99,6 +100,13 @@ func Corpus(t testing.TB, size string, generations int) string {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Test binaries of several packages run at once and may all want the
+	// corpus: one builds it, the others wait for it under this lock.
+	unlock := lockFile(t, dir+".lock")
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(dir, "READY")); err == nil {
+		return dir
+	}
 	cmd := exec.Command("python3", script, "--out", dir, "--size", size,
 		"--generations", fmt.Sprint(generations), "--seed", "1",
 		"--key-dir", filepath.Join(base, "keys"))
@@ -107,6 +115,21 @@ func Corpus(t testing.TB, size string, generations int) string {
 		t.Fatalf("make-bucket: %v\n%s", err, tail(string(out), 40))
 	}
 	return dir
+}
+
+// lockFile takes an exclusive lock on the file at path (created) and
+// returns its release.
+func lockFile(t testing.TB, path string) (unlock func()) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("lock %s: %v", path, err)
+	}
+	return func() { f.Close() }
 }
 
 func tail(s string, n int) string {
