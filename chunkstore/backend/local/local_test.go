@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/chunkstore/backend/backendtest"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/internal/backendtest"
 )
 
 func openLocal(tb testing.TB) *local.Backend {

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/chunkstore/backend/backendtest"
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
+	"github.com/nardedup/nardedup/internal/backendtest"
 )
 
 func TestConformance(t *testing.T) {

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/chunkstore/backend/backendtest"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
+	"github.com/nardedup/nardedup/internal/backendtest"
 )
 
 // everyOp runs each backend operation once and returns their errors.

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/chunkstore/backend/backendtest"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
+	"github.com/nardedup/nardedup/internal/backendtest"
 )
 
 // counter counts the HTTP requests that pass through it.

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/chunkstore/backend/backendtest"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
+	"github.com/nardedup/nardedup/internal/backendtest"
 )
 
 // A faultRule answers the first n requests with method whose path ends

@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/chunkstore/backend/backendtest"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
+	"github.com/nardedup/nardedup/internal/backendtest"
 )
 
 func TestConformance(t *testing.T) {
