@@ -5,9 +5,9 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/nardedup/nardedup/chunkstore/backend/faulty"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/faulty"
 	"github.com/nardedup/nardedup/source"
 )
 

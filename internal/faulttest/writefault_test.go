@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nardedup/nardedup/chunkstore/backend/faulty"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/faulty"
 )
 
 // TestIngestWriteFaults ingests the sample cache while the backend fails

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/chunkstore/backend/faulty"
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
 	"github.com/nardedup/nardedup/internal/backendtest"
+	"github.com/nardedup/nardedup/internal/faulty"
 )
 
 func TestConformance(t *testing.T) {

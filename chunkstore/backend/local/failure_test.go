@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/chunkstore/backend/faulty"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/internal/faulty"
 )
 
 // tempFiles lists the temporary files left below dir.
