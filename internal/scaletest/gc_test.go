@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
 	"github.com/nardedup/nardedup/internal/nixtest"
+	"github.com/nardedup/nardedup/internal/s3test"
 )
 
 // TestGCOnS3BesideIngestAndServe forgets part of an S3 repository, then runs

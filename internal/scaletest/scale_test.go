@@ -12,8 +12,8 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
-	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
 	"github.com/nardedup/nardedup/internal/nixtest"
+	"github.com/nardedup/nardedup/internal/s3test"
 	"github.com/nardedup/nardedup/internal/sample"
 )
 

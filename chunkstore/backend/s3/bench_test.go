@@ -8,8 +8,8 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
-	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
 	"github.com/nardedup/nardedup/internal/backendtest"
+	"github.com/nardedup/nardedup/internal/s3test"
 	"github.com/nardedup/nardedup/internal/sample"
 )
 

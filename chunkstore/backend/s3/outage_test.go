@@ -17,7 +17,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
-	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
+	"github.com/nardedup/nardedup/internal/s3test"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 )

@@ -11,8 +11,8 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
-	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
 	"github.com/nardedup/nardedup/internal/backendtest"
+	"github.com/nardedup/nardedup/internal/s3test"
 )
 
 // counter counts the HTTP requests that pass through it.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
-	"github.com/nardedup/nardedup/chunkstore/backend/s3/s3test"
 	"github.com/nardedup/nardedup/internal/backendtest"
+	"github.com/nardedup/nardedup/internal/s3test"
 )
 
 // A faultRule answers the first n requests with method whose path ends
