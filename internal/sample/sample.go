@@ -2,31 +2,34 @@
 // and tests: six store paths (zlib, attr, acl, bzip2 with their outputs)
 // over three generations (a base, a mass rebuild, version bumps with a
 // rebuild), built from Debian packages by real Nix and signed with the key in
-// public-key. It was made by the corpus generator's make-bucket with
-// packages.txt, seed 1 and 3 generations.
+// testdata/sample/public-key. It was made by the corpus generator's
+// make-bucket with testdata/sample/packages.txt, seed 1 and 3 generations.
+// The files live in testdata/sample at the top of the module, embedded by
+// the root package (go:embed cannot reach a parent directory).
 package sample
 
 import (
-	"embed"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nardedup/nardedup"
 )
 
-//go:embed bucket public-key gen-1.paths gen-2.paths gen-3.paths
-var files embed.FS
+// root is the sample's directory in nardedup.Sample.
+const root = "testdata/sample/"
 
 // PublicKey returns the key that signed the sample's narinfos.
 func PublicKey() string {
-	b, _ := files.ReadFile("public-key")
+	b, _ := nardedup.Sample.ReadFile(root + "public-key")
 	return strings.TrimSpace(string(b))
 }
 
 // Paths returns the store paths of generation gen (1 to 3).
 func Paths(gen int) []string {
-	b, err := files.ReadFile(fmt.Sprintf("gen-%d.paths", gen))
+	b, err := nardedup.Sample.ReadFile(fmt.Sprintf(root+"gen-%d.paths", gen))
 	if err != nil {
 		return nil
 	}
@@ -36,7 +39,7 @@ func Paths(gen int) []string {
 // WriteBucket writes the sample binary cache into dir (created) and returns
 // dir.
 func WriteBucket(dir string) (string, error) {
-	sub, err := fs.Sub(files, "bucket")
+	sub, err := fs.Sub(nardedup.Sample, root+"bucket")
 	if err != nil {
 		return "", err
 	}
