@@ -160,12 +160,12 @@ func (r *runner) scratch(name string) (string, error) {
 
 // scratchRepo creates a repository with cfg in the emptied scratch
 // directory name and opens it, as newRepo does.
-func (r *runner) scratchRepo(ctx context.Context, name string, cfg chunkstore.Config, withNAR bool) (*repo, error) {
+func (r *runner) scratchRepo(ctx context.Context, name string, cfg chunkstore.Config) (*scratchRepo, error) {
 	dir, err := r.scratch(name)
 	if err != nil {
 		return nil, err
 	}
-	return newRepo(ctx, dir, cfg, withNAR)
+	return newRepo(ctx, dir, cfg)
 }
 
 func (r *runner) logf(format string, args ...any) {

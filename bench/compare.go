@@ -41,7 +41,7 @@ const noStripMethod = "emulated by the benchmark: every distinct NAR, uncut, wri
 // runCompare fills r.Compare. Generation 1 is one scope; with more than
 // one generation, all of them together are a second.
 func (r *runner) runCompare(ctx context.Context) error {
-	rp, err := r.scratchRepo(ctx, "nostrip", chunkstore.DefaultConfig(), false)
+	rp, err := r.scratchRepo(ctx, "nostrip", chunkstore.DefaultConfig())
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (r *runner) runCompare(ctx context.Context) error {
 
 // comparer stores NARs without stripping and compresses them with zstd.
 type comparer struct {
-	rp    *repo
+	rp    *scratchRepo
 	jobs  int
 	paths map[string]bool // store path hashes seen
 	nars  map[string]bool // NarHashes seen

@@ -55,7 +55,7 @@ type Totals struct {
 // runGenerations ingests every generation, in order, into one repository
 // with the default configuration.
 func (r *runner) runGenerations(ctx context.Context) error {
-	rp, err := r.scratchRepo(ctx, "generations", chunkstore.DefaultConfig(), true)
+	rp, err := r.scratchRepo(ctx, "generations", chunkstore.DefaultConfig())
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (r *runner) runGenerations(ctx context.Context) error {
 }
 
 // ingestGeneration ingests one generation and measures it.
-func ingestGeneration(ctx context.Context, rp *repo, g Generation, jobs int, seenURL map[string]bool) (*GenRow, error) {
+func ingestGeneration(ctx context.Context, rp *scratchRepo, g Generation, jobs int, seenURL map[string]bool) (*GenRow, error) {
 	es, err := scan(ctx, g.Source, rp.cfg.StoreDir)
 	if err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func ingestGeneration(ctx context.Context, rp *repo, g Generation, jobs int, see
 }
 
 // collectTotals reads the final repository with admin.Summarize and closes it.
-func (r *Report) collectTotals(ctx context.Context, rp *repo) error {
+func (r *Report) collectTotals(ctx context.Context, rp *scratchRepo) error {
 	as, err := admin.Summarize(ctx, rp.st)
 	if err != nil {
 		rp.close()

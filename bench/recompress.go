@@ -13,7 +13,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/gc"
-	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 )
 
 // Recompressed is the repository of one comparison scope after
@@ -40,7 +40,7 @@ func recompressOptions(jobs int) gc.Options {
 
 // snapshot copies the repository of rp (idle) into a scratch directory,
 // for recompressCopy to run on later, and returns the directory.
-func (r *runner) snapshot(rp *repo, scope string) (string, error) {
+func (r *runner) snapshot(rp *scratchRepo, scope string) (string, error) {
 	dir, err := r.scratch("recompress-" + scope)
 	if err != nil {
 		return "", err
@@ -66,15 +66,12 @@ func (r *runner) recompressCopy(ctx context.Context, dir, scope string) (Recompr
 	if err != nil {
 		return res, fmt.Errorf("bench: open copy: %w", err)
 	}
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(dir, "index.db")})
+	rp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(dir, "index.db")}})
 	if err != nil {
 		return res, fmt.Errorf("bench: open copy: %w", err)
 	}
-	defer cs.Close()
-	st, err := narstore.New(cs)
-	if err != nil {
-		return res, fmt.Errorf("bench: %w", err)
-	}
+	defer rp.Close()
+	st := rp.NARs()
 	gopts.TempDir = dir
 	start, cpu := time.Now(), cpuSeconds()
 	rep, err := gc.Collect(ctx, st, gopts)

@@ -11,21 +11,23 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 )
 
-// repo is a scratch repository on the local backend.
-type repo struct {
+// scratchRepo is a scratch repository on the local backend.
+type scratchRepo struct {
 	dir       string
 	indexPath string
 	cfg       chunkstore.Config
 	be        backend.Backend
 	cs        *chunkstore.Store
-	st        *narstore.Store // nil for a bare chunk store
+	st        *narstore.Store
+	rp        *repo.Repo
 }
 
 // newRepo creates a repository with cfg in the empty directory dir (its
-// index file next to it) and opens it. withNAR also opens a narstore on it.
-func newRepo(ctx context.Context, dir string, cfg chunkstore.Config, withNAR bool) (*repo, error) {
+// index file next to it) and opens it.
+func newRepo(ctx context.Context, dir string, cfg chunkstore.Config) (*scratchRepo, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -33,27 +35,21 @@ func newRepo(ctx context.Context, dir string, cfg chunkstore.Config, withNAR boo
 	if err != nil {
 		return nil, fmt.Errorf("bench: open scratch repository: %w", err)
 	}
-	if cfg, err = chunkstore.Init(ctx, be, cfg); err != nil {
+	if cfg, err = repo.Create(ctx, be, cfg); err != nil {
 		return nil, fmt.Errorf("bench: create scratch repository: %w", err)
 	}
-	r := &repo{dir: dir, indexPath: filepath.Join(dir, "index.db"), cfg: cfg, be: be}
-	r.cs, err = chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: r.indexPath})
+	indexPath := filepath.Join(dir, "index.db")
+	rp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: indexPath}})
 	if err != nil {
 		return nil, fmt.Errorf("bench: open scratch repository: %w", err)
 	}
-	if withNAR {
-		if r.st, err = narstore.New(r.cs); err != nil {
-			r.cs.Close()
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-	}
-	return r, nil
+	return &scratchRepo{dir: dir, indexPath: indexPath, cfg: cfg, be: be, cs: rp.Chunks(), st: rp.NARs(), rp: rp}, nil
 }
 
 // objects lists the repository's objects and returns their bytes by kind
 // (the first element of the key: packs, index, manifests, narinfo, config)
 // and in total.
-func (r *repo) objects(ctx context.Context) (map[string]int64, int64, error) {
+func (r *scratchRepo) objects(ctx context.Context) (map[string]int64, int64, error) {
 	kinds := make(map[string]int64)
 	var total int64
 	err := r.be.List(ctx, "", func(fi backend.Info) error {
@@ -69,8 +65,8 @@ func (r *repo) objects(ctx context.Context) (map[string]int64, int64, error) {
 }
 
 // close closes the store and returns the size of its local index file.
-func (r *repo) close() (int64, error) {
-	if err := r.cs.Close(); err != nil {
+func (r *scratchRepo) close() (int64, error) {
+	if err := r.rp.Close(); err != nil {
 		return 0, fmt.Errorf("bench: close scratch repository: %w", err)
 	}
 	fi, err := os.Stat(r.indexPath)
@@ -81,7 +77,7 @@ func (r *repo) close() (int64, error) {
 }
 
 // remove closes the store if needed and deletes the repository.
-func (r *repo) remove() error {
+func (r *scratchRepo) remove() error {
 	return os.RemoveAll(r.dir)
 }
 

@@ -18,7 +18,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
-	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 )
 
@@ -52,9 +52,9 @@ type fetchTarget struct {
 	digest string // nixbase32 sha256
 }
 
-// runServe serves the last generation's NARs from st and, alongside, from
+// runServe serves the last generation's NARs from rp and, alongside, from
 // a static file server over the same uncompressed NAR files.
-func (r *runner) runServe(ctx context.Context, sp *Speed, st *narstore.Store, dir string, rc *rawCorpus) error {
+func (r *runner) runServe(ctx context.Context, sp *Speed, rp *scratchRepo, rc *rawCorpus) error {
 	g := rc.gens[len(rc.gens)-1]
 	var targets []fetchTarget
 	for _, e := range g.Entries {
@@ -76,11 +76,11 @@ func (r *runner) runServe(ctx context.Context, sp *Speed, st *narstore.Store, di
 		// A server of its own for each client count, started cold: a
 		// fresh local index and an empty frame cache (the page cache is
 		// warm). It then serves the generation again.
-		fst, closeStore, err := reopen(ctx, st, filepath.Join(dir, fmt.Sprintf("serve-%d.db", n)), frames)
+		fst, closeStore, err := reopen(ctx, rp, filepath.Join(rp.dir, fmt.Sprintf("serve-%d.db", n)), frames)
 		if err != nil {
 			return err
 		}
-		h := server.New(fst, server.Options{Compression: "none", Logger: quiet})
+		h := server.New(fst.NARs(), server.Options{Compression: "none", Logger: quiet})
 		for pass, rows := range []*[]ServeRow{&cold, &warm} {
 			h0, m0, _ := fst.Chunks().FrameCacheStats()
 			row, err := serveRun(ctx, h, targets, n)
@@ -111,19 +111,14 @@ func (r *runner) runServe(ctx context.Context, sp *Speed, st *narstore.Store, di
 	return nil
 }
 
-// reopen opens the repository of st a second time, with a local index of
+// reopen opens the repository of rp a second time, with a local index of
 // its own at indexPath and a frame cache of frames bytes.
-func reopen(ctx context.Context, st *narstore.Store, indexPath string, frames int64) (*narstore.Store, func(), error) {
-	cs, err := chunkstore.Open(ctx, st.Chunks().Backend(), chunkstore.Options{IndexPath: indexPath, FrameCache: frames})
+func reopen(ctx context.Context, rp *scratchRepo, indexPath string, frames int64) (*repo.Repo, func(), error) {
+	fresh, err := repo.Open(ctx, rp.be, repo.Options{Chunks: chunkstore.Options{IndexPath: indexPath, FrameCache: frames}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: open the repository to serve it: %w", err)
 	}
-	nst, err := narstore.New(cs)
-	if err != nil {
-		cs.Close()
-		return nil, nil, fmt.Errorf("bench: %w", err)
-	}
-	return nst, func() { cs.Close(); os.Remove(indexPath) }, nil
+	return fresh, func() { fresh.Close(); os.Remove(indexPath) }, nil
 }
 
 // serveRun starts h on a loopback listener and has n clients fetch every

@@ -55,7 +55,7 @@ func (r *runner) runSpeed(ctx context.Context, rc *rawCorpus) error {
 		sp.IngestXZ.add(g)
 	}
 	sp.IngestXZ.finish()
-	rp, err := r.scratchRepo(ctx, "plain-ingest", chunkstore.DefaultConfig(), true)
+	rp, err := r.scratchRepo(ctx, "plain-ingest", chunkstore.DefaultConfig())
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (r *runner) runSpeed(ctx context.Context, rc *rawCorpus) error {
 	if err := r.runXZ(ctx, sp, rc); err != nil {
 		return err
 	}
-	if err := r.runServe(ctx, sp, rp.st, rp.dir, rc); err != nil {
+	if err := r.runServe(ctx, sp, rp, rc); err != nil {
 		return err
 	}
 	r.rep.Speed = sp

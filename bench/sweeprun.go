@@ -119,7 +119,7 @@ func (sw *Sweep) pick() {
 
 // sweepOne ingests gens into a fresh repository configured by p.
 func (r *runner) sweepOne(ctx context.Context, p SweepPoint, gens []Generation) (*SweepRow, error) {
-	rp, err := r.scratchRepo(ctx, "sweep", p.config(), true)
+	rp, err := r.scratchRepo(ctx, "sweep", p.config())
 	if err != nil {
 		return nil, err
 	}
