@@ -67,6 +67,21 @@ func ValidateName(name string) error {
 	return nil
 }
 
+// IsHash reports whether h is a store path hash: HashLen characters of Nix
+// base-32. It takes bytes as well as a string so that scanners can check a
+// buffer without converting it; ValidateHash says what is wrong.
+func IsHash[T string | []byte](h T) bool {
+	if len(h) != HashLen {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if !nixbase32.ValidByte(h[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidateHash checks that h is a store path hash: HashLen characters of
 // Nix base-32.
 func ValidateHash(h string) error {

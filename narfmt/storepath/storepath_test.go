@@ -111,6 +111,35 @@ func TestIsNameChar(t *testing.T) {
 	}
 }
 
+func TestIsHash(t *testing.T) {
+	for _, tt := range []struct {
+		hash string
+		want bool
+	}{
+		{h, true},
+		{"0123456789abcdfghijklmnpqrsvwxyz", true},
+		{h[:31], false},
+		{h + "0", false},
+		{"", false},
+		{strings.Repeat("e", 32), false},
+		{strings.Repeat("o", 32), false},
+		{strings.Repeat("t", 32), false},
+		{strings.Repeat("u", 32), false},
+		{h[:31] + "A", false},
+		{h[:31] + "\x00", false},
+	} {
+		if got := storepath.IsHash(tt.hash); got != tt.want {
+			t.Errorf("IsHash(%q) = %v; want %v", tt.hash, got, tt.want)
+		}
+		if got := storepath.IsHash([]byte(tt.hash)); got != tt.want {
+			t.Errorf("IsHash([]byte(%q)) = %v; want %v", tt.hash, got, tt.want)
+		}
+		if got := storepath.ValidateHash(tt.hash) == nil; got != tt.want {
+			t.Errorf("ValidateHash(%q) == nil is %v; want %v", tt.hash, got, tt.want)
+		}
+	}
+}
+
 func TestNew(t *testing.T) {
 	p, err := storepath.New(storepath.DefaultStoreDir, h, "x")
 	if err != nil || p.String() != "/nix/store/"+h+"-x" {
