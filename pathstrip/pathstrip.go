@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/nardedup/nardedup/narfmt/storepath"
 )
 
 // Mode selects what part of a store path occurrence is cut.
@@ -43,7 +45,7 @@ const DefaultStoreDir = "/nix/store"
 const DefaultMaxPaths = 1 << 16
 
 // HashLen is the number of nixbase32 characters of a store path hash.
-const HashLen = 32
+const HashLen = storepath.HashLen
 
 // MaxNameLen is the longest store path name Nix accepts.
 const MaxNameLen = 211
@@ -85,34 +87,15 @@ func (o Options) maxPaths() int {
 	return o.MaxPaths
 }
 
-// isHash[c] is true for the 32 nixbase32 digits.
-var isHash [256]bool
-
 // isName[c] is true for bytes allowed in a store path name.
 var isName [256]bool
 
 func init() {
-	for _, c := range []byte("0123456789abcdfghijklmnpqrsvwxyz") {
-		isHash[c] = true
-	}
 	for c := 0; c < 256; c++ {
 		b := byte(c)
 		isName[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' ||
 			'0' <= b && b <= '9' || strings.IndexByte("+-._?=", b) >= 0
 	}
-}
-
-// validHash reports whether b holds exactly HashLen nixbase32 digits.
-func validHash(b []byte) bool {
-	if len(b) != HashLen {
-		return false
-	}
-	for _, c := range b {
-		if !isHash[c] {
-			return false
-		}
-	}
-	return true
 }
 
 // validCut reports whether s is a string the Stripper could cut with opt.
@@ -121,7 +104,7 @@ func validCut(s string, opt Options) bool {
 	if !strings.HasPrefix(s, pre) || len(s) < len(pre)+HashLen {
 		return false
 	}
-	if !validHash([]byte(s[len(pre) : len(pre)+HashLen])) {
+	if !storepath.IsHash(s[len(pre) : len(pre)+HashLen]) {
 		return false
 	}
 	rest := s[len(pre)+HashLen:]

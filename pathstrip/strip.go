@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/nardedup/nardedup/narfmt/nixbase32"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 )
 
 // flushAt is the size at which buffered position records are written out.
@@ -163,7 +166,7 @@ func (s *Stripper) match(buf []byte, j int, final bool) (int, int) {
 	h := j + len(s.prefix)
 	if len(buf)-h < HashLen {
 		for _, c := range buf[h:] {
-			if !isHash[c] {
+			if !nixbase32.ValidByte(c) {
 				return 0, noMatch
 			}
 		}
@@ -173,7 +176,7 @@ func (s *Stripper) match(buf []byte, j int, final bool) (int, int) {
 		return 0, needMore
 	}
 	e := h + HashLen
-	if !validHash(buf[h:e]) {
+	if !storepath.IsHash(buf[h:e]) {
 		return 0, noMatch
 	}
 	if s.mode != CutHashName {
