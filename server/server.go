@@ -75,7 +75,6 @@ import (
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
-	"github.com/nardedup/nardedup/source"
 )
 
 // Options configure a Server.
@@ -182,7 +181,7 @@ func (s *Server) serveBytes(w http.ResponseWriter, r *http.Request, ctype string
 }
 
 func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash string) {
-	if !source.ValidHash(hash) {
+	if !storepath.IsHash(hash) {
 		http.NotFound(w, r)
 		return
 	}
