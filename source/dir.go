@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/nardedup/nardedup/narfmt/storepath"
 )
 
 type dirSource struct {
@@ -49,7 +51,7 @@ func (d *dirSource) List(ctx context.Context, fn func(hash string) error) error 
 	}
 	for _, e := range entries {
 		hash, ok := strings.CutSuffix(e.Name(), ".narinfo")
-		if !ok || !ValidHash(hash) {
+		if !ok || !storepath.IsHash(hash) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

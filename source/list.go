@@ -8,6 +8,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/nardedup/nardedup/narfmt/storepath"
 )
 
 // ListFrom reads store paths, one per line (`/nix/store/<hash>-<name>`, as
@@ -25,7 +27,7 @@ func ListFrom(r io.Reader) ([]string, error) {
 		}
 		base := strings.TrimSuffix(path.Base(line), ".narinfo")
 		hash, _, _ := strings.Cut(base, "-")
-		if !ValidHash(hash) {
+		if !storepath.IsHash(hash) {
 			return nil, fmt.Errorf("source: line %d: not a store path: %q", n, line)
 		}
 		hashes = append(hashes, hash)

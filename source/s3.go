@@ -11,6 +11,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 )
 
 // s3Source reads a binary cache stored in an S3 bucket (as written by
@@ -62,7 +63,7 @@ func (s *s3Source) readSmall(ctx context.Context, key string) ([]byte, error) {
 func (s *s3Source) List(ctx context.Context, fn func(hash string) error) error {
 	var hashes []string
 	err := s.b.ListShallow(ctx, "", func(info backend.Info) error {
-		if hash, ok := strings.CutSuffix(info.Key, ".narinfo"); ok && ValidHash(hash) {
+		if hash, ok := strings.CutSuffix(info.Key, ".narinfo"); ok && storepath.IsHash(hash) {
 			hashes = append(hashes, hash)
 		}
 		return nil

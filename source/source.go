@@ -7,8 +7,9 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
+
+	"github.com/nardedup/nardedup/narfmt/storepath"
 )
 
 // Source reads the objects of a Nix binary cache.
@@ -46,15 +47,8 @@ var (
 // MaxNarInfoSize bounds the size of a narinfo and of nix-cache-info.
 const MaxNarInfoSize = 1 << 20
 
-// hashRE matches the hash part of a store path: 32 characters of Nix's
-// base-32 alphabet (no e, o, u, t).
-var hashRE = regexp.MustCompile(`^[0-9a-df-np-sv-z]{32}$`)
-
-// ValidHash reports whether h is a well-formed store path hash part.
-func ValidHash(h string) bool { return hashRE.MatchString(h) }
-
 func checkHash(h string) error {
-	if !ValidHash(h) {
+	if !storepath.IsHash(h) {
 		return fmt.Errorf("source: invalid store path hash %q", h)
 	}
 	return nil
