@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/nardedup/nardedup/source"
+	"github.com/nardedup/nardedup/internal/decompress"
 )
 
 // Machine describes where a run took place.
@@ -20,12 +20,12 @@ type Machine struct {
 	GoVersion string `json:"go_version"`
 	OS        string `json:"os"`
 	Arch      string `json:"arch"`
-	XZ        string `json:"xz_decoder,omitempty"` // source.DefaultXZ
+	XZ        string `json:"xz_decoder,omitempty"` // decompress.DefaultXZ
 }
 
 func machine() Machine {
 	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
-		XZ: source.DefaultXZ().String()}
+		XZ: decompress.DefaultXZ().String()}
 	m.CPUModel = procField("/proc/cpuinfo", "model name")
 	if v := procField("/proc/meminfo", "MemTotal"); v != "" {
 		m.MemTotal = kbytes(v)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
@@ -26,7 +27,7 @@ func (c *comparer) one(ctx context.Context, src source.Source, e entry) (int64, 
 	if compression == "" {
 		compression = "bzip2" // what Nix assumes
 	}
-	dec, err := source.Decompress(ctx, f, compression)
+	dec, err := decompress.NewReader(ctx, f, compression)
 	if err != nil {
 		return 0, err
 	}

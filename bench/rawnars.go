@@ -10,6 +10,7 @@ import (
 
 	"github.com/nardedup/nardedup/bench/internal/units"
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/source"
 )
@@ -123,7 +124,7 @@ func (rc *rawCorpus) decompress(ctx context.Context, src source.Source, e entry)
 	}
 	defer cp.Close()
 	tee := io.TeeReader(in, cp)
-	dec, err := source.Decompress(ctx, tee, f.Compression)
+	dec, err := decompress.NewReader(ctx, tee, f.Compression)
 	if err != nil {
 		return fmt.Errorf("bench: raw NAR of %s: %w", e.Hash, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
@@ -71,7 +72,7 @@ var badCases = []badCase{
 	{"missing NAR", func(d *damaged) { must(d.t, os.Remove(d.nar)) }, source.ErrNotFound, ""},
 	{"garbage narinfo", func(d *damaged) { d.setNarInfo([]byte("\x00\x01garbage\xff\n")) }, nil, "narinfo"},
 	{"StorePath of another path", otherStorePath, nil, "describes another path"},
-	{"compression lz4", func(d *damaged) { d.set("Compression", "lz4") }, source.ErrUnsupportedCompression, ""},
+	{"compression lz4", func(d *damaged) { d.set("Compression", "lz4") }, decompress.ErrUnsupported, ""},
 	{"URL escaping the cache", func(d *damaged) { d.set("URL", "../../etc/passwd") }, source.ErrBadURL, ""},
 	{"not a NAR", notANAR, narfmt.ErrInvalid, ""},
 	{"decompression bomb", bomb, narstore.ErrHashMismatch, ""},

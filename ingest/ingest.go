@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
@@ -331,7 +332,7 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 	if compression == "" {
 		compression = "bzip2" // what Nix assumes
 	}
-	dec, err := source.Decompress(ctx, file, compression)
+	dec, err := decompress.NewReader(ctx, file, compression)
 	if err != nil {
 		return err
 	}

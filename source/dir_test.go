@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -58,7 +59,7 @@ func readNAR(t *testing.T, src source.Source, narinfo []byte) []byte {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	d, err := source.Decompress(ctx, f, field(narinfo, "Compression"))
+	d, err := decompress.NewReader(ctx, f, field(narinfo, "Compression"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,6 @@
-// Package source reads a Nix binary cache and decompresses its NAR files.
+// Package source reads the objects of a Nix binary cache: narinfos,
+// nix-cache-info and the NAR files as they are stored, compressed. Package
+// internal/decompress decodes the NARs.
 //
 // A binary cache, as `nix copy --to file://DIR` writes it, holds
 // DIR/nix-cache-info, DIR/<hash>.narinfo and DIR/nar/<filehash>.nar.xz (or
@@ -24,41 +26,4 @@
 // hashes for it. Requests carry the caller's context; 404 and 410 wrap
 // ErrNotFound, other statuses are errors naming the status. See NewHTTP for
 // the timeouts.
-//
-// # Decompression
-//
-// Decompress handles the narinfo Compression values xz, zstd, bzip2 and
-// none. Truncated or corrupt input gives a read error, never a clean short
-// stream. (A cut exactly between two concatenated xz streams or zstd frames
-// is still a valid stream; compare the output with NarSize to catch that.)
-//
-// xz decoding dominates the cost of ingesting a real cache, so the xz
-// decoder is chosen for speed. DefaultXZ calls liblzma in this process
-// (liblzma.so.5, Debian's liblzma5, loaded with dlopen by a Linux build
-// with cgo, so building needs no liblzma-dev), on a goroutine of its own a
-// few blocks ahead of the reader. Without it, it runs the xz program (`xz
-// -dc`, Debian package xz-utils), fed through pipes (or reading an
-// *os.File input directly), killed when ctx is done or the stream is
-// closed early, and always reaped; a non-zero exit becomes an error quoting
-// xz's stderr. Without either, it falls back to the pure Go
-// github.com/ulikunitz/xz. liblzma decodes as fast as the xz program, but
-// the program costs a pipe write and read of every output byte and the
-// switches between the processes: ingesting generation 1 of the medium
-// corpus took 6.2 s and 11.1 CPU seconds with liblzma against 6.3-6.7 s
-// and 11.8-12.3 with the xz program (7.2-7.4 s against 7.7-8.0 s with one
-// job). zstd uses pooled github.com/klauspost/compress/zstd decoders
-// (single goroutine, windows up to 128 MiB like libzstd's default), bzip2
-// the standard library.
-//
-// Measured decompression speed (decompressed MB/s) on 48 MB of the small
-// corpus's NARs, 2-core AMD EPYC VM, quiet:
-//
-//	go test -run '^$' -bench BenchmarkDecompress -benchtime 3x ./source/
-//
-//	xz-lib       103 MB/s  (liblzma in this process)
-//	xz-exec       91 MB/s  (pipe-fed, as for an HTTP body)
-//	xz-exec-file  95 MB/s  (xz reads the NAR file itself, as for a Dir source)
-//	xz-go         50 MB/s
-//	zstd        1974 MB/s
-//	bzip2         34 MB/s  (compress/bzip2)
 package source

@@ -11,6 +11,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 	"github.com/urfave/cli/v2"
@@ -67,7 +68,7 @@ func runIngest(c *cli.Context) error {
 	}
 	defer rp.Close()
 	st := rp.NARs()
-	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs, xz decoder %s)\n", src, be, c.Int("jobs"), source.DefaultXZ())
+	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs, xz decoder %s)\n", src, be, c.Int("jobs"), decompress.DefaultXZ())
 	stats, err := ingest.Run(c.Context, src, st, ingest.Options{
 		Jobs: c.Int("jobs"), Progress: progressPrinter(os.Stderr), ProgressEvery: progressEvery(os.Stderr),
 		MaxConsecutiveFailures: c.Int("max-consecutive-failures"),

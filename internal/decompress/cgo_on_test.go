@@ -1,6 +1,6 @@
 //go:build cgo
 
-package source_test
+package decompress_test
 
 // cgoOn says whether the tests were built with cgo.
 const cgoOn = true

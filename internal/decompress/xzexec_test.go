@@ -1,4 +1,4 @@
-package source_test
+package decompress_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nardedup/nardedup/source"
+	"github.com/nardedup/nardedup/internal/decompress"
 )
 
 // reaped waits until pid is gone: no process, not even a zombie.
@@ -48,9 +48,9 @@ func settleGoroutines(t *testing.T, n int) {
 	}
 }
 
-func execXZ(t *testing.T) source.XZDecoder {
+func execXZ(t *testing.T) decompress.XZDecoder {
 	requireTool(t, "xz")
-	return source.ExecXZ(xzPath())
+	return decompress.ExecXZ(xzPath())
 }
 
 func TestXZExecReapedAfterClose(t *testing.T) {
@@ -65,11 +65,11 @@ func TestXZExecReapedAfterClose(t *testing.T) {
 		// A pipe, not a bytes.Reader, exercises the feeding goroutine.
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(copyAll(pw, in)) }()
-		rc, err := dec.Decompress(context.Background(), pr)
+		rc, err := dec.NewReader(context.Background(), pr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pid := source.XZPid(rc)
+		pid := decompress.XZPid(rc)
 		switch name {
 		case "partly read":
 			io.ReadFull(rc, make([]byte, 5000))
@@ -101,11 +101,11 @@ func TestXZExecCanceled(t *testing.T) {
 	pr, pw := io.Pipe()
 	go pw.Write(comp[:len(comp)/2])
 	ctx, cancel := context.WithCancel(context.Background())
-	rc, err := dec.Decompress(ctx, pr)
+	rc, err := dec.NewReader(ctx, pr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := source.XZPid(rc)
+	pid := decompress.XZPid(rc)
 	if _, err := io.ReadFull(rc, make([]byte, 1000)); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestXZExecInputError(t *testing.T) {
 	comp := compress(t, formats()[0], sample(t))
 	boom := errors.New("network went away")
 	r := io.MultiReader(bytes.NewReader(comp[:len(comp)/2]), errReader{boom})
-	rc, err := dec.Decompress(context.Background(), r)
+	rc, err := dec.NewReader(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func TestXZExecStderrInError(t *testing.T) {
 	dec := execXZ(t)
-	rc, err := dec.Decompress(context.Background(), strings.NewReader("definitely not xz data"))
+	rc, err := dec.NewReader(context.Background(), strings.NewReader("definitely not xz data"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +154,8 @@ func TestXZExecStderrInError(t *testing.T) {
 }
 
 func TestDefaultXZ(t *testing.T) {
-	d := source.DefaultXZ()
-	_, lib := source.LibXZ()
+	d := decompress.DefaultXZ()
+	_, lib := decompress.LibXZ()
 	_, xzErr := os.Stat("/usr/bin/xz")
 	switch {
 	case lib && d.Name != "xz-lib":

@@ -1,4 +1,4 @@
-package source_test
+package decompress_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nardedup/nardedup/source"
+	"github.com/nardedup/nardedup/internal/decompress"
 )
 
 // format is one decoder under test, with the CLI compressing its input.
@@ -25,16 +25,16 @@ type format struct {
 
 func formats() []format {
 	by := func(c string) func(context.Context, io.Reader) (io.ReadCloser, error) {
-		return func(ctx context.Context, r io.Reader) (io.ReadCloser, error) { return source.Decompress(ctx, r, c) }
+		return func(ctx context.Context, r io.Reader) (io.ReadCloser, error) { return decompress.NewReader(ctx, r, c) }
 	}
 	fs := []format{
-		{"xz-exec", "xz", "xz", []string{"-c", "-6"}, source.ExecXZ(xzPath()).Decompress},
-		{"xz-go", "xz", "xz", []string{"-c", "-6"}, source.GoXZ().Decompress},
+		{"xz-exec", "xz", "xz", []string{"-c", "-6"}, decompress.ExecXZ(xzPath()).NewReader},
+		{"xz-go", "xz", "xz", []string{"-c", "-6"}, decompress.GoXZ().NewReader},
 		{"zstd", "zstd", "zstd", []string{"-c", "-q", "-3"}, by("zstd")},
 		{"bzip2", "bzip2", "bzip2", []string{"-c"}, by("bzip2")},
 	}
-	if d, ok := source.LibXZ(); ok {
-		fs = append(fs, format{"xz-lib", "xz", "xz", []string{"-c", "-6"}, d.Decompress})
+	if d, ok := decompress.LibXZ(); ok {
+		fs = append(fs, format{"xz-lib", "xz", "xz", []string{"-c", "-6"}, d.NewReader})
 	}
 	return fs
 }
@@ -111,7 +111,7 @@ func TestDecompressRoundTrip(t *testing.T) {
 		})
 	}
 	for _, c := range []string{"", "none"} {
-		rc, err := source.Decompress(context.Background(), bytes.NewReader(data), c)
+		rc, err := decompress.NewReader(context.Background(), bytes.NewReader(data), c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,9 +154,9 @@ func TestDecompressBadInput(t *testing.T) {
 
 func TestDecompressUnsupported(t *testing.T) {
 	for _, c := range []string{"gzip", "XZ", "xz ", "lzip", "br", "zst"} {
-		rc, err := source.Decompress(context.Background(), strings.NewReader("x"), c)
-		if !errors.Is(err, source.ErrUnsupportedCompression) || !strings.Contains(err.Error(), fmt.Sprintf("%q", c)) {
-			t.Errorf("Decompress(%q) = %v, %v; want ErrUnsupportedCompression naming it", c, rc, err)
+		rc, err := decompress.NewReader(context.Background(), strings.NewReader("x"), c)
+		if !errors.Is(err, decompress.ErrUnsupported) || !strings.Contains(err.Error(), fmt.Sprintf("%q", c)) {
+			t.Errorf("NewReader(%q) = %v, %v; want ErrUnsupported naming it", c, rc, err)
 		}
 	}
 }

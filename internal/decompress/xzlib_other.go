@@ -1,6 +1,6 @@
 //go:build !cgo || !linux
 
-package source
+package decompress
 
 import (
 	"context"
@@ -11,5 +11,5 @@ import (
 func libXZAvailable() bool { return false }
 
 func startLibXZ(context.Context, io.Reader) (io.ReadCloser, error) {
-	return nil, errors.New("source: xz: liblzma is used only by Linux builds with cgo")
+	return nil, errors.New("decompress: xz: liblzma is used only by Linux builds with cgo")
 }

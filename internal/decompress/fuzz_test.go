@@ -1,4 +1,4 @@
-package source_test
+package decompress_test
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/nardedup/nardedup/source"
+	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/ulikunitz/xz"
 )
 
@@ -15,7 +15,7 @@ import (
 // hang, and liblzma's wrapper must end every stream with io.EOF or an
 // error.
 func FuzzXZ(f *testing.F) {
-	lib, ok := source.LibXZ()
+	lib, ok := decompress.LibXZ()
 	if !ok {
 		f.Skip("liblzma cannot be loaded")
 	}
@@ -33,7 +33,7 @@ func FuzzXZ(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const most = 1 << 20 // read no further: a small input can claim a lot
-		rc, err := lib.Decompress(context.Background(), bytes.NewReader(in))
+		rc, err := lib.NewReader(context.Background(), bytes.NewReader(in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func FuzzXZ(f *testing.F) {
 		if err != nil || len(got) == most {
 			return
 		}
-		want, gerr := source.GoXZ().Decompress(context.Background(), bytes.NewReader(in))
+		want, gerr := decompress.GoXZ().NewReader(context.Background(), bytes.NewReader(in))
 		if gerr != nil {
 			return
 		}

@@ -1,6 +1,6 @@
 //go:build cgo && linux
 
-package source
+package decompress
 
 /*
 #cgo LDFLAGS: -ldl
@@ -128,9 +128,9 @@ var lzmaErrors = map[C.int]string{
 
 func lzmaError(r C.int) error {
 	if msg, ok := lzmaErrors[r]; ok {
-		return fmt.Errorf("source: xz: %s", msg)
+		return fmt.Errorf("decompress: xz: %s", msg)
 	}
-	return fmt.Errorf("source: xz: liblzma error %d", int(r))
+	return fmt.Errorf("decompress: xz: liblzma error %d", int(r))
 }
 
 // libXZReader decodes xz with liblzma in this process: no pipe to copy the
@@ -151,7 +151,7 @@ type libXZReader struct {
 // of the stream, an error, or Close.
 func startLibXZ(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
 	if err := liblzma(); err != nil {
-		return nil, fmt.Errorf("source: xz: %w", err)
+		return nil, fmt.Errorf("decompress: xz: %w", err)
 	}
 	var ret C.int
 	s := C.nd_decoder_new(C.uint64_t(xzMemLimitBytes), lzmaConcatenated|lzmaTellUnsupportedCheck, &ret)
@@ -205,7 +205,7 @@ func (x *libXZReader) Read(p []byte) (int, error) {
 			if errors.Is(err, io.EOF) {
 				x.eof = true
 			} else if err != nil {
-				x.err = fmt.Errorf("source: xz: reading input: %w", err)
+				x.err = fmt.Errorf("decompress: xz: reading input: %w", err)
 				return 0, x.err
 			}
 		}

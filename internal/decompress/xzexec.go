@@ -1,4 +1,4 @@
-package source
+package decompress
 
 import (
 	"context"
@@ -19,7 +19,7 @@ const xzMemLimit = "1GiB"
 // xzMemLimitBytes is xzMemLimit for liblzma.
 const xzMemLimitBytes = 1 << 30
 
-var errClosed = errors.New("source: read after Close")
+var errClosed = errors.New("decompress: read after Close")
 
 // xzProc streams r through `xz -dc`.
 type xzProc struct {
@@ -50,19 +50,19 @@ func startXZ(ctx context.Context, path string, r io.Reader) (io.ReadCloser, erro
 	} else {
 		var err error
 		if stdinW, err = cmd.StdinPipe(); err != nil {
-			return nil, fmt.Errorf("source: xz: %w", err)
+			return nil, fmt.Errorf("decompress: xz: %w", err)
 		}
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("source: xz: %w", err)
+		return nil, fmt.Errorf("decompress: xz: %w", err)
 	}
 	p.stdout = stdout
 	if f, ok := stdout.(*os.File); ok {
 		growPipe(f)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("source: xz: %w", err)
+		return nil, fmt.Errorf("decompress: xz: %w", err)
 	}
 	if stdinW != nil {
 		p.copyDone = make(chan struct{})
@@ -134,20 +134,20 @@ func (p *xzProc) outcome(werr error) error {
 		select {
 		case <-p.copyDone:
 			if p.inErr != nil {
-				return fmt.Errorf("source: xz: reading input: %w", p.inErr)
+				return fmt.Errorf("decompress: xz: reading input: %w", p.inErr)
 			}
 		default:
 		}
 	}
 	if err := p.ctx.Err(); err != nil {
-		return fmt.Errorf("source: xz: %w", err)
+		return fmt.Errorf("decompress: xz: %w", err)
 	}
 	if werr != nil {
 		msg := strings.TrimSpace(p.stderr.String())
 		if msg == "" {
 			msg = "no message"
 		}
-		return fmt.Errorf("source: xz: %v: %s", werr, msg)
+		return fmt.Errorf("decompress: xz: %v: %s", werr, msg)
 	}
 	return io.EOF
 }

@@ -1,4 +1,4 @@
-package source
+package decompress
 
 import (
 	"compress/bzip2"
@@ -11,28 +11,28 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// ErrUnsupportedCompression is wrapped by Decompress for a Compression
-// value it does not know.
-var ErrUnsupportedCompression = errors.New("unsupported compression")
+// ErrUnsupported is wrapped by NewReader for a Compression value it does
+// not know.
+var ErrUnsupported = errors.New("unsupported compression")
 
-// Decompress returns the decompressed stream of r for a narinfo Compression
+// NewReader returns the decompressed stream of r for a narinfo Compression
 // value: "xz", "zstd", "bzip2", "none" or "" (none). xz goes through
 // DefaultXZ. Truncated or corrupt input yields a read error, never a short
 // stream that ends in io.EOF (except for "none", which has no framing).
 // Reads fail once ctx is done. Close releases the decoder (for xz-exec it
 // kills and reaps the xz process); it does not close r.
-func Decompress(ctx context.Context, r io.Reader, compression string) (io.ReadCloser, error) {
+func NewReader(ctx context.Context, r io.Reader, compression string) (io.ReadCloser, error) {
 	switch compression {
 	case "", "none":
 		return io.NopCloser(ctxReader{ctx, r}), nil
 	case "xz":
-		return DefaultXZ().Decompress(ctx, r)
+		return DefaultXZ().NewReader(ctx, r)
 	case "zstd":
 		return newZstd(ctx, r)
 	case "bzip2":
 		return io.NopCloser(ctxReader{ctx, bzip2.NewReader(r)}), nil
 	}
-	return nil, fmt.Errorf("source: %w %q (want xz, zstd, bzip2 or none)", ErrUnsupportedCompression, compression)
+	return nil, fmt.Errorf("decompress: %w %q (want xz, zstd, bzip2 or none)", ErrUnsupported, compression)
 }
 
 // ctxReader fails reads once ctx is done.
@@ -69,27 +69,27 @@ func newZstd(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
 			zstd.WithDecoderMaxMemory(zstdMaxWindow),
 			zstd.WithDecoderLowmem(false))
 		if err != nil {
-			return nil, fmt.Errorf("source: zstd: %w", err)
+			return nil, fmt.Errorf("decompress: zstd: %w", err)
 		}
 	}
 	in := &tailReader{r: r}
 	if err := dec.Reset(in); err != nil {
 		zstdPool.Put(dec)
-		return nil, fmt.Errorf("source: zstd: %w", err)
+		return nil, fmt.Errorf("decompress: zstd: %w", err)
 	}
 	return &zstdReader{ctxReader{ctx, dec}, dec, in}, nil
 }
 
 func (z *zstdReader) Read(p []byte) (int, error) {
 	if z.dec == nil {
-		return 0, errors.New("source: zstd: read after Close")
+		return 0, errors.New("decompress: zstd: read after Close")
 	}
 	n, err := z.ctxReader.Read(p)
 	if err == io.EOF && z.in.n == 0 {
 		err = errors.New("empty input")
 	}
 	if err != nil && err != io.EOF && z.ctx.Err() == nil {
-		err = fmt.Errorf("source: zstd: %w", err)
+		err = fmt.Errorf("decompress: zstd: %w", err)
 	}
 	return n, err
 }

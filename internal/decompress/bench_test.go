@@ -1,4 +1,4 @@
-package source_test
+package decompress_test
 
 import (
 	"bytes"
@@ -9,8 +9,8 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/internal/nixtest"
-	"github.com/nardedup/nardedup/source"
 )
 
 // benchInput is a set of corpus NARs, compressed with each tool.
@@ -55,8 +55,8 @@ func size(path string) int64 {
 }
 
 // BenchmarkDecompress reports decompressed MB/s of each decoder.
-// xz-exec-file hands xz an *os.File (what the Dir source returns), xz-exec
-// a pipe fed from memory (like an HTTP body).
+// xz-exec-file hands xz an *os.File (what a directory source returns),
+// xz-exec a pipe fed from memory (like an HTTP body).
 func BenchmarkDecompress(b *testing.B) {
 	requireTool(b, "xz")
 	in := loadBench(b)
@@ -66,21 +66,21 @@ func BenchmarkDecompress(b *testing.B) {
 		name, data string
 		decode     func(context.Context, io.Reader) (io.ReadCloser, error)
 	}{
-		{"xz-exec", "xz", source.ExecXZ(xzPath()).Decompress},
-		{"xz-exec-file", "xz-file", source.ExecXZ(xzPath()).Decompress},
-		{"xz-go", "xz", source.GoXZ().Decompress},
+		{"xz-exec", "xz", decompress.ExecXZ(xzPath()).NewReader},
+		{"xz-exec-file", "xz-file", decompress.ExecXZ(xzPath()).NewReader},
+		{"xz-go", "xz", decompress.GoXZ().NewReader},
 		{"xz-lib", "xz", func(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
-			d, ok := source.LibXZ()
+			d, ok := decompress.LibXZ()
 			if !ok {
 				b.Skip("liblzma cannot be loaded")
 			}
-			return d.Decompress(ctx, r)
+			return d.NewReader(ctx, r)
 		}},
 		{"zstd", "zstd", func(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
-			return source.Decompress(ctx, r, "zstd")
+			return decompress.NewReader(ctx, r, "zstd")
 		}},
 		{"bzip2", "bzip2", func(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
-			return source.Decompress(ctx, r, "bzip2")
+			return decompress.NewReader(ctx, r, "bzip2")
 		}},
 	}
 	for _, c := range cases {

@@ -1,4 +1,4 @@
-package source_test
+package decompress_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/source"
 )
@@ -22,11 +23,11 @@ func TestCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decoders := []source.XZDecoder{source.GoXZ()}
+	decoders := []decompress.XZDecoder{decompress.GoXZ()}
 	if _, err := exec.LookPath("xz"); err == nil {
-		decoders = append(decoders, source.ExecXZ(xzPath()))
+		decoders = append(decoders, decompress.ExecXZ(xzPath()))
 	}
-	if d, ok := source.LibXZ(); ok {
+	if d, ok := decompress.LibXZ(); ok {
 		decoders = append(decoders, d)
 	}
 	ctx := context.Background()
@@ -56,7 +57,7 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
-func corpusNARSize(t *testing.T, src source.Source, narinfo []byte, dec source.XZDecoder) int64 {
+func corpusNARSize(t *testing.T, src source.Source, narinfo []byte, dec decompress.XZDecoder) int64 {
 	t.Helper()
 	ctx := context.Background()
 	f, err := src.Open(ctx, field(narinfo, "URL"))
@@ -66,9 +67,9 @@ func corpusNARSize(t *testing.T, src source.Source, narinfo []byte, dec source.X
 	defer f.Close()
 	var d io.ReadCloser
 	if c := field(narinfo, "Compression"); c == "xz" {
-		d, err = dec.Decompress(ctx, f)
+		d, err = dec.NewReader(ctx, f)
 	} else {
-		d, err = source.Decompress(ctx, f, c)
+		d, err = decompress.NewReader(ctx, f, c)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package source
+package decompress
 
 import (
 	"bufio"
@@ -33,7 +33,7 @@ func GoXZ() XZDecoder { return XZDecoder{Name: "xz-go"} }
 // which xz-utils depends on).
 func LibXZ() (XZDecoder, bool) { return XZDecoder{Name: "xz-lib"}, libXZAvailable() }
 
-// DefaultXZ returns the decoder used by Decompress for "xz": liblzma in
+// DefaultXZ returns the decoder used by NewReader for "xz": liblzma in
 // this process when it can be loaded, else the xz program when one is found
 // on PATH, else the pure Go decoder (see the package documentation for
 // their speeds). The choice is made once.
@@ -58,9 +58,9 @@ func (d XZDecoder) String() string {
 	return d.Name + " (github.com/ulikunitz/xz)"
 }
 
-// Decompress returns the decompressed stream of the xz data in r, with the
-// semantics of the package-level Decompress.
-func (d XZDecoder) Decompress(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
+// NewReader returns the decompressed stream of the xz data in r, with the
+// semantics of the package-level NewReader.
+func (d XZDecoder) NewReader(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
 	switch d.Name {
 	case "xz-exec":
 		return startXZ(ctx, d.Path, r)
@@ -71,7 +71,7 @@ func (d XZDecoder) Decompress(ctx context.Context, r io.Reader) (io.ReadCloser, 
 	// ulikunitz/xz reads byte by byte: buffer its input.
 	zr, err := xz.NewReader(bufio.NewReaderSize(in, 64<<10))
 	if err != nil {
-		return nil, fmt.Errorf("source: xz: %w", err)
+		return nil, fmt.Errorf("decompress: xz: %w", err)
 	}
 	return io.NopCloser(&goXZReader{zr, in}), nil
 }
@@ -89,7 +89,7 @@ func (g *goXZReader) Read(p []byte) (int, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("source: xz: %w", err)
+		err = fmt.Errorf("decompress: xz: %w", err)
 	}
 	return n, err
 }
