@@ -17,22 +17,10 @@
 // xz's stderr. Without either, it falls back to the pure Go
 // github.com/ulikunitz/xz. liblzma decodes as fast as the xz program, but
 // the program costs a pipe write and read of every output byte and the
-// switches between the processes: ingesting generation 1 of the medium
-// corpus took 6.2 s and 11.1 CPU seconds with liblzma against 6.3-6.7 s
-// and 11.8-12.3 with the xz program (7.2-7.4 s against 7.7-8.0 s with one
-// job). zstd uses pooled github.com/klauspost/compress/zstd decoders
-// (single goroutine, windows up to 128 MiB like libzstd's default), bzip2
-// the standard library.
+// switches between the processes. zstd uses pooled
+// github.com/klauspost/compress/zstd decoders (single goroutine, windows
+// up to 128 MiB like libzstd's default), bzip2 the standard library.
 //
-// Measured decompression speed (decompressed MB/s) on 48 MB of the small
-// corpus's NARs, 2-core AMD EPYC VM, quiet:
-//
-//	go test -run '^$' -bench BenchmarkDecompress -benchtime 3x ./internal/decompress/
-//
-//	xz-lib       103 MB/s  (liblzma in this process)
-//	xz-exec       91 MB/s  (pipe-fed, as for an HTTP body)
-//	xz-exec-file  95 MB/s  (xz reads the NAR file itself, as from a directory)
-//	xz-go         50 MB/s
-//	zstd        1974 MB/s
-//	bzip2         34 MB/s  (compress/bzip2)
+// README.md's Speed section has the measured speeds of each decoder and
+// the benchmark that measures them.
 package decompress

@@ -35,8 +35,8 @@ func LibXZ() (XZDecoder, bool) { return XZDecoder{Name: "xz-lib"}, libXZAvailabl
 
 // DefaultXZ returns the decoder used by NewReader for "xz": liblzma in
 // this process when it can be loaded, else the xz program when one is found
-// on PATH, else the pure Go decoder (see the package documentation for
-// their speeds). The choice is made once.
+// on PATH, else the pure Go decoder, the fastest first (see the package
+// documentation). The choice is made once.
 var DefaultXZ = sync.OnceValue(func() XZDecoder {
 	if d, ok := LibXZ(); ok {
 		return d
