@@ -13,35 +13,22 @@ import (
 )
 
 type dirSource struct {
+	smallObjects
 	dir string
 }
 
 // NewDir returns a Source reading the binary cache in directory dir, as
 // written by `nix copy --to file://DIR`. All file access goes through an
 // os.Root, so symbolic links cannot lead outside dir.
-func NewDir(dir string) Source { return &dirSource{dir: dir} }
+func NewDir(dir string) Source {
+	d := &dirSource{dir: dir}
+	d.smallObjects = smallObjects{d}
+	return d
+}
 
 func (d *dirSource) String() string { return d.dir }
 
-func (d *dirSource) CacheInfo(ctx context.Context) ([]byte, error) {
-	return d.readSmall(ctx, "nix-cache-info")
-}
-
-func (d *dirSource) NarInfo(ctx context.Context, hash string) ([]byte, error) {
-	if err := checkHash(hash); err != nil {
-		return nil, err
-	}
-	return d.readSmall(ctx, hash+".narinfo")
-}
-
-func (d *dirSource) readSmall(ctx context.Context, name string) ([]byte, error) {
-	f, err := d.open(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readLimited(f, MaxNarInfoSize, d.dir+"/"+name)
-}
+func (d *dirSource) objectName(name string) string { return d.dir + "/" + name }
 
 // List reads the cache directory and reports every <hash>.narinfo.
 func (d *dirSource) List(ctx context.Context, fn func(hash string) error) error {
@@ -68,13 +55,13 @@ func (d *dirSource) Open(ctx context.Context, url string) (io.ReadCloser, error)
 	if err := checkURL(url); err != nil {
 		return nil, err
 	}
-	return d.open(ctx, url)
+	return d.openObject(ctx, url)
 }
 
-// open opens the regular file name below the root. Escapes through
+// openObject opens the regular file name below the root. Escapes through
 // symbolic links are refused by os.Root; non-regular files (FIFOs, devices,
 // directories) are refused before opening so a FIFO cannot block.
-func (d *dirSource) open(ctx context.Context, name string) (*os.File, error) {
+func (d *dirSource) openObject(ctx context.Context, name string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ var defaultClient = func() *http.Client {
 }()
 
 type httpSource struct {
+	smallObjects
 	base   *url.URL // no query or fragment, path ends in "/"
 	client *http.Client
 }
@@ -51,7 +52,9 @@ func NewHTTP(base *url.URL, client *http.Client) Source {
 	if client == nil {
 		client = defaultClient
 	}
-	return &httpSource{base: &b, client: client}
+	h := &httpSource{base: &b, client: client}
+	h.smallObjects = smallObjects{h}
+	return h
 }
 
 func (h *httpSource) String() string { return h.base.Redacted() }
@@ -60,30 +63,24 @@ func (h *httpSource) List(ctx context.Context, fn func(string) error) error {
 	return fmt.Errorf("source: %s: %w", h, ErrNoListing)
 }
 
-func (h *httpSource) CacheInfo(ctx context.Context) ([]byte, error) {
-	return h.getSmall(ctx, "nix-cache-info")
-}
+func (h *httpSource) objectName(name string) string { return h.base.JoinPath(name).Redacted() }
 
-func (h *httpSource) NarInfo(ctx context.Context, hash string) ([]byte, error) {
-	if err := checkHash(hash); err != nil {
-		return nil, err
-	}
-	return h.getSmall(ctx, hash+".narinfo")
-}
-
-func (h *httpSource) getSmall(ctx context.Context, name string) ([]byte, error) {
+// openObject opens nix-cache-info or a narinfo: the request, body
+// included, times out after httpSmallTimeout, and a body announced as
+// larger than MaxNarInfoSize is refused unread.
+func (h *httpSource) openObject(ctx context.Context, name string) (io.ReadCloser, error) {
 	ctx, cancel := context.WithTimeout(ctx, httpSmallTimeout)
-	defer cancel()
 	resp, err := h.get(ctx, name)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	defer resp.Body.Close()
-	what := h.base.JoinPath(name).Redacted()
 	if resp.ContentLength > MaxNarInfoSize {
-		return nil, fmt.Errorf("source: %s: %w (%d bytes)", what, ErrTooLarge, resp.ContentLength)
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("source: %s: %w (%d bytes)", h.objectName(name), ErrTooLarge, resp.ContentLength)
 	}
-	return readLimited(resp.Body, MaxNarInfoSize, what)
+	return cancelOnClose{resp.Body, cancel}, nil
 }
 
 func (h *httpSource) Open(ctx context.Context, u string) (io.ReadCloser, error) {
@@ -121,6 +118,18 @@ func (h *httpSource) get(ctx context.Context, name string) (*http.Response, erro
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	return nil, fmt.Errorf("source: GET %s: %s: %q", u.Redacted(), resp.Status, strings.TrimSpace(string(snippet)))
+}
+
+// cancelOnClose cancels the request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // idleBody cancels the request when no data arrives for idle.

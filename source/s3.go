@@ -17,13 +17,18 @@ import (
 // s3Source reads a binary cache stored in an S3 bucket (as written by
 // `nix copy --to s3://…`) through the S3 backend's client.
 type s3Source struct {
+	smallObjects
 	b *s3.Backend
 }
 
 // NewS3 returns a Source reading the binary cache in the bucket and prefix
 // of b. Narinfos are found with one shallow listing of the prefix, so the
 // NARs below nar/ are not listed.
-func NewS3(b *s3.Backend) Source { return &s3Source{b: b} }
+func NewS3(b *s3.Backend) Source {
+	s := &s3Source{b: b}
+	s.smallObjects = smallObjects{s}
+	return s
+}
 
 // openS3 opens an s3://BUCKET/PREFIX?endpoint=… URL (see package s3 for
 // its parameters and credentials).
@@ -39,25 +44,7 @@ func openS3(spec string) (Source, error) {
 
 func (s *s3Source) String() string { return s.b.String() }
 
-func (s *s3Source) CacheInfo(ctx context.Context) ([]byte, error) {
-	return s.readSmall(ctx, "nix-cache-info")
-}
-
-func (s *s3Source) NarInfo(ctx context.Context, hash string) ([]byte, error) {
-	if err := checkHash(hash); err != nil {
-		return nil, err
-	}
-	return s.readSmall(ctx, hash+".narinfo")
-}
-
-func (s *s3Source) readSmall(ctx context.Context, key string) ([]byte, error) {
-	rc, err := s.open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return readLimited(rc, MaxNarInfoSize, s.b.String()+key)
-}
+func (s *s3Source) objectName(key string) string { return s.b.String() + key }
 
 // List reports every <hash>.narinfo directly under the prefix, sorted.
 func (s *s3Source) List(ctx context.Context, fn func(hash string) error) error {
@@ -87,11 +74,12 @@ func (s *s3Source) Open(ctx context.Context, url string) (io.ReadCloser, error) 
 	if err := checkURL(url); err != nil {
 		return nil, err
 	}
-	return s.open(ctx, url)
+	return s.openObject(ctx, url)
 }
 
-// open streams the object key, mapping a missing object to ErrNotFound.
-func (s *s3Source) open(ctx context.Context, key string) (io.ReadCloser, error) {
+// openObject streams the object key, mapping a missing object to
+// ErrNotFound.
+func (s *s3Source) openObject(ctx context.Context, key string) (io.ReadCloser, error) {
 	rc, err := s.b.Get(ctx, key, 0, -1)
 	if errors.Is(err, backend.ErrNotExist) {
 		return nil, fmt.Errorf("source: %w: %w", ErrNotFound, err)

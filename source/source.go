@@ -117,14 +117,48 @@ func openDir(dir string) (Source, error) {
 	return NewDir(dir), nil
 }
 
-// readLimited reads all of r, failing with ErrTooLarge beyond max bytes.
-func readLimited(r io.Reader, max int64, what string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("source: reading %s: %w", what, err)
+// objectOpener is what each kind of Source provides to the code shared
+// between kinds.
+type objectOpener interface {
+	// openObject opens the object at key, a path below the cache root
+	// that the caller has checked, wrapping ErrNotFound when there is none.
+	openObject(ctx context.Context, key string) (io.ReadCloser, error)
+	// objectName names the object at key in errors.
+	objectName(key string) string
+}
+
+// smallObjects gives a kind of Source its CacheInfo and NarInfo: the hash
+// check, the size limit and the errors are the same for every kind, only
+// opening an object differs.
+type smallObjects struct {
+	o objectOpener
+}
+
+func (s smallObjects) CacheInfo(ctx context.Context) ([]byte, error) {
+	return s.read(ctx, "nix-cache-info")
+}
+
+func (s smallObjects) NarInfo(ctx context.Context, hash string) ([]byte, error) {
+	if err := checkHash(hash); err != nil {
+		return nil, err
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("source: %s: %w (more than %d bytes)", what, ErrTooLarge, max)
+	return s.read(ctx, hash+".narinfo")
+}
+
+// read reads the object at key, failing with ErrTooLarge beyond
+// MaxNarInfoSize bytes.
+func (s smallObjects) read(ctx context.Context, key string) ([]byte, error) {
+	r, err := s.o.openObject(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, MaxNarInfoSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("source: reading %s: %w", s.o.objectName(key), err)
+	}
+	if len(b) > MaxNarInfoSize {
+		return nil, fmt.Errorf("source: %s: %w (more than %d bytes)", s.o.objectName(key), ErrTooLarge, MaxNarInfoSize)
 	}
 	return b, nil
 }
