@@ -7,6 +7,7 @@
 // .nar.zst, .nar.bz2, .nar); a narinfo's URL field is relative to the cache
 // root. Open takes a directory path, a file:/// URL or an http(s):// URL and
 // returns a Source: NewDir for a local directory, NewHTTP for a served cache.
+// NewS3 reads a cache in an S3 bucket through a Bucket the caller opened.
 //
 // # Directory source
 //
@@ -26,4 +27,12 @@
 // hashes for it. Requests carry the caller's context; 404 and 410 wrap
 // ErrNotFound, other statuses are errors naming the status. See NewHTTP for
 // the timeouts.
+//
+// # S3 source
+//
+// NewS3 reads the cache `nix copy --to s3://…` wrote through a Bucket, such
+// as the S3 backend of chunkstore/backend/s3 opened on the cache's bucket
+// and prefix; the caller opens it, with its endpoint and credentials. List
+// lists the cache root without descending, so the NARs are not listed; a
+// missing object wraps ErrNotFound.
 package source

@@ -7,39 +7,40 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 )
 
-// s3Source reads a binary cache stored in an S3 bucket (as written by
-// `nix copy --to s3://…`) through the S3 backend's client.
-type s3Source struct {
-	smallObjects
-	b *s3.Backend
+// A Bucket holds a binary cache as `nix copy --to s3://…` writes it, with
+// keys relative to the cache root. The *Backend of package
+// chunkstore/backend/s3, opened on the bucket and prefix of the cache, is
+// one.
+type Bucket interface {
+	// Get streams the object at key from offset, length bytes or to the
+	// end if length < 0; a missing object wraps backend.ErrNotExist.
+	Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+	// ListShallow calls fn for the objects whose keys start with prefix
+	// and have no "/" after it.
+	ListShallow(ctx context.Context, prefix string, fn func(backend.Info) error) error
+	// String names the bucket and prefix; object names in errors are
+	// String() + key.
+	String() string
 }
 
-// NewS3 returns a Source reading the binary cache in the bucket and prefix
-// of b. Narinfos are found with one shallow listing of the prefix, so the
-// NARs below nar/ are not listed.
-func NewS3(b *s3.Backend) Source {
+// s3Source reads a binary cache stored in an S3 bucket.
+type s3Source struct {
+	smallObjects
+	b Bucket
+}
+
+// NewS3 returns a Source reading the binary cache in b, a bucket the
+// caller has opened. Narinfos are found with one shallow listing of the
+// cache root, so the NARs below nar/ are not listed.
+func NewS3(b Bucket) Source {
 	s := &s3Source{b: b}
 	s.smallObjects = smallObjects{s}
 	return s
-}
-
-// openS3 opens an s3://BUCKET/PREFIX?endpoint=… URL (see package s3 for
-// its parameters and credentials).
-func openS3(spec string) (Source, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	b, err := s3.Open(ctx, spec)
-	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
-	}
-	return NewS3(b), nil
 }
 
 func (s *s3Source) String() string { return s.b.String() }

@@ -44,27 +44,22 @@ func uploadDir(t *testing.T, b backend.Backend, dir string) {
 }
 
 // TestS3Source uploads the sample binary cache to a bucket, reads it back
-// through source.Open("s3://…") next to the directory source, and ingests
-// it.
+// through the S3 backend next to the directory source, and ingests it.
 func TestS3Source(t *testing.T) {
 	srv := s3test.Start(t)
-	srv.SetEnv(t)
 	bucket := srv.NewBucket(t)
 	dir, err := samplecache.WriteBucket(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := s3.Open(context.Background(), srv.URL(bucket, "cache/x"))
+	b, err := s3.Open(context.Background(), srv.URL(bucket, "cache/x"), srv.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer up.Close()
-	uploadDir(t, up, dir)
+	defer b.Close()
+	uploadDir(t, b, dir)
 
-	src, err := source.Open(srv.URL(bucket, "cache/x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := source.NewS3(b)
 	sameAsDir(t, src, source.NewDir(dir))
 
 	ctx := context.Background()

@@ -73,9 +73,10 @@ func validPath(p string) bool {
 }
 
 // Open returns the Source for spec: a directory path, a file:///abs/path
-// URL (query parameters such as ?compression=xz are ignored), an http://
-// or https:// URL of a binary cache, or an s3://BUCKET/PREFIX?endpoint=…
-// URL of a cache in a bucket (see NewS3). A directory must exist.
+// URL (query parameters such as ?compression=xz are ignored), or an
+// http:// or https:// URL of a binary cache. A directory must exist. A
+// cache in an S3 bucket is not opened here: open the bucket and pass it to
+// NewS3.
 func Open(spec string) (Source, error) {
 	switch {
 	case spec == "":
@@ -99,7 +100,7 @@ func Open(spec string) (Source, error) {
 		}
 		return openDir(u.Path)
 	case strings.HasPrefix(spec, "s3://"):
-		return openS3(spec)
+		return nil, fmt.Errorf("source: %q: open the bucket and read it with NewS3", spec)
 	case strings.Contains(spec, "://"):
 		return nil, fmt.Errorf("source: unsupported cache URL %q (want a directory, file://, http://, https:// or s3://)", spec)
 	}

@@ -97,7 +97,7 @@ func benchOptions(c *cli.Context) (bench.Options, error) {
 		opts.Generations, opts.Corpus, err = bench.CorpusGenerations(corpus)
 	case corpus == "" && c.NArg() == 1:
 		var src source.Source
-		if src, err = source.Open(c.Args().First()); err == nil {
+		if src, err = openCache(c.Context, c.Args().First()); err == nil {
 			opts.Generations = []bench.Generation{{Name: "source", Source: src}}
 		}
 	default:

@@ -14,7 +14,6 @@ import (
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
-	"github.com/nardedup/nardedup/source"
 	"github.com/urfave/cli/v2"
 )
 
@@ -47,7 +46,7 @@ func runDemo(c *cli.Context) error {
 		}
 		fmt.Printf("sample binary cache written to %s\n", spec)
 	}
-	src, err := source.Open(spec)
+	src, err := openCache(c.Context, spec)
 	if err != nil {
 		return err
 	}

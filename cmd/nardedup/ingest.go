@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/repo"
@@ -51,7 +54,7 @@ func runIngest(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return errors.New("ingest: give exactly one SOURCE")
 	}
-	src, err := openSource(c.Args().First(), c.String("paths"))
+	src, err := openSource(c.Context, c.Args().First(), c.String("paths"))
 	if err != nil {
 		return err
 	}
@@ -77,8 +80,23 @@ func runIngest(c *cli.Context) error {
 	return err
 }
 
-func openSource(spec, paths string) (source.Source, error) {
-	src, err := source.Open(spec)
+// openCache opens the binary cache spec names: an s3:// URL on S3 (see
+// --repo for its form and credentials), anything else with source.Open.
+func openCache(ctx context.Context, spec string) (source.Source, error) {
+	if !strings.HasPrefix(spec, "s3://") {
+		return source.Open(spec)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	b, err := s3.Open(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	return source.NewS3(b), nil
+}
+
+func openSource(ctx context.Context, spec, paths string) (source.Source, error) {
+	src, err := openCache(ctx, spec)
 	if err != nil || paths == "" {
 		return src, err
 	}
