@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/pack"
 )
 
 // CondemnedKey is the object that lists what a garbage collection has
@@ -50,38 +51,28 @@ func DecodeCondemned(b []byte) (*Condemned, error) {
 	if !bytes.HasPrefix(b, []byte(condemnedMagic)) {
 		return nil, fmt.Errorf("%w: %s: bad magic", ErrCorrupt, CondemnedKey)
 	}
-	d := decoder{b: b[len(condemnedMagic):]}
+	d := pack.NewDecoder(b[len(condemnedMagic):])
 	c := &Condemned{}
-	c.ID = string(d.bytes(d.count(len(d.b))))
-	n := d.count(len(d.b) / IDSize)
-	for i := 0; i < n && d.err == nil; i++ {
-		c.Packs = append(c.Packs, d.id())
+	c.ID = string(d.Bytes(d.Count(d.Len())))
+	n := d.Count(d.Len() / IDSize)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		c.Packs = append(c.Packs, d.ID())
 	}
-	n = d.count(len(d.b))
-	for i := 0; i < n && d.err == nil; i++ {
-		k := string(d.bytes(d.count(len(d.b))))
-		if d.err == nil && backend.ValidKey(k) != nil {
-			d.fail("object %q", k)
+	n = d.Count(d.Len())
+	for i := 0; i < n && d.Err() == nil; i++ {
+		k := string(d.Bytes(d.Count(d.Len())))
+		if d.Err() == nil && backend.ValidKey(k) != nil {
+			d.Fail("object %q", k)
 		}
 		c.Objects = append(c.Objects, k)
 	}
-	if d.err == nil && (len(d.b) != 0 || c.ID == "") {
-		d.fail("%d trailing bytes or no id", len(d.b))
+	if d.Err() == nil && (d.Len() != 0 || c.ID == "") {
+		d.Fail("%d trailing bytes or no id", d.Len())
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("%s: %w", CondemnedKey, d.err)
+	if d.Err() != nil {
+		return nil, fmt.Errorf("%s: %w", CondemnedKey, d.Err())
 	}
 	return c, nil
-}
-
-func (d *decoder) bytes(n int) []byte {
-	if d.err != nil || n > len(d.b) {
-		d.fail("truncated")
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
 }
 
 // LoadCondemned reads the repository's condemned list, or returns nil if

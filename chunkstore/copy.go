@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/nardedup/nardedup/chunkstore/pack"
 )
 
 // Zstd levels of CopyOptions.ZstdLevel.
@@ -67,7 +69,7 @@ type Copier struct {
 	s     *Store
 	opts  CopyOptions
 	group []byte
-	infos []ChunkInfo
+	infos []pack.ChunkInfo
 
 	chunks int
 	bytes  int64
@@ -88,7 +90,7 @@ type Copier struct {
 // copyJob is one group on its way into a pack.
 type copyJob struct {
 	group []byte
-	infos []ChunkInfo
+	infos []pack.ChunkInfo
 	frame []byte
 	err   error
 	done  chan struct{}
@@ -286,7 +288,7 @@ func (c *Copier) CopyFrame(ctx context.Context, f Frame, keep func(ID) bool) err
 }
 
 func (c *Copier) add(id ID, data []byte) {
-	c.infos = append(c.infos, ChunkInfo{ID: id, Offset: uint32(len(c.group)), Length: uint32(len(data))})
+	c.infos = append(c.infos, pack.ChunkInfo{ID: id, Offset: uint32(len(c.group)), Length: uint32(len(data))})
 	c.group = append(c.group, data...)
 	c.chunks++
 	c.bytes += int64(len(data))

@@ -1,35 +1,29 @@
 package chunkstore
 
-import (
-	"encoding/hex"
-	"fmt"
-
-	"github.com/zeebo/blake3"
-)
+import "github.com/nardedup/nardedup/chunkstore/pack"
 
 // IDSize is the length of an ID in bytes.
-const IDSize = 32
+const IDSize = pack.IDSize
+
+// Bounds of the pack format (see package pack).
+const (
+	// MaxChunkSize bounds a chunk's length; larger declared lengths are corrupt.
+	MaxChunkSize = pack.MaxChunkSize
+	// MaxFrameSize bounds a frame's decompressed length.
+	MaxFrameSize = pack.MaxFrameSize
+)
+
+// ErrCorrupt is wrapped by every error about damaged repository data.
+var ErrCorrupt = pack.ErrCorrupt
 
 // ID names a chunk (or a pack) by the BLAKE3 hash of its bytes.
-type ID [IDSize]byte
+type ID = pack.ID
 
 // Sum returns the ID of data.
-func Sum(data []byte) ID { return ID(blake3.Sum256(data)) }
+func Sum(data []byte) ID { return pack.Sum(data) }
 
-// String returns the id in lower-case hex.
-func (id ID) String() string { return hex.EncodeToString(id[:]) }
-
-// ParseID parses a hex id as written by String.
-func ParseID(s string) (ID, error) {
-	var id ID
-	if len(s) != 2*IDSize {
-		return id, fmt.Errorf("chunkstore: invalid id %q: length %d", s, len(s))
-	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return id, fmt.Errorf("chunkstore: invalid id %q: %w", s, err)
-	}
-	return id, nil
-}
+// ParseID parses a hex id as written by ID.String.
+func ParseID(s string) (ID, error) { return pack.ParseID(s) }
 
 // Ref is one chunk of a stream: its id and length.
 type Ref struct {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nardedup/nardedup/chunkstore/pack"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -282,7 +283,7 @@ func (x *index) packChunks(pack ID, fn func(ID, Location) error) error {
 }
 
 // addPack records every chunk of a pack.
-func (x *index) addPack(pack ID, toc *TOC) error {
+func (x *index) addPack(packID ID, toc *pack.TOC) error {
 	return x.update(func(tx *bolt.Tx) error {
 		chunks := tx.Bucket(bucketChunks)
 		pc := tx.Bucket(bucketPackChunks)
@@ -292,11 +293,11 @@ func (x *index) addPack(pack ID, toc *TOC) error {
 			loc := Location{FrameOffset: f.Offset, FrameCLen: f.CLen,
 				FrameULen: f.ULen, Offset: c.Offset, Length: c.Length}
 			copy(key, c.ID[:])
-			copy(key[IDSize:], pack[:])
+			copy(key[IDSize:], packID[:])
 			if err := chunks.Put(key, loc.encode()); err != nil {
 				return err
 			}
-			copy(key, pack[:])
+			copy(key, packID[:])
 			copy(key[IDSize:], c.ID[:])
 			if err := pc.Put(key, nil); err != nil {
 				return err
@@ -304,7 +305,7 @@ func (x *index) addPack(pack ID, toc *TOC) error {
 		}
 		var n [8]byte
 		binary.BigEndian.PutUint64(n[:], uint64(len(toc.Chunks)))
-		return tx.Bucket(bucketPacks).Put(pack[:], n[:])
+		return tx.Bucket(bucketPacks).Put(packID[:], n[:])
 	})
 }
 

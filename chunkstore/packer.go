@@ -3,13 +3,12 @@ package chunkstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
-	"github.com/zeebo/blake3"
+	"github.com/nardedup/nardedup/chunkstore/pack"
 )
 
 // ticket stands for one frame of new chunks on its way into a pack. done is
@@ -31,7 +30,7 @@ func (t *ticket) finish(seq uint64, err error) {
 type packBuilder struct {
 	seq  uint64
 	data []byte
-	toc  TOC
+	toc  pack.TOC
 }
 
 // claimState says what claim found.
@@ -82,7 +81,7 @@ func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, error) {
 
 // appendFrame adds a compressed frame holding chunks to the open pack and
 // finishes t. It seals the pack when it is full.
-func (s *Store) appendFrame(frame []byte, ulen int, chunks []ChunkInfo, t *ticket) {
+func (s *Store) appendFrame(frame []byte, ulen int, chunks []pack.ChunkInfo, t *ticket) {
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
@@ -96,7 +95,7 @@ func (s *Store) appendFrame(frame []byte, ulen int, chunks []ChunkInfo, t *ticke
 	}
 	b := s.cur
 	fi := uint32(len(b.toc.Frames))
-	b.toc.Frames = append(b.toc.Frames, FrameInfo{
+	b.toc.Frames = append(b.toc.Frames, pack.FrameInfo{
 		Offset: int64(len(b.data)), CLen: uint32(len(frame)), ULen: uint32(ulen), Hash: Sum(frame),
 	})
 	for _, c := range chunks {
@@ -152,8 +151,8 @@ func (s *Store) startUpload(b *packBuilder) {
 // only then forgets its chunks' pending entries.
 func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
 	toc := b.toc.Encode()
-	data := appendTrailer(b.data, toc)
-	id := packID(data)
+	data := pack.AppendTrailer(b.data, toc)
+	id := pack.NewID(data)
 	if err := s.be.Put(ctx, PackKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
 		return s.wrap("store pack "+id.String(), err)
 	}
@@ -243,11 +242,11 @@ func (s *Store) Sync(ctx context.Context) error {
 
 // syncTOC returns the table of contents of pack id for Sync, or nil if
 // neither the index object nor the pack yields one.
-func (s *Store) syncTOC(ctx context.Context, id ID) (*TOC, error) {
-	data, err := s.readObject(ctx, IndexKey(id), 0, -1, maxTOCSize)
-	var toc *TOC
+func (s *Store) syncTOC(ctx context.Context, id ID) (*pack.TOC, error) {
+	data, err := s.readObject(ctx, IndexKey(id), 0, -1, pack.MaxTOCSize)
+	var toc *pack.TOC
 	if err == nil {
-		toc, err = DecodeTOC(data)
+		toc, err = pack.DecodeTOC(data)
 	}
 	if err == nil {
 		ok, err := s.matchesTrailer(ctx, id, data, toc)
@@ -272,7 +271,7 @@ func (s *Store) syncTOC(ctx context.Context, id ID) (*TOC, error) {
 // matchesTrailer reports whether an index object agrees with the trailer
 // of its pack (length and checksum of the table, size of the pack). It
 // returns false, nil when the pack is missing or has no valid trailer.
-func (s *Store) matchesTrailer(ctx context.Context, id ID, data []byte, toc *TOC) (bool, error) {
+func (s *Store) matchesTrailer(ctx context.Context, id ID, data []byte, toc *pack.TOC) (bool, error) {
 	fi, err := s.be.Stat(ctx, PackKey(id))
 	if errors.Is(err, backend.ErrNotExist) {
 		return false, nil
@@ -280,52 +279,52 @@ func (s *Store) matchesTrailer(ctx context.Context, id ID, data []byte, toc *TOC
 	if err != nil {
 		return false, s.wrap("stat pack "+id.String(), err)
 	}
-	if fi.Size < trailerSize {
+	if fi.Size < pack.TrailerSize {
 		return false, nil
 	}
-	tr, err := s.readObject(ctx, PackKey(id), fi.Size-trailerSize, trailerSize, trailerSize)
+	tr, err := s.readObject(ctx, PackKey(id), fi.Size-pack.TrailerSize, pack.TrailerSize, pack.TrailerSize)
 	if errors.Is(err, ErrCorrupt) || errors.Is(err, backend.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	n, sum, err := ParseTrailer(tr)
+	n, sum, err := pack.ParseTrailer(tr)
 	got := Sum(data)
 	return err == nil && n == int64(len(data)) && bytes.Equal(got[:8], sum[:]) &&
-		toc.DataSize()+n+trailerSize == fi.Size, nil
+		toc.DataSize()+n+pack.TrailerSize == fi.Size, nil
 }
 
 // ReadTOC reads the table of contents at the end of pack id and checks it
 // against the trailer's checksum.
-func (s *Store) ReadTOC(ctx context.Context, id ID) (*TOC, error) {
+func (s *Store) ReadTOC(ctx context.Context, id ID) (*pack.TOC, error) {
 	fi, err := s.be.Stat(ctx, PackKey(id))
 	if err != nil {
 		return nil, s.wrap("stat pack "+id.String(), err)
 	}
-	if fi.Size < trailerSize {
+	if fi.Size < pack.TrailerSize {
 		return nil, fmt.Errorf("%w: pack %s: %d bytes", ErrCorrupt, id, fi.Size)
 	}
-	tr, err := s.readObject(ctx, PackKey(id), fi.Size-trailerSize, trailerSize, trailerSize)
+	tr, err := s.readObject(ctx, PackKey(id), fi.Size-pack.TrailerSize, pack.TrailerSize, pack.TrailerSize)
 	if err != nil {
 		return nil, err
 	}
-	n, sum, err := ParseTrailer(tr)
-	if err != nil || n > fi.Size-trailerSize {
+	n, sum, err := pack.ParseTrailer(tr)
+	if err != nil || n > fi.Size-pack.TrailerSize {
 		return nil, fmt.Errorf("%w: pack %s: bad trailer", ErrCorrupt, id)
 	}
-	data, err := s.readObject(ctx, PackKey(id), fi.Size-trailerSize-n, n, maxTOCSize)
+	data, err := s.readObject(ctx, PackKey(id), fi.Size-pack.TrailerSize-n, n, pack.MaxTOCSize)
 	if err != nil {
 		return nil, err
 	}
 	if got := Sum(data); !bytes.Equal(got[:8], sum[:]) {
 		return nil, fmt.Errorf("%w: pack %s: table of contents checksum mismatch", ErrCorrupt, id)
 	}
-	toc, err := DecodeTOC(data)
+	toc, err := pack.DecodeTOC(data)
 	if err != nil {
 		return nil, fmt.Errorf("pack %s: %w", id, err)
 	}
-	if toc.DataSize() != fi.Size-trailerSize-n {
+	if toc.DataSize() != fi.Size-pack.TrailerSize-n {
 		return nil, fmt.Errorf("%w: pack %s: frames do not fill the pack", ErrCorrupt, id)
 	}
 	return toc, nil
@@ -366,19 +365,4 @@ func (s *Store) readObject(ctx context.Context, key string, off, n int64, max in
 		return nil, fmt.Errorf("%w: %s: read %d bytes, want %d", ErrCorrupt, key, len(data), n)
 	}
 	return data, nil
-}
-
-// packID names a new pack: the BLAKE3 of its bytes and of a random nonce.
-// No two stores of a pack share a key, even of the same frames: garbage
-// collection deletes packs by id, and a pack stored anew must not be
-// mistaken for the condemned one it repeats.
-func packID(data []byte) ID {
-	var nonce [16]byte
-	rand.Read(nonce[:])
-	h := blake3.New()
-	h.Write(data)
-	h.Write(nonce[:])
-	var id ID
-	h.Sum(id[:0])
-	return id
 }

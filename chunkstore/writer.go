@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/internal/bufpipe"
 	"github.com/restic/chunker"
 )
@@ -34,7 +35,7 @@ type Writer struct {
 	deps map[*ticket]struct{}
 
 	group  []byte
-	chunks []ChunkInfo
+	chunks []pack.ChunkInfo
 	tk     *ticket
 }
 
@@ -132,7 +133,7 @@ func (w *Writer) add(data []byte) error {
 		}
 		return nil
 	}
-	w.chunks = append(w.chunks, ChunkInfo{ID: id, Offset: uint32(len(w.group)), Length: uint32(len(data))})
+	w.chunks = append(w.chunks, pack.ChunkInfo{ID: id, Offset: uint32(len(w.group)), Length: uint32(len(data))})
 	w.group = append(w.group, data...)
 	w.res.NewChunks++
 	w.res.NewBytes += int64(len(data))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/narstore"
 )
 
@@ -515,7 +516,7 @@ func (g *collector) sweepPack(ctx context.Context, p chunkstore.ID, has func(chu
 	if err != nil {
 		return err
 	}
-	var toc *chunkstore.TOC
+	var toc *pack.TOC
 	if len(chunks) == 0 {
 		// Not indexed here: an earlier sweep deleted its index object, or
 		// it never had one. Read its own table, if it still exists.

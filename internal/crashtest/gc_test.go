@@ -19,6 +19,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
@@ -447,7 +448,7 @@ func (g *gcRig) checkLive(tag string, r *repo) {
 			t.Errorf("%s: pack %s: %v", tag, p, err)
 			continue
 		}
-		if !slices.ContainsFunc(toc.Chunks, func(c chunkstore.ChunkInfo) bool { return liveChunks[c.ID] }) {
+		if !slices.ContainsFunc(toc.Chunks, func(c pack.ChunkInfo) bool { return liveChunks[c.ID] }) {
 			t.Errorf("%s: pack %s holds no live chunk", tag, p)
 		}
 	}
