@@ -170,7 +170,7 @@ func (s *Store) PackChunks(pack ID, fn func(ID, Location) error) error {
 		loc Location
 	}
 	var all []entry
-	err := s.idx.packChunks(pack, func(id ID, loc Location) error {
+	err := s.idx.PackChunks(pack, func(id ID, loc Location) error {
 		all = append(all, entry{id, loc})
 		return nil
 	})
@@ -194,7 +194,7 @@ func (s *Store) PackChunks(pack ID, fn func(ID, Location) error) error {
 
 // Packs calls fn with the id of every pack in the local index.
 func (s *Store) Packs(fn func(ID) error) error {
-	if err := s.idx.packs(fn); err != nil {
+	if err := s.idx.Packs(fn); err != nil {
 		return s.wrap("read local index", err)
 	}
 	return nil
@@ -203,7 +203,7 @@ func (s *Store) Packs(fn func(ID) error) error {
 // Locations calls fn with every indexed location of chunk id, in pack id
 // order.
 func (s *Store) Locations(id ID, fn func(Location) error) error {
-	if err := s.idx.locations(id, fn); err != nil {
+	if err := s.idx.Locations(id, fn); err != nil {
 		return s.wrap("read local index", err)
 	}
 	return nil

@@ -1,6 +1,9 @@
 package chunkstore
 
-import "github.com/nardedup/nardedup/chunkstore/pack"
+import (
+	"github.com/nardedup/nardedup/chunkstore/index"
+	"github.com/nardedup/nardedup/chunkstore/pack"
+)
 
 // IDSize is the length of an ID in bytes.
 const IDSize = pack.IDSize
@@ -30,3 +33,6 @@ type Ref struct {
 	ID   ID
 	Size uint32
 }
+
+// Location says where a chunk is stored (see package index).
+type Location = index.Location

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/index"
 	"github.com/nardedup/nardedup/chunkstore/pack"
 )
 
@@ -60,11 +61,11 @@ func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, error) {
 	// a chunk missing from both is really new.
 	// A chunk held only by condemned packs is stored again: those packs
 	// are about to go.
-	_, f, err := s.idx.lookup(id, s.avoid)
+	_, f, err := s.idx.Lookup(id, s.avoid)
 	if err != nil {
 		return 0, nil, s.wrap("index lookup", err)
 	}
-	if f == foundOK {
+	if f == index.FoundOK {
 		return claimDurable, nil, nil
 	}
 	s.mu.Lock()
@@ -72,7 +73,7 @@ func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, error) {
 	if other, ok := s.pending[id]; ok {
 		return claimPending, other, nil
 	}
-	if _, f, _ := s.idx.lookup(id, s.avoid); f == foundOK {
+	if _, f, _ := s.idx.Lookup(id, s.avoid); f == index.FoundOK {
 		return claimDurable, nil, nil
 	}
 	s.pending[id] = t
@@ -159,7 +160,7 @@ func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
 	if err := s.be.Put(ctx, IndexKey(id), bytes.NewReader(toc), int64(len(toc))); err != nil {
 		return s.wrap("store index of pack "+id.String(), err)
 	}
-	if err := s.idx.addPack(id, &b.toc); err != nil {
+	if err := s.idx.AddPack(id, &b.toc); err != nil {
 		return s.wrap("update local index", err)
 	}
 	s.mu.Lock()
@@ -194,7 +195,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	// Only packs indexed before the listing starts may be forgotten: one
 	// this process stores meanwhile may be missing from the listing.
 	known := make(map[ID]bool)
-	if err := s.idx.packs(func(id ID) error { known[id] = false; return nil }); err != nil {
+	if err := s.idx.Packs(func(id ID) error { known[id] = false; return nil }); err != nil {
 		return s.wrap("read local index", err)
 	}
 	var todo []ID
@@ -207,7 +208,7 @@ func (s *Store) Sync(ctx context.Context) error {
 			known[id] = true
 			return nil
 		}
-		ok, err := s.idx.hasPack(id)
+		ok, err := s.idx.HasPack(id)
 		if err == nil && !ok {
 			todo = append(todo, id)
 		}
@@ -224,7 +225,7 @@ func (s *Store) Sync(ctx context.Context) error {
 		if toc == nil {
 			continue
 		}
-		if err := s.idx.addPack(id, toc); err != nil {
+		if err := s.idx.AddPack(id, toc); err != nil {
 			return s.wrap("update local index", err)
 		}
 	}
@@ -232,7 +233,7 @@ func (s *Store) Sync(ctx context.Context) error {
 		if listed {
 			continue
 		}
-		if err := s.idx.removePack(id); err != nil {
+		if err := s.idx.RemovePack(id); err != nil {
 			return s.wrap("update local index", err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/index"
 )
 
 // Lookup returns where chunk id is stored, or an error wrapping ErrNotFound.
@@ -21,14 +22,14 @@ import (
 // concurrent misses share it.
 func (s *Store) Lookup(ctx context.Context, id ID) (Location, error) {
 	missAt := time.Now()
-	loc, f, err := s.idx.lookup(id, s.avoid)
-	if err == nil && f == foundNone && s.resync(ctx, missAt) {
-		loc, f, err = s.idx.lookup(id, s.avoid)
+	loc, f, err := s.idx.Lookup(id, s.avoid)
+	if err == nil && f == index.FoundNone && s.resync(ctx, missAt) {
+		loc, f, err = s.idx.Lookup(id, s.avoid)
 	}
 	if err != nil {
 		return loc, s.wrap("index lookup", err)
 	}
-	if f == foundNone {
+	if f == index.FoundNone {
 		return loc, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	return loc, nil
@@ -448,7 +449,7 @@ func (r *refLocator) fill() error {
 		r.locs, r.found = make([]Location, lookupBatch), make([]bool, lookupBatch)
 	}
 	r.locs, r.found = r.locs[:len(r.refs)], r.found[:len(r.refs)]
-	if err := r.s.idx.lookupMany(r.ids, r.locs, r.found, r.s.avoid); err != nil {
+	if err := r.s.idx.LookupMany(r.ids, r.locs, r.found, r.s.avoid); err != nil {
 		return r.s.wrap("index lookup", err)
 	}
 	return nil

@@ -33,7 +33,7 @@ func Rebuild(ctx context.Context, be backend.Backend, opts Options, fromPacks bo
 			return nil, err
 		}
 		res := &RebuildResult{}
-		res.Packs, res.Chunks, err = s.idx.stats()
+		res.Packs, res.Chunks, err = s.idx.Stats()
 		if cerr := s.Close(); err == nil {
 			err = cerr
 		}
@@ -55,7 +55,7 @@ func Rebuild(ctx context.Context, be backend.Backend, opts Options, fromPacks bo
 	if err != nil {
 		return res, err
 	}
-	res.Packs, res.Chunks, err = s.idx.stats()
+	res.Packs, res.Chunks, err = s.idx.Stats()
 	return res, err
 }
 
@@ -75,7 +75,7 @@ func (s *Store) reindexPack(ctx context.Context, id ID, res *RebuildResult) erro
 		}
 		res.Rewritten++
 	}
-	return s.idx.addPack(id, toc)
+	return s.idx.AddPack(id, toc)
 }
 
 // hideIndex hides the index objects of a backend from List, so that Open

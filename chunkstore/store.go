@@ -11,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/index"
 )
 
 // DefaultFrameCache is the Options.FrameCache of the commands that read
@@ -49,7 +50,7 @@ type Options struct {
 type Store struct {
 	be   backend.Backend
 	cfg  Config
-	idx  *index
+	idx  *index.Index
 	opts Options
 	enc  sync.Pool // frameEncoder
 	dec  *zstd.Decoder
@@ -103,14 +104,14 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 	if opts.ResyncInterval == 0 {
 		opts.ResyncInterval = 250 * time.Millisecond
 	}
-	idx, err := openIndex(opts.IndexPath)
+	idx, err := index.Open(opts.IndexPath)
 	if err != nil {
 		return nil, err
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithDecoderMaxMemory(MaxFrameSize), zstd.WithDecoderMaxWindow(MaxFrameSize))
 	if err != nil {
-		idx.close()
+		idx.Close()
 		return nil, err
 	}
 	s := &Store{
@@ -155,7 +156,7 @@ func (s *Store) FrameCacheStats() (hits, misses, bytes int64) {
 // IndexStats returns the number of packs and of chunk locations in the
 // local index (a chunk stored in two packs counts twice).
 func (s *Store) IndexStats() (packs, chunks int, err error) {
-	packs, chunks, err = s.idx.stats()
+	packs, chunks, err = s.idx.Stats()
 	if err != nil {
 		err = s.wrap("read local index", err)
 	}
@@ -215,7 +216,7 @@ func (s *Store) Close() error {
 	return err
 }
 
-func (s *Store) closeIndex() error { return s.idx.close() }
+func (s *Store) closeIndex() error { return s.idx.Close() }
 
 // Commit arranges for fn to run once every chunk of the streams described by
 // results is stored and indexed: with nil, or with the error that kept one of
