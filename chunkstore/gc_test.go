@@ -12,6 +12,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 )
 
 // packsOf returns the ids of the packs in the repository.
@@ -142,22 +143,22 @@ func TestWriterAvoidsCondemnedPacks(t *testing.T) {
 		t.Fatalf("second write stored %d chunks, want 0", again.NewChunks)
 	}
 	old := packsOf(t, be)
-	cond := &chunkstore.Condemned{ID: "test-1", Packs: old, Objects: []string{"manifests/x"}}
-	if err := backend.PutBytes(context.Background(), be, chunkstore.CondemnedKey, cond.Encode()); err != nil {
+	cond := &lease.Condemned{ID: "test-1", Packs: old, Objects: []string{"manifests/x"}}
+	if err := backend.PutBytes(context.Background(), be, lease.CondemnedKey, cond.Encode()); err != nil {
 		t.Fatal(err)
 	}
-	release := s.Hold() // an operation that began before the list was seen
+	release := s.Lease().Hold() // an operation that began before the list was seen
 	if err := s.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if s.View() != "test-1" || !s.IsCondemned("manifests/x") || s.IsCondemned("manifests/y") {
-		t.Fatalf("view %q after loading the list", s.View())
+	if s.Lease().View() != "test-1" || !s.Lease().IsCondemned("manifests/x") || s.Lease().IsCondemned("manifests/y") {
+		t.Fatalf("view %q after loading the list", s.Lease().View())
 	}
-	if vs := s.Views(); !slices.Contains(vs, "") || !slices.Contains(vs, "test-1") {
+	if vs := s.Lease().Views(); !slices.Contains(vs, "") || !slices.Contains(vs, "test-1") {
 		t.Fatalf("views %q, want the held old view and the new one", vs)
 	}
 	release()
-	if vs := s.Views(); !slices.Equal(vs, []string{"test-1"}) {
+	if vs := s.Lease().Views(); !slices.Equal(vs, []string{"test-1"}) {
 		t.Fatalf("views %q after release", vs)
 	}
 	refs, third := write(t, s, data)
@@ -173,36 +174,6 @@ func TestWriterAvoidsCondemnedPacks(t *testing.T) {
 	}
 }
 
-func TestCondemnedRoundTrip(t *testing.T) {
-	c := &chunkstore.Condemned{ID: "abc", Packs: []chunkstore.ID{{1}, {2}}, Objects: []string{"manifests/a", "manifests/b"}}
-	got, err := chunkstore.DecodeCondemned(c.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != c.ID || !slices.Equal(got.Packs, c.Packs) || !slices.Equal(got.Objects, c.Objects) {
-		t.Fatalf("round trip: %+v", got)
-	}
-	for _, bad := range [][]byte{nil, []byte("NDGC\x01"), append(c.Encode(), 0), c.Encode()[:20]} {
-		if _, err := chunkstore.DecodeCondemned(bad); !errors.Is(err, chunkstore.ErrCorrupt) {
-			t.Errorf("DecodeCondemned(%q) = %v, want ErrCorrupt", bad, err)
-		}
-	}
-}
-
-func FuzzDecodeCondemned(f *testing.F) {
-	f.Add((&chunkstore.Condemned{ID: "x", Packs: []chunkstore.ID{{9}}, Objects: []string{"manifests/m"}}).Encode())
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := chunkstore.DecodeCondemned(b)
-		if err != nil {
-			return
-		}
-		again, err := chunkstore.DecodeCondemned(c.Encode())
-		if err != nil || again.ID != c.ID || !slices.Equal(again.Packs, c.Packs) || !slices.Equal(again.Objects, c.Objects) {
-			t.Fatalf("re-encoding changed the list: %v", err)
-		}
-	})
-}
-
 // A session announces itself, renews with its views, and a store whose
 // session cannot renew refuses new references once half its lease passed.
 func TestSessionLease(t *testing.T) {
@@ -210,35 +181,35 @@ func TestSessionLease(t *testing.T) {
 	s := openStore(t, be, filepath.Join(t.TempDir(), "index.db"))
 	defer s.Close()
 	ctx := context.Background()
-	ss, err := s.StartSession(ctx, chunkstore.SessionOptions{Kind: "ingest", Heartbeat: time.Hour, Lease: 200 * time.Millisecond})
+	ss, err := s.StartSession(ctx, lease.SessionOptions{Kind: "ingest", Heartbeat: time.Hour, Lease: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	infos, err := chunkstore.ListSessions(ctx, be)
+	infos, err := lease.ListSessions(ctx, be)
 	if err != nil || len(infos) != 1 || infos[0].Kind != "ingest" || infos[0].ID != ss.ID() ||
 		!slices.Equal(infos[0].Views, []string{""}) || infos[0].ModTime.IsZero() {
 		t.Fatalf("sessions %+v, %v", infos, err)
 	}
-	if err := s.CheckLease(); err != nil {
+	if err := s.Lease().CheckLease(); err != nil {
 		t.Fatalf("fresh lease: %v", err)
 	}
 	time.Sleep(150 * time.Millisecond) // > half the lease, no heartbeat
-	if err := s.CheckLease(); !errors.Is(err, chunkstore.ErrLeaseExpired) {
+	if err := s.Lease().CheckLease(); !errors.Is(err, lease.ErrLeaseExpired) {
 		t.Fatalf("lapsed lease: %v", err)
 	}
 	if err := ss.Beat(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CheckLease(); err != nil {
+	if err := s.Lease().CheckLease(); err != nil {
 		t.Fatalf("renewed lease: %v", err)
 	}
 	if err := ss.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if infos, _ := chunkstore.ListSessions(ctx, be); len(infos) != 0 {
+	if infos, _ := lease.ListSessions(ctx, be); len(infos) != 0 {
 		t.Fatalf("session left after Close: %+v", infos)
 	}
-	if err := s.CheckLease(); err != nil {
+	if err := s.Lease().CheckLease(); err != nil {
 		t.Fatalf("no session: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/index"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/chunkstore/pack"
 )
 
@@ -61,7 +62,7 @@ func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, error) {
 	// a chunk missing from both is really new.
 	// A chunk held only by condemned packs is stored again: those packs
 	// are about to go.
-	_, f, err := s.idx.Lookup(id, s.avoid)
+	_, f, err := s.idx.Lookup(id, s.lease.Avoid)
 	if err != nil {
 		return 0, nil, s.wrap("index lookup", err)
 	}
@@ -73,7 +74,7 @@ func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, error) {
 	if other, ok := s.pending[id]; ok {
 		return claimPending, other, nil
 	}
-	if _, f, _ := s.idx.Lookup(id, s.avoid); f == index.FoundOK {
+	if _, f, _ := s.idx.Lookup(id, s.lease.Avoid); f == index.FoundOK {
 		return claimDurable, nil, nil
 	}
 	s.pending[id] = t
@@ -188,7 +189,7 @@ func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
 // bytes a pack (a million random ids measured), so 10 million packs, 320
 // TiB of 32 MiB packs, take about 0.8 GiB.
 func (s *Store) Sync(ctx context.Context) error {
-	cond, err := LoadCondemned(ctx, s.be)
+	cond, err := lease.LoadCondemned(ctx, s.be)
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,7 @@ func (s *Store) Sync(ctx context.Context) error {
 			return s.wrap("update local index", err)
 		}
 	}
-	s.condemned.Store(newCondemnedSet(cond))
+	s.lease.Load(cond)
 	return nil
 }
 

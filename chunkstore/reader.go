@@ -22,9 +22,9 @@ import (
 // concurrent misses share it.
 func (s *Store) Lookup(ctx context.Context, id ID) (Location, error) {
 	missAt := time.Now()
-	loc, f, err := s.idx.Lookup(id, s.avoid)
+	loc, f, err := s.idx.Lookup(id, s.lease.Avoid)
 	if err == nil && f == index.FoundNone && s.resync(ctx, missAt) {
-		loc, f, err = s.idx.Lookup(id, s.avoid)
+		loc, f, err = s.idx.Lookup(id, s.lease.Avoid)
 	}
 	if err != nil {
 		return loc, s.wrap("index lookup", err)
@@ -449,7 +449,7 @@ func (r *refLocator) fill() error {
 		r.locs, r.found = make([]Location, lookupBatch), make([]bool, lookupBatch)
 	}
 	r.locs, r.found = r.locs[:len(r.refs)], r.found[:len(r.refs)]
-	if err := r.s.idx.LookupMany(r.ids, r.locs, r.found, r.s.avoid); err != nil {
+	if err := r.s.idx.LookupMany(r.ids, r.locs, r.found, r.s.lease.Avoid); err != nil {
 		return r.s.wrap("index lookup", err)
 	}
 	return nil

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/index"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 )
 
 // DefaultFrameCache is the Options.FrameCache of the commands that read
@@ -79,10 +79,7 @@ type Store struct {
 	lastSync   time.Time // when the last Sync ended
 	syncedFrom time.Time // when the last successful Sync began
 
-	condemned atomic.Pointer[condemnedSet] // as of the last Sync
-	holdMu    sync.Mutex
-	holds     map[string]int // views of operations in progress (Hold)
-	session   atomic.Pointer[Session]
+	lease *lease.Writer // the condemned list as of the last Sync, holds, session
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -122,12 +119,11 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error)
 		finished:  make(map[uint64]error),
 		waiting:   make(map[uint64][]func(error)),
 		stop:      make(chan struct{}),
-		holds:     make(map[string]int),
+		lease:     lease.NewWriter(),
 	}
 	if opts.FrameCache > 0 {
 		s.frames = newFrameCache(opts.FrameCache)
 	}
-	s.condemned.Store(newCondemnedSet(nil))
 	s.upIdle = sync.NewCond(&s.upMu)
 	if err := s.syncLocked(ctx); err != nil {
 		s.closeIndex()

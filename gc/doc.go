@@ -21,6 +21,11 @@
 //
 // # Deleting while others write: the protocol
 //
+// The rules both sides follow — sessions and leases, the condemned list,
+// what a writer does while one stands — live in package
+// chunkstore/lease, which says which side does what; the collection
+// drives its side (lease.Collector) in the steps below.
+//
 // Servers only read, but an ingest deduplicates against its local index,
 // which may be minutes old, and may link a new narinfo to a NAR stored
 // long ago. So a collection never deletes what it has just found dead. It
@@ -31,13 +36,13 @@
 //     (their writer died between the two) are. Dead packs and unreferenced manifests,
 //     and packs whose live fraction is below Options.RepackBelow after
 //     their live chunks were copied, are written to one object,
-//     gc/condemned (chunkstore.Condemned), with a fresh id. Nothing is
+//     gc/condemned (lease.Condemned), with a fresh id. Nothing is
 //     deleted.
 //  2. Wait. Every writer (ingest) announces itself in sessions/<id> and
 //     renews the announcement every heartbeat, after reloading the index
 //     and the condemned list. The announcement lists the views — the ids
 //     of the condemned lists — that its lookups and its operations still
-//     in progress honour (chunkstore.Store.Hold). A writer that has loaded
+//     in progress honour (lease.Writer.Hold). A writer that has loaded
 //     the list no longer deduplicates against condemned packs (it stores
 //     those chunks again, in packs of fresh ids: a pack id is unique to one
 //     store, never derived from content alone), and neither links a
@@ -48,7 +53,7 @@
 //     announcement is older than its lease is dead, and so is one of this
 //     machine's current boot whose process is gone; a writer that could
 //     not renew for half its lease stops writing manifests and narinfos
-//     (chunkstore.Store.CheckLease), so it is never taken for dead while
+//     (lease.Writer.CheckLease), so it is never taken for dead while
 //     it can still write. A writer that loads a new list seals its open
 //     pack, so that its operations holding the old view can finish.
 //  3. Sweep. The collection marks again what narinfos written since the

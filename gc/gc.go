@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/narstore"
 )
@@ -51,7 +51,7 @@ type Options struct {
 	// default).
 	Recompress RecompressOptions
 	// Session configures the collection's own session.
-	Session chunkstore.SessionOptions
+	Session lease.SessionOptions
 	// Workers read narinfos and manifests in parallel (default 4).
 	Workers int
 	// Logf, if set, reports progress.
@@ -145,7 +145,8 @@ type collector struct {
 	be   backend.Backend
 	opts Options
 	rep  *Report
-	ss   *chunkstore.Session
+	ss   *lease.Session
+	lc   *lease.Collector // the protocol's collection side
 	// names are the live store paths' names and NARs, from the mark, for
 	// recompression's order.
 	names []narName
@@ -164,16 +165,18 @@ func (g *collector) run(ctx context.Context) (rep *Report, err error) {
 			}
 		}
 	}()
+	g.lc = lease.NewCollector(g.be, nil)
 	if !g.opts.DryRun {
 		if g.ss, err = g.cs.StartSession(ctx, g.opts.Session); err != nil {
 			return nil, err
 		}
 		defer g.ss.Close(context.WithoutCancel(ctx))
-		if err := g.alone(ctx); err != nil {
+		g.lc = lease.NewCollector(g.be, g.ss)
+		if err := g.lc.Alone(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if old, err := chunkstore.LoadCondemned(ctx, g.be); err != nil {
+	if old, err := lease.LoadCondemned(ctx, g.be); err != nil {
 		return nil, err
 	} else if old != nil {
 		if g.opts.DryRun {
@@ -187,7 +190,7 @@ func (g *collector) run(ctx context.Context) (rep *Report, err error) {
 			return g.rep, err
 		}
 	}
-	start, err := g.backendNow(ctx)
+	start, err := g.lc.Now(ctx)
 	if err != nil {
 		return g.rep, err
 	}
@@ -216,65 +219,11 @@ func (g *collector) run(ctx context.Context) (rep *Report, err error) {
 	return g.rep, err
 }
 
-// alone fails if another collection's session is live.
-func (g *collector) alone(ctx context.Context) error {
-	now, err := g.backendNow(ctx)
-	if err != nil {
-		return err
-	}
-	sessions, err := chunkstore.ListSessions(ctx, g.be)
-	if err != nil {
-		return err
-	}
-	for _, s := range sessions {
-		if s.Kind == "gc" && s.ID != g.ss.ID() && !stale(s, now) {
-			return fmt.Errorf("gc: another collection is running (session %s on %s, pid %d, since %s)",
-				s.ID, s.Host, s.PID, s.Started.Format(time.RFC3339))
-		}
-	}
-	return nil
-}
-
-// stale reports whether a session is dead: its announcement is older than
-// its lease, or its process has ended on this machine.
-func stale(s chunkstore.SessionInfo, now time.Time) bool {
-	if s.Dead() {
-		return true
-	}
-	lease := time.Duration(s.Lease * float64(time.Second))
-	if lease <= 0 {
-		lease = chunkstore.DefaultLease
-	}
-	return now.Sub(s.ModTime) > lease
-}
-
-// backendNow returns the backend's clock: the time of an object it has
-// just stored (the collection's session, or a probe in a dry run).
-func (g *collector) backendNow(ctx context.Context) (time.Time, error) {
-	key := ""
-	if g.ss != nil {
-		if err := g.ss.Beat(ctx); err != nil {
-			return time.Time{}, err
-		}
-		key = chunkstore.SessionsPrefix + g.ss.ID()
-	} else {
-		return time.Now(), nil // a dry run writes nothing
-	}
-	fi, err := g.be.Stat(ctx, key)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("gc: stat %s: %w", key, err)
-	}
-	if fi.ModTime.IsZero() {
-		return time.Time{}, fmt.Errorf("gc: %s does not tell when objects were stored", g.be)
-	}
-	return fi.ModTime, nil
-}
-
 // condemn finds the dead, repacks the mostly dead and writes the list. It
 // returns nil if there is nothing to condemn.
-func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (*chunkstore.Condemned, error) {
+func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (*lease.Condemned, error) {
 	cutoff := now.Add(-g.opts.Grace)
-	cond := &chunkstore.Condemned{ID: newID()}
+	cond := &lease.Condemned{ID: newID()}
 	err := g.be.List(ctx, "manifests/", func(fi backend.Info) error {
 		if !fi.ModTime.Before(cutoff) {
 			return nil
@@ -374,9 +323,8 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 		}
 		cond.Packs = append(cond.Packs, recompress...)
 	}
-	data := cond.Encode()
-	if err := backend.PutBytes(ctx, g.be, chunkstore.CondemnedKey, data); err != nil {
-		return nil, fmt.Errorf("gc: write %s: %w", chunkstore.CondemnedKey, err)
+	if err := g.lc.Condemn(ctx, cond); err != nil {
+		return nil, err
 	}
 	return cond, nil
 }
@@ -449,8 +397,10 @@ func (g *collector) repack(ctx context.Context, packs []chunkstore.ID, has func(
 // sweep waits until every writer honours cond, marks what changed since
 // (everything, without live) and deletes what is still dead. It reports
 // false if it left the list for a later run.
-func (g *collector) sweep(ctx context.Context, cond *chunkstore.Condemned, live *liveSet, since time.Time) (bool, error) {
-	if ok, err := g.wait(ctx, cond); err != nil || !ok {
+func (g *collector) sweep(ctx context.Context, cond *lease.Condemned, live *liveSet, since time.Time) (bool, error) {
+	ok, err := g.lc.Wait(ctx, cond, g.opts.Wait, g.opts.Poll, g.opts.Logf)
+	g.rep.Pending, g.rep.StaleSessions = g.lc.Pending, g.lc.StaleSessions
+	if err != nil || !ok {
 		return false, err
 	}
 	if live == nil {
@@ -498,8 +448,8 @@ func (g *collector) sweep(ctx context.Context, cond *chunkstore.Condemned, live 
 			return false, err
 		}
 	}
-	if err := g.be.Delete(ctx, chunkstore.CondemnedKey); err != nil && !errors.Is(err, backend.ErrNotExist) {
-		return false, fmt.Errorf("gc: delete %s: %w", chunkstore.CondemnedKey, err)
+	if err := g.lc.Finish(ctx); err != nil {
+		return false, err
 	}
 	return true, g.ss.Beat(ctx)
 }
@@ -573,56 +523,6 @@ func (g *collector) deletePack(ctx context.Context, p chunkstore.ID, size int64)
 	g.rep.DeletedPacks++
 	g.rep.DeletedPackBytes += size
 	return nil
-}
-
-// wait waits until every live session honours cond alone. It reports false
-// when Options.Wait ran out first, with the reason in Report.Pending.
-func (g *collector) wait(ctx context.Context, cond *chunkstore.Condemned) (bool, error) {
-	deadline := time.Now().Add(max(g.opts.Wait, 0))
-	for {
-		now, err := g.backendNow(ctx)
-		if err != nil {
-			return false, err
-		}
-		sessions, err := chunkstore.ListSessions(ctx, g.be)
-		if err != nil {
-			return false, err
-		}
-		var blockers []string
-		for _, s := range sessions {
-			if s.ID == g.ss.ID() {
-				continue
-			}
-			if stale(s, now) {
-				// Dead: a process that cannot renew its announcement
-				// stops writing long before it goes stale.
-				key := chunkstore.SessionsPrefix + s.ID
-				if err := g.be.Delete(ctx, key); err != nil && !errors.Is(err, backend.ErrNotExist) {
-					return false, fmt.Errorf("gc: delete stale session %s: %w", key, err)
-				}
-				g.rep.StaleSessions++
-				continue
-			}
-			if !slices.Equal(s.Views, []string{cond.ID}) {
-				blockers = append(blockers, fmt.Sprintf("%s %s on %s pid %d", s.Kind, s.ID, s.Host, s.PID))
-			}
-		}
-		if len(blockers) == 0 {
-			g.rep.Pending = ""
-			return true, nil
-		}
-		g.rep.Pending = fmt.Sprintf("waiting for %d writer(s) to load condemned list %s: %s",
-			len(blockers), cond.ID, strings.Join(blockers, ", "))
-		if time.Now().After(deadline) {
-			return false, nil
-		}
-		g.opts.Logf("%s", g.rep.Pending)
-		select {
-		case <-time.After(g.opts.Poll):
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
-	}
 }
 
 func newID() string {

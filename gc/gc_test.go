@@ -12,6 +12,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
@@ -228,7 +229,7 @@ func TestCollectReclaimsForgottenGenerations(t *testing.T) {
 	if n := r.check(t, r.st); n != len(sample.Paths(3)) {
 		t.Errorf("verified %d NARs, want %d", n, len(sample.Paths(3)))
 	}
-	if _, err := r.be.Stat(context.Background(), chunkstore.CondemnedKey); err == nil {
+	if _, err := r.be.Stat(context.Background(), lease.CondemnedKey); err == nil {
 		t.Error("condemned list left behind")
 	}
 	// A fresh index (another process) sees the same.

@@ -20,6 +20,7 @@ import (
 	"github.com/nardedup/nardedup/admin"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
@@ -54,7 +55,7 @@ func gcSeed(t *testing.T) uint64 {
 
 // writerSession is the session of every writer in these tests: it reloads
 // the condemned list often, so that collections do not wait long.
-var writerSession = chunkstore.SessionOptions{Kind: "ingest", Heartbeat: 50 * time.Millisecond, Lease: 5 * time.Second}
+var writerSession = lease.SessionOptions{Kind: "ingest", Heartbeat: 50 * time.Millisecond, Lease: 5 * time.Second}
 
 // sampleNARs is what the tests know of the sample cache.
 type sampleNARs struct {
@@ -440,7 +441,7 @@ func (w *walkState) afterCollect(tag string, st *narstore.Store, nars int) {
 	if n := w.r.check(t, st); n != nars {
 		t.Errorf("%s: verified %d NARs, want %d", tag, n, nars)
 	}
-	for _, prefix := range []string{chunkstore.CondemnedKey, chunkstore.SessionsPrefix} {
+	for _, prefix := range []string{lease.CondemnedKey, lease.SessionsPrefix} {
 		err := w.r.be.List(w.ctx, prefix, func(fi backend.Info) error {
 			t.Errorf("%s: %s left behind", tag, fi.Key)
 			return nil
@@ -553,7 +554,7 @@ func testRandomGrace(t *testing.T) {
 	if after := r.size(t); after != before {
 		t.Errorf("repository %d bytes before, %d after", before, after)
 	}
-	if _, err := r.be.Stat(ctx, chunkstore.CondemnedKey); !errors.Is(err, backend.ErrNotExist) {
+	if _, err := r.be.Stat(ctx, lease.CondemnedKey); !errors.Is(err, backend.ErrNotExist) {
 		t.Errorf("condemned list: %v", err)
 	}
 	// Without the grace period the same collection finds the garbage: the
@@ -1063,7 +1064,7 @@ func TestIngestWaitingForSweep(t *testing.T) {
 		gcDone <- rep
 	}()
 	// Once the ingest has loaded the list, it meets x.
-	for deadline := time.Now().Add(30 * time.Second); ing.cs.View() == ""; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ing.cs.Lease().View() == ""; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the ingest did not load the condemned list")
 		}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/internal/sample"
 )
@@ -24,7 +24,7 @@ func TestSweepWaitsForWriters(t *testing.T) {
 	r.forget(t, sample.Paths(1))
 
 	w := r.open(t, filepath.Join(t.TempDir(), "writer.db"))
-	ss, err := w.Chunks().StartSession(ctx, chunkstore.SessionOptions{Kind: "ingest", Heartbeat: time.Hour, Lease: time.Hour})
+	ss, err := w.Chunks().StartSession(ctx, lease.SessionOptions{Kind: "ingest", Heartbeat: time.Hour, Lease: time.Hour})
 	must(t, err)
 	defer ss.Close(ctx)
 
@@ -35,7 +35,7 @@ func TestSweepWaitsForWriters(t *testing.T) {
 	if rep.Pending == "" || rep.DeletedPacks+rep.DeletedManifests != 0 {
 		t.Fatalf("with a writer behind: pending %q, deleted %d packs and %d manifests", rep.Pending, rep.DeletedPacks, rep.DeletedManifests)
 	}
-	cond, err := chunkstore.LoadCondemned(ctx, r.be)
+	cond, err := lease.LoadCondemned(ctx, r.be)
 	if err != nil || cond == nil {
 		t.Fatalf("condemned list: %v, %v", cond, err)
 	}
@@ -44,12 +44,12 @@ func TestSweepWaitsForWriters(t *testing.T) {
 
 	// A dead writer: an announcement whose lease ran out long ago.
 	dead := []byte(`{"id":"dead","kind":"ingest","views":[""],"lease":0.05}`)
-	must(t, backend.PutBytes(ctx, r.be, chunkstore.SessionsPrefix+"dead", dead))
+	must(t, backend.PutBytes(ctx, r.be, lease.SessionsPrefix+"dead", dead))
 	time.Sleep(100 * time.Millisecond)
 
 	must(t, ss.Beat(ctx)) // the writer loads the list
-	if w.Chunks().View() != cond.ID {
-		t.Fatalf("writer's view %q, want %q", w.Chunks().View(), cond.ID)
+	if w.Chunks().Lease().View() != cond.ID {
+		t.Fatalf("writer's view %q, want %q", w.Chunks().Lease().View(), cond.ID)
 	}
 	o.Wait = 5 * time.Second
 	rep, err = gc.Collect(ctx, r.st, o)
@@ -57,7 +57,7 @@ func TestSweepWaitsForWriters(t *testing.T) {
 	if !rep.FinishedEarlier || rep.Pending != "" || rep.DeletedManifests == 0 || rep.StaleSessions != 1 {
 		t.Fatalf("second run: %+v", rep)
 	}
-	if _, err := r.be.Stat(ctx, chunkstore.SessionsPrefix+"dead"); err == nil {
+	if _, err := r.be.Stat(ctx, lease.SessionsPrefix+"dead"); err == nil {
 		t.Error("dead session left")
 	}
 	r.check(t, r.st)

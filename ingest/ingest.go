@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
@@ -36,7 +36,7 @@ type Options struct {
 	// Session configures the session the run announces in the repository,
 	// so that a garbage collection running meanwhile waits for it (Kind is
 	// set to "ingest").
-	Session chunkstore.SessionOptions
+	Session lease.SessionOptions
 }
 
 // DefaultMaxConsecutiveFailures is the default of

@@ -52,8 +52,8 @@ func (r PutResult) StoredBytes() int64 {
 // narinfo are written, or with the error that prevented it. If PutNAR
 // returns an error, nothing refers to what it stored and done is not called.
 func (s *Store) PutNAR(ctx context.Context, n NAR, r io.Reader, done func(error)) (PutResult, error) {
-	release := s.cs.Hold()
-	if key := layout.ManifestOf(n.NarHash).Key(); s.cs.IsCondemned(key) {
+	release := s.cs.Lease().Hold()
+	if key := layout.ManifestOf(n.NarHash).Key(); s.cs.Lease().IsCondemned(key) {
 		release()
 		return PutResult{}, fmt.Errorf("NAR %s: %w", n.NarHash.String(), ErrCondemned)
 	}
@@ -105,7 +105,7 @@ func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 
 func (s *Store) writeManifest(ctx context.Context, n NAR, enc []byte) error {
 	key := layout.ManifestOf(n.NarHash).Key()
-	if err := s.cs.CheckLease(); err != nil {
+	if err := s.cs.Lease().CheckLease(); err != nil {
 		return fmt.Errorf("narstore: not writing %s: %w", key, err)
 	}
 	if err := s.be.Put(ctx, key, bytes.NewReader(enc), int64(len(enc))); err != nil {

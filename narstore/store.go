@@ -101,8 +101,8 @@ func (s *Store) HoldNAR(ctx context.Context, narHash narfmt.Hash) (release func(
 		if err := s.cs.WaitUncondemned(ctx, key); err != nil {
 			return nil, fmt.Errorf("narstore: waiting for %s: %w", key, err)
 		}
-		release := s.cs.Hold()
-		if !s.cs.IsCondemned(key) {
+		release := s.cs.Lease().Hold()
+		if !s.cs.Lease().IsCondemned(key) {
 			return release, nil
 		}
 		release() // condemned meanwhile: wait without holding the store
@@ -110,17 +110,17 @@ func (s *Store) HoldNAR(ctx context.Context, narHash narfmt.Hash) (release func(
 }
 
 // Hold marks the start of an operation that will make new references to
-// what the store holds; see chunkstore.Store.Hold. PutNAR holds the store
+// what the store holds; see chunkstore.Store.Lease. PutNAR holds the store
 // by itself.
-func (s *Store) Hold() (release func()) { return s.cs.Hold() }
+func (s *Store) Hold() (release func()) { return s.cs.Lease().Hold() }
 
 // PutNarInfo stores a narinfo text for a store path hash whose NAR (by
 // SHA-256) is already stored. It refuses a narinfo whose NAR is missing.
 func (s *Store) PutNarInfo(ctx context.Context, hash string, narHash narfmt.Hash, text []byte) error {
-	if err := s.cs.CheckLease(); err != nil {
+	if err := s.cs.Lease().CheckLease(); err != nil {
 		return fmt.Errorf("narstore: not writing narinfo %s: %w", hash, err)
 	}
-	if key := layout.ManifestOf(narHash).Key(); s.cs.IsCondemned(key) {
+	if key := layout.ManifestOf(narHash).Key(); s.cs.Lease().IsCondemned(key) {
 		return fmt.Errorf("narstore: narinfo %s: %s: %w", hash, key, ErrCondemned)
 	}
 	ok, err := s.HasManifest(ctx, narHash)

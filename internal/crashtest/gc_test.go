@@ -19,6 +19,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
@@ -222,7 +223,7 @@ func (g *gcRig) trial(i int, rng *rand.Rand) {
 		t.Errorf("%s: gc failed before the kill: %v\n%s", tag, res.err, res.out)
 		return
 	}
-	_, statErr := os.Stat(filepath.Join(r.dir, filepath.FromSlash(chunkstore.CondemnedKey)))
+	_, statErr := os.Stat(filepath.Join(r.dir, filepath.FromSlash(lease.CondemnedKey)))
 	listLeft := statErr == nil
 	phase := gcPhase(res, listLeft)
 	g.sum.phases[phase]++
@@ -252,7 +253,7 @@ func (g *gcRig) trial(i int, rng *rand.Rand) {
 	if finished != listLeft {
 		t.Errorf("%s: the killed run left its condemned list: %v; the next run says it finished one: %v\n%s", tag, listLeft, finished, again.out)
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(chunkstore.CondemnedKey))); err == nil {
+	if _, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(lease.CondemnedKey))); err == nil {
 		t.Errorf("%s: the condemned list is left after a run that completed\n%s", tag, again.out)
 	}
 	g.checkServes(tag+" after gc ran again", r)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package chunkstore
+package lease
 
 import (
 	"errors"

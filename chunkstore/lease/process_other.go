@@ -1,6 +1,6 @@
 //go:build !unix
 
-package chunkstore
+package lease
 
 // processAlive cannot tell here: every process counts as alive, and the
 // lease decides.

@@ -1,4 +1,4 @@
-package chunkstore
+package lease
 
 import (
 	"bytes"
@@ -63,11 +63,27 @@ type SessionInfo struct {
 	ModTime time.Time `json:"-"`
 }
 
+// Store is the store whose view a session keeps fresh: chunkstore.Store
+// provides one (chunkstore.Store.StartSession).
+type Store interface {
+	// Sync loads the repository's index objects and condemned list, and
+	// passes the list to the store's Writer (Writer.Load). A session
+	// calls it when it starts.
+	Sync(ctx context.Context) error
+	// Reload does what Sync does, on every heartbeat, as the store's own
+	// reloads of the index do.
+	Reload(ctx context.Context) error
+	// Seal stores the store's open pack, whatever its size.
+	Seal()
+}
+
 // Session announces a running writer to garbage collection and keeps its
 // view of the repository fresh. Open one for the life of any process that
 // stores chunks or narinfos while a collection may run.
 type Session struct {
-	s    *Store
+	be   backend.Backend
+	st   Store
+	w    *Writer
 	opts SessionOptions
 	info SessionInfo
 	key  string
@@ -80,9 +96,9 @@ type Session struct {
 	done chan struct{}
 }
 
-// StartSession announces this process, then keeps the announcement and
-// the store's view fresh until Close.
-func (s *Store) StartSession(ctx context.Context, opts SessionOptions) (*Session, error) {
+// StartSession announces this process on be, then keeps the announcement
+// and the view of st, whose side of the protocol is w, fresh until Close.
+func (w *Writer) StartSession(ctx context.Context, be backend.Backend, st Store, opts SessionOptions) (*Session, error) {
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = DefaultHeartbeat
 	}
@@ -95,7 +111,7 @@ func (s *Store) StartSession(ctx context.Context, opts SessionOptions) (*Session
 	}
 	host, _ := os.Hostname()
 	id := hex.EncodeToString(rnd[:])
-	ss := &Session{s: s, opts: opts, key: SessionsPrefix + id,
+	ss := &Session{be: be, st: st, w: w, opts: opts, key: SessionsPrefix + id,
 		info: SessionInfo{ID: id, Kind: opts.Kind, Host: host, PID: os.Getpid(), Boot: bootID(),
 			Started: time.Now().UTC(), Lease: opts.Lease.Seconds()},
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -104,7 +120,7 @@ func (s *Store) StartSession(ctx context.Context, opts SessionOptions) (*Session
 	if err := ss.announce(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.Sync(ctx); err != nil {
+	if err := st.Sync(ctx); err != nil {
 		ss.remove(ctx)
 		return nil, err
 	}
@@ -112,7 +128,7 @@ func (s *Store) StartSession(ctx context.Context, opts SessionOptions) (*Session
 		ss.remove(ctx)
 		return nil, err
 	}
-	s.session.Store(ss)
+	w.session.Store(ss)
 	go ss.loop()
 	return ss, nil
 }
@@ -121,19 +137,19 @@ func (s *Store) StartSession(ctx context.Context, opts SessionOptions) (*Session
 func (ss *Session) ID() string { return ss.info.ID }
 
 func (ss *Session) announce(ctx context.Context) error {
-	ss.info.Views = ss.s.Views()
+	ss.info.Views = ss.w.Views()
 	data, err := json.Marshal(ss.info)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, ss.opts.Lease/4)
 	defer cancel()
-	err = backend.PutBytes(ctx, ss.s.be, ss.key, data)
+	err = backend.PutBytes(ctx, ss.be, ss.key, data)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if err != nil {
 		ss.beatErr = err
-		return ss.s.wrap("announce session "+ss.key, err)
+		return wrap(ss.be, "announce session "+ss.key, err)
 	}
 	ss.lastBeat = time.Now()
 	ss.beatErr = nil
@@ -145,15 +161,12 @@ func (ss *Session) announce(ctx context.Context) error {
 // so that the operations holding the old view can finish and the
 // collection need not wait for the pack to fill.
 func (ss *Session) Beat(ctx context.Context) error {
-	before := ss.s.View()
-	ss.s.syncMu.Lock()
-	err := ss.s.syncLocked(ctx)
-	ss.s.syncMu.Unlock()
-	if err != nil {
+	before := ss.w.View()
+	if err := ss.st.Reload(ctx); err != nil {
 		return err
 	}
-	if ss.s.View() != before {
-		ss.s.seal()
+	if ss.w.View() != before {
+		ss.st.Seal()
 	}
 	return ss.announce(ctx)
 }
@@ -184,9 +197,9 @@ func (ss *Session) check() error {
 }
 
 func (ss *Session) remove(ctx context.Context) error {
-	err := ss.s.be.Delete(ctx, ss.key)
+	err := ss.be.Delete(ctx, ss.key)
 	if err != nil && !errors.Is(err, backend.ErrNotExist) {
-		return ss.s.wrap("remove session "+ss.key, err)
+		return wrap(ss.be, "remove session "+ss.key, err)
 	}
 	return nil
 }
@@ -195,19 +208,8 @@ func (ss *Session) remove(ctx context.Context) error {
 func (ss *Session) Close(ctx context.Context) error {
 	close(ss.stop)
 	<-ss.done
-	ss.s.session.CompareAndSwap(ss, nil)
+	ss.w.session.CompareAndSwap(ss, nil)
 	return ss.remove(ctx)
-}
-
-// CheckLease returns an error wrapping ErrLeaseExpired if the store's
-// session has not renewed its announcement for half its lease: a garbage
-// collection may soon take the process for dead, so it must not make new
-// references. Without a session it returns nil.
-func (s *Store) CheckLease() error {
-	if ss := s.session.Load(); ss != nil {
-		return ss.check()
-	}
-	return nil
 }
 
 // ListSessions returns every session announced in the repository.
@@ -259,4 +261,8 @@ func (si SessionInfo) Dead() bool {
 		return false
 	}
 	return !processAlive(si.PID)
+}
+
+func wrap(be backend.Backend, op string, err error) error {
+	return fmt.Errorf("chunkstore: %s on %s: %w", op, be, err)
 }
