@@ -25,9 +25,9 @@ type cachedFrame struct {
 	checked map[uint64]ID // chunks (offset<<32 | length) found to match their ids
 }
 
-// slice is Store.slice for a cached frame: a chunk already checked
+// slice is sliceChunk for a cached frame: a chunk already checked
 // against its id is not hashed again.
-func (e *cachedFrame) slice(s *Store, loc Location, ref Ref) ([]byte, error) {
+func (e *cachedFrame) slice(loc Location, ref Ref) ([]byte, error) {
 	k := uint64(loc.Offset)<<32 | uint64(loc.Length)
 	e.mu.Lock()
 	id, ok := e.checked[k]
@@ -35,7 +35,7 @@ func (e *cachedFrame) slice(s *Store, loc Location, ref Ref) ([]byte, error) {
 	if ok && id == ref.ID && loc.Length == ref.Size {
 		return e.data[loc.Offset : loc.Offset+loc.Length], nil
 	}
-	data, err := s.slice(e.data, loc, ref)
+	data, err := sliceChunk(e.data, loc, ref)
 	if err == nil {
 		e.mu.Lock()
 		if e.checked == nil {

@@ -114,7 +114,6 @@ func TestFrameCacheHeadAndErrors(t *testing.T) {
 
 func TestCachedFrameSliceChecks(t *testing.T) {
 	ctx := context.Background()
-	s := &Store{}
 	c := newFrameCache(1 << 20)
 	good := []byte("the chunk's bytes")
 	data := append(append([]byte("head "), good...), " tail"...)
@@ -125,13 +124,13 @@ func TestCachedFrameSliceChecks(t *testing.T) {
 	loc := Location{Offset: 5, Length: uint32(len(good))}
 	ref := Ref{ID: Sum(good), Size: uint32(len(good))}
 	for range 2 { // the second time from the checked set
-		got, err := e.slice(s, loc, ref)
+		got, err := e.slice(loc, ref)
 		if err != nil || !bytes.Equal(got, good) {
 			t.Fatalf("slice: %q, %v", got, err)
 		}
 	}
 	// Another id for the same bytes is checked, not taken from the set.
-	if _, err := e.slice(s, loc, Ref{ID: Sum([]byte("other")), Size: ref.Size}); !errors.Is(err, ErrCorrupt) {
+	if _, err := e.slice(loc, Ref{ID: Sum([]byte("other")), Size: ref.Size}); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("wrong id: %v, want ErrCorrupt", err)
 	}
 	c.drop(e)

@@ -1,7 +1,6 @@
 package chunkstore
 
 import (
-	"github.com/nardedup/nardedup/chunkstore/index"
 	"github.com/nardedup/nardedup/chunkstore/pack"
 )
 
@@ -33,6 +32,3 @@ type Ref struct {
 	ID   ID
 	Size uint32
 }
-
-// Location says where a chunk is stored (see package index).
-type Location = index.Location

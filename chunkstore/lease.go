@@ -23,8 +23,8 @@ type leaseStore struct{ *Store }
 
 // Reload runs Sync for a heartbeat, as a lookup that misses does.
 func (s leaseStore) Reload(ctx context.Context) error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
+	s.syncs.mu.Lock()
+	defer s.syncs.mu.Unlock()
 	return s.syncLocked(ctx)
 }
 

@@ -1,7 +1,6 @@
 package chunkstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/index"
 )
@@ -35,168 +33,17 @@ func (s *Store) Lookup(ctx context.Context, id ID) (Location, error) {
 	return loc, nil
 }
 
-// syncLocked runs Sync; the caller holds syncMu.
-func (s *Store) syncLocked(ctx context.Context) error {
-	start := time.Now()
-	err := s.Sync(ctx)
-	s.lastSync = time.Now()
-	if err == nil {
-		s.syncedFrom = start
-	}
-	return err
-}
-
-// resyncNow runs Sync now, unless one started since the caller failed.
-func (s *Store) resyncNow(ctx context.Context) error {
-	failedAt := time.Now()
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	if s.syncedFrom.After(failedAt) {
-		return nil
-	}
-	return s.syncLocked(ctx)
-}
-
-// resync makes sure a Sync started after missAt, waiting for the resync
-// interval to pass since the last one, and reports whether the index may
-// have changed.
-func (s *Store) resync(ctx context.Context, missAt time.Time) bool {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	if s.syncedFrom.After(missAt) {
-		return true // another lookup's sync began after this miss
-	}
-	if s.opts.ResyncInterval < 0 {
-		return false
-	}
-	if wait := s.opts.ResyncInterval - time.Since(s.lastSync); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return false
-		}
-	}
-	return s.syncLocked(ctx) == nil
-}
-
 // ReadChunk returns the bytes of chunk id, checked against the id.
 func (s *Store) ReadChunk(ctx context.Context, id ID) ([]byte, error) {
 	loc, err := s.Lookup(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	frame, err := s.readFramePrefix(ctx, loc, loc.Offset+loc.Length, nil)
+	frame, err := s.rd.readFramePrefix(ctx, loc, loc.Offset+loc.Length, nil)
 	if err != nil {
 		return nil, err
 	}
-	return s.slice(frame, loc, Ref{ID: id, Size: loc.Length})
-}
-
-// frameBufs recycles the buffers of compressed and decompressed frames,
-// which readers would otherwise allocate (and the runtime clear) for every
-// frame they read.
-var frameBufs sync.Pool // *[]byte
-
-func getBuf(n int) []byte {
-	if p, ok := frameBufs.Get().(*[]byte); ok && cap(*p) >= n {
-		return (*p)[:0]
-	}
-	return make([]byte, 0, n)
-}
-
-func putBuf(b []byte) {
-	if cap(b) > 0 {
-		frameBufs.Put(&b)
-	}
-}
-
-// partialMin is the smallest frame whose head alone readFramePrefix
-// decodes when the chunks wanted end well before the frame does: zstd
-// decodes from the start of a frame, so a chunk early in a large frame
-// (recompressed data) then costs a fraction of the frame.
-const partialMin = 8 << 20
-
-// streamDecs recycles the streaming decoders of readFramePrefix.
-var streamDecs sync.Pool // *zstd.Decoder
-
-// readFramePrefix is readFrame for a caller that needs only the frame's
-// first need bytes. It returns at least those.
-func (s *Store) readFramePrefix(ctx context.Context, loc Location, need uint32, dst []byte) ([]byte, error) {
-	if loc.FrameULen < partialMin || need > loc.FrameULen-loc.FrameULen/4 {
-		return s.readFrame(ctx, loc, dst)
-	}
-	key := PackKey(loc.Pack)
-	comp, err := s.readExact(ctx, key, loc.FrameOffset, int64(loc.FrameCLen))
-	if err != nil {
-		return nil, err
-	}
-	defer putBuf(comp)
-	dec, _ := streamDecs.Get().(*zstd.Decoder)
-	if dec == nil {
-		if dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxMemory(MaxFrameSize), zstd.WithDecoderMaxWindow(MaxFrameSize)); err != nil {
-			return nil, err
-		}
-	}
-	defer func() {
-		dec.Reset(nil)
-		streamDecs.Put(dec)
-	}()
-	// A plain reader, not a *bytes.Reader: the decoder would decode the
-	// whole of those at once.
-	if err := dec.Reset(struct{ io.Reader }{bytes.NewReader(comp)}); err != nil {
-		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
-	}
-	if cap(dst) < int(need) {
-		dst = make([]byte, 0, need)
-	}
-	dst = dst[:need]
-	if _, err := io.ReadFull(dec, dst); err != nil {
-		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
-	}
-	return dst, nil
-}
-
-// readFrame fetches and decompresses the frame holding loc into dst (which
-// may be nil) and returns it.
-func (s *Store) readFrame(ctx context.Context, loc Location, dst []byte) ([]byte, error) {
-	key := PackKey(loc.Pack)
-	if loc.FrameULen > MaxFrameSize {
-		return nil, fmt.Errorf("%w: %s: frame at %d claims %d bytes", ErrCorrupt, key, loc.FrameOffset, loc.FrameULen)
-	}
-	comp, err := s.readExact(ctx, key, loc.FrameOffset, int64(loc.FrameCLen))
-	if err != nil {
-		return nil, err
-	}
-	defer putBuf(comp)
-	if cap(dst) < int(loc.FrameULen) {
-		dst = make([]byte, 0, loc.FrameULen)
-	}
-	data, err := s.dec.DecodeAll(comp, dst[:0])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
-	}
-	if len(data) != int(loc.FrameULen) {
-		return nil, fmt.Errorf("%w: %s: frame at %d has %d bytes, want %d", ErrCorrupt, key, loc.FrameOffset, len(data), loc.FrameULen)
-	}
-	return data, nil
-}
-
-// slice cuts the chunk at loc out of its decompressed frame and checks it.
-func (s *Store) slice(frame []byte, loc Location, ref Ref) ([]byte, error) {
-	if loc.Length != ref.Size {
-		return nil, fmt.Errorf("%w: chunk %s: its reference says %d bytes, the index of pack %s %d",
-			ErrCorrupt, ref.ID, ref.Size, loc.Pack, loc.Length)
-	}
-	end := uint64(loc.Offset) + uint64(loc.Length)
-	if end > uint64(len(frame)) {
-		return nil, fmt.Errorf("%w: chunk %s: location outside its frame in pack %s", ErrCorrupt, ref.ID, loc.Pack)
-	}
-	data := frame[loc.Offset:end]
-	if Sum(data) != ref.ID {
-		return nil, fmt.Errorf("%w: chunk %s in pack %s: content does not match its id", ErrCorrupt, ref.ID, loc.Pack)
-	}
-	return data, nil
+	return sliceChunk(frame, loc, Ref{ID: id, Size: loc.Length})
 }
 
 // readAhead is how many frames a reader fetches and decompresses ahead of
@@ -251,15 +98,15 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 		need = max(need, l.Offset+l.Length)
 	}
 	var cf *cachedFrame
-	if s.frames != nil {
+	if s.rd.frames != nil {
 		key := frameKey{pack: j.loc.Pack, offset: j.loc.FrameOffset}
-		if cf, j.err = s.frames.get(ctx, key, need, func() ([]byte, error) {
-			return s.readFramePrefix(ctx, j.loc, need, nil)
+		if cf, j.err = s.rd.frames.get(ctx, key, need, func() ([]byte, error) {
+			return s.rd.readFramePrefix(ctx, j.loc, need, nil)
 		}); j.err == nil {
 			j.frame, j.shared = cf.data, true
 		}
 	} else {
-		j.frame, j.err = s.readFramePrefix(ctx, j.loc, need, getBuf(int(need)))
+		j.frame, j.err = s.rd.readFramePrefix(ctx, j.loc, need, getBuf(int(need)))
 	}
 	if j.err != nil {
 		if errors.Is(j.err, backend.ErrNotExist) {
@@ -270,13 +117,13 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 	for i, ref := range j.refs {
 		var data []byte
 		if cf != nil {
-			data, j.err = cf.slice(s, j.locs[i], ref)
+			data, j.err = cf.slice(j.locs[i], ref)
 		} else {
-			data, j.err = s.slice(j.frame, j.locs[i], ref)
+			data, j.err = sliceChunk(j.frame, j.locs[i], ref)
 		}
 		if j.err != nil {
 			if cf != nil {
-				s.frames.drop(cf) // damage may be transient: read it again next time
+				s.rd.frames.drop(cf) // damage may be transient: read it again next time
 			}
 			return
 		}
@@ -315,14 +162,14 @@ func (j *frameJob) relocate(ctx context.Context, s *Store) {
 		}
 		if frame == nil || floc.Pack != loc.Pack || floc.FrameOffset != loc.FrameOffset {
 			putBuf(frame)
-			if frame, err = s.readFrame(ctx, loc, getBuf(int(loc.FrameULen))); err != nil {
+			if frame, err = s.rd.readFrame(ctx, loc, getBuf(int(loc.FrameULen))); err != nil {
 				frame, j.err = nil, err
 				putBuf(buf)
 				return
 			}
 			floc = loc
 		}
-		data, err := s.slice(frame, loc, ref)
+		data, err := sliceChunk(frame, loc, ref)
 		if err != nil {
 			j.err = err
 			putBuf(buf)

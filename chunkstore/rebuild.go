@@ -69,7 +69,7 @@ func (s *Store) reindexPack(ctx context.Context, id ID, res *RebuildResult) erro
 		return err
 	}
 	enc := toc.Encode()
-	if old, err := s.readObject(ctx, IndexKey(id), 0, -1, pack.MaxTOCSize); err != nil || string(old) != string(enc) {
+	if old, err := s.rd.readObject(ctx, IndexKey(id), 0, -1, pack.MaxTOCSize); err != nil || string(old) != string(enc) {
 		if err := backend.PutBytes(ctx, s.be, IndexKey(id), enc); err != nil {
 			return s.wrap("rewrite index object", err)
 		}

@@ -172,7 +172,7 @@ func (w *Writer) flushGroup() error {
 // compress returns data as one zstd frame, compressed with the
 // repository's encoder and level.
 func (s *Store) compress(data []byte) ([]byte, error) {
-	enc, _ := s.enc.Get().(frameEncoder)
+	enc, _ := s.wr.enc.Get().(frameEncoder)
 	if enc == nil {
 		var err error
 		if enc, err = newFrameEncoder(s.cfg.Encoder, s.cfg.ZstdLevel, frameWindowLog(s.cfg.GroupSize), false, true); err != nil {
@@ -180,6 +180,6 @@ func (s *Store) compress(data []byte) ([]byte, error) {
 		}
 	}
 	frame, err := enc.encode(nil, data)
-	s.enc.Put(enc)
+	s.wr.enc.Put(enc)
 	return frame, err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 
 	"github.com/nardedup/nardedup/chunkstore/pack"
@@ -162,76 +161,6 @@ func (c *Copier) closeEncoders() {
 	c.encs = nil
 }
 
-// PackChunks calls fn with every chunk of an indexed pack, in the order
-// they lie in the pack.
-func (s *Store) PackChunks(pack ID, fn func(ID, Location) error) error {
-	type entry struct {
-		id  ID
-		loc Location
-	}
-	var all []entry
-	err := s.idx.PackChunks(pack, func(id ID, loc Location) error {
-		all = append(all, entry{id, loc})
-		return nil
-	})
-	if err != nil {
-		return s.wrap("read local index", err)
-	}
-	sort.Slice(all, func(i, j int) bool {
-		a, b := all[i].loc, all[j].loc
-		if a.FrameOffset != b.FrameOffset {
-			return a.FrameOffset < b.FrameOffset
-		}
-		return a.Offset < b.Offset
-	})
-	for _, e := range all {
-		if err := fn(e.id, e.loc); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Packs calls fn with the id of every pack in the local index.
-func (s *Store) Packs(fn func(ID) error) error {
-	if err := s.idx.Packs(fn); err != nil {
-		return s.wrap("read local index", err)
-	}
-	return nil
-}
-
-// Locations calls fn with every indexed location of chunk id, in pack id
-// order.
-func (s *Store) Locations(id ID, fn func(Location) error) error {
-	if err := s.idx.Locations(id, fn); err != nil {
-		return s.wrap("read local index", err)
-	}
-	return nil
-}
-
-// Frame is one frame of a pack and the indexed chunks it holds, in the
-// order they lie in it.
-type Frame struct {
-	Loc    Location // of the first chunk: names the frame
-	Chunks []ID
-	Locs   []Location
-}
-
-// PackFrames returns the frames of an indexed pack, in the order they lie
-// in it.
-func (s *Store) PackFrames(pack ID) ([]Frame, error) {
-	var frames []Frame
-	err := s.PackChunks(pack, func(id ID, loc Location) error {
-		if n := len(frames); n == 0 || frames[n-1].Loc.FrameOffset != loc.FrameOffset {
-			frames = append(frames, Frame{Loc: loc})
-		}
-		f := &frames[len(frames)-1]
-		f.Chunks, f.Locs = append(f.Chunks, id), append(f.Locs, loc)
-		return nil
-	})
-	return frames, err
-}
-
 // CopyPack copies the chunks of pack for which keep reports true, frame
 // by frame (CopyFrame).
 func (c *Copier) CopyPack(ctx context.Context, pack ID, keep func(ID) bool) error {
@@ -267,7 +196,7 @@ func (c *Copier) CopyFrame(ctx context.Context, f Frame, keep func(ID) bool) err
 	if len(kept) == 0 {
 		return nil
 	}
-	frame, err := c.s.readFrame(ctx, f.Loc, getBuf(int(f.Loc.FrameULen)))
+	frame, err := c.s.rd.readFrame(ctx, f.Loc, getBuf(int(f.Loc.FrameULen)))
 	if err != nil {
 		return err
 	}
@@ -278,7 +207,7 @@ func (c *Copier) CopyFrame(ctx context.Context, f Frame, keep func(ID) bool) err
 		}
 	}
 	for _, i := range kept {
-		data, err := c.s.slice(frame, f.Locs[i], Ref{ID: f.Chunks[i], Size: f.Locs[i].Length})
+		data, err := sliceChunk(frame, f.Locs[i], Ref{ID: f.Chunks[i], Size: f.Locs[i].Length})
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,215 @@
+package chunkstore
+
+import (
+	"bytes"
+	"context"
+	"sync"
+
+	"github.com/nardedup/nardedup/chunkstore/index"
+	"github.com/nardedup/nardedup/chunkstore/pack"
+)
+
+// ticket stands for one frame of new chunks on its way into a pack. done is
+// closed once the frame is in a pack (seq set) or has failed (err set).
+type ticket struct {
+	done chan struct{}
+	seq  uint64
+	err  error
+}
+
+func newTicket() *ticket { return &ticket{done: make(chan struct{})} }
+
+func (t *ticket) finish(seq uint64, err error) {
+	t.seq, t.err = seq, err
+	close(t.done)
+}
+
+// writeState is the write side's: the open pack, the chunks on their way
+// into packs, and the error that stopped the store.
+type writeState struct {
+	enc     sync.Pool // frameEncoder
+	mu      sync.Mutex
+	pending map[ID]*ticket // chunks in packs not yet indexed
+	cur     *packBuilder
+	nextSeq uint64
+	err     error // sticky: a pack failed to be stored
+}
+
+// packBuilder collects frames for one pack.
+type packBuilder struct {
+	seq  uint64
+	data []byte
+	toc  pack.TOC
+}
+
+// claimState says what claim found.
+type claimState int
+
+const (
+	claimNew     claimState = iota // the caller must store the chunk
+	claimPending                   // stored by another frame not yet durable
+	claimDurable                   // indexed
+)
+
+// claim checks whether the repository holds id. If not, it records id as
+// pending under t, so that no other writer stores it again, and returns
+// claimNew. For a chunk pending under another ticket it returns that ticket.
+func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, error) {
+	s.wr.mu.Lock()
+	if s.wr.err != nil {
+		s.wr.mu.Unlock()
+		return 0, nil, s.wr.err
+	}
+	if other, ok := s.wr.pending[id]; ok {
+		s.wr.mu.Unlock()
+		return claimPending, other, nil
+	}
+	s.wr.mu.Unlock()
+	// The index is only ever added to before a pending entry is removed, so
+	// a chunk missing from both is really new.
+	// A chunk held only by condemned packs is stored again: those packs
+	// are about to go.
+	_, f, err := s.idx.Lookup(id, s.lease.Avoid)
+	if err != nil {
+		return 0, nil, s.wrap("index lookup", err)
+	}
+	if f == index.FoundOK {
+		return claimDurable, nil, nil
+	}
+	s.wr.mu.Lock()
+	defer s.wr.mu.Unlock()
+	if other, ok := s.wr.pending[id]; ok {
+		return claimPending, other, nil
+	}
+	if _, f, _ := s.idx.Lookup(id, s.lease.Avoid); f == index.FoundOK {
+		return claimDurable, nil, nil
+	}
+	s.wr.pending[id] = t
+	return claimNew, t, nil
+}
+
+// appendFrame adds a compressed frame holding chunks to the open pack and
+// finishes t. It seals the pack when it is full.
+func (s *Store) appendFrame(frame []byte, ulen int, chunks []pack.ChunkInfo, t *ticket) {
+	s.wr.mu.Lock()
+	if s.wr.err != nil {
+		err := s.wr.err
+		s.wr.mu.Unlock()
+		t.finish(0, err)
+		return
+	}
+	if s.wr.cur == nil {
+		s.wr.cur = &packBuilder{seq: s.wr.nextSeq, data: make([]byte, 0, s.cfg.PackSize+s.cfg.GroupSize/4)}
+		s.wr.nextSeq++
+	}
+	b := s.wr.cur
+	fi := uint32(len(b.toc.Frames))
+	b.toc.Frames = append(b.toc.Frames, pack.FrameInfo{
+		Offset: int64(len(b.data)), CLen: uint32(len(frame)), ULen: uint32(ulen), Hash: Sum(frame),
+	})
+	for _, c := range chunks {
+		c.Frame = fi
+		b.toc.Chunks = append(b.toc.Chunks, c)
+	}
+	b.data = append(b.data, frame...)
+	t.finish(b.seq, nil)
+	full := len(b.data) >= s.cfg.PackSize
+	if full {
+		s.wr.cur = nil
+	}
+	s.wr.mu.Unlock()
+	if full {
+		s.startUpload(b)
+	}
+}
+
+// seal stores the open pack, if any, whatever its size.
+func (s *Store) seal() {
+	s.wr.mu.Lock()
+	b := s.wr.cur
+	s.wr.cur = nil
+	s.wr.mu.Unlock()
+	if b != nil {
+		s.startUpload(b)
+	}
+}
+
+// startUpload stores b on another goroutine, once fewer than
+// Options.Uploads packs are being stored.
+func (s *Store) startUpload(b *packBuilder) {
+	s.uploads.begin()
+	go func() {
+		defer s.uploads.end()
+		err := s.storePack(context.Background(), b)
+		s.durable.done(b.seq, err)
+		if err != nil {
+			s.fail(err)
+		}
+	}()
+}
+
+// uploads bounds the packs being stored at once and counts them. Not a
+// sync.WaitGroup: packs are sealed (by the flush loop, a session, Flush)
+// while Flush waits.
+type uploads struct {
+	sem  chan struct{}
+	mu   sync.Mutex
+	idle *sync.Cond // signalled when n drops to 0
+	n    int
+}
+
+func newUploads(max int) *uploads {
+	u := &uploads{sem: make(chan struct{}, max)}
+	u.idle = sync.NewCond(&u.mu)
+	return u
+}
+
+// begin counts an upload, then waits for its turn.
+func (u *uploads) begin() {
+	u.mu.Lock()
+	u.n++
+	u.mu.Unlock()
+	u.sem <- struct{}{}
+}
+
+// end gives the upload's turn to the next one and uncounts it.
+func (u *uploads) end() {
+	<-u.sem
+	u.mu.Lock()
+	if u.n--; u.n == 0 {
+		u.idle.Broadcast()
+	}
+	u.mu.Unlock()
+}
+
+// wait waits until no upload is counted.
+func (u *uploads) wait() {
+	u.mu.Lock()
+	for u.n > 0 {
+		u.idle.Wait()
+	}
+	u.mu.Unlock()
+}
+
+// storePack writes a pack, then its index object, then the local index, and
+// only then forgets its chunks' pending entries.
+func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
+	toc := b.toc.Encode()
+	data := pack.AppendTrailer(b.data, toc)
+	id := pack.NewID(data)
+	if err := s.be.Put(ctx, PackKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
+		return s.wrap("store pack "+id.String(), err)
+	}
+	if err := s.be.Put(ctx, IndexKey(id), bytes.NewReader(toc), int64(len(toc))); err != nil {
+		return s.wrap("store index of pack "+id.String(), err)
+	}
+	if err := s.idx.AddPack(id, &b.toc); err != nil {
+		return s.wrap("update local index", err)
+	}
+	s.wr.mu.Lock()
+	for _, c := range b.toc.Chunks {
+		delete(s.wr.pending, c.ID)
+	}
+	s.wr.mu.Unlock()
+	return nil
+}
