@@ -1,0 +1,237 @@
+package gc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/lease"
+)
+
+// condemn finds the dead, repacks the mostly dead and writes the list. It
+// returns nil if there is nothing to condemn.
+func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (*lease.Condemned, error) {
+	cutoff := now.Add(-g.opts.Grace)
+	cond := &lease.Condemned{ID: newID()}
+	if err := g.condemnManifests(ctx, live, cutoff, cond); err != nil {
+		return nil, err
+	}
+	packs, err := g.listPacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	has, done, err := live.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rc, err := g.newRecompressor(now)
+	if err != nil {
+		return nil, err
+	}
+	repack, err := g.sortPacks(packs, cutoff, has, rc, cond)
+	if err != nil {
+		return nil, err
+	}
+	g.condemnUnindexed(packs, cutoff, cond)
+	recompress := rc.chosen()
+	g.rep.RepackedPacks = len(repack)
+	g.rep.CondemnedPacks = len(cond.Packs) + len(repack) + len(recompress)
+	g.opts.Logf("condemned: %d dead packs, %d packs to repack, %d manifests", len(cond.Packs), len(repack), len(cond.Objects))
+	if g.opts.DryRun || (len(cond.Packs) == 0 && len(repack) == 0 && len(recompress) == 0 && len(cond.Objects) == 0) {
+		return nil, nil
+	}
+	if err := g.copyLive(ctx, repack, recompress, rc, has, cond); err != nil {
+		return nil, err
+	}
+	if err := g.lc.Condemn(ctx, cond); err != nil {
+		return nil, err
+	}
+	return cond, nil
+}
+
+// condemnManifests condemns the manifests older than cutoff that the mark
+// did not reach.
+func (g *collector) condemnManifests(ctx context.Context, live *liveSet, cutoff time.Time, cond *lease.Condemned) error {
+	err := g.be.List(ctx, "manifests/", func(fi backend.Info) error {
+		if !fi.ModTime.Before(cutoff) {
+			return nil
+		}
+		ok, err := live.hasManifest(fi.Key)
+		if err == nil && !ok {
+			cond.Objects = append(cond.Objects, fi.Key)
+			g.rep.FreedBytes += fi.Size
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("gc: list manifests: %w", err)
+	}
+	g.rep.CondemnedManifests = len(cond.Objects)
+	return nil
+}
+
+// listPacks returns the stored packs and their ages, by listing them (one
+// entry a pack in memory).
+func (g *collector) listPacks(ctx context.Context) (map[chunkstore.ID]backend.Info, error) {
+	packs := make(map[chunkstore.ID]backend.Info)
+	err := g.be.List(ctx, "packs/", func(fi backend.Info) error {
+		if id, err := chunkstore.ParseID(fi.Key[strings.LastIndexByte(fi.Key, '/')+1:]); err == nil {
+			packs[id] = fi
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: list packs: %w", err)
+	}
+	return packs, nil
+}
+
+// sortPacks sorts the indexed packs older than cutoff by their live
+// bytes: dead ones are condemned, mostly dead ones returned for
+// repacking, and the others offered to the recompressor. It removes every
+// indexed pack from packs, leaving the unindexed ones.
+func (g *collector) sortPacks(packs map[chunkstore.ID]backend.Info, cutoff time.Time, has func(chunkstore.ID) bool,
+	rc *recompressor, cond *lease.Condemned) (repack []chunkstore.ID, err error) {
+	err = g.cs.Packs(func(id chunkstore.ID) error {
+		fi, ok := packs[id]
+		if !ok {
+			return nil // indexed but missing: verify reports it
+		}
+		delete(packs, id) // what is left is not indexed
+		if !fi.ModTime.Before(cutoff) {
+			g.rep.FreshPacksSkipped++
+			return nil
+		}
+		total, liveBytes, err := g.liveBytes(id, has)
+		if err != nil {
+			return err
+		}
+		switch {
+		case liveBytes == 0:
+			cond.Packs = append(cond.Packs, id)
+			g.rep.CondemnedPackBytes += fi.Size
+			g.rep.FreedBytes += fi.Size
+		case float64(liveBytes) < g.opts.RepackBelow*float64(total):
+			repack = append(repack, id)
+			g.rep.CondemnedPackBytes += fi.Size
+			g.rep.FreedBytes += int64(float64(fi.Size) * float64(total-liveBytes) / float64(total))
+		default:
+			return rc.consider(id, fi, total, liveBytes)
+		}
+		return nil
+	})
+	return repack, err
+}
+
+// condemnUnindexed condemns the packs older than cutoff that have no index
+// object (their writer died between the two): they are invisible to every
+// reader. The sweep reads their own tables and, should one hold a live
+// chunk found nowhere else, writes its index object instead of deleting
+// it.
+func (g *collector) condemnUnindexed(unindexed map[chunkstore.ID]backend.Info, cutoff time.Time, cond *lease.Condemned) {
+	for id, fi := range unindexed {
+		if fi.ModTime.Before(cutoff) {
+			cond.Packs = append(cond.Packs, id)
+			g.rep.UnindexedPacks++
+			g.rep.CondemnedPackBytes += fi.Size
+			g.rep.FreedBytes += fi.Size
+		}
+	}
+}
+
+// copyLive copies the live chunks of the packs to repack and of those to
+// recompress into new packs, and condemns the old packs.
+func (g *collector) copyLive(ctx context.Context, repack, recompress []chunkstore.ID, rc *recompressor,
+	has func(chunkstore.ID) bool, cond *lease.Condemned) error {
+	if len(repack) > 0 {
+		if err := g.repack(ctx, repack, has); err != nil {
+			return err
+		}
+		cond.Packs = append(cond.Packs, repack...)
+	}
+	if len(recompress) > 0 {
+		if err := rc.copy(ctx, recompress, has); err != nil {
+			return err
+		}
+		cond.Packs = append(cond.Packs, recompress...)
+	}
+	return nil
+}
+
+// owner returns the pack a chunk counts as live in: its first location.
+func (g *collector) owner(id chunkstore.ID) (chunkstore.ID, error) {
+	var first chunkstore.ID
+	errFound := errors.New("found")
+	err := g.cs.Locations(id, func(loc chunkstore.Location) error {
+		first = loc.Pack
+		return errFound
+	})
+	if errors.Is(err, errFound) {
+		err = nil
+	}
+	return first, err
+}
+
+// liveBytes sums the chunk bytes of a pack and those of its chunks that
+// are live and count as live in it.
+func (g *collector) liveBytes(pack chunkstore.ID, has func(chunkstore.ID) bool) (total, live int64, err error) {
+	err = g.cs.PackChunks(pack, func(id chunkstore.ID, loc chunkstore.Location) error {
+		total += int64(loc.Length)
+		if !has(id) {
+			return nil
+		}
+		owner, err := g.owner(id)
+		if err == nil && owner == pack {
+			live += int64(loc.Length)
+		}
+		return err
+	})
+	return total, live, err
+}
+
+// liveIn returns a test of whether a chunk is live and counts as live in
+// pack p (see owner): what copying p must keep. A lookup that fails keeps
+// the chunk: a copy too many is harmless.
+func (g *collector) liveIn(p chunkstore.ID, has func(chunkstore.ID) bool) func(chunkstore.ID) bool {
+	return func(id chunkstore.ID) bool {
+		if !has(id) {
+			return false
+		}
+		owner, err := g.owner(id)
+		return err != nil || owner == p
+	}
+}
+
+func (g *collector) repack(ctx context.Context, packs []chunkstore.ID, has func(chunkstore.ID) bool) error {
+	c, err := g.cs.NewCopier(g.opts.Copy)
+	if err != nil {
+		return err
+	}
+	for _, p := range packs {
+		err := c.CopyPack(ctx, p, g.liveIn(p, has))
+		if err != nil {
+			c.Close(ctx)
+			return fmt.Errorf("gc: repack %s: %w", p, err)
+		}
+	}
+	res, err := c.Close(ctx)
+	g.rep.Copied = res
+	if err != nil {
+		return fmt.Errorf("gc: repack: %w", err)
+	}
+	g.opts.Logf("repacked %d packs: %d chunks, %d bytes into %d compressed", len(packs), res.Chunks, res.Bytes, res.StoredBytes)
+	return nil
+}
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,179 @@
+package gc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/lease"
+	"github.com/nardedup/nardedup/chunkstore/pack"
+)
+
+// sweep waits until every writer honours cond, marks what changed since
+// (everything, without live) and deletes what is still dead. It reports
+// false if it left the list for a later run.
+func (g *collector) sweep(ctx context.Context, cond *lease.Condemned, live *liveSet, since time.Time) (bool, error) {
+	ok, err := g.lc.Wait(ctx, cond, g.opts.Wait, g.opts.Poll, g.opts.Logf)
+	g.rep.Pending, g.rep.StaleSessions = g.lc.Pending, g.lc.StaleSessions
+	if err != nil || !ok {
+		return false, err
+	}
+	if live == nil {
+		if live, err = newLiveSet(g.opts.TempDir); err != nil {
+			return false, err
+		}
+		defer live.close()
+		since = time.Time{}
+	}
+	if err := g.markAgain(ctx, live, since); err != nil {
+		return false, err
+	}
+	if err := g.sweepManifests(ctx, cond, live); err != nil {
+		return false, err
+	}
+	if err := g.sweepPacks(ctx, cond, live); err != nil {
+		return false, err
+	}
+	if err := g.lc.Finish(ctx); err != nil {
+		return false, err
+	}
+	return true, g.ss.Beat(ctx)
+}
+
+// markAgain marks what the narinfos stored at or after since reach, and
+// reloads the index: a live chunk copied meanwhile into a pack written
+// meanwhile lets its condemned pack go.
+func (g *collector) markAgain(ctx context.Context, live *liveSet, since time.Time) error {
+	g.opts.Logf("marking again what changed while waiting")
+	if _, err := mark(ctx, g.st, live, markOptions{since: since, workers: g.opts.Workers}); err != nil {
+		return err
+	}
+	return g.ss.Beat(ctx)
+}
+
+// sweepManifests deletes the condemned manifests that are still dead.
+func (g *collector) sweepManifests(ctx context.Context, cond *lease.Condemned, live *liveSet) error {
+	for _, key := range cond.Objects {
+		ok, err := live.hasManifest(key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			g.rep.RevivedManifests++
+			continue
+		}
+		if err := g.be.Delete(ctx, key); err != nil && !errors.Is(err, backend.ErrNotExist) {
+			return fmt.Errorf("gc: delete %s: %w", key, err)
+		}
+		g.rep.DeletedManifests++
+	}
+	return nil
+}
+
+// sweepPacks deletes the condemned packs that hold no live chunk found
+// only in condemned packs.
+func (g *collector) sweepPacks(ctx context.Context, cond *lease.Condemned, live *liveSet) error {
+	has, done, err := live.reader()
+	if err != nil {
+		return err
+	}
+	defer done()
+	condemned := make(map[chunkstore.ID]bool, len(cond.Packs))
+	for _, p := range cond.Packs {
+		condemned[p] = true
+	}
+	for _, p := range cond.Packs {
+		if err := g.sweepPack(ctx, p, has, condemned); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepPack deletes a condemned pack unless it holds a live chunk that no
+// pack outside the list holds.
+func (g *collector) sweepPack(ctx context.Context, p chunkstore.ID, has func(chunkstore.ID) bool, condemned map[chunkstore.ID]bool) error {
+	chunks, toc, gone, err := g.packContents(ctx, p)
+	if err != nil {
+		return err
+	}
+	if gone {
+		return g.deletePack(ctx, p, 0)
+	}
+	for _, id := range chunks {
+		if !has(id) {
+			continue
+		}
+		elsewhere, err := g.heldElsewhere(id, condemned)
+		if err != nil {
+			return err
+		}
+		if !elsewhere {
+			g.rep.RevivedPacks++
+			if toc != nil { // not indexed: its table was read
+				if err := backend.PutBytes(ctx, g.be, chunkstore.IndexKey(p), toc.Encode()); err != nil {
+					return fmt.Errorf("gc: restore index of pack %s: %w", p, err)
+				}
+			}
+			return nil
+		}
+	}
+	fi, err := g.be.Stat(ctx, chunkstore.PackKey(p))
+	size := fi.Size
+	if err != nil {
+		size = 0
+	}
+	return g.deletePack(ctx, p, size)
+}
+
+// packContents returns the chunks of condemned pack p from the index or,
+// when it is not indexed here (an earlier sweep deleted its index object,
+// or it never had one), from its own table, returned too. It reports gone
+// if the pack no longer exists.
+func (g *collector) packContents(ctx context.Context, p chunkstore.ID) (chunks []chunkstore.ID, toc *pack.TOC, gone bool, err error) {
+	err = g.cs.PackChunks(p, func(id chunkstore.ID, _ chunkstore.Location) error {
+		chunks = append(chunks, id)
+		return nil
+	})
+	if err != nil || len(chunks) > 0 {
+		return chunks, nil, false, err
+	}
+	toc, err = g.cs.ReadTOC(ctx, p)
+	if errors.Is(err, backend.ErrNotExist) {
+		return nil, nil, true, nil
+	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("gc: pack %s: %w", p, err)
+	}
+	for _, c := range toc.Chunks {
+		chunks = append(chunks, c.ID)
+	}
+	return chunks, toc, false, nil
+}
+
+// heldElsewhere reports whether a pack outside the condemned ones holds
+// chunk id.
+func (g *collector) heldElsewhere(id chunkstore.ID, condemned map[chunkstore.ID]bool) (bool, error) {
+	elsewhere := false
+	err := g.cs.Locations(id, func(loc chunkstore.Location) error {
+		if !condemned[loc.Pack] {
+			elsewhere = true
+		}
+		return nil
+	})
+	return elsewhere, err
+}
+
+func (g *collector) deletePack(ctx context.Context, p chunkstore.ID, size int64) error {
+	for _, key := range []string{chunkstore.IndexKey(p), chunkstore.PackKey(p)} {
+		if err := g.be.Delete(ctx, key); err != nil && !errors.Is(err, backend.ErrNotExist) {
+			return fmt.Errorf("gc: delete %s: %w", key, err)
+		}
+	}
+	g.rep.DeletedPacks++
+	g.rep.DeletedPackBytes += size
+	return nil
+}
