@@ -30,7 +30,7 @@
 // uncompressed length, BLAKE3 of the compressed bytes) and every chunk (id,
 // frame, offset and length in the decompressed frame), and the 16-byte trailer
 // holds the table's length, the first 8 bytes of its BLAKE3 and the magic
-// "NDPK". The frames, concatenated, are one valid zstd stream. The pack id is
+// "NDPK" (package pack). The frames, concatenated, are one valid zstd stream. The pack id is
 // the BLAKE3 of the whole pack and a random nonce: unique to one store of a
 // pack, so that garbage collection, which deletes packs by id, never
 // deletes a pack stored anew that repeats a condemned one.
@@ -49,4 +49,17 @@
 // with AfterDurable for that pack (the caller's manifests and narinfos), so
 // nothing visible ever refers to a chunk that is not durable. Data written
 // before a crash is unreferenced garbage, never a dangling reference.
+//
+// # Packages
+//
+// The pack format (ids, table of contents, trailer) is package
+// chunkstore/pack; the local bbolt index is package chunkstore/index; the
+// garbage collection protocol that writers honour (sessions, the condemned
+// list) is package chunkstore/lease. Store ties them to a Backend. Its
+// read side finds chunks in the index and reads their frames (reader.go,
+// packreader.go, framecache.go); its write side cuts streams into frames,
+// frames into packs, and stores them in the durable order (writer.go,
+// packwriter.go, durable.go), and so does the Copier (copier.go); sync.go
+// keeps the local index up to date with the index objects, and rebuild.go
+// builds it anew.
 package chunkstore

@@ -63,8 +63,8 @@ type SessionInfo struct {
 	ModTime time.Time `json:"-"`
 }
 
-// Store is the store whose view a session keeps fresh: chunkstore.Store
-// provides one (chunkstore.Store.StartSession).
+// Store is the store whose view a session keeps fresh, as
+// chunkstore.Store.StartSession passes it.
 type Store interface {
 	// Sync loads the repository's index objects and condemned list, and
 	// passes the list to the store's Writer (Writer.Load). A session
