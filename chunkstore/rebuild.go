@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/pack"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // RebuildResult is what Rebuild indexed.
@@ -45,8 +45,8 @@ func Rebuild(ctx context.Context, be backend.Backend, opts Options, fromPacks bo
 	}
 	defer s.Close()
 	res := &RebuildResult{}
-	err = be.List(ctx, "packs/", func(fi backend.Info) error {
-		id, err := ParseID(path.Base(fi.Key))
+	err = layout.List(ctx, be, layout.Pack, func(name string, _ backend.Info) error {
+		id, err := ParseID(name)
 		if err != nil {
 			return nil
 		}
@@ -83,7 +83,7 @@ func (s *Store) reindexPack(ctx context.Context, id ID, res *RebuildResult) erro
 type hideIndex struct{ backend.Backend }
 
 func (e hideIndex) List(ctx context.Context, prefix string, fn func(backend.Info) error) error {
-	if prefix == "index/" {
+	if prefix == layout.Index.Prefix() {
 		return nil
 	}
 	return e.Backend.List(ctx, prefix, fn)

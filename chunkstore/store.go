@@ -12,6 +12,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/index"
 	"github.com/nardedup/nardedup/chunkstore/lease"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // DefaultFrameCache is the Options.FrameCache of the commands that read
@@ -177,13 +178,10 @@ func (s *Store) Close() error {
 func (s *Store) closeIndex() error { return s.idx.Close() }
 
 // PackKey returns the backend key of pack id.
-func PackKey(id ID) string {
-	h := id.String()
-	return "packs/" + h[:2] + "/" + h
-}
+func PackKey(id ID) string { return layout.Key(layout.Pack, id.String()) }
 
 // IndexKey returns the backend key of the index object of pack id.
-func IndexKey(id ID) string { return "index/" + id.String() }
+func IndexKey(id ID) string { return layout.Key(layout.Index, id.String()) }
 
 func (s *Store) wrap(op string, err error) error { return wrapErr(s.be, op, err) }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/chunkstore/pack"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // Sync brings the local index up to date with the repository. It loads
@@ -40,8 +41,8 @@ func (s *Store) Sync(ctx context.Context) error {
 		return s.wrap("read local index", err)
 	}
 	var todo []ID
-	err = s.be.List(ctx, "index/", func(fi backend.Info) error {
-		id, err := ParseID(fi.Key[len("index/"):])
+	err = layout.List(ctx, s.be, layout.Index, func(name string, _ backend.Info) error {
+		id, err := ParseID(name)
 		if err != nil {
 			return nil // not ours
 		}

@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/lease"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // condemn finds the dead, repacks the mostly dead and writes the list. It
@@ -59,7 +59,7 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 // condemnManifests condemns the manifests older than cutoff that the mark
 // did not reach.
 func (g *collector) condemnManifests(ctx context.Context, live *liveSet, cutoff time.Time, cond *lease.Condemned) error {
-	err := g.be.List(ctx, "manifests/", func(fi backend.Info) error {
+	err := layout.List(ctx, g.be, layout.Manifest, func(_ string, fi backend.Info) error {
 		if !fi.ModTime.Before(cutoff) {
 			return nil
 		}
@@ -81,8 +81,8 @@ func (g *collector) condemnManifests(ctx context.Context, live *liveSet, cutoff 
 // entry a pack in memory).
 func (g *collector) listPacks(ctx context.Context) (map[chunkstore.ID]backend.Info, error) {
 	packs := make(map[chunkstore.ID]backend.Info)
-	err := g.be.List(ctx, "packs/", func(fi backend.Info) error {
-		if id, err := chunkstore.ParseID(fi.Key[strings.LastIndexByte(fi.Key, '/')+1:]); err == nil {
+	err := layout.List(ctx, g.be, layout.Pack, func(name string, fi backend.Info) error {
+		if id, err := chunkstore.ParseID(name); err == nil {
 			packs[id] = fi
 		}
 		return nil

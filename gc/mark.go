@@ -85,11 +85,7 @@ func mark(ctx context.Context, st *narstore.Store, live *liveSet, o markOptions)
 		writeErr <- err
 	}()
 	be := st.Chunks().Backend()
-	lerr := be.List(ctx, "narinfo/", func(fi backend.Info) error {
-		h, ok := strings.CutSuffix(strings.TrimPrefix(fi.Key, "narinfo/"), ".narinfo")
-		if !ok || strings.Contains(h, "/") {
-			return nil
-		}
+	lerr := layout.List(ctx, be, layout.NarInfo, func(h string, fi backend.Info) error {
 		if !o.since.IsZero() && fi.ModTime.Before(o.since) {
 			return nil
 		}
@@ -132,7 +128,7 @@ func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h strin
 		return err
 	}
 	key := layout.NarInfoOf(h).Key()
-	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), st.Chunks().Config().StoreDir)
+	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), st.StoreDir())
 	if err != nil {
 		return fmt.Errorf("gc: %s: %w (nothing was deleted; forget the path or repair it)", key, err)
 	}

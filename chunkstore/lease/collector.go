@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // Collector is the collection's side of the protocol: it writes the
@@ -42,7 +43,7 @@ func (c *Collector) Now(ctx context.Context) (time.Time, error) {
 	if err := c.ss.Beat(ctx); err != nil {
 		return time.Time{}, err
 	}
-	key := SessionsPrefix + c.ss.ID()
+	key := layout.Key(layout.Session, c.ss.ID())
 	fi, err := c.be.Stat(ctx, key)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("gc: stat %s: %w", key, err)
@@ -151,7 +152,7 @@ func (c *Collector) blockers(ctx context.Context, cond *Condemned) ([]string, er
 		if s.Stale(now) {
 			// Dead: a process that cannot renew its announcement
 			// stops writing long before it goes stale.
-			key := SessionsPrefix + s.ID
+			key := layout.Key(layout.Session, s.ID)
 			if err := c.be.Delete(ctx, key); err != nil && !errors.Is(err, backend.ErrNotExist) {
 				return nil, fmt.Errorf("gc: delete stale session %s: %w", key, err)
 			}

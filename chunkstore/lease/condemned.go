@@ -9,11 +9,12 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/pack"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // CondemnedKey is the object that lists what a garbage collection has
 // condemned and will delete once every writer has seen the list.
-const CondemnedKey = "gc/condemned"
+var CondemnedKey = layout.Key(layout.Condemned, "")
 
 const condemnedMagic = "NDGC\x01"
 

@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // SessionsPrefix is where running writers announce themselves.
-const SessionsPrefix = "sessions/"
+var SessionsPrefix = layout.Session.Prefix()
 
 // Defaults of SessionOptions.
 const (
@@ -111,7 +112,7 @@ func (w *Writer) StartSession(ctx context.Context, be backend.Backend, st Store,
 	}
 	host, _ := os.Hostname()
 	id := hex.EncodeToString(rnd[:])
-	ss := &Session{be: be, st: st, w: w, opts: opts, key: SessionsPrefix + id,
+	ss := &Session{be: be, st: st, w: w, opts: opts, key: layout.Key(layout.Session, id),
 		info: SessionInfo{ID: id, Kind: opts.Kind, Host: host, PID: os.Getpid(), Boot: bootID(),
 			Started: time.Now().UTC(), Lease: opts.Lease.Seconds()},
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -217,8 +218,7 @@ func (ss *Session) Close(ctx context.Context) error {
 // set and Kind "unknown", so that a caller errs on the side of caution.
 func ListSessions(ctx context.Context, be backend.Backend) ([]SessionInfo, error) {
 	var infos []SessionInfo
-	err := be.List(ctx, SessionsPrefix, func(fi backend.Info) error {
-		id := strings.TrimPrefix(fi.Key, SessionsPrefix)
+	err := layout.List(ctx, be, layout.Session, func(id string, fi backend.Info) error {
 		info := SessionInfo{ID: id, Kind: "unknown", ModTime: fi.ModTime}
 		data, err := backend.ReadAll(ctx, be, fi.Key)
 		if errors.Is(err, backend.ErrNotExist) {
