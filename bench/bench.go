@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/bench/internal/units"
-	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -92,9 +92,9 @@ type RepoConfig struct {
 	Strip     string `json:"strip"`
 }
 
-func repoConfig(c chunkstore.Config) RepoConfig {
-	return RepoConfig{MinSize: c.Chunker.MinSize, AvgBits: c.Chunker.AvgBits, MaxSize: c.Chunker.MaxSize,
-		ZstdLevel: c.ZstdLevel, GroupSize: c.GroupSize, PackSize: c.PackSize, Strip: c.Strip}
+func repoConfig(c repo.Config) RepoConfig {
+	return RepoConfig{MinSize: c.Chunks.Chunker.MinSize, AvgBits: c.Chunks.Chunker.AvgBits, MaxSize: c.Chunks.Chunker.MaxSize,
+		ZstdLevel: c.Chunks.ZstdLevel, GroupSize: c.Chunks.GroupSize, PackSize: c.Chunks.PackSize, Strip: c.NARs.Strip}
 }
 
 // String is the configuration in one short line.
@@ -117,7 +117,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	start := time.Now()
 	r := &runner{opts: opts, rep: &Report{Command: opts.Command, Started: start.UTC(), Machine: machine(), LoadStart: loadAvg(),
-		Corpus: opts.Corpus, Jobs: opts.Jobs, Default: repoConfig(chunkstore.DefaultConfig())}}
+		Corpus: opts.Corpus, Jobs: opts.Jobs, Default: repoConfig(repo.DefaultConfig())}}
 	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -160,7 +160,7 @@ func (r *runner) scratch(name string) (string, error) {
 
 // scratchRepo creates a repository with cfg in the emptied scratch
 // directory name and opens it, as newRepo does.
-func (r *runner) scratchRepo(ctx context.Context, name string, cfg chunkstore.Config) (*scratchRepo, error) {
+func (r *runner) scratchRepo(ctx context.Context, name string, cfg repo.Config) (*scratchRepo, error) {
 	dir, err := r.scratch(name)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/nardedup/nardedup/bench/internal/units"
-	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
@@ -41,7 +41,7 @@ const noStripMethod = "emulated by the benchmark: every distinct NAR, uncut, wri
 // runCompare fills r.Compare. Generation 1 is one scope; with more than
 // one generation, all of them together are a second.
 func (r *runner) runCompare(ctx context.Context) error {
-	rp, err := r.scratchRepo(ctx, "nostrip", chunkstore.DefaultConfig())
+	rp, err := r.scratchRepo(ctx, "nostrip", repo.DefaultConfig())
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ type comparer struct {
 
 // add processes the NARs of g not seen before and adds them to sc.
 func (c *comparer) add(ctx context.Context, g Generation, sc *Scope) error {
-	es, err := scan(ctx, g.Source, c.rp.cfg.StoreDir)
+	es, err := scan(ctx, g.Source, c.rp.cfg.NARs.StoreDir)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 package bench
 
-import "github.com/nardedup/nardedup/chunkstore"
+import "github.com/nardedup/nardedup/repo"
 
 // The values the sweep tries, for the external tests.
 var (
@@ -11,4 +11,4 @@ var (
 
 // PointConfig is the repository configuration of p, for the external
 // tests.
-func PointConfig(p SweepPoint) chunkstore.Config { return p.config() }
+func PointConfig(p SweepPoint) repo.Config { return p.config() }

@@ -8,8 +8,8 @@ import (
 
 	"github.com/nardedup/nardedup/admin"
 	"github.com/nardedup/nardedup/bench/internal/units"
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/repo"
 )
 
 // GenRow is what one generation added to the repository.
@@ -55,7 +55,7 @@ type Totals struct {
 // runGenerations ingests every generation, in order, into one repository
 // with the default configuration.
 func (r *runner) runGenerations(ctx context.Context) error {
-	rp, err := r.scratchRepo(ctx, "generations", chunkstore.DefaultConfig())
+	rp, err := r.scratchRepo(ctx, "generations", repo.DefaultConfig())
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (r *runner) runGenerations(ctx context.Context) error {
 
 // ingestGeneration ingests one generation and measures it.
 func ingestGeneration(ctx context.Context, rp *scratchRepo, g Generation, jobs int, seenURL map[string]bool) (*GenRow, error) {
-	es, err := scan(ctx, g.Source, rp.cfg.StoreDir)
+	es, err := scan(ctx, g.Source, rp.cfg.NARs.StoreDir)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
+	"github.com/nardedup/nardedup/narstore"
 )
 
 // plainNarInfo rewrites a narinfo to describe an uncompressed NAR at url:
@@ -37,7 +37,7 @@ func plainNarInfo(text []byte, url, narHash string, narSize int64) ([]byte, erro
 			b.WriteString(key + ": " + repl[key] + "\n")
 		}
 	}
-	if _, err := narinfo.ParseStoreDir(bytes.NewReader(b.Bytes()), chunkstore.DefaultConfig().StoreDir); err != nil {
+	if _, err := narinfo.ParseStoreDir(bytes.NewReader(b.Bytes()), narstore.DefaultConfig().StoreDir); err != nil {
 		return nil, fmt.Errorf("rewritten narinfo: %w", err)
 	}
 	return b.Bytes(), nil

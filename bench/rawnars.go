@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 
 	"github.com/nardedup/nardedup/bench/internal/units"
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
+	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -56,7 +56,7 @@ func (r *runner) extractRaw(ctx context.Context) (*rawCorpus, error) {
 			return nil, fmt.Errorf("bench: raw corpus: %w", err)
 		}
 	}
-	storeDir := chunkstore.DefaultConfig().StoreDir
+	storeDir := narstore.DefaultConfig().StoreDir
 	if err := os.WriteFile(filepath.Join(rc.cache, "nix-cache-info"), []byte("StoreDir: "+storeDir+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("bench: raw corpus: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 type scratchRepo struct {
 	dir       string
 	indexPath string
-	cfg       chunkstore.Config
+	cfg       repo.Config
 	be        backend.Backend
 	cs        *chunkstore.Store
 	st        *narstore.Store
@@ -27,7 +27,7 @@ type scratchRepo struct {
 
 // newRepo creates a repository with cfg in the empty directory dir (its
 // index file next to it) and opens it.
-func newRepo(ctx context.Context, dir string, cfg chunkstore.Config) (*scratchRepo, error) {
+func newRepo(ctx context.Context, dir string, cfg repo.Config) (*scratchRepo, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -84,12 +84,12 @@ func (r *scratchRepo) remove() error {
 // sweepConfig returns the default configuration with an average chunk size
 // of 1<<avgBits (min a quarter, max four times that), a zstd level and a
 // group size.
-func sweepConfig(avgBits, level, group int) chunkstore.Config {
-	cfg := chunkstore.DefaultConfig()
-	cfg.Chunker.AvgBits = avgBits
-	cfg.Chunker.MinSize = 1 << (avgBits - 2)
-	cfg.Chunker.MaxSize = 1 << (avgBits + 2)
-	cfg.ZstdLevel = level
-	cfg.GroupSize = group
+func sweepConfig(avgBits, level, group int) repo.Config {
+	cfg := repo.DefaultConfig()
+	cfg.Chunks.Chunker.AvgBits = avgBits
+	cfg.Chunks.Chunker.MinSize = 1 << (avgBits - 2)
+	cfg.Chunks.Chunker.MaxSize = 1 << (avgBits + 2)
+	cfg.Chunks.ZstdLevel = level
+	cfg.Chunks.GroupSize = group
 	return cfg
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/bench/internal/units"
-	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/repo"
 )
 
 // Speed is how fast nardedup ingests and serves, with plain tools on the
@@ -55,7 +55,7 @@ func (r *runner) runSpeed(ctx context.Context, rc *rawCorpus) error {
 		sp.IngestXZ.add(g)
 	}
 	sp.IngestXZ.finish()
-	rp, err := r.scratchRepo(ctx, "plain-ingest", chunkstore.DefaultConfig())
+	rp, err := r.scratchRepo(ctx, "plain-ingest", repo.DefaultConfig())
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package bench
 
-import "github.com/nardedup/nardedup/chunkstore"
+import (
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/repo"
+)
 
 // SweepPoint is one repository configuration of the sweep.
 type SweepPoint struct {
@@ -11,7 +14,7 @@ type SweepPoint struct {
 }
 
 // config is the repository configuration of p.
-func (p SweepPoint) config() chunkstore.Config {
+func (p SweepPoint) config() repo.Config {
 	return sweepConfig(p.AvgBits, p.ZstdLevel, p.GroupSize)
 }
 

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/bench/internal/units"
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/narstore"
 )
 
 // runSweep ingests the first generations with every sweep configuration,
@@ -30,7 +30,7 @@ func (r *runner) runSweep(ctx context.Context) error {
 	urls := make(map[string]bool)
 	for _, g := range gens {
 		sw.Generations = append(sw.Generations, g.Name)
-		es, err := scan(ctx, g.Source, chunkstore.DefaultConfig().StoreDir)
+		es, err := scan(ctx, g.Source, narstore.DefaultConfig().StoreDir)
 		if err != nil {
 			return err
 		}

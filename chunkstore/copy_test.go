@@ -188,10 +188,7 @@ func TestCopyWorkersKeepOrder(t *testing.T) {
 	be := mem.New()
 	cfg := testConfig()
 	cfg.PackSize = 8 << 20 // one pack before and after
-	if _, err := chunkstore.Init(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	s := openStore(t, be, filepath.Join(t.TempDir(), "index.db"))
+	s := openStoreWith(t, be, cfg, filepath.Join(t.TempDir(), "index.db"))
 	defer s.Close()
 	data := randomData(3, 2<<20)
 	refs, _ := write(t, s, data)
@@ -238,9 +235,7 @@ func BenchmarkReadChunkFrameSize(b *testing.B) {
 			be := mem.New()
 			cfg := testConfig()
 			cfg.PackSize = chunkstore.MaxFrameSize
-			_, err := chunkstore.Init(ctx, be, cfg)
-			check(err)
-			s, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "index.db")})
+			s, err := chunkstore.Open(ctx, be, cfg, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "index.db")})
 			check(err)
 			defer s.Close()
 			var refs []chunkstore.Ref
@@ -267,7 +262,7 @@ func BenchmarkReadChunkFrameSize(b *testing.B) {
 				check(be.Delete(ctx, chunkstore.IndexKey(p)))
 				check(be.Delete(ctx, chunkstore.PackKey(p)))
 			}
-			r, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "fresh.db")})
+			r, err := chunkstore.Open(ctx, be, cfg, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "fresh.db")})
 			check(err)
 			defer r.Close()
 			mid := refs[len(refs)/2].ID

@@ -2,14 +2,11 @@ package chunkstore_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
-	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
 )
 
@@ -17,7 +14,6 @@ import (
 // it back; the levels must make a difference in size, or the setting would
 // not reach the encoder.
 func TestEncoders(t *testing.T) {
-	ctx := context.Background()
 	// Compressible but not trivially: words drawn from random data.
 	words := bytes.Fields(bytes.Map(func(r rune) rune {
 		if r%7 == 0 {
@@ -48,10 +44,7 @@ func TestEncoders(t *testing.T) {
 			be := mem.New()
 			cfg := testConfig()
 			cfg.Encoder, cfg.ZstdLevel = tc.encoder, tc.level
-			if _, err := chunkstore.Init(ctx, be, cfg); err != nil {
-				t.Fatal(err)
-			}
-			s := openStore(t, be, filepath.Join(t.TempDir(), "index"))
+			s := openStoreWith(t, be, cfg, filepath.Join(t.TempDir(), "index"))
 			defer s.Close()
 			refs, res := write(t, s, data)
 			got, err := readAll(t, s, refs)
@@ -74,27 +67,8 @@ func TestEncoders(t *testing.T) {
 }
 
 func TestConfigEncoder(t *testing.T) {
-	ctx := context.Background()
 	if d := chunkstore.DefaultConfig(); d.Encoder != chunkstore.EncoderLibzstd {
 		t.Errorf("new repositories use encoder %q", d.Encoder)
-	}
-	// A configuration written before "encoder" existed means klauspost.
-	be := mem.New()
-	old := testConfig()
-	old.Encoder, old.ZstdLevel, old.ID = "", 3, "0123456789abcdef"
-	enc, err := json.Marshal(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(enc, []byte("encoder")) {
-		t.Fatalf("an empty encoder is written: %s", enc)
-	}
-	if err := backend.PutBytes(ctx, be, chunkstore.ConfigKey, enc); err != nil {
-		t.Fatal(err)
-	}
-	got, err := chunkstore.LoadConfig(ctx, be)
-	if err != nil || got.Encoder != "" || got.ZstdLevel != 3 {
-		t.Fatalf("old config loads as %+v, %v", got, err)
 	}
 	for _, tc := range []struct {
 		encoder string
@@ -110,7 +84,6 @@ func TestConfigEncoder(t *testing.T) {
 		{"gzip", 3, "unknown encoder"},
 	} {
 		cfg := testConfig()
-		cfg.ID = "x"
 		cfg.Encoder, cfg.ZstdLevel = tc.encoder, tc.level
 		err := cfg.Validate()
 		if tc.bad == "" && err != nil || tc.bad != "" && (err == nil || !strings.Contains(err.Error(), tc.bad)) {

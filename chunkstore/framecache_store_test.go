@@ -24,7 +24,7 @@ func TestFrameCacheReads(t *testing.T) {
 	refsB, _ := write(t, w, b)
 	w.Close()
 	for _, size := range []int64{1 << 20, 1 << 10} {
-		s, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "r"), FrameCache: size})
+		s, err := chunkstore.Open(ctx, be, testConfig(), chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "r"), FrameCache: size})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,12 +23,12 @@ type RebuildResult struct {
 // pack's own table of contents, rewriting index objects that are missing or
 // differ. A pack whose table cannot be read is listed in Damaged and left
 // out of the index.
-func Rebuild(ctx context.Context, be backend.Backend, opts Options, fromPacks bool) (*RebuildResult, error) {
+func Rebuild(ctx context.Context, be backend.Backend, cfg Config, opts Options, fromPacks bool) (*RebuildResult, error) {
 	if err := os.Remove(opts.IndexPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("chunkstore: remove local index: %w", err)
 	}
 	if !fromPacks {
-		s, err := Open(ctx, be, opts)
+		s, err := Open(ctx, be, cfg, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -39,7 +39,7 @@ func Rebuild(ctx context.Context, be backend.Backend, opts Options, fromPacks bo
 		}
 		return res, err
 	}
-	s, err := Open(ctx, hideIndex{be}, opts)
+	s, err := Open(ctx, hideIndex{be}, cfg, opts)
 	if err != nil {
 		return nil, err
 	}

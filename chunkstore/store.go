@@ -67,11 +67,11 @@ type Store struct {
 	wg   sync.WaitGroup
 }
 
-// Open opens the repository on be. It brings the local index up to date with
+// Open opens the chunk store of the repository on be, whose configuration
+// is cfg (package repo loads it). It brings the local index up to date with
 // the index objects in the repository.
-func Open(ctx context.Context, be backend.Backend, opts Options) (*Store, error) {
-	cfg, err := LoadConfig(ctx, be)
-	if err != nil {
+func Open(ctx context.Context, be backend.Backend, cfg Config, opts Options) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if opts.IndexPath == "" {

@@ -26,15 +26,15 @@ func testConfig() chunkstore.Config {
 	return cfg
 }
 
+// openStore opens the store on be with testConfig.
 func openStore(t *testing.T, be backend.Backend, indexPath string) *chunkstore.Store {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := chunkstore.LoadConfig(ctx, be); errors.Is(err, backend.ErrNotExist) {
-		if _, err := chunkstore.Init(ctx, be, testConfig()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: indexPath})
+	return openStoreWith(t, be, testConfig(), indexPath)
+}
+
+func openStoreWith(t *testing.T, be backend.Backend, cfg chunkstore.Config, indexPath string) *chunkstore.Store {
+	t.Helper()
+	s, err := chunkstore.Open(context.Background(), be, cfg, chunkstore.Options{IndexPath: indexPath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestReaderSeesOtherProcessWrites(t *testing.T) {
 	dir := t.TempDir()
 	writer := openStore(t, be, filepath.Join(dir, "writer.db"))
 	defer writer.Close()
-	reader, err := chunkstore.Open(context.Background(), be, chunkstore.Options{
+	reader, err := chunkstore.Open(context.Background(), be, testConfig(), chunkstore.Options{
 		IndexPath: filepath.Join(dir, "reader.db"), ResyncInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
@@ -29,7 +30,7 @@ type repo struct {
 	st  *narstore.Store
 }
 
-func newRepo(t testing.TB, cfg chunkstore.Config) *repo {
+func newRepo(t testing.TB, cfg nrepo.Config) *repo {
 	t.Helper()
 	dir := t.TempDir()
 	be, err := local.Open(dir)
@@ -42,7 +43,7 @@ func newRepo(t testing.TB, cfg chunkstore.Config) *repo {
 // open opens the repository again with its local index at path.
 func (r *repo) open(t testing.TB, path string) *narstore.Store {
 	t.Helper()
-	return testrepo.Open(t, r.be, chunkstore.Config{}, path)
+	return testrepo.Open(t, r.be, nrepo.Config{}, path)
 }
 
 func must(t testing.TB, err error) {
@@ -183,10 +184,10 @@ func opts(t testing.TB) gc.Options {
 
 // smallConfig makes many small packs, so that collections have packs to
 // delete and to repack even in the small sample.
-func smallConfig() chunkstore.Config {
-	cfg := chunkstore.DefaultConfig()
-	cfg.PackSize = 256 << 10
-	cfg.GroupSize = 256 << 10
+func smallConfig() nrepo.Config {
+	cfg := nrepo.DefaultConfig()
+	cfg.Chunks.PackSize = 256 << 10
+	cfg.Chunks.GroupSize = 256 << 10
 	return cfg
 }
 

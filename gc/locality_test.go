@@ -15,7 +15,7 @@ import (
 	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/sample"
-	"github.com/nardedup/nardedup/narstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 )
 
 // countingBackend counts the reads of pack objects.
@@ -37,11 +37,10 @@ func readsPerNAR(t *testing.T, be backend.Backend) float64 {
 	t.Helper()
 	ctx := context.Background()
 	cb := &countingBackend{Backend: be}
-	cs, err := chunkstore.Open(ctx, cb, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")})
+	rp, err := nrepo.Open(ctx, cb, nrepo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")}})
 	must(t, err)
-	defer cs.Close()
-	st, err := narstore.New(cs)
-	must(t, err)
+	defer rp.Close()
+	st := rp.NARs()
 	seen := make(map[[32]byte]bool)
 	err = st.ListNarInfos(ctx, func(h string) error {
 		text, err := st.NarInfo(ctx, h)
@@ -92,11 +91,11 @@ func TestRepackKeepsLocality(t *testing.T) {
 			gens = append(gens, filepath.Join(dir, "gen-"+string(rune('0'+g))))
 			paths = append(paths, readPaths(t, filepath.Join(dir, "gen-"+string(rune('0'+g))+".paths")))
 		}
-		locality(t, chunkstore.DefaultConfig(), gens, paths)
+		locality(t, nrepo.DefaultConfig(), gens, paths)
 	})
 }
 
-func locality(t *testing.T, cfg chunkstore.Config, gens []string, paths [][]string) {
+func locality(t *testing.T, cfg nrepo.Config, gens []string, paths [][]string) {
 	r := newRepo(t, cfg)
 	for _, dir := range gens {
 		ingestInto(t, r.st, dir)

@@ -26,6 +26,7 @@ import (
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
@@ -143,10 +144,10 @@ func (p *process) newIndex() string {
 
 func (p *process) open(t testing.TB, index string) {
 	t.Helper()
-	cs, err := chunkstore.Open(context.Background(), p.be, chunkstore.Options{IndexPath: index, ResyncInterval: p.resync, FlushInterval: p.flush, FrameCache: p.frames})
+	rp, err := nrepo.Open(context.Background(), p.be, nrepo.Options{Chunks: chunkstore.Options{IndexPath: index, ResyncInterval: p.resync, FlushInterval: p.flush, FrameCache: p.frames}})
 	must(t, err)
-	st, err := narstore.New(cs)
-	must(t, err)
+	cs := rp.Chunks()
+	st := rp.NARs()
 	p.cs, p.st, p.index = cs, st, index
 }
 
@@ -213,13 +214,13 @@ func shortNames(paths []string) string {
 
 // walkConfig makes small chunks and many small packs of the sample, so
 // that forgetting a few paths leaves packs dead, mostly dead and alive.
-func walkConfig() chunkstore.Config {
-	cfg := chunkstore.DefaultConfig()
-	cfg.Chunker.MinSize = 1 << 10
-	cfg.Chunker.AvgBits = 12
-	cfg.Chunker.MaxSize = 16 << 10
-	cfg.GroupSize = 16 << 10
-	cfg.PackSize = 16 << 10
+func walkConfig() nrepo.Config {
+	cfg := nrepo.DefaultConfig()
+	cfg.Chunks.Chunker.MinSize = 1 << 10
+	cfg.Chunks.Chunker.AvgBits = 12
+	cfg.Chunks.Chunker.MaxSize = 16 << 10
+	cfg.Chunks.GroupSize = 16 << 10
+	cfg.Chunks.PackSize = 16 << 10
 	return cfg
 }
 
@@ -1006,7 +1007,7 @@ func (n *notifyCloser) Close() error {
 func TestIngestWaitingForSweep(t *testing.T) {
 	ctx := context.Background()
 	s := loadSampleNARs(t)
-	r := newRepo(t, chunkstore.DefaultConfig()) // one pack takes every new frame until the run ends
+	r := newRepo(t, nrepo.DefaultConfig()) // one pack takes every new frame until the run ends
 	// y is a package the repository does not hold yet, x one of those it
 	// holds.
 	var x, y string

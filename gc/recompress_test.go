@@ -11,17 +11,18 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/internal/sample"
+	nrepo "github.com/nardedup/nardedup/repo"
 )
 
 // tinyConfig makes frames and packs small enough for the sample to fill
 // several recompressed groups.
-func tinyConfig() chunkstore.Config {
-	cfg := chunkstore.DefaultConfig()
-	cfg.Chunker.MinSize = 4 << 10
-	cfg.Chunker.AvgBits = 14
-	cfg.Chunker.MaxSize = 32 << 10
-	cfg.GroupSize = 32 << 10
-	cfg.PackSize = 64 << 10
+func tinyConfig() nrepo.Config {
+	cfg := nrepo.DefaultConfig()
+	cfg.Chunks.Chunker.MinSize = 4 << 10
+	cfg.Chunks.Chunker.AvgBits = 14
+	cfg.Chunks.Chunker.MaxSize = 32 << 10
+	cfg.Chunks.GroupSize = 32 << 10
+	cfg.Chunks.PackSize = 64 << 10
 	return cfg
 }
 
@@ -35,7 +36,7 @@ func recompressOpts(t *testing.T) gc.Options {
 		level = chunkstore.MaxKlauspostLevel
 	}
 	o.Recompress = gc.RecompressOptions{Enabled: true,
-		Copy: chunkstore.CopyOptions{ZstdLevel: level, GroupSize: 3 * tinyConfig().GroupSize}}
+		Copy: chunkstore.CopyOptions{ZstdLevel: level, GroupSize: 3 * tinyConfig().Chunks.GroupSize}}
 	return o
 }
 
@@ -142,7 +143,7 @@ func TestRecompressDryRunAndOptions(t *testing.T) {
 		t.Fatalf("dry run: would recompress %d of %d packs, copied %d chunks", rep.RecompressedPacks, len(before), rep.Recompressed.Chunks)
 	}
 	o = recompressOpts(t)
-	o.Recompress.Copy.GroupSize = tinyConfig().GroupSize
+	o.Recompress.Copy.GroupSize = tinyConfig().Chunks.GroupSize
 	if _, err := gc.Collect(ctx, r.st, o); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Fatalf("recompressing into the repository's group size: err %v", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
@@ -20,6 +19,7 @@ import (
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -46,7 +46,7 @@ func newRepoIn(t testing.TB, dir, idxDir string) *repo {
 func newRepoOn(t testing.TB, be backend.Backend, idxDir string) *repo {
 	t.Helper()
 	t.Cleanup(func() { be.Close() })
-	return &repo{be: be, st: testrepo.Open(t, be, chunkstore.DefaultConfig(), filepath.Join(idxDir, "index.db"))}
+	return &repo{be: be, st: testrepo.Open(t, be, nrepo.DefaultConfig(), filepath.Join(idxDir, "index.db"))}
 }
 
 // bytes returns the total size of the repository's objects.

@@ -14,6 +14,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 )
 
 // benchNAR returns a large NAR: the one named by $NARDEDUP_BENCH_NAR (a
@@ -47,18 +48,16 @@ func BenchmarkOpen(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := chunkstore.Init(ctx, be, chunkstore.DefaultConfig()); err != nil {
+	if _, err := repo.Create(ctx, be, repo.DefaultConfig()); err != nil {
 		b.Fatal(err)
 	}
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "i.db")})
+	rp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "i.db")}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer cs.Close()
-	st, err := narstore.New(cs)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cs := rp.Chunks()
+	defer rp.Close()
+	st := rp.NARs()
 	sum := sha256.Sum256(nar)
 	n := narstore.NAR{Hash: "h", NarHash: sum, NarSize: uint64(len(nar)), NarInfo: []byte("x")}
 	if _, err := st.PutNAR(ctx, n, bytes.NewReader(nar), func(error) {}); err != nil {
@@ -72,15 +71,13 @@ func BenchmarkOpen(b *testing.B) {
 		frames int64
 	}{{"no-cache", 0}, {"frames-cached", 4 * int64(len(nar))}} {
 		b.Run(bc.name, func(b *testing.B) {
-			rcs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "r.db"), FrameCache: bc.frames})
+			rrp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(b.TempDir(), "r.db"), FrameCache: bc.frames}})
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer rcs.Close()
-			rst, err := narstore.New(rcs)
-			if err != nil {
-				b.Fatal(err)
-			}
+			rcs := rrp.Chunks()
+			defer rrp.Close()
+			rst := rrp.NARs()
 			read := func() {
 				rc, _, err := rst.Open(ctx, sum)
 				if err != nil {

@@ -27,30 +27,13 @@ type Store struct {
 	opt pathstrip.Options
 }
 
-// New returns a Store over cs, cutting store paths as the repository's
-// configuration says.
-func New(cs *chunkstore.Store) (*Store, error) {
-	cfg := cs.Config()
-	opt, err := StripOptions(cfg)
+// New returns a Store over cs, cutting store paths as cfg says.
+func New(cs *chunkstore.Store, cfg Config) (*Store, error) {
+	opt, err := cfg.StripOptions()
 	if err != nil {
 		return nil, err
 	}
 	return &Store{cs: cs, be: cs.Backend(), opt: opt}, nil
-}
-
-// StripOptions returns the pathstrip options a repository configuration
-// names.
-func StripOptions(cfg chunkstore.Config) (pathstrip.Options, error) {
-	opt := pathstrip.Options{StoreDir: cfg.StoreDir}
-	switch cfg.Strip {
-	case "hash":
-		opt.Mode = pathstrip.CutHash
-	case "hash-name":
-		opt.Mode = pathstrip.CutHashName
-	default:
-		return opt, fmt.Errorf("narstore: unknown strip mode %q in repository config", cfg.Strip)
-	}
-	return opt, nil
 }
 
 // StoreDir returns the Nix store directory of the stored paths

@@ -17,6 +17,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 )
 
 const alphabet = "0123456789abcdfghijklmnpqrsvwxyz"
@@ -66,17 +67,16 @@ func must(t testing.TB, err error) {
 func newStore(t *testing.T, be backend.Backend) *narstore.Store {
 	t.Helper()
 	ctx := context.Background()
-	cfg := chunkstore.DefaultConfig()
-	cfg.Chunker.MinSize, cfg.Chunker.AvgBits, cfg.Chunker.MaxSize = 2<<10, 13, 32<<10
-	cfg.GroupSize, cfg.PackSize = 256<<10, 1<<20
-	if _, err := chunkstore.Init(ctx, be, cfg); err != nil {
+	cfg := repo.DefaultConfig()
+	cfg.Chunks.Chunker.MinSize, cfg.Chunks.Chunker.AvgBits, cfg.Chunks.Chunker.MaxSize = 2<<10, 13, 32<<10
+	cfg.Chunks.GroupSize, cfg.Chunks.PackSize = 256<<10, 1<<20
+	if _, err := repo.Create(ctx, be, cfg); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "i.db")})
+	rp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "i.db")}})
 	must(t, err)
-	t.Cleanup(func() { cs.Close() })
-	s, err := narstore.New(cs)
-	must(t, err)
+	t.Cleanup(func() { rp.Close() })
+	s := rp.NARs()
 	return s
 }
 

@@ -22,7 +22,6 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/narstore"
-	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // ErrNoRepository is wrapped by Open and LoadConfig when the backend holds
@@ -41,15 +40,9 @@ func OpenBackend(ctx context.Context, location string) (backend.Backend, error) 
 	return local.Open(location)
 }
 
-// Create stores cfg as the configuration of a new, empty repository on be
-// and returns it as stored (with its id).
-func Create(ctx context.Context, be backend.Backend, cfg chunkstore.Config) (chunkstore.Config, error) {
-	return chunkstore.Init(ctx, be, cfg)
-}
-
 // Exists reports whether be holds a repository.
 func Exists(ctx context.Context, be backend.Backend) (bool, error) {
-	_, err := be.Stat(ctx, layout.Key(layout.Config, ""))
+	_, err := be.Stat(ctx, configKey)
 	if errors.Is(err, backend.ErrNotExist) {
 		return false, nil
 	}
@@ -57,16 +50,6 @@ func Exists(ctx context.Context, be backend.Backend) (bool, error) {
 		return false, fmt.Errorf("repo: %s: %w", be, err)
 	}
 	return true, nil
-}
-
-// LoadConfig reads the configuration of the repository on be. It returns
-// an error wrapping ErrNoRepository when be holds none.
-func LoadConfig(ctx context.Context, be backend.Backend) (chunkstore.Config, error) {
-	cfg, err := chunkstore.LoadConfig(ctx, be)
-	if errors.Is(err, backend.ErrNotExist) {
-		return cfg, fmt.Errorf("%s %w", be, ErrNoRepository)
-	}
-	return cfg, err
 }
 
 // Options configure Open.
@@ -96,7 +79,7 @@ func (o *Options) findIndex(repoID string) error {
 // Repo is an open repository.
 type Repo struct {
 	be   backend.Backend
-	cfg  chunkstore.Config
+	cfg  Config
 	cs   *chunkstore.Store
 	nars *narstore.Store
 }
@@ -111,11 +94,11 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Repo, error) 
 	if err := opts.findIndex(cfg.ID); err != nil {
 		return nil, err
 	}
-	cs, err := chunkstore.Open(ctx, be, opts.Chunks)
+	cs, err := chunkstore.Open(ctx, be, cfg.Chunks, opts.Chunks)
 	if err != nil {
 		return nil, err
 	}
-	nars, err := narstore.New(cs)
+	nars, err := narstore.New(cs, cfg.NARs)
 	if err != nil {
 		cs.Close()
 		return nil, err
@@ -152,14 +135,14 @@ func RebuildIndex(ctx context.Context, be backend.Backend, opts Options, fromPac
 	if err := opts.findIndex(cfg.ID); err != nil {
 		return nil, err
 	}
-	return chunkstore.Rebuild(ctx, be, opts.Chunks, fromPacks)
+	return chunkstore.Rebuild(ctx, be, cfg.Chunks, opts.Chunks, fromPacks)
 }
 
 // Backend returns the backend the repository is on.
 func (r *Repo) Backend() backend.Backend { return r.be }
 
 // Config returns the repository's configuration.
-func (r *Repo) Config() chunkstore.Config { return r.cfg }
+func (r *Repo) Config() Config { return r.cfg }
 
 // Chunks returns the chunk store.
 func (r *Repo) Chunks() *chunkstore.Store { return r.cs }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/repo"
 )
 
@@ -24,11 +23,11 @@ func TestCreateOpen(t *testing.T) {
 	if ok, err := repo.Exists(ctx, be); ok || err != nil {
 		t.Fatalf("Exists before Create = %v, %v; want false, nil", ok, err)
 	}
-	cfg, err := repo.Create(ctx, be, chunkstore.DefaultConfig())
+	cfg, err := repo.Create(ctx, be, repo.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := repo.Create(ctx, be, chunkstore.DefaultConfig()); err == nil {
+	if _, err := repo.Create(ctx, be, repo.DefaultConfig()); err == nil {
 		t.Fatal("a second Create succeeded")
 	}
 	if ok, err := repo.Exists(ctx, be); !ok || err != nil {
@@ -38,7 +37,7 @@ func TestCreateOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rp.Config().ID != cfg.ID || rp.NARs().StoreDir() != cfg.StoreDir {
+	if rp.Config().ID != cfg.ID || rp.NARs().StoreDir() != cfg.NARs.StoreDir {
 		t.Errorf("opened config %+v; want %+v", rp.Config(), cfg)
 	}
 	if err := rp.Close(); err != nil {

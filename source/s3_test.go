@@ -17,7 +17,7 @@ import (
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/s3test"
 	samplecache "github.com/nardedup/nardedup/internal/sample"
-	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -64,18 +64,15 @@ func TestS3Source(t *testing.T) {
 
 	ctx := context.Background()
 	be := mem.New()
-	if _, err := chunkstore.Init(ctx, be, chunkstore.DefaultConfig()); err != nil {
+	if _, err := repo.Create(ctx, be, repo.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")})
+	rp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cs.Close()
-	st, err := narstore.New(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer rp.Close()
+	st := rp.NARs()
 	stats, err := ingest.Run(ctx, src, st, ingest.Options{Jobs: 2})
 	if err != nil {
 		t.Fatalf("ingest from %s: %v", src, err)

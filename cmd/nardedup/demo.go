@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/nardedup/nardedup/admin"
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
@@ -59,7 +58,7 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	if !ok {
-		if _, err := repo.Create(c.Context, be, chunkstore.DefaultConfig()); err != nil {
+		if _, err := repo.Create(c.Context, be, repo.DefaultConfig()); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/decompress"
+	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 	"github.com/urfave/cli/v2"
@@ -44,7 +45,7 @@ are recorded in it; later runs use the recorded values.`,
 			&cli.IntFlag{Name: "chunk-avg-bits", Usage: "at creation: average chunk size is 2^N bytes", Value: chunkstore.DefaultConfig().Chunker.AvgBits, EnvVars: []string{"NARDEDUP_CHUNK_AVG_BITS"}},
 			&cli.IntFlag{Name: "zstd-level", Usage: "at creation: libzstd level of new frames, 1 (fastest) to 22 (best; 4 is a good trade for ingest, gc --recompress does better later)", Value: chunkstore.DefaultConfig().ZstdLevel, EnvVars: []string{"NARDEDUP_ZSTD_LEVEL"}},
 			&cli.IntFlag{Name: "group-size", Usage: "at creation: bytes of new chunks compressed together", Value: chunkstore.DefaultConfig().GroupSize, EnvVars: []string{"NARDEDUP_GROUP_SIZE"}},
-			&cli.StringFlag{Name: "strip", Usage: "at creation: what to cut from store paths, hash or hash-name", Value: chunkstore.DefaultConfig().Strip, EnvVars: []string{"NARDEDUP_STRIP"}},
+			&cli.StringFlag{Name: "strip", Usage: "at creation: what to cut from store paths, hash or hash-name", Value: narstore.DefaultConfig().Strip, EnvVars: []string{"NARDEDUP_STRIP"}},
 		),
 		Action: runIngest,
 	}
@@ -117,13 +118,14 @@ func initRepo(c *cli.Context, be backend.Backend) error {
 	if ok, err := repo.Exists(c.Context, be); ok || err != nil {
 		return err
 	}
-	cfg := chunkstore.DefaultConfig()
-	cfg.Chunker.AvgBits = c.Int("chunk-avg-bits")
-	cfg.Chunker.MinSize = 1 << (cfg.Chunker.AvgBits - 2)
-	cfg.Chunker.MaxSize = 1 << (cfg.Chunker.AvgBits + 2)
-	cfg.ZstdLevel = c.Int("zstd-level")
-	cfg.GroupSize = c.Int("group-size")
-	cfg.Strip = c.String("strip")
+	cfg := repo.DefaultConfig()
+	cc := &cfg.Chunks
+	cc.Chunker.AvgBits = c.Int("chunk-avg-bits")
+	cc.Chunker.MinSize = 1 << (cc.Chunker.AvgBits - 2)
+	cc.Chunker.MaxSize = 1 << (cc.Chunker.AvgBits + 2)
+	cc.ZstdLevel = c.Int("zstd-level")
+	cc.GroupSize = c.Int("group-size")
+	cfg.NARs.Strip = c.String("strip")
 	if _, err := repo.Create(c.Context, be, cfg); err != nil {
 		return err
 	}

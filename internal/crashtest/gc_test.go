@@ -23,7 +23,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
-	"github.com/nardedup/nardedup/narstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/repo/layout"
 )
 
@@ -392,16 +392,13 @@ func (g *gcRig) checkLive(tag string, r *repo) {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")})
+	rp, err := nrepo.Open(ctx, be, nrepo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")}})
 	if err != nil {
 		t.Errorf("%s: open: %v", tag, err)
 		return
 	}
-	defer cs.Close()
-	st, err := narstore.New(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer rp.Close()
+	cs, st := rp.Chunks(), rp.NARs()
 	liveChunks := make(map[chunkstore.ID]bool)
 	liveManifests := make(map[string]bool)
 	err = st.ListNarInfos(ctx, func(h string) error {

@@ -18,18 +18,20 @@ import (
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 )
 
 // testConfig has small chunks, frames and packs, so that the sample cache
 // spreads over several packs of several frames each.
-func testConfig() chunkstore.Config {
-	cfg := chunkstore.DefaultConfig()
-	cfg.Chunker.MinSize = 512
-	cfg.Chunker.AvgBits = 11
-	cfg.Chunker.MaxSize = 8 << 10
-	cfg.GroupSize = 24 << 10
-	cfg.PackSize = 48 << 10
+func testConfig() nrepo.Config {
+	cfg := nrepo.DefaultConfig()
+	cc := &cfg.Chunks
+	cc.Chunker.MinSize = 512
+	cc.Chunker.AvgBits = 11
+	cc.Chunker.MaxSize = 8 << 10
+	cc.GroupSize = 24 << 10
+	cc.PackSize = 48 << 10
 	return cfg
 }
 
@@ -62,7 +64,7 @@ func newLocalRepo(t testing.TB) *repo {
 // cleanup closes it and be.
 func newRepoOn(t testing.TB, be backend.Backend, idx string) *repo {
 	t.Helper()
-	_, err := chunkstore.Init(context.Background(), be, testConfig())
+	_, err := nrepo.Create(context.Background(), be, testConfig())
 	must(t, err)
 	bucket, err := sample.WriteBucket(filepath.Join(filepath.Dir(idx), "bucket"))
 	must(t, err)
@@ -84,16 +86,11 @@ func newSampleRepo(t testing.TB) *repo {
 
 // open opens the chunk and NAR stores with the repository's local index.
 func (r *repo) open() error {
-	cs, err := chunkstore.Open(context.Background(), r.be, chunkstore.Options{IndexPath: r.idx})
+	rp, err := nrepo.Open(context.Background(), r.be, nrepo.Options{Chunks: chunkstore.Options{IndexPath: r.idx}})
 	if err != nil {
 		return err
 	}
-	st, err := narstore.New(cs)
-	if err != nil {
-		cs.Close()
-		return err
-	}
-	r.st = st
+	r.st = rp.NARs()
 	return nil
 }
 

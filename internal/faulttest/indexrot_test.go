@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	nrepo "github.com/nardedup/nardedup/repo"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // TestIndexObjectBitRot damages each index object in each way and opens
@@ -43,7 +45,7 @@ func TestIndexObjectBitRot(t *testing.T) {
 					checkDamaged(t, verify(t, r.st), want, d.words...)
 				}
 				must(t, r.close())
-				res, err := chunkstore.Rebuild(context.Background(), r.be, chunkstore.Options{IndexPath: r.idx}, true)
+				res, err := nrepo.RebuildIndex(context.Background(), r.be, nrepo.Options{Chunks: chunkstore.Options{IndexPath: r.idx}}, true)
 				must(t, err)
 				if res.Rewritten != 1 || len(res.Damaged) != 0 {
 					t.Errorf("rebuild from packs: got %d rewritten, damaged %v; want 1, none", res.Rewritten, res.Damaged)
@@ -80,13 +82,13 @@ func TestConfigBitRot(t *testing.T) {
 		{objDamage{"flip the group size", flipAfter(value("group_size"), 14), nil}, clean},
 		{objDamage{"flip the zstd level", flipAfter(value("zstd_level"), 14), nil}, clean},
 		{objDamage{"truncate", truncateHalf, nil}, "parse config"},
-		{objDamage{"delete", deleteObject, nil}, "read config"},
+		{objDamage{"delete", deleteObject, nil}, "holds no repository"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.d.name, func(t *testing.T) {
 			t.Parallel()
 			r := f.clone(t, true)
-			damage(t, r, chunkstore.ConfigKey, tt.d.edit)
+			damage(t, r, layout.Key(layout.Config, ""), tt.d.edit)
 			err := r.open()
 			switch {
 			case tt.want == clean || tt.want == all:

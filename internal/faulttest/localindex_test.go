@@ -14,6 +14,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
+	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 )
 
@@ -63,7 +64,7 @@ func TestLocalIndexDamage(t *testing.T) {
 			for _, fromPacks := range []bool{false, true} {
 				must(t, r.close())
 				must(t, tt.damage(r.idx))
-				res, err := chunkstore.Rebuild(context.Background(), r.be, chunkstore.Options{IndexPath: r.idx}, fromPacks)
+				res, err := nrepo.RebuildIndex(context.Background(), r.be, nrepo.Options{Chunks: chunkstore.Options{IndexPath: r.idx}}, fromPacks)
 				if err != nil || len(res.Damaged) != 0 || res.Packs != len(f.packs()) {
 					t.Fatalf("rebuild (from packs %v): got %+v, %v; want %d packs, none damaged", fromPacks, res, err, len(f.packs()))
 				}

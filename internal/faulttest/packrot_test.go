@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 )
 
 // packDamage is one way to damage a pack. damage gets the pack's bytes and
@@ -90,7 +91,7 @@ func sortedFrames(frames map[int64]chunkstore.Location) []chunkstore.Location {
 func checkRebuildReports(t *testing.T, r *repo, pack chunkstore.ID, want bool) {
 	t.Helper()
 	must(t, r.close())
-	res, err := chunkstore.Rebuild(context.Background(), r.be, chunkstore.Options{IndexPath: r.idx}, true)
+	res, err := nrepo.RebuildIndex(context.Background(), r.be, nrepo.Options{Chunks: chunkstore.Options{IndexPath: r.idx}}, true)
 	must(t, err)
 	got := len(res.Damaged) == 1 && strings.Contains(res.Damaged[0], pack.String())
 	if got != want || (!want && len(res.Damaged) != 0) {

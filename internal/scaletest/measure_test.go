@@ -17,6 +17,7 @@ import (
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/s3test"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 	"github.com/nardedup/nardedup/source"
 )
@@ -40,15 +41,12 @@ func ingestSample(t *testing.T, srv *s3test.Server, url, dir string) {
 // process would; the store is closed when t ends.
 func openStore(t *testing.T, be backend.Backend) *narstore.Store {
 	t.Helper()
-	cs, err := chunkstore.Open(context.Background(), be, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")})
+	rp, err := repo.Open(context.Background(), be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cs.Close() })
-	st, err := narstore.New(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { rp.Close() })
+	st := rp.NARs()
 	return st
 }
 

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/s3test"
 	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/repo"
 )
 
 // freshness bounds how long a server that ran before an ingest takes to
@@ -79,7 +79,7 @@ func initRepo(t *testing.T, srv *s3test.Server, url string) {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	if _, err := chunkstore.Init(context.Background(), be, chunkstore.DefaultConfig()); err != nil {
+	if _, err := repo.Create(context.Background(), be, repo.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // Open creates a repository with cfg on be unless be holds one already,
 // and opens it with its local index at indexPath; the store is closed when
 // the test ends.
-func Open(tb testing.TB, be backend.Backend, cfg chunkstore.Config, indexPath string) *narstore.Store {
+func Open(tb testing.TB, be backend.Backend, cfg repo.Config, indexPath string) *narstore.Store {
 	tb.Helper()
 	ctx := context.Background()
 	ok, err := repo.Exists(ctx, be)
@@ -54,7 +54,7 @@ func Sample(tb testing.TB) (be *local.Backend, st *narstore.Store, bucket string
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { be.Close() })
-	st = Open(tb, be, chunkstore.DefaultConfig(), filepath.Join(dir, "index.db"))
+	st = Open(tb, be, repo.DefaultConfig(), filepath.Join(dir, "index.db"))
 	if _, err := ingest.Run(context.Background(), source.NewDir(bucket), st, ingest.Options{}); err != nil {
 		tb.Fatalf("ingest: %v", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 	"github.com/nardedup/nardedup/source"
 )
@@ -33,20 +34,16 @@ func openStore(t testing.TB, be backend.Backend, create bool) *narstore.Store {
 	t.Helper()
 	ctx := context.Background()
 	if create {
-		if _, err := chunkstore.Init(ctx, be, chunkstore.DefaultConfig()); err != nil {
+		if _, err := repo.Create(ctx, be, repo.DefaultConfig()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cs, err := chunkstore.Open(ctx, be, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")})
+	rp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cs.Close() })
-	st, err := narstore.New(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	t.Cleanup(func() { rp.Close() })
+	return rp.NARs()
 }
 
 // ingestDir ingests the binary cache in dir and checks that nothing failed.
