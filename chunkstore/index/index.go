@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -55,9 +56,13 @@ func Open(path string) (*Index, error) {
 }
 
 // openFile opens the bbolt file at path and creates its buckets. bbolt
-// panics on some damaged files: the panic is returned as errDamaged.
+// panics on some damaged files, or faults reading past the end of a
+// truncated one: either is returned as errDamaged.
 func openFile(path string) (x *Index, err error) {
 	var f *os.File
+	// A truncated file makes bbolt read past its end through the memory
+	// map, a fault that would kill the process: make it a panic here.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
 			if f != nil {
