@@ -1,7 +1,6 @@
 package narstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -117,14 +116,7 @@ func (s *Store) PutNarInfo(ctx context.Context, hash string, narHash narfmt.Hash
 }
 
 func (s *Store) putNarInfo(ctx context.Context, hash string, text []byte) error {
-	if len(text) > MaxNarInfoSize {
-		return fmt.Errorf("narstore: narinfo %s: %d bytes is too large", hash, len(text))
-	}
-	key := layout.NarInfoOf(hash).Key()
-	if err := s.be.Put(ctx, key, bytes.NewReader(text), int64(len(text))); err != nil {
-		return fmt.Errorf("narstore: write %s: %w", key, err)
-	}
-	return nil
+	return s.putText(ctx, layout.NarInfoOf(hash), text)
 }
 
 // Manifest returns the manifest of the NAR with this SHA-256.

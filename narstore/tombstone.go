@@ -1,7 +1,6 @@
 package narstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,14 +19,7 @@ import (
 // PutTombstone stores text, a forgotten narinfo, as the tombstone of a
 // store path hash.
 func (s *Store) PutTombstone(ctx context.Context, hash string, text []byte) error {
-	if len(text) > MaxNarInfoSize {
-		return fmt.Errorf("narstore: tombstone %s: %d bytes is too large", hash, len(text))
-	}
-	key := layout.TombstoneOf(hash).Key()
-	if err := s.be.Put(ctx, key, bytes.NewReader(text), int64(len(text))); err != nil {
-		return fmt.Errorf("narstore: write %s: %w", key, err)
-	}
-	return nil
+	return s.putText(ctx, layout.TombstoneOf(hash), text)
 }
 
 // Tombstone returns the tombstone text of a store path hash, or an error
@@ -45,13 +37,7 @@ func (s *Store) DeleteTombstone(ctx context.Context, hash string) error {
 // ListTombstones calls fn with the store path hash of every tombstone, on
 // the calling goroutine.
 func (s *Store) ListTombstones(ctx context.Context, fn func(hash string) error) error {
-	err := layout.List(ctx, s.be, layout.Tombstone, func(h string, _ backend.Info) error {
-		return fn(h)
-	})
-	if err != nil {
-		return fmt.Errorf("narstore: list tombstones: %w", err)
-	}
-	return nil
+	return s.listHashes(ctx, layout.Tombstone, fn)
 }
 
 // ForgetNarInfo deletes the narinfo of a store path hash and returns the
