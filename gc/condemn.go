@@ -209,22 +209,36 @@ func (g *collector) liveIn(p chunkstore.ID, has func(chunkstore.ID) bool) func(c
 	}
 }
 
-func (g *collector) repack(ctx context.Context, packs []chunkstore.ID, has func(chunkstore.ID) bool) error {
-	c, err := g.cs.NewCopier(g.opts.Copy)
+// copyWith runs run with a new copier of opts and closes it, returning
+// what it copied; what names the copy in errors.
+func (g *collector) copyWith(ctx context.Context, opts chunkstore.CopyOptions, what string, run func(*chunkstore.Copier) error) (chunkstore.CopyResult, error) {
+	c, err := g.cs.NewCopier(opts)
 	if err != nil {
-		return err
+		return chunkstore.CopyResult{}, fmt.Errorf("gc: %s: %w", what, err)
 	}
-	for _, p := range packs {
-		err := c.CopyPack(ctx, p, g.liveIn(p, has))
-		if err != nil {
-			c.Close(ctx)
-			return fmt.Errorf("gc: repack %s: %w", p, err)
-		}
+	if err := run(c); err != nil {
+		c.Close(ctx)
+		return chunkstore.CopyResult{}, err
 	}
 	res, err := c.Close(ctx)
+	if err != nil {
+		return res, fmt.Errorf("gc: %s: %w", what, err)
+	}
+	return res, nil
+}
+
+func (g *collector) repack(ctx context.Context, packs []chunkstore.ID, has func(chunkstore.ID) bool) error {
+	res, err := g.copyWith(ctx, g.opts.Copy, "repack", func(c *chunkstore.Copier) error {
+		for _, p := range packs {
+			if err := c.CopyPack(ctx, p, g.liveIn(p, has)); err != nil {
+				return fmt.Errorf("gc: repack %s: %w", p, err)
+			}
+		}
+		return nil
+	})
 	g.rep.Copied = res
 	if err != nil {
-		return fmt.Errorf("gc: repack: %w", err)
+		return err
 	}
 	g.opts.Logf("repacked %d packs: %d chunks, %d bytes into %d compressed", len(packs), res.Chunks, res.Bytes, res.StoredBytes)
 	return nil

@@ -183,22 +183,17 @@ func (r *recompressor) copy(ctx context.Context, packs []chunkstore.ID, has func
 			return err
 		}
 	}
-	c, err := g.cs.NewCopier(o)
-	if err != nil {
-		return fmt.Errorf("gc: recompress: %w", err)
-	}
-	for _, f := range frames {
-		p := f.Loc.Pack
-		err := c.CopyFrame(ctx, f, g.liveIn(p, has))
-		if err != nil {
-			c.Close(ctx)
-			return fmt.Errorf("gc: recompress %s: %w", p, err)
+	res, err := g.copyWith(ctx, o, "recompress", func(c *chunkstore.Copier) error {
+		for _, f := range frames {
+			if err := c.CopyFrame(ctx, f, g.liveIn(f.Loc.Pack, has)); err != nil {
+				return fmt.Errorf("gc: recompress %s: %w", f.Loc.Pack, err)
+			}
 		}
-	}
-	res, err := c.Close(ctx)
+		return nil
+	})
 	g.rep.Recompressed = res
 	if err != nil {
-		return fmt.Errorf("gc: recompress: %w", err)
+		return err
 	}
 	g.opts.Logf("recompressed %d packs in %s: %d chunks, %d bytes into %d compressed in %d frames",
 		len(packs), time.Since(start).Round(time.Millisecond), res.Chunks, res.Bytes, res.StoredBytes, res.Frames)
