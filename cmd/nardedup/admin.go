@@ -60,11 +60,7 @@ func verifyCommand() *cli.Command {
 			frameCacheFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			frames, err := frameCache(c)
-			if err != nil {
-				return fmt.Errorf("verify: %w", err)
-			}
-			rp, err := openRepo(c, "verify", chunkstore.Options{FrameCache: frames})
+			rp, err := openReader(c, "verify")
 			if err != nil {
 				return err
 			}
@@ -100,11 +96,7 @@ func exportCommand() *cli.Command {
 			frameCacheFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			frames, err := frameCache(c)
-			if err != nil {
-				return fmt.Errorf("export: %w", err)
-			}
-			rp, err := openRepo(c, "export", chunkstore.Options{FrameCache: frames})
+			rp, err := openReader(c, "export")
 			if err != nil {
 				return err
 			}

@@ -62,6 +62,16 @@ func openRepo(c *cli.Context, role string, opts chunkstore.Options) (*repo.Repo,
 	return repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: role, Chunks: opts})
 }
 
+// openReader opens the repository for a command that reads NARs (role
+// names it too), with the frame cache of --frame-cache.
+func openReader(c *cli.Context, role string) (*repo.Repo, error) {
+	frames, err := frameCache(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", role, err)
+	}
+	return openRepo(c, role, chunkstore.Options{FrameCache: frames})
+}
+
 // frameCacheFlag is --frame-cache of the commands that read NARs.
 func frameCacheFlag() cli.Flag {
 	return &cli.StringFlag{Name: "frame-cache", Usage: "keep up to `BYTES` of decoded frames in memory, so that frames several NARs share are decompressed once (suffixes K, M, G; 0: none; the process may hold about twice this)",
