@@ -202,7 +202,7 @@ func (s *Server) Env() []string {
 }
 
 // SetEnv sets the test credentials in the environment for the rest of t
-// (for code that takes only a URL, such as source.Open).
+// (for code that takes only a URL, such as repo.OpenBackend).
 func (s *Server) SetEnv(t testing.TB) {
 	t.Setenv("AWS_ACCESS_KEY_ID", AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", SecretKey)
