@@ -12,6 +12,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/repo/layout"
 )
 
@@ -34,9 +35,9 @@ type Stats struct {
 
 // Summarize says what the repository holds: it lists every object and
 // reads every narinfo.
-func Summarize(ctx context.Context, st *narstore.Store) (*Stats, error) {
+func Summarize(ctx context.Context, rp *repo.Repo) (*Stats, error) {
 	s := &Stats{Objects: make(map[string]Objects)}
-	be := st.Chunks().Backend()
+	be, st := rp.Backend(), rp.NARs()
 	err := be.List(ctx, "", func(fi backend.Info) error {
 		kind := "other" // not an object of the repository's layout
 		if h, err := layout.Parse(fi.Key); err == nil {

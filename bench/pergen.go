@@ -144,7 +144,7 @@ func ingestGeneration(ctx context.Context, rp *scratchRepo, g Generation, jobs i
 
 // collectTotals reads the final repository with admin.Summarize and closes it.
 func (r *Report) collectTotals(ctx context.Context, rp *scratchRepo) error {
-	as, err := admin.Summarize(ctx, rp.st)
+	as, err := admin.Summarize(ctx, rp.rp)
 	if err != nil {
 		rp.close()
 		return fmt.Errorf("bench: collect repository stats: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/repo/layout"
@@ -13,6 +14,19 @@ import (
 // on the calling goroutine.
 func (s *Store) ListNarInfos(ctx context.Context, fn func(hash string) error) error {
 	return s.listHashes(ctx, layout.NarInfo, fn)
+}
+
+// ListNarInfosStored calls fn, on the calling goroutine, with the store
+// path hash of every stored narinfo and when it was stored (zero where the
+// backend cannot tell).
+func (s *Store) ListNarInfosStored(ctx context.Context, fn func(hash string, stored time.Time) error) error {
+	err := layout.List(ctx, s.be, layout.NarInfo, func(h string, fi backend.Info) error {
+		return fn(h, fi.ModTime)
+	})
+	if err != nil {
+		return fmt.Errorf("narstore: list narinfo: %w", err)
+	}
+	return nil
 }
 
 // listHashes calls fn with the name of every object of kind t: narinfos

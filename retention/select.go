@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
@@ -109,12 +108,12 @@ func Select(ctx context.Context, st *narstore.Store, r Rule) (*Selection, error)
 	}
 	cutoff := r.Now.Add(-r.OlderThan)
 	seen := make(map[string]bool, len(wanted))
-	err = layout.List(ctx, st.Chunks().Backend(), layout.NarInfo, func(h string, fi backend.Info) error {
+	err = st.ListNarInfosStored(ctx, func(h string, stored time.Time) error {
 		_, listed := wanted[h]
 		if listed {
 			seen[h] = true
 		}
-		aged := r.OlderThan > 0 && !fi.ModTime.IsZero() && fi.ModTime.Before(cutoff)
+		aged := r.OlderThan > 0 && !stored.IsZero() && stored.Before(cutoff)
 		kept := closure[h]
 		switch {
 		case kept:
@@ -123,14 +122,14 @@ func Select(ctx context.Context, st *narstore.Store, r Rule) (*Selection, error)
 				sel.Protected++
 			}
 		case listed || aged || closure != nil:
-			sel.Paths = append(sel.Paths, Path{Hash: h, Ingested: fi.ModTime})
+			sel.Paths = append(sel.Paths, Path{Hash: h, Ingested: stored})
 		default:
 			sel.Kept++
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("retention: list narinfos: %w", err)
+		return nil, fmt.Errorf("retention: %w", err)
 	}
 	for _, e := range r.Paths {
 		if h := wanted[e]; !seen[h] {

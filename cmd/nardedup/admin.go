@@ -23,8 +23,7 @@ func statsCommand() *cli.Command {
 				return err
 			}
 			defer rp.Close()
-			st := rp.NARs()
-			s, err := admin.Summarize(c.Context, st)
+			s, err := admin.Summarize(c.Context, rp)
 			if err != nil {
 				return err
 			}

@@ -73,7 +73,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	rs, err := admin.Summarize(c.Context, st)
+	rs, err := admin.Summarize(c.Context, rp)
 	if err != nil {
 		return err
 	}

@@ -84,9 +84,15 @@ func sampleKeys(t *testing.T) []signature.PublicKey {
 	return keys
 }
 
-// open opens the repository in dir with a fresh local index; it is closed
-// when the test ends.
+// open opens the NAR store of the repository in dir (see openRepo).
 func open(t *testing.T, dir string) *narstore.Store {
+	t.Helper()
+	return openRepo(t, dir).NARs()
+}
+
+// openRepo opens the repository in dir with a fresh local index; it is
+// closed when the test ends.
+func openRepo(t *testing.T, dir string) *repo.Repo {
 	t.Helper()
 	ctx := context.Background()
 	be, err := local.Open(dir)
@@ -99,8 +105,7 @@ func open(t *testing.T, dir string) *narstore.Store {
 		t.Fatalf("open repo-v1: %v", err)
 	}
 	t.Cleanup(func() { rp.Close() })
-	st := rp.NARs()
-	return st
+	return rp
 }
 
 func TestRepoV1Verify(t *testing.T) {
@@ -138,7 +143,7 @@ func TestRepoV1Verify(t *testing.T) {
 func TestRepoV1Stats(t *testing.T) {
 	want := upstream(t)
 	dir := copyRepoV1(t)
-	s, err := admin.Summarize(context.Background(), open(t, dir))
+	s, err := admin.Summarize(context.Background(), openRepo(t, dir))
 	if err != nil {
 		t.Fatalf("stats: %v", err)
 	}
