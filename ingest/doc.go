@@ -16,4 +16,10 @@
 // tombstone's NarHash, the tombstone's narinfo, signatures and all, is
 // written, otherwise the source's (a newer build under that path). The
 // tombstone is deleted once the narinfo is written.
+//
+// Several processes, on machines that share nothing but the repository,
+// can split one source between them with Options.Shard: each reads every
+// narinfo and takes only the store paths whose package name falls in its
+// shard (see Shard), so that the versions of a package are stored by one
+// process, and counts the others in Stats.OtherShard.
 package ingest

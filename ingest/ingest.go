@@ -37,6 +37,10 @@ type Options struct {
 	// so that a garbage collection running meanwhile waits for it (Kind is
 	// set to "ingest").
 	Session lease.SessionOptions
+	// Shard, if set, limits the run to the store paths of one shard (see
+	// Shard); the others are counted in Stats.OtherShard. Their narinfos
+	// are read to learn the names.
+	Shard Shard
 }
 
 // DefaultMaxConsecutiveFailures is the default of
@@ -53,8 +57,11 @@ func Run(ctx context.Context, src source.Source, st *narstore.Store, opts Option
 	if opts.MaxConsecutiveFailures == 0 {
 		opts.MaxConsecutiveFailures = DefaultMaxConsecutiveFailures
 	}
-	r := &run{src: src, st: st, storeDir: st.StoreDir(), start: time.Now(),
+	r := &run{src: src, st: st, storeDir: st.StoreDir(), start: time.Now(), shard: opts.Shard,
 		inflight: make(map[narfmt.Hash][]pendingLink), limit: opts.MaxConsecutiveFailures}
+	if err := opts.Shard.check(); err != nil {
+		return r.snapshot(), err
+	}
 	if err := r.checkCacheInfo(ctx); err != nil {
 		return r.snapshot(), err
 	}
@@ -84,6 +91,7 @@ type run struct {
 	st       *narstore.Store
 	storeDir string
 	start    time.Time
+	shard    Shard
 
 	mu      sync.Mutex
 	stats   Stats
@@ -194,16 +202,30 @@ func (r *run) succeed(f func(*Stats)) {
 // success; for a NAR still being committed it returns nil and the commit
 // callback records the outcome.
 func (r *run) ingest(ctx context.Context, h string) (func(*Stats), error) {
+	var (
+		text    []byte
+		ni      *narinfo.NarInfo
+		narHash narfmt.Hash
+		err     error
+	)
+	if !r.shard.all() {
+		// The name, and so the shard, is in the narinfo: read it first, so
+		// that what every process of a sharded run counts does not depend
+		// on what the others have written so far.
+		if text, ni, narHash, err = r.narInfo(ctx, h); err != nil {
+			return nil, err
+		}
+		if p, _ := storepath.Parse(r.storeDir, ni.StorePath); !r.shard.Takes(p.Name) {
+			return func(s *Stats) { s.OtherShard++ }, nil
+		}
+	}
 	if ok, err := r.st.HasNarInfo(ctx, h); err != nil || ok {
 		return func(s *Stats) { s.Skipped++ }, err
 	}
-	text, err := r.src.NarInfo(ctx, h)
-	if err != nil {
-		return nil, err
-	}
-	ni, narHash, err := r.parse(h, text)
-	if err != nil {
-		return nil, err
+	if text == nil {
+		if text, ni, narHash, err = r.narInfo(ctx, h); err != nil {
+			return nil, err
+		}
 	}
 	if text, err = r.revive(ctx, h, ni, narHash, text); err != nil {
 		return nil, err
@@ -297,6 +319,16 @@ func (r *run) link(ctx context.Context, p pendingLink, narHash narfmt.Hash) erro
 		return err
 	}
 	return r.buryTombstone(ctx, p.hash)
+}
+
+// narInfo reads and parses the source's narinfo of store path hash h.
+func (r *run) narInfo(ctx context.Context, h string) ([]byte, *narinfo.NarInfo, narfmt.Hash, error) {
+	text, err := r.src.NarInfo(ctx, h)
+	if err != nil {
+		return nil, nil, narfmt.Hash{}, err
+	}
+	ni, narHash, err := r.parse(h, text)
+	return text, ni, narHash, err
 }
 
 // parse parses a narinfo and checks that it describes store path hash h.

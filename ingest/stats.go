@@ -17,6 +17,7 @@ func (f Failure) String() string { return fmt.Sprintf("%s: %v", f.Hash, f.Err) }
 type Stats struct {
 	Seen        int   // store paths listed
 	Skipped     int   // already in the repository
+	OtherShard  int   // left to another process (Options.Shard)
 	Linked      int   // NAR already stored under another path: narinfo only
 	NARs        int   // NARs read and stored
 	Committed   int   // of those, made durable and visible
