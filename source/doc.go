@@ -24,7 +24,9 @@
 // A plain HTTP binary cache cannot be listed, so List fails with
 // ErrNoListing. WithHashes gives any Source a fixed listing; ListFrom turns
 // a file of store paths (one per line, `/nix/store/<hash>-<name>`) into
-// hashes for it. Requests carry the caller's context; 404 and 410 wrap
+// hashes for it, and ReadList reads either such a file or an S3 Inventory
+// of the cache's bucket (ReadInventory), which lists a bucket of millions
+// of narinfos without asking S3. Requests carry the caller's context; 404 and 410 wrap
 // ErrNotFound, other statuses are errors naming the status. See NewHTTP for
 // the timeouts.
 //
