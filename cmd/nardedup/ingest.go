@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -28,8 +29,24 @@ func ingestCommand() *cli.Command {
 		Usage:     "copy a binary cache into the repository (creating it if needed)",
 		ArgsUsage: "SOURCE",
 		Description: `SOURCE is a binary cache: a directory or file:///path as written by
-'nix copy --to file://…', or an http(s):// URL. An HTTP cache cannot be listed:
-give the store paths to ingest with --paths.
+'nix copy --to file://…', an s3://BUCKET/PREFIX URL, or an http(s):// URL. An
+HTTP cache cannot be listed: give the store paths to ingest with --list.
+
+--list FILE takes the narinfos to ingest from FILE instead of listing the
+source: either store paths (/nix/store/<hash>-<name>), hashes or
+<hash>.narinfo keys, one a line ('#' comments and blank lines allowed), or
+the manifest.json of an S3 Inventory of the source's bucket (CSV format), with
+its gzipped CSV data files downloaded below the manifest's directory, keeping
+their keys (or at least their file names). The inventory's keys that are
+<hash>.narinfo directly under the source's prefix are ingested.
+
+--shard K/N splits the source between N processes, on as many machines,
+sharing nothing but the repository: process K (0 to N-1) takes the store paths
+whose package name (the store path name up to the first '-' that is not
+followed by a letter, as Nix's parseDrvName splits it) has a 32-bit FNV-1a
+hash equal to K modulo N, so that a package's versions meet in one process.
+Each reads every narinfo and counts the others as "other shard". Create the
+repository before starting them.
 
 Ingest is resumable and idempotent: store paths already in the repository are
 skipped. A store path that fails a check is reported by name and nothing of it
@@ -39,7 +56,8 @@ The chunking and compression flags apply when the repository is created and
 are recorded in it; later runs use the recorded values.`,
 		Flags: repoFlags(
 			&cli.IntFlag{Name: "jobs", Usage: "NARs processed in parallel", Value: runtime.NumCPU(), EnvVars: []string{"NARDEDUP_JOBS"}},
-			&cli.StringFlag{Name: "paths", Usage: "file listing the store paths to ingest, one per line (needed for HTTP sources)", EnvVars: []string{"NARDEDUP_PATHS"}},
+			&cli.StringFlag{Name: "list", Aliases: []string{"paths"}, Usage: "take the narinfos to ingest from this file: store paths one a line, or an S3 Inventory manifest.json (needed for HTTP sources)", EnvVars: []string{"NARDEDUP_LIST", "NARDEDUP_PATHS"}},
+			&cli.StringFlag{Name: "shard", Usage: "K/N: ingest only the store paths whose package name's FNV-1a hash is K modulo N", EnvVars: []string{"NARDEDUP_SHARD"}},
 			&cli.IntFlag{Name: "max-consecutive-failures", Usage: "stop after this many store paths in a row failed (-1: never)", Value: ingest.DefaultMaxConsecutiveFailures, EnvVars: []string{"NARDEDUP_MAX_CONSECUTIVE_FAILURES"}},
 			&cli.DurationFlag{Name: "flush-interval", Usage: "make ingested NARs durable and visible at least this often", Value: 30 * time.Second, EnvVars: []string{"NARDEDUP_FLUSH_INTERVAL"}},
 			&cli.IntFlag{Name: "chunk-avg-bits", Usage: "at creation: average chunk size is 2^N bytes", Value: chunkstore.DefaultConfig().Chunker.AvgBits, EnvVars: []string{"NARDEDUP_CHUNK_AVG_BITS"}},
@@ -55,7 +73,14 @@ func runIngest(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return errors.New("ingest: give exactly one SOURCE")
 	}
-	src, err := openSource(c.Context, c.Args().First(), c.String("paths"))
+	var shard ingest.Shard
+	if s := c.String("shard"); s != "" {
+		var err error
+		if shard, err = ingest.ParseShard(s); err != nil {
+			return fmt.Errorf("--shard: %w", err)
+		}
+	}
+	src, err := openSource(c.Context, c.Args().First(), c.String("list"))
 	if err != nil {
 		return err
 	}
@@ -72,10 +97,14 @@ func runIngest(c *cli.Context) error {
 	}
 	defer rp.Close()
 	st := rp.NARs()
-	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs, xz decoder %s)\n", src, be, c.Int("jobs"), decompress.DefaultXZ())
+	part := ""
+	if shard != (ingest.Shard{}) {
+		part = ", shard " + shard.String()
+	}
+	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs%s, xz decoder %s)\n", src, be, c.Int("jobs"), part, decompress.DefaultXZ())
 	stats, err := ingest.Run(c.Context, src, st, ingest.Options{
 		Jobs: c.Int("jobs"), Progress: progressPrinter(os.Stderr), ProgressEvery: progressEvery(os.Stderr),
-		MaxConsecutiveFailures: c.Int("max-consecutive-failures"),
+		MaxConsecutiveFailures: c.Int("max-consecutive-failures"), Shard: shard,
 	})
 	printSummary(os.Stdout, stats)
 	return err
@@ -96,19 +125,21 @@ func openCache(ctx context.Context, spec string) (source.Source, error) {
 	return source.NewS3(b), nil
 }
 
-func openSource(ctx context.Context, spec, paths string) (source.Source, error) {
+// openSource opens the binary cache spec names, listed from the file list
+// if it is not "" (see source.ReadList; an inventory's keys are taken under
+// the prefix of an s3:// spec).
+func openSource(ctx context.Context, spec, list string) (source.Source, error) {
 	src, err := openCache(ctx, spec)
-	if err != nil || paths == "" {
+	if err != nil || list == "" {
 		return src, err
 	}
-	f, err := os.Open(paths)
+	prefix := ""
+	if u, err := url.Parse(spec); err == nil && u.Scheme == "s3" {
+		prefix = u.Path
+	}
+	hashes, err := source.ReadList(list, prefix)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	hashes, err := source.ListFrom(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", paths, err)
 	}
 	return source.WithHashes(src, hashes)
 }
@@ -178,6 +209,9 @@ func printSummary(w io.Writer, s *ingest.Stats) {
 	}
 	fmt.Fprintf(w, "store paths:   %d listed, %d new NARs, %d linked to stored NARs, %d already present, %d failed\n",
 		s.Seen, s.NARs, s.Linked, s.Skipped, s.Failed)
+	if s.OtherShard > 0 {
+		fmt.Fprintf(w, "skipped:       %d store paths of other shards (--shard)\n", s.OtherShard)
+	}
 	if s.Revived > 0 {
 		fmt.Fprintf(w, "revived:       %d forgotten store paths, their tombstones deleted\n", s.Revived)
 	}

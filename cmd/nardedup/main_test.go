@@ -32,3 +32,13 @@ func TestFlagsHaveEnvVars(t *testing.T) {
 		}
 	}
 }
+
+// A malformed --shard is refused before anything is opened.
+func TestIngestRejectsBadShard(t *testing.T) {
+	for _, shard := range []string{"4/4", "1", "-1/2", "a/b", "1/0"} {
+		err := app().Run([]string{"nardedup", "ingest", "--repo", t.TempDir(), "--shard", shard, t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "--shard") || !strings.Contains(err.Error(), "K/N") {
+			t.Errorf("--shard %s: %v; want an error naming --shard and K/N", shard, err)
+		}
+	}
+}

@@ -53,6 +53,26 @@ func TestOpenCacheS3(t *testing.T) {
 	if got, want := hashes(t, src), hashes(t, source.NewDir(dir)); len(want) == 0 || !slices.Equal(got, want) {
 		t.Errorf("%s lists %v; want %v", src, got, want)
 	}
+	// An S3 Inventory of the bucket lists the cache under the URL's prefix.
+	inv := t.TempDir()
+	var rows strings.Builder
+	for _, h := range hashes(t, src) {
+		rows.WriteString("\"" + bucket + "\",\"cache/" + h + ".narinfo\"\n\"" + bucket + "\",\"other/" + h + "x.narinfo\"\n")
+	}
+	manifest := filepath.Join(inv, "manifest.json")
+	if err := os.WriteFile(manifest, []byte(`{"fileFormat": "CSV", "fileSchema": "Bucket, Key", "files": [{"key": "data/1.csv"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inv, "1.csv"), []byte(rows.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := openSource(ctx, srv.URL(bucket, "cache"), manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hashes(t, listed), hashes(t, src); !slices.Equal(got, want) {
+		t.Errorf("the inventory lists %v; want %v", got, want)
+	}
 	if _, err := openCache(ctx, srv.URL("no-such-bucket", "")); err == nil || !strings.HasPrefix(err.Error(), "source: ") {
 		t.Errorf("missing bucket: %v; want an error starting with \"source: \"", err)
 	}
