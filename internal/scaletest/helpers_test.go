@@ -24,15 +24,17 @@ func withIndex(t *testing.T, env []string) []string {
 }
 
 // startIngest starts "nardedup ingest" of the store paths in paths from
-// the binary cache dir; wait waits for it and returns its output.
-func startIngest(t *testing.T, bin string, env []string, dir string, paths []string) (wait func() (string, error)) {
+// the binary cache dir, with the extra flags; wait waits for it and returns
+// its output.
+func startIngest(t *testing.T, bin string, env []string, dir string, paths []string, extra ...string) (wait func() (string, error)) {
 	t.Helper()
 	list := filepath.Join(t.TempDir(), "paths")
 	if err := os.WriteFile(list, []byte(strings.Join(paths, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "ingest", "--jobs", "2", "--paths", list, dir)
+	args := append(append([]string{"ingest", "--jobs", "2"}, extra...), "--list", list, dir)
+	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = withIndex(t, env), &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
