@@ -125,7 +125,7 @@ func ingestGeneration(ctx context.Context, rp *scratchRepo, g Generation, jobs i
 	}
 	row.PeakRSSOwn = resetPeakRSS()
 	start, cpu := time.Now(), cpuSeconds()
-	st, err := ingest.Run(ctx, g.Source, rp.st, ingest.Options{Jobs: jobs})
+	st, err := ingest.Run(ctx, g.Source, rp.rp, ingest.Options{Jobs: jobs})
 	row.Seconds, row.CPU = time.Since(start).Seconds(), cpuSeconds()-cpu
 	row.PeakRSS = peakRSS()
 	if err != nil {

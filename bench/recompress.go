@@ -71,10 +71,9 @@ func (r *runner) recompressCopy(ctx context.Context, dir, scope string) (Recompr
 		return res, fmt.Errorf("bench: open copy: %w", err)
 	}
 	defer rp.Close()
-	st := rp.NARs()
 	gopts.TempDir = dir
 	start, cpu := time.Now(), cpuSeconds()
-	rep, err := gc.Collect(ctx, st, gopts)
+	rep, err := gc.Collect(ctx, rp, gopts)
 	res.Seconds, res.CPU = time.Since(start).Seconds(), cpuSeconds()-cpu
 	if err != nil {
 		return res, fmt.Errorf("bench: recompress %s: %w", scope, err)

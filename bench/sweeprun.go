@@ -128,7 +128,7 @@ func (r *runner) sweepOne(ctx context.Context, p SweepPoint, gens []Generation) 
 	row := &SweepRow{Point: p, Config: repoConfig(rp.cfg)}
 	for _, g := range gens {
 		start, cpu := time.Now(), cpuSeconds()
-		st, err := ingest.Run(ctx, g.Source, rp.st, ingest.Options{Jobs: r.opts.Jobs})
+		st, err := ingest.Run(ctx, g.Source, rp.rp, ingest.Options{Jobs: r.opts.Jobs})
 		row.Seconds += time.Since(start).Seconds()
 		row.CPU += cpuSeconds() - cpu
 		if err != nil {

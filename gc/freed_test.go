@@ -13,7 +13,7 @@ import (
 func TestFreedEstimate(t *testing.T) {
 	r := newRepo(t, smallConfig())
 	for gen := 1; gen <= 3; gen++ {
-		ingestInto(t, r.st, bucket(t, sample.Paths(gen)))
+		ingestInto(t, r.rp, bucket(t, sample.Paths(gen)))
 	}
 	keep := make(map[string]bool)
 	for i, p := range sample.Paths(3) {
@@ -30,7 +30,7 @@ func TestFreedEstimate(t *testing.T) {
 		}
 	}
 	before := r.size(t)
-	est, err := gc.Freed(context.Background(), r.st, drop, t.TempDir())
+	est, err := gc.Freed(context.Background(), r.rp, drop, t.TempDir())
 	must(t, err)
 	if r.size(t) != before {
 		t.Fatal("Freed changed the repository")
@@ -38,7 +38,7 @@ func TestFreedEstimate(t *testing.T) {
 	r.forget(t, old)
 	o := opts(t)
 	o.RepackBelow = 0.5
-	rep, err := gc.Collect(context.Background(), r.st, o)
+	rep, err := gc.Collect(context.Background(), r.rp, o)
 	must(t, err)
 	freed := before - r.size(t)
 	t.Logf("estimated %d bytes, freed %d (report: %d)", est, freed, rep.FreedBytes)

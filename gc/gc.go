@@ -11,6 +11,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 )
 
 // Defaults of Options.
@@ -104,9 +105,9 @@ type Report struct {
 
 // Collect runs one garbage collection over the repository (see the package
 // documentation).
-func Collect(ctx context.Context, st *narstore.Store, opts Options) (*Report, error) {
+func Collect(ctx context.Context, rp *repo.Repo, opts Options) (*Report, error) {
 	opts = opts.withDefaults()
-	g := &collector{st: st, cs: st.Chunks(), be: st.Chunks().Backend(), opts: opts, rep: &Report{}}
+	g := &collector{st: rp.NARs(), cs: rp.Chunks(), be: rp.Backend(), opts: opts, rep: &Report{}}
 	return g.run(ctx)
 }
 
@@ -262,7 +263,7 @@ func (g *collector) markLive(ctx context.Context, live *liveSet) error {
 	if g.opts.Exclude != nil && !g.opts.DryRun {
 		return errors.New("gc: Exclude needs DryRun")
 	}
-	ms, err := mark(ctx, g.st, live, markOptions{workers: g.opts.Workers, exclude: g.opts.Exclude,
+	ms, err := mark(ctx, g.be, g.st, live, markOptions{workers: g.opts.Workers, exclude: g.opts.Exclude,
 		names: g.opts.Recompress.Enabled && !g.opts.Recompress.StoredOrder})
 	if err != nil {
 		return err
@@ -276,8 +277,8 @@ func (g *collector) markLive(ctx context.Context, live *liveSet) error {
 // Freed estimates the bytes that forgetting the store paths in drop (by
 // hash) and then collecting would free, whatever the objects' ages. It
 // changes nothing.
-func Freed(ctx context.Context, st *narstore.Store, drop map[string]bool, tempDir string) (int64, error) {
-	rep, err := Collect(ctx, st, Options{DryRun: true, Grace: -1, TempDir: tempDir,
+func Freed(ctx context.Context, rp *repo.Repo, drop map[string]bool, tempDir string) (int64, error) {
+	rep, err := Collect(ctx, rp, Options{DryRun: true, Grace: -1, TempDir: tempDir,
 		Exclude: func(h string) bool { return drop[h] }})
 	if err != nil {
 		return 0, err

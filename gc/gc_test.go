@@ -27,6 +27,7 @@ import (
 type repo struct {
 	dir string
 	be  backend.Backend
+	rp  *nrepo.Repo
 	st  *narstore.Store
 }
 
@@ -36,14 +37,15 @@ func newRepo(t testing.TB, cfg nrepo.Config) *repo {
 	be, err := local.Open(dir)
 	must(t, err)
 	r := &repo{dir: dir, be: be}
-	r.st = testrepo.Open(t, be, cfg, filepath.Join(t.TempDir(), "index.db"))
+	r.rp = testrepo.Open(t, be, cfg, filepath.Join(t.TempDir(), "index.db"))
+	r.st = r.rp.NARs()
 	return r
 }
 
 // open opens the repository again with its local index at path.
 func (r *repo) open(t testing.TB, path string) *narstore.Store {
 	t.Helper()
-	return testrepo.Open(t, r.be, nrepo.Config{}, path)
+	return testrepo.Open(t, r.be, nrepo.Config{}, path).NARs()
 }
 
 func must(t testing.TB, err error) {
@@ -81,11 +83,11 @@ func hashOf(storePath string) string {
 	return base[:32]
 }
 
-func ingestInto(t testing.TB, st *narstore.Store, dir string) *ingest.Stats {
+func ingestInto(t testing.TB, rp *nrepo.Repo, dir string) *ingest.Stats {
 	t.Helper()
 	src, err := source.Open(dir)
 	must(t, err)
-	stats, err := ingest.Run(context.Background(), src, st, ingest.Options{})
+	stats, err := ingest.Run(context.Background(), src, rp, ingest.Options{})
 	must(t, err)
 	return stats
 }
@@ -194,7 +196,7 @@ func smallConfig() nrepo.Config {
 func TestCollectReclaimsForgottenGenerations(t *testing.T) {
 	r := newRepo(t, smallConfig())
 	for gen := 1; gen <= 3; gen++ {
-		ingestInto(t, r.st, bucket(t, sample.Paths(gen)))
+		ingestInto(t, r.rp, bucket(t, sample.Paths(gen)))
 	}
 	g3 := make(map[string]bool)
 	for _, p := range sample.Paths(3) {
@@ -211,7 +213,7 @@ func TestCollectReclaimsForgottenGenerations(t *testing.T) {
 	r.forget(t, old)
 	before := r.size(t)
 
-	rep, err := gc.Collect(context.Background(), r.st, opts(t))
+	rep, err := gc.Collect(context.Background(), r.rp, opts(t))
 	must(t, err)
 	t.Logf("report: %+v", rep)
 	if rep.Pending != "" {
@@ -238,7 +240,7 @@ func TestCollectReclaimsForgottenGenerations(t *testing.T) {
 	r.check(t, st2)
 
 	// Nothing more to do.
-	rep, err = gc.Collect(context.Background(), r.st, opts(t))
+	rep, err = gc.Collect(context.Background(), r.rp, opts(t))
 	must(t, err)
 	if rep.CondemnedPacks != 0 || rep.CondemnedManifests != 0 || rep.After.Bytes != after {
 		t.Errorf("second collection: %+v", rep)

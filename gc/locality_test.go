@@ -98,7 +98,7 @@ func TestRepackKeepsLocality(t *testing.T) {
 func locality(t *testing.T, cfg nrepo.Config, gens []string, paths [][]string) {
 	r := newRepo(t, cfg)
 	for _, dir := range gens {
-		ingestInto(t, r.st, dir)
+		ingestInto(t, r.rp, dir)
 	}
 	// Keep every other path of the last generation: every pack loses
 	// some of its chunks.
@@ -118,7 +118,7 @@ func locality(t *testing.T, cfg nrepo.Config, gens []string, paths [][]string) {
 	before := readsPerNAR(t, r.be)
 	o := opts(t)
 	o.RepackBelow = 0.99
-	rep, err := gc.Collect(context.Background(), r.st, o)
+	rep, err := gc.Collect(context.Background(), r.rp, o)
 	must(t, err)
 	after := readsPerNAR(t, r.be)
 	t.Logf("forgot %d paths; repacked %d of %d packs (%d chunks, %d bytes); deleted %d packs; repository %d -> %d bytes; pack reads per NAR %.2f -> %.2f",

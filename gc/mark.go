@@ -49,7 +49,7 @@ type markOptions struct {
 // recipe and positions streams and the residue chunks their recipes list.
 // A narinfo, manifest or recipe that cannot be read stops the mark: a
 // collection must not guess what a damaged NAR needs.
-func mark(ctx context.Context, st *narstore.Store, live *liveSet, o markOptions) (markStats, error) {
+func mark(ctx context.Context, be backend.Backend, st *narstore.Store, live *liveSet, o markOptions) (markStats, error) {
 	var ms markStats
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -84,7 +84,6 @@ func mark(ctx context.Context, st *narstore.Store, live *liveSet, o markOptions)
 		}
 		writeErr <- err
 	}()
-	be := st.Chunks().Backend()
 	lerr := layout.List(ctx, be, layout.NarInfo, func(h string, fi backend.Info) error {
 		if !o.since.IsZero() && fi.ModTime.Before(o.since) {
 			return nil

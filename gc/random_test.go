@@ -110,6 +110,7 @@ type process struct {
 	// frames is the frame cache of a reader (chunkstore.Options.FrameCache):
 	// frames of packs the collector deletes stay readable from it.
 	frames int64
+	rp     *nrepo.Repo
 	cs     *chunkstore.Store
 	st     *narstore.Store
 }
@@ -148,7 +149,7 @@ func (p *process) open(t testing.TB, index string) {
 	must(t, err)
 	cs := rp.Chunks()
 	st := rp.NARs()
-	p.cs, p.st, p.index = cs, st, index
+	p.rp, p.cs, p.st, p.index = rp, cs, st, index
 }
 
 func (p *process) close(t testing.TB) {
@@ -157,7 +158,7 @@ func (p *process) close(t testing.TB) {
 		return
 	}
 	err := p.cs.Close()
-	p.cs, p.st = nil, nil
+	p.rp, p.cs, p.st = nil, nil, nil
 	if err != nil {
 		t.Errorf("close %s: %v", p.name, err)
 	}
@@ -175,10 +176,10 @@ func (p *process) reopen(t testing.TB, fresh bool) {
 	p.open(t, index)
 }
 
-// ingestWithSession ingests the bucket dir into st as a writer must: inside
+// ingestWithSession ingests the bucket dir into rp as a writer must: inside
 // a session.
-func ingestWithSession(ctx context.Context, st *narstore.Store, dir string) (*ingest.Stats, error) {
-	ss, err := st.Chunks().StartSession(ctx, writerSession)
+func ingestWithSession(ctx context.Context, rp *nrepo.Repo, dir string) (*ingest.Stats, error) {
+	ss, err := rp.Chunks().StartSession(ctx, writerSession)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +188,7 @@ func ingestWithSession(ctx context.Context, st *narstore.Store, dir string) (*in
 	if err != nil {
 		return nil, err
 	}
-	return ingest.Run(ctx, src, st, ingest.Options{Session: writerSession})
+	return ingest.Run(ctx, src, rp, ingest.Options{Session: writerSession})
 }
 
 // pickSome returns each of items with probability p (at least one, if any).
@@ -348,7 +349,7 @@ func (w *walkState) ingest(tag string) {
 	}
 	t.Logf("%s: ingest %d paths (%d live, %d NARs to store, %d of them stored before): %s",
 		tag, len(paths), skipped, len(want), again, shortNames(paths))
-	stats, err := ingestWithSession(w.ctx, w.ing.st, bucket(t, paths))
+	stats, err := ingestWithSession(w.ctx, w.ing.rp, bucket(t, paths))
 	if err != nil {
 		t.Errorf("%s: ingest: %v", tag, err)
 		return
@@ -401,7 +402,7 @@ func (w *walkState) collect(tag string) {
 		return nil
 	})
 	must(t, err)
-	rep, err := gc.Collect(w.ctx, w.col.st, o)
+	rep, err := gc.Collect(w.ctx, w.col.rp, o)
 	if err != nil {
 		t.Errorf("%s: gc: %v", tag, err)
 		return
@@ -527,7 +528,7 @@ func testRandomGrace(t *testing.T) {
 	r := newRepo(t, walkConfig())
 	p := newProcess(t, r.be, "ingest")
 	for gen := 1; gen <= 3; gen++ {
-		if _, err := ingestWithSession(ctx, p.st, bucket(t, sample.Paths(gen))); err != nil {
+		if _, err := ingestWithSession(ctx, p.rp, bucket(t, sample.Paths(gen))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -542,7 +543,7 @@ func testRandomGrace(t *testing.T) {
 	before := r.size(t)
 	o := randomCollectOptions(t, rng)
 	o.Grace = time.Hour
-	rep, err := gc.Collect(ctx, p.st, o)
+	rep, err := gc.Collect(ctx, p.rp, o)
 	must(t, err)
 	t.Logf("seed %d: forgot %d of %d paths; with a grace of 1h: %d packs younger, condemned %d packs %d manifests, deleted %d packs %d manifests",
 		seed, len(forgotten), len(s.paths), rep.FreshPacksSkipped, rep.CondemnedPacks, rep.CondemnedManifests, rep.DeletedPacks, rep.DeletedManifests)
@@ -561,7 +562,7 @@ func testRandomGrace(t *testing.T) {
 	// Without the grace period the same collection finds the garbage: the
 	// grace period was what kept it.
 	o.Grace = -1
-	rep, err = gc.Collect(ctx, p.st, o)
+	rep, err = gc.Collect(ctx, p.rp, o)
 	must(t, err)
 	if rep.DeletedManifests == 0 || rep.DeletedPacks == 0 || rep.FreshPacksSkipped != 0 {
 		t.Errorf("without a grace period: deleted %d packs and %d manifests, %d packs younger; want some of each deleted",
@@ -617,7 +618,7 @@ func concurrentRound(t *testing.T, s *sampleNARs, seed uint64, sum *concSummary)
 	initial := pickSome(rng, s.paths, 0.7)
 	for _, part := range [][]string{initial[:len(initial)/2], initial[len(initial)/2:]} {
 		if len(part) > 0 {
-			if _, err := ingestWithSession(ctx, setup.st, bucket(t, part)); err != nil {
+			if _, err := ingestWithSession(ctx, setup.rp, bucket(t, part)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -739,7 +740,7 @@ func concurrentRound(t *testing.T, s *sampleNARs, seed uint64, sum *concSummary)
 			for i, dir := range dirs {
 				src, err := source.Open(dir)
 				if err == nil {
-					_, err = ingest.Run(ingCtx, src, ing.st, ingest.Options{Session: writerSession})
+					_, err = ingest.Run(ingCtx, src, ing.rp, ingest.Options{Session: writerSession})
 				}
 				if err != nil {
 					return fmt.Errorf("run %d: %w", i+1, err)
@@ -754,7 +755,7 @@ func concurrentRound(t *testing.T, s *sampleNARs, seed uint64, sum *concSummary)
 
 	time.Sleep(gcDelay)
 	gcStart := time.Now()
-	rep, gcErr := gc.Collect(ctx, col.st, o)
+	rep, gcErr := gc.Collect(ctx, col.rp, o)
 	gcEnd := time.Now()
 	tag := fmt.Sprintf("seed %d", seed)
 	if gcErr != nil {
@@ -815,14 +816,14 @@ func concurrentRound(t *testing.T, s *sampleNARs, seed uint64, sum *concSummary)
 	// it may find packs whose chunks were stored again meanwhile, and
 	// takes them. Then nothing is left to condemn.
 	o = gc.Options{Grace: -1, RepackBelow: -1, Wait: 10 * time.Second, Poll: 20 * time.Millisecond, TempDir: t.TempDir()}
-	rep, err := gc.Collect(ctx, col.st, o)
+	rep, err := gc.Collect(ctx, col.rp, o)
 	must(t, err)
 	if rep.CondemnedManifests != 0 || rep.DeletedPacks != rep.CondemnedPacks {
 		t.Errorf("%s: a second collection condemned %d packs and %d manifests, deleted %d packs", tag, rep.CondemnedPacks, rep.CondemnedManifests, rep.DeletedPacks)
 	}
 	sum.secondPacks += rep.DeletedPacks
 	w.verify(tag+" after a second collection", newProcess(t, r.be, "fresh").st, "new index")
-	if rep, err = gc.Collect(ctx, col.st, o); err != nil || rep.CondemnedPacks+rep.CondemnedManifests != 0 {
+	if rep, err = gc.Collect(ctx, col.rp, o); err != nil || rep.CondemnedPacks+rep.CondemnedManifests != 0 {
 		t.Errorf("%s: a third collection: %v, condemned %d packs and %d manifests", tag, err, rep.CondemnedPacks, rep.CondemnedManifests)
 	}
 }
@@ -890,7 +891,7 @@ func TestReingestDuringSweep(t *testing.T) {
 	s := loadSampleNARs(t)
 	r := newRepo(t, walkConfig())
 	gen1 := sample.Paths(1)
-	ingestInto(t, r.st, bucket(t, gen1))
+	ingestInto(t, r.rp, bucket(t, gen1))
 	// A path no other path of gen 1 shares its NAR with.
 	var x string
 	for _, p := range gen1 {
@@ -918,7 +919,7 @@ func TestReingestDuringSweep(t *testing.T) {
 	var early bool // the ingest finished before the sweep went on
 	pb := &pauseBackend{Backend: r.be, key: layout.ManifestOf(nh).Key(), before: func() {
 		go func() {
-			stats, err := ingestWithSession(ctx, ing.st, dir)
+			stats, err := ingestWithSession(ctx, ing.rp, dir)
 			ingDone <- result{stats, err}
 		}()
 		// Give the ingest the time to store the NAR, if it does not wait
@@ -931,7 +932,7 @@ func TestReingestDuringSweep(t *testing.T) {
 		}
 	}}
 	col := newProcess(t, pb, "gc")
-	rep, err := gc.Collect(ctx, col.st, opts(t))
+	rep, err := gc.Collect(ctx, col.rp, opts(t))
 	must(t, err)
 	if rep.DeletedManifests != 1 {
 		t.Fatalf("the collection deleted %d manifests, want that of %s: %+v", rep.DeletedManifests, x, rep)
@@ -1023,7 +1024,7 @@ func TestIngestWaitingForSweep(t *testing.T) {
 			initial = append(initial, p)
 		}
 	}
-	ingestInto(t, r.st, bucket(t, initial))
+	ingestInto(t, r.rp, bucket(t, initial))
 	r.forget(t, []string{x})
 
 	ing := newProcess(t, r.be, "ingest")
@@ -1041,7 +1042,7 @@ func TestIngestWaitingForSweep(t *testing.T) {
 	must(t, err)
 	defer ss.Close(ctx)
 	go func() {
-		stats, err := ingest.Run(ingCtx, src, ing.st, ingest.Options{Jobs: 2, Session: writerSession})
+		stats, err := ingest.Run(ingCtx, src, ing.rp, ingest.Options{Jobs: 2, Session: writerSession})
 		ingDone <- result{stats, err}
 	}()
 	// y's NAR is read and stored, its frames wait in the open pack.
@@ -1058,7 +1059,7 @@ func TestIngestWaitingForSweep(t *testing.T) {
 	o.Logf = nil
 	gcDone := make(chan *gc.Report, 1)
 	go func() {
-		rep, err := gc.Collect(ctx, col.st, o)
+		rep, err := gc.Collect(ctx, col.rp, o)
 		if err != nil {
 			t.Errorf("gc: %v", err)
 		}

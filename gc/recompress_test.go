@@ -67,20 +67,20 @@ func TestRecompress(t *testing.T) {
 			rest = append(rest, p)
 		}
 	}
-	ingestInto(t, r.st, bucket(t, big))
+	ingestInto(t, r.rp, bucket(t, big))
 	ingested := packSet(t, r.be)
 	before := r.size(t)
 
 	// Too young for the minimum age: nothing happens.
 	o := recompressOpts(t)
 	o.Recompress.MinAge = time.Hour
-	rep, err := gc.Collect(ctx, r.st, o)
+	rep, err := gc.Collect(ctx, r.rp, o)
 	must(t, err)
 	if rep.RecompressedPacks != 0 || rep.CondemnedPacks != 0 {
 		t.Fatalf("recompressed %d packs younger than the minimum age", rep.RecompressedPacks)
 	}
 
-	rep, err = gc.Collect(ctx, r.st, recompressOpts(t))
+	rep, err = gc.Collect(ctx, r.rp, recompressOpts(t))
 	must(t, err)
 	t.Logf("first: recompressed %d packs, %d live bytes, into %+v; repository %d -> %d bytes",
 		rep.RecompressedPacks, rep.RecompressLiveBytes, rep.Recompressed, rep.Before.Bytes, rep.After.Bytes)
@@ -100,7 +100,7 @@ func TestRecompress(t *testing.T) {
 	recompressed := packSet(t, r.be)
 
 	// The packs just written are not candidates again.
-	rep, err = gc.Collect(ctx, r.st, recompressOpts(t))
+	rep, err = gc.Collect(ctx, r.rp, recompressOpts(t))
 	must(t, err)
 	if rep.RecompressedPacks != 0 || rep.CondemnedPacks != 0 || r.size(t) != first {
 		t.Fatalf("second collection recompressed %d packs, condemned %d; repository %d -> %d bytes",
@@ -108,12 +108,12 @@ func TestRecompress(t *testing.T) {
 	}
 
 	// The rest: only its packs are recompressed.
-	ingestInto(t, r.st, bucket(t, rest))
+	ingestInto(t, r.rp, bucket(t, rest))
 	fresh := packSet(t, r.be)
 	for k := range recompressed {
 		delete(fresh, k)
 	}
-	rep, err = gc.Collect(ctx, r.st, recompressOpts(t))
+	rep, err = gc.Collect(ctx, r.rp, recompressOpts(t))
 	must(t, err)
 	t.Logf("third: recompressed %d packs, %d live bytes, into %+v", rep.RecompressedPacks, rep.RecompressLiveBytes, rep.Recompressed)
 	if rep.RecompressedPacks != len(fresh) {
@@ -133,18 +133,18 @@ func TestRecompress(t *testing.T) {
 func TestRecompressDryRunAndOptions(t *testing.T) {
 	ctx := context.Background()
 	r := newRepo(t, tinyConfig())
-	ingestInto(t, r.st, bucket(t, sample.Paths(1)))
+	ingestInto(t, r.rp, bucket(t, sample.Paths(1)))
 	before := packSet(t, r.be)
 	o := recompressOpts(t)
 	o.DryRun = true
-	rep, err := gc.Collect(ctx, r.st, o)
+	rep, err := gc.Collect(ctx, r.rp, o)
 	must(t, err)
 	if rep.RecompressedPacks != len(before) || rep.Recompressed.Chunks != 0 || len(packSet(t, r.be)) != len(before) {
 		t.Fatalf("dry run: would recompress %d of %d packs, copied %d chunks", rep.RecompressedPacks, len(before), rep.Recompressed.Chunks)
 	}
 	o = recompressOpts(t)
 	o.Recompress.Copy.GroupSize = tinyConfig().Chunks.GroupSize
-	if _, err := gc.Collect(ctx, r.st, o); err == nil || !strings.Contains(err.Error(), "twice") {
+	if _, err := gc.Collect(ctx, r.rp, o); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Fatalf("recompressing into the repository's group size: err %v", err)
 	}
 }
@@ -154,11 +154,11 @@ func TestRecompressDryRunAndOptions(t *testing.T) {
 func TestRecompressOrdersByName(t *testing.T) {
 	ctx := context.Background()
 	r := newRepo(t, tinyConfig())
-	ingestInto(t, r.st, bucket(t, sample.Paths(1)))
+	ingestInto(t, r.rp, bucket(t, sample.Paths(1)))
 	o := recompressOpts(t)
 	o.Recompress.Copy.GroupSize = 4 << 20 // one frame
 	o.Recompress.MinLiveBytes = -1
-	rep, err := gc.Collect(ctx, r.st, o)
+	rep, err := gc.Collect(ctx, r.rp, o)
 	must(t, err)
 	if rep.Recompressed.Frames != 1 {
 		t.Fatalf("recompressed into %d frames, want 1", rep.Recompressed.Frames)

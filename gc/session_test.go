@@ -19,7 +19,7 @@ func TestSweepWaitsForWriters(t *testing.T) {
 	ctx := context.Background()
 	r := newRepo(t, smallConfig())
 	for gen := 1; gen <= 3; gen++ {
-		ingestInto(t, r.st, bucket(t, sample.Paths(gen)))
+		ingestInto(t, r.rp, bucket(t, sample.Paths(gen)))
 	}
 	r.forget(t, sample.Paths(1))
 
@@ -30,7 +30,7 @@ func TestSweepWaitsForWriters(t *testing.T) {
 
 	o := opts(t)
 	o.Wait = 300 * time.Millisecond
-	rep, err := gc.Collect(ctx, r.st, o)
+	rep, err := gc.Collect(ctx, r.rp, o)
 	must(t, err)
 	if rep.Pending == "" || rep.DeletedPacks+rep.DeletedManifests != 0 {
 		t.Fatalf("with a writer behind: pending %q, deleted %d packs and %d manifests", rep.Pending, rep.DeletedPacks, rep.DeletedManifests)
@@ -52,7 +52,7 @@ func TestSweepWaitsForWriters(t *testing.T) {
 		t.Fatalf("writer's view %q, want %q", w.Chunks().Lease().View(), cond.ID)
 	}
 	o.Wait = 5 * time.Second
-	rep, err = gc.Collect(ctx, r.st, o)
+	rep, err = gc.Collect(ctx, r.rp, o)
 	must(t, err)
 	if !rep.FinishedEarlier || rep.Pending != "" || rep.DeletedManifests == 0 || rep.StaleSessions != 1 {
 		t.Fatalf("second run: %+v", rep)

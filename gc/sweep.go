@@ -48,7 +48,7 @@ func (g *collector) sweep(ctx context.Context, cond *lease.Condemned, live *live
 // meanwhile lets its condemned pack go.
 func (g *collector) markAgain(ctx context.Context, live *liveSet, since time.Time) error {
 	g.opts.Logf("marking again what changed while waiting")
-	if _, err := mark(ctx, g.st, live, markOptions{since: since, workers: g.opts.Workers}); err != nil {
+	if _, err := mark(ctx, g.be, g.st, live, markOptions{since: since, workers: g.opts.Workers}); err != nil {
 		return err
 	}
 	return g.ss.Beat(ctx)

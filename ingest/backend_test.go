@@ -24,7 +24,7 @@ func TestBackendFailure(t *testing.T) {
 			be.Inject(faulty.Rule{Op: faulty.OpPut, Prefix: prefix, Nth: 1, Times: 1})
 			src, err := source.Open(dir)
 			must(t, err)
-			st, err := ingest.Run(context.Background(), src, r.st, ingest.Options{})
+			st, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{})
 			t.Logf("Run: %v; committed %d, linked %d, failures %v", err, st.Committed, st.Linked, st.Failures)
 			if err == nil || st.Failed == 0 {
 				t.Fatal("Run reported no failure")

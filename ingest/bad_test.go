@@ -121,7 +121,7 @@ func TestBadInput(t *testing.T) {
 			cs := newCountingSource(src)
 			start := time.Now()
 			var st *ingest.Stats
-			peak := peakHeap(func() { st, err = ingest.Run(context.Background(), cs, r.st, ingest.Options{Jobs: 4}) })
+			peak := peakHeap(func() { st, err = ingest.Run(context.Background(), cs, r.rp, ingest.Options{Jobs: 4}) })
 			t.Logf("%v, peak heap %d MiB, read %d bytes of the victim's NAR file; failure: %v",
 				time.Since(start).Round(time.Millisecond), peak>>20, cs.read(field(d.ni, "URL")), st.Failures)
 			if peak > 256<<20 {

@@ -32,7 +32,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.StopTimer()
 		r := newRepoIn(b, b.TempDir(), b.TempDir())
 		b.StartTimer()
-		st, err := ingest.Run(context.Background(), src, r.st, ingest.Options{})
+		st, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{})
 		if err != nil {
 			b.Fatalf("%v %v", err, st.Failures)
 		}

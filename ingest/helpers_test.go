@@ -26,6 +26,7 @@ import (
 // repo is a fresh repository on a local backend.
 type repo struct {
 	be backend.Backend
+	rp *nrepo.Repo
 	st *narstore.Store
 }
 
@@ -46,7 +47,8 @@ func newRepoIn(t testing.TB, dir, idxDir string) *repo {
 func newRepoOn(t testing.TB, be backend.Backend, idxDir string) *repo {
 	t.Helper()
 	t.Cleanup(func() { be.Close() })
-	return &repo{be: be, st: testrepo.Open(t, be, nrepo.DefaultConfig(), filepath.Join(idxDir, "index.db"))}
+	rp := testrepo.Open(t, be, nrepo.DefaultConfig(), filepath.Join(idxDir, "index.db"))
+	return &repo{be: be, rp: rp, st: rp.NARs()}
 }
 
 // bytes returns the total size of the repository's objects.
@@ -78,7 +80,7 @@ func (r *repo) ingestDir(t testing.TB, dir string) (*ingest.Stats, error) {
 	t.Helper()
 	src, err := source.Open(dir)
 	must(t, err)
-	return ingest.Run(context.Background(), src, r.st, ingest.Options{})
+	return ingest.Run(context.Background(), src, r.rp, ingest.Options{})
 }
 
 func must(t testing.TB, err error) {

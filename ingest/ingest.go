@@ -18,6 +18,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -47,10 +48,11 @@ type Options struct {
 // Options.MaxConsecutiveFailures.
 const DefaultMaxConsecutiveFailures = 50
 
-// Run ingests every narinfo of src into st. It returns the run's statistics
-// and an error if any store path failed (see Stats.Failures) or the run
-// could not go on.
-func Run(ctx context.Context, src source.Source, st *narstore.Store, opts Options) (*Stats, error) {
+// Run ingests every narinfo of src into the repository rp. It returns the
+// run's statistics and an error if any store path failed (see
+// Stats.Failures) or the run could not go on.
+func Run(ctx context.Context, src source.Source, rp *repo.Repo, opts Options) (*Stats, error) {
+	st := rp.NARs()
 	if opts.Jobs <= 0 {
 		opts.Jobs = runtime.NumCPU()
 	}
@@ -66,13 +68,13 @@ func Run(ctx context.Context, src source.Source, st *narstore.Store, opts Option
 		return r.snapshot(), err
 	}
 	opts.Session.Kind = "ingest"
-	ss, err := st.Chunks().StartSession(ctx, opts.Session)
+	ss, err := rp.Chunks().StartSession(ctx, opts.Session)
 	if err != nil {
 		return r.snapshot(), fmt.Errorf("ingest: %w", err)
 	}
 	stopProgress := r.progress(opts)
 	err = r.work(ctx, opts.Jobs)
-	if ferr := st.Chunks().Flush(context.WithoutCancel(ctx)); err == nil {
+	if ferr := rp.Chunks().Flush(context.WithoutCancel(ctx)); err == nil {
 		err = ferr
 	}
 	if cerr := ss.Close(context.WithoutCancel(ctx)); err == nil {

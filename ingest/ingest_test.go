@@ -76,7 +76,7 @@ func TestHTTPSource(t *testing.T) {
 	src, err := source.WithHashes(source.NewHTTP(u, srv.Client()), hashes)
 	must(t, err)
 	r := newRepo(t)
-	st, err := ingest.Run(context.Background(), src, r.st, ingest.Options{})
+	st, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{})
 	checkAllIngested(t, r, dir, st, err)
 	if st.Committed+st.Linked != len(hashes) {
 		t.Errorf("committed %d, linked %d; want %d", st.Committed, st.Linked, len(hashes))

@@ -111,7 +111,7 @@ func TestShardedRuns(t *testing.T) {
 	shards := make(map[int]bool)
 	for k := range n {
 		shard := ingest.Shard{K: k, N: n}
-		st, err := ingest.Run(context.Background(), src, r.st, ingest.Options{Shard: shard})
+		st, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{Shard: shard})
 		if err != nil || st.Failed != 0 {
 			t.Fatalf("shard %d: %v %v", k, err, st.Failures)
 		}
@@ -139,11 +139,11 @@ func TestShardedRuns(t *testing.T) {
 	}
 	checkNarInfosIdentical(t, r, nis)
 	// A rerun of a shard finds its own paths present and the others not its own.
-	st, err := ingest.Run(context.Background(), src, r.st, ingest.Options{Shard: ingest.Shard{K: 1, N: n}})
+	st, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{Shard: ingest.Shard{K: 1, N: n}})
 	if err != nil || st.NARs != 0 || st.Skipped+st.OtherShard != len(nis) {
 		t.Errorf("rerun of shard 1: %v; %+v", err, st)
 	}
-	if _, err := ingest.Run(context.Background(), src, r.st, ingest.Options{Shard: ingest.Shard{K: 3, N: n}}); err == nil {
+	if _, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{Shard: ingest.Shard{K: 3, N: n}}); err == nil {
 		t.Errorf("shard 3/3 ran")
 	}
 }

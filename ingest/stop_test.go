@@ -22,7 +22,7 @@ func TestStopsAfterConsecutiveFailures(t *testing.T) {
 		limit, wantFailed int
 	}{{3, 3}, {-1, len(narinfos(t, bucket))}} {
 		r := newRepo(t)
-		st, err := ingest.Run(context.Background(), src, r.st, ingest.Options{Jobs: 1, MaxConsecutiveFailures: tc.limit})
+		st, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{Jobs: 1, MaxConsecutiveFailures: tc.limit})
 		if err == nil {
 			t.Fatalf("limit %d: ingest of a cache without NARs succeeded", tc.limit)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/retention"
 )
@@ -40,14 +41,15 @@ const (
 // repo is a repository on a local backend holding the ingested sample.
 type repo struct {
 	be     *local.Backend
+	rp     *nrepo.Repo
 	st     *narstore.Store
 	bucket string
 }
 
 func newRepo(t testing.TB) *repo {
 	t.Helper()
-	be, st, bucket := testrepo.Sample(t)
-	return &repo{be: be, st: st, bucket: bucket}
+	be, rp, bucket := testrepo.Sample(t)
+	return &repo{be: be, rp: rp, st: rp.NARs(), bucket: bucket}
 }
 
 func must(t testing.TB, err error) {

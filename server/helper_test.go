@@ -21,12 +21,14 @@ import (
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 )
 
 // repo is a repository holding the ingested sample binary cache.
 type repo struct {
 	be     *local.Backend
+	rp     *nrepo.Repo
 	st     *narstore.Store
 	bucket string // the sample binary cache it was ingested from
 }
@@ -35,8 +37,8 @@ type repo struct {
 // sample binary cache into it.
 func newRepo(tb testing.TB) *repo {
 	tb.Helper()
-	be, st, bucket := testrepo.Sample(tb)
-	return &repo{be: be, st: st, bucket: bucket}
+	be, rp, bucket := testrepo.Sample(tb)
+	return &repo{be: be, rp: rp, st: rp.NARs(), bucket: bucket}
 }
 
 func check(tb testing.TB, err error) {

@@ -72,8 +72,7 @@ func TestS3Source(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rp.Close()
-	st := rp.NARs()
-	stats, err := ingest.Run(ctx, src, st, ingest.Options{Jobs: 2})
+	stats, err := ingest.Run(ctx, src, rp, ingest.Options{Jobs: 2})
 	if err != nil {
 		t.Fatalf("ingest from %s: %v", src, err)
 	}

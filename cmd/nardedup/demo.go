@@ -68,7 +68,7 @@ func runDemo(c *cli.Context) error {
 	}
 	defer rp.Close()
 	st := rp.NARs()
-	stats, err := ingest.Run(c.Context, src, st, ingest.Options{})
+	stats, err := ingest.Run(c.Context, src, rp, ingest.Options{})
 	printSummary(os.Stdout, stats)
 	if err != nil {
 		return err

@@ -95,7 +95,7 @@ func runForget(c *cli.Context) error {
 		// What a collection would then free: a dry run of gc without the
 		// selected narinfos.
 		opts.Freed = func(ctx context.Context, drop map[string]bool) (int64, error) {
-			return gc.Freed(ctx, st, drop, "")
+			return gc.Freed(ctx, rp, drop, "")
 		}
 	}
 	rep, err := retention.Forget(c.Context, st, rule, opts)

@@ -47,7 +47,6 @@ again.`,
 				return err
 			}
 			defer rp.Close()
-			st := rp.NARs()
 			opts := gc.Options{
 				Grace: c.Duration("grace"), RepackBelow: c.Float64("repack-below"), Wait: c.Duration("wait"),
 				DryRun: c.Bool("dry-run"), TempDir: c.String("temp-dir"),
@@ -70,7 +69,7 @@ again.`,
 			if !c.Bool("quiet") {
 				opts.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "gc: "+format+"\n", args...) }
 			}
-			rep, err := gc.Collect(c.Context, st, opts)
+			rep, err := gc.Collect(c.Context, rp, opts)
 			if rep != nil {
 				printGCReport(os.Stdout, rep, opts.DryRun)
 			}

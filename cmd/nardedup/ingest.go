@@ -96,13 +96,12 @@ func runIngest(c *cli.Context) error {
 		return err
 	}
 	defer rp.Close()
-	st := rp.NARs()
 	part := ""
 	if shard != (ingest.Shard{}) {
 		part = ", shard " + shard.String()
 	}
 	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs%s, xz decoder %s)\n", src, be, c.Int("jobs"), part, decompress.DefaultXZ())
-	stats, err := ingest.Run(c.Context, src, st, ingest.Options{
+	stats, err := ingest.Run(c.Context, src, rp, ingest.Options{
 		Jobs: c.Int("jobs"), Progress: progressPrinter(os.Stderr), ProgressEvery: progressEvery(os.Stderr),
 		MaxConsecutiveFailures: c.Int("max-consecutive-failures"), Shard: shard,
 	})

@@ -40,6 +40,7 @@ type repo struct {
 	be     backend.Backend
 	idx    string // local bbolt index
 	bucket string // the sample binary cache
+	rp     *nrepo.Repo
 	st     *narstore.Store
 }
 
@@ -90,7 +91,7 @@ func (r *repo) open() error {
 	if err != nil {
 		return err
 	}
-	r.st = rp.NARs()
+	r.rp, r.st = rp, rp.NARs()
 	return nil
 }
 
@@ -99,8 +100,8 @@ func (r *repo) close() error {
 	if r.st == nil {
 		return nil
 	}
-	err := r.st.Chunks().Close()
-	r.st = nil
+	err := r.rp.Close()
+	r.rp, r.st = nil, nil
 	return err
 }
 
@@ -113,7 +114,7 @@ func (r *repo) reopen(t testing.TB) {
 
 // ingest ingests the sample cache into the open repository.
 func (r *repo) ingest() (*ingest.Stats, error) {
-	return ingest.Run(context.Background(), source.NewDir(r.bucket), r.st, ingest.Options{Jobs: 2})
+	return ingest.Run(context.Background(), source.NewDir(r.bucket), r.rp, ingest.Options{Jobs: 2})
 }
 
 // upstreamNAR is what a narinfo of the sample cache promises.

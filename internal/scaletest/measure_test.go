@@ -16,7 +16,6 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/s3test"
-	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 	"github.com/nardedup/nardedup/source"
@@ -39,15 +38,14 @@ func ingestSample(t *testing.T, srv *s3test.Server, url, dir string) {
 
 // openStore opens the repository on be with a fresh local index, as a new
 // process would; the store is closed when t ends.
-func openStore(t *testing.T, be backend.Backend) *narstore.Store {
+func openStore(t *testing.T, be backend.Backend) *repo.Repo {
 	t.Helper()
 	rp, err := repo.Open(context.Background(), be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rp.Close() })
-	st := rp.NARs()
-	return st
+	return rp
 }
 
 // measure serves the repository at url from a new store (with the cache in
@@ -69,7 +67,7 @@ func measure(t *testing.T, srv *s3test.Server, url, cacheDir string, hashes []st
 			t.Fatal(err)
 		}
 	}
-	st := openStore(t, be)
+	st := openStore(t, be).NARs()
 	hs := httptest.NewServer(server.New(st, server.Options{Compression: "none", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	defer hs.Close()
 	before := cnt.n.Load()

@@ -11,15 +11,14 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
-	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 )
 
 // Open creates a repository with cfg on be unless be holds one already,
-// and opens it with its local index at indexPath; the store is closed when
-// the test ends.
-func Open(tb testing.TB, be backend.Backend, cfg repo.Config, indexPath string) *narstore.Store {
+// and opens it with its local index at indexPath; it is closed when the
+// test ends.
+func Open(tb testing.TB, be backend.Backend, cfg repo.Config, indexPath string) *repo.Repo {
 	tb.Helper()
 	ctx := context.Background()
 	ok, err := repo.Exists(ctx, be)
@@ -36,14 +35,13 @@ func Open(tb testing.TB, be backend.Backend, cfg repo.Config, indexPath string) 
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { rp.Close() })
-	st := rp.NARs()
-	return st
+	return rp
 }
 
 // Sample writes the built-in sample cache (internal/sample) to a temporary
 // directory and ingests it into a new repository with the default
 // configuration on a local backend, closed when the test ends.
-func Sample(tb testing.TB) (be *local.Backend, st *narstore.Store, bucket string) {
+func Sample(tb testing.TB) (be *local.Backend, rp *repo.Repo, bucket string) {
 	tb.Helper()
 	dir := tb.TempDir()
 	bucket, err := sample.WriteBucket(filepath.Join(dir, "bucket"))
@@ -54,9 +52,9 @@ func Sample(tb testing.TB) (be *local.Backend, st *narstore.Store, bucket string
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { be.Close() })
-	st = Open(tb, be, repo.DefaultConfig(), filepath.Join(dir, "index.db"))
-	if _, err := ingest.Run(context.Background(), source.NewDir(bucket), st, ingest.Options{}); err != nil {
+	rp = Open(tb, be, repo.DefaultConfig(), filepath.Join(dir, "index.db"))
+	if _, err := ingest.Run(context.Background(), source.NewDir(bucket), rp, ingest.Options{}); err != nil {
 		tb.Fatalf("ingest: %v", err)
 	}
-	return be, st, bucket
+	return be, rp, bucket
 }

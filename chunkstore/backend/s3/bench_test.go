@@ -73,7 +73,7 @@ func benchRepoOnce(b *testing.B, srv *s3test.Server, kind, dir string, hashes []
 	if kind == "local" { // the same directory
 		openBE = func(*counter) backend.Backend { return be }
 	}
-	st := openStore(b, openBE(&serveCnt), false)
+	st := openStore(b, openBE(&serveCnt), false).NARs()
 	url := serveStore(b, st, "none")
 	var served int64
 	start = time.Now()

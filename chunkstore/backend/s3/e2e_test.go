@@ -30,7 +30,7 @@ import (
 
 // openStore opens the repository on be (creating it when create is set)
 // with a fresh local index, as a new process would.
-func openStore(t testing.TB, be backend.Backend, create bool) *narstore.Store {
+func openStore(t testing.TB, be backend.Backend, create bool) *repo.Repo {
 	t.Helper()
 	ctx := context.Background()
 	if create {
@@ -43,13 +43,13 @@ func openStore(t testing.TB, be backend.Backend, create bool) *narstore.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rp.Close() })
-	return rp.NARs()
+	return rp
 }
 
 // ingestDir ingests the binary cache in dir and checks that nothing failed.
-func ingestDir(t testing.TB, st *narstore.Store, dir string) *ingest.Stats {
+func ingestDir(t testing.TB, rp *repo.Repo, dir string) *ingest.Stats {
 	t.Helper()
-	stats, err := ingest.Run(context.Background(), source.NewDir(dir), st, ingest.Options{Jobs: 2})
+	stats, err := ingest.Run(context.Background(), source.NewDir(dir), rp, ingest.Options{Jobs: 2})
 	if err != nil || stats.Failed != 0 {
 		t.Fatalf("ingest %s: %v (%+v)", dir, err, stats)
 	}
@@ -150,7 +150,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t, be2, false)
+	st := openStore(t, be2, false).NARs()
 	opened := serveCnt.n.Load()
 	hashes := narinfoHashes(t, dir)
 	n := serveCnt.delta(func() { fetchAll(t, serveStore(t, st, "none"), hashes) })
