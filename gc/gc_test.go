@@ -43,9 +43,9 @@ func newRepo(t testing.TB, cfg nrepo.Config) *repo {
 }
 
 // open opens the repository again with its local index at path.
-func (r *repo) open(t testing.TB, path string) *narstore.Store {
+func (r *repo) open(t testing.TB, path string) *nrepo.Repo {
 	t.Helper()
-	return testrepo.Open(t, r.be, nrepo.Config{}, path).NARs()
+	return testrepo.Open(t, r.be, nrepo.Config{}, path)
 }
 
 func must(t testing.TB, err error) {
@@ -115,9 +115,10 @@ func verify(t testing.TB, st *narstore.Store) *admin.VerifyResult {
 }
 
 // check verifies every live NAR and that no pack or manifest is dead.
-func (r *repo) check(t testing.TB, st *narstore.Store) int {
+func (r *repo) check(t testing.TB, rp *nrepo.Repo) int {
 	t.Helper()
 	ctx := context.Background()
+	st := rp.NARs()
 	res := verify(t, st)
 	// Every chunk and manifest that a live narinfo reaches.
 	liveChunks := make(map[chunkstore.ID]bool)
@@ -152,7 +153,7 @@ func (r *repo) check(t testing.TB, st *narstore.Store) int {
 	err = r.be.List(ctx, "packs/", func(fi backend.Info) error {
 		id, err := chunkstore.ParseID(filepath.Base(fi.Key))
 		must(t, err)
-		toc, err := st.Chunks().ReadTOC(ctx, id)
+		toc, err := rp.Chunks().ReadTOC(ctx, id)
 		must(t, err)
 		for _, c := range toc.Chunks {
 			if liveChunks[c.ID] {
@@ -229,7 +230,7 @@ func TestCollectReclaimsForgottenGenerations(t *testing.T) {
 	if after >= before || rep.After.Bytes != after || rep.Before.Bytes != before {
 		t.Errorf("repository %d bytes before, %d after; report says %d, %d", before, after, rep.Before.Bytes, rep.After.Bytes)
 	}
-	if n := r.check(t, r.st); n != len(sample.Paths(3)) {
+	if n := r.check(t, r.rp); n != len(sample.Paths(3)) {
 		t.Errorf("verified %d NARs, want %d", n, len(sample.Paths(3)))
 	}
 	if _, err := r.be.Stat(context.Background(), lease.CondemnedKey); err == nil {

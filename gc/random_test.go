@@ -429,18 +429,18 @@ func (w *walkState) collect(tag string) {
 	if rep.CondemnedPacks != rep.DeletedPacks {
 		t.Errorf("%s: condemned %d packs, deleted %d", tag, rep.CondemnedPacks, rep.DeletedPacks)
 	}
-	w.afterCollect(tag, w.col.st, len(liveNARs))
+	w.afterCollect(tag, w.col.rp, len(liveNARs))
 	fresh := newProcess(t, w.r.be, "fresh")
 	w.verify(tag, fresh.st, "new index")
 	fresh.close(t)
 }
 
 // afterCollect checks a repository after a collection finished: every
-// live NAR verifies through st, no dead pack or manifest is left, nor the
+// live NAR verifies through rp, no dead pack or manifest is left, nor the
 // condemned list nor a session, and index/ and packs/ name the same packs.
-func (w *walkState) afterCollect(tag string, st *narstore.Store, nars int) {
+func (w *walkState) afterCollect(tag string, rp *nrepo.Repo, nars int) {
 	t := w.t
-	if n := w.r.check(t, st); n != nars {
+	if n := w.r.check(t, rp); n != nars {
 		t.Errorf("%s: verified %d NARs, want %d", tag, n, nars)
 	}
 	for _, prefix := range []string{lease.CondemnedKey, lease.SessionsPrefix} {
@@ -572,7 +572,7 @@ func testRandomGrace(t *testing.T) {
 	for _, p := range s.paths {
 		w.live[p] = !slices.Contains(forgotten, p)
 	}
-	w.afterCollect(fmt.Sprintf("seed %d", seed), newProcess(t, r.be, "fresh").st, len(s.nars(w.livePaths())))
+	w.afterCollect(fmt.Sprintf("seed %d", seed), newProcess(t, r.be, "fresh").rp, len(s.nars(w.livePaths())))
 }
 
 // concSummary adds up the concurrent rounds.
@@ -811,7 +811,7 @@ func concurrentRound(t *testing.T, s *sampleNARs, seed uint64, sum *concSummary)
 	}
 	fresh := newProcess(t, r.be, "fresh")
 	w.verify(tag+" after", fresh.st, "new index")
-	w.afterCollect(tag+" after", fresh.st, len(s.nars(s.paths)))
+	w.afterCollect(tag+" after", fresh.rp, len(s.nars(s.paths)))
 	// A collection now, with nobody else about, finds no dead manifest;
 	// it may find packs whose chunks were stored again meanwhile, and
 	// takes them. Then nothing is left to condemn.
@@ -956,7 +956,7 @@ func TestReingestDuringSweep(t *testing.T) {
 	}
 	fresh := newProcess(t, r.be, "fresh")
 	w.verify("after the collection", fresh.st, "new index")
-	w.afterCollect("after the collection", fresh.st, len(s.nars(gen1)))
+	w.afterCollect("after the collection", fresh.rp, len(s.nars(gen1)))
 }
 
 // gatedSource is a real source that holds back the narinfo of one store

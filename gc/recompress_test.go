@@ -95,7 +95,7 @@ func TestRecompress(t *testing.T) {
 	if first >= before {
 		t.Errorf("repository %d bytes after recompressing, %d before", first, before)
 	}
-	r.check(t, r.st)
+	r.check(t, r.rp)
 	r.check(t, r.open(t, t.TempDir()+"/index.db"))
 	recompressed := packSet(t, r.be)
 
@@ -163,7 +163,8 @@ func TestRecompressOrdersByName(t *testing.T) {
 	if rep.Recompressed.Frames != 1 {
 		t.Fatalf("recompressed into %d frames, want 1", rep.Recompressed.Frames)
 	}
-	st := r.open(t, t.TempDir()+"/index.db")
+	rp := r.open(t, t.TempDir()+"/index.db")
+	st := rp.NARs()
 	names := slices.Clone(sample.Paths(1))
 	slices.SortFunc(names, func(a, b string) int { return strings.Compare(a[len("/nix/store/")+33:], b[len("/nix/store/")+33:]) })
 	seen := make(map[chunkstore.ID]bool)
@@ -179,7 +180,7 @@ func TestRecompressOrdersByName(t *testing.T) {
 				return nil
 			}
 			seen[ref.ID] = true
-			loc, err := st.Chunks().Lookup(ctx, ref.ID)
+			loc, err := rp.Chunks().Lookup(ctx, ref.ID)
 			if err == nil && (first < 0 || int(loc.Offset) < first) {
 				first = int(loc.Offset)
 			}
@@ -193,5 +194,5 @@ func TestRecompressOrdersByName(t *testing.T) {
 		}
 		last = first
 	}
-	r.check(t, st)
+	r.check(t, rp)
 }

@@ -60,5 +60,5 @@ func TestSweepWaitsForWriters(t *testing.T) {
 	if _, err := r.be.Stat(ctx, lease.SessionsPrefix+"dead"); err == nil {
 		t.Error("dead session left")
 	}
-	r.check(t, r.st)
+	r.check(t, r.rp)
 }

@@ -39,9 +39,6 @@ func New(cs *chunkstore.Store, cfg Config) (*Store, error) {
 // ("/nix/store").
 func (s *Store) StoreDir() string { return s.opt.StoreDir }
 
-// Chunks returns the underlying chunk store.
-func (s *Store) Chunks() *chunkstore.Store { return s.cs }
-
 // HasManifest reports whether the NAR with this SHA-256 is stored.
 func (s *Store) HasManifest(ctx context.Context, narHash narfmt.Hash) (bool, error) {
 	return s.exists(ctx, layout.ManifestOf(narHash).Key())

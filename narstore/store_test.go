@@ -88,7 +88,7 @@ func put(t *testing.T, s *narstore.Store, hash string, nar []byte) narstore.PutR
 	done := make(chan error, 1)
 	res, err := s.PutNAR(ctx, n, bytes.NewReader(nar), func(err error) { done <- err })
 	must(t, err)
-	must(t, s.Chunks().Flush(ctx))
+	must(t, narstore.Flush(ctx, s))
 	must(t, <-done)
 	return res
 }
@@ -171,7 +171,7 @@ func TestPutRejectsMismatch(t *testing.T) {
 	if err == nil {
 		t.Fatal("truncated NAR accepted")
 	}
-	must(t, s.Chunks().Flush(ctx))
+	must(t, narstore.Flush(ctx, s))
 	for _, prefix := range []string{"manifests/", "narinfo/"} {
 		be.List(ctx, prefix, func(fi backend.Info) error {
 			t.Errorf("rejected NAR left %s", fi.Key)

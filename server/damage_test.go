@@ -72,7 +72,7 @@ func (r *repo) residueChunks(t *testing.T, name string) []chunkstore.ID {
 func (r *repo) damageResidue(t *testing.T, name string, frac float64) {
 	t.Helper()
 	ids := r.residueChunks(t, name)
-	loc, err := r.st.Chunks().Lookup(context.Background(), ids[int(float64(len(ids)-1)*frac)])
+	loc, err := r.rp.Chunks().Lookup(context.Background(), ids[int(float64(len(ids)-1)*frac)])
 	check(t, err)
 	ctx := context.Background()
 	key := chunkstore.PackKey(loc.Pack)

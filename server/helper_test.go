@@ -145,7 +145,7 @@ func (r *repo) putBigNAR(tb testing.TB, size int) (nar []byte, name string) {
 	done := make(chan error, 1)
 	_, err = r.st.PutNAR(ctx, n, bytes.NewReader(nar), func(err error) { done <- err })
 	check(tb, err)
-	check(tb, r.st.Chunks().Flush(ctx))
+	check(tb, r.rp.Chunks().Flush(ctx))
 	check(tb, <-done)
 	return nar, nixbase32.EncodeToString(sum[:])
 }

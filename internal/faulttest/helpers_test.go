@@ -165,7 +165,7 @@ func (r *repo) deps(t testing.TB) map[[32]byte][]chunkstore.Location {
 		ids = append(ids, r.residueIDs(t, m)...)
 		var locs []chunkstore.Location
 		for _, id := range ids {
-			loc, err := r.st.Chunks().Lookup(ctx, id)
+			loc, err := r.rp.Chunks().Lookup(ctx, id)
 			must(t, err)
 			locs = append(locs, loc)
 		}

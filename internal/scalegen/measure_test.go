@@ -136,7 +136,7 @@ func measureScale(t *testing.T, dir string, target int) figures {
 		t.Fatal(err)
 	}
 	defer rp.Close()
-	if _, err := g.Put(ctx, rp.NARs(), g.Generations(), 0, min(batchNARs, g.Packages())); err != nil {
+	if _, err := g.Put(ctx, rp, g.Generations(), 0, min(batchNARs, g.Packages())); err != nil {
 		t.Fatal(err)
 	}
 	f.ingestTime = time.Since(start)

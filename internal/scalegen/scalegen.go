@@ -266,12 +266,12 @@ type Stats struct {
 	New      int64 // chunks stored anew, of every stream
 }
 
-// Generate stores every generation of every package into st, oldest
+// Generate stores every generation of every package into rp, oldest
 // generation first.
-func (g *Generator) Generate(ctx context.Context, st *narstore.Store) (Stats, error) {
+func (g *Generator) Generate(ctx context.Context, rp *repo.Repo) (Stats, error) {
 	var all Stats
 	for gen := range g.opts.Generations {
-		s, err := g.Put(ctx, st, gen, 0, len(g.pkgs))
+		s, err := g.Put(ctx, rp, gen, 0, len(g.pkgs))
 		all.NARs += s.NARs
 		all.NarBytes += s.NarBytes
 		all.Chunks += s.Chunks
@@ -283,11 +283,12 @@ func (g *Generator) Generate(ctx context.Context, st *narstore.Store) (Stats, er
 	return all, nil
 }
 
-// Put stores generation gen of packages from to to-1 into st, as an
+// Put stores generation gen of packages from to to-1 into rp, as an
 // ingest would: within a session, Jobs NARs at a time, and returns once
 // every narinfo is written. A generation past Generations is a new build.
-func (g *Generator) Put(ctx context.Context, st *narstore.Store, gen, from, to int) (Stats, error) {
-	ss, err := st.Chunks().StartSession(ctx, lease.SessionOptions{Kind: "ingest"})
+func (g *Generator) Put(ctx context.Context, rp *repo.Repo, gen, from, to int) (Stats, error) {
+	st := rp.NARs()
+	ss, err := rp.Chunks().StartSession(ctx, lease.SessionOptions{Kind: "ingest"})
 	if err != nil {
 		return Stats{}, fmt.Errorf("scalegen: %w", err)
 	}
@@ -338,7 +339,7 @@ func (g *Generator) Put(ctx context.Context, st *narstore.Store, gen, from, to i
 	}
 	close(next)
 	work.Wait()
-	if err := st.Chunks().Flush(context.WithoutCancel(ctx)); err != nil {
+	if err := rp.Chunks().Flush(context.WithoutCancel(ctx)); err != nil {
 		fail(err)
 	}
 	done.Wait()

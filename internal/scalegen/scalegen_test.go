@@ -39,7 +39,7 @@ func generate(t testing.TB, dir, index string, g *scalegen.Generator) scalegen.S
 		t.Fatal(err)
 	}
 	defer rp.Close()
-	stats, err := g.Generate(ctx, rp.NARs())
+	stats, err := g.Generate(ctx, rp)
 	if err != nil {
 		t.Fatal(err)
 	}
