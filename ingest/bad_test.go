@@ -13,6 +13,7 @@ import (
 
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/decompress"
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/narstore"
@@ -93,7 +94,7 @@ func corruptXZ(d *damaged) {
 
 // otherStorePath changes the hash part of the narinfo's StorePath.
 func otherStorePath(d *damaged) {
-	sp := field(d.ni, "StorePath")
+	sp := nixtest.Field(d.ni, "StorePath")
 	i := strings.LastIndexByte(sp, '/') + 1
 	c := byte('0')
 	if sp[i] == '0' {
@@ -111,7 +112,7 @@ func TestBadInput(t *testing.T) {
 			dir := sampleBucket(t)
 			orig := narinfos(t, dir)
 			d := &damaged{t: t, dir: dir, ni: orig[victim]}
-			d.nar = filepath.Join(dir, filepath.FromSlash(field(d.ni, "URL")))
+			d.nar = filepath.Join(dir, filepath.FromSlash(nixtest.Field(d.ni, "URL")))
 			checkVictimUnique(t, orig)
 			tc.damage(d)
 
@@ -123,7 +124,7 @@ func TestBadInput(t *testing.T) {
 			var st *ingest.Stats
 			peak := peakHeap(func() { st, err = ingest.Run(context.Background(), cs, r.rp, ingest.Options{Jobs: 4}) })
 			t.Logf("%v, peak heap %d MiB, read %d bytes of the victim's NAR file; failure: %v",
-				time.Since(start).Round(time.Millisecond), peak>>20, cs.read(field(d.ni, "URL")), st.Failures)
+				time.Since(start).Round(time.Millisecond), peak>>20, cs.read(nixtest.Field(d.ni, "URL")), st.Failures)
 			if peak > 256<<20 {
 				t.Errorf("peak heap %d MiB; want bounded memory", peak>>20)
 			}
@@ -139,8 +140,8 @@ func TestBadInput(t *testing.T) {
 func checkVictimUnique(t *testing.T, orig map[string][]byte) {
 	t.Helper()
 	for h, ni := range orig {
-		if h != victim && (field(ni, "URL") == field(orig[victim], "URL") ||
-			field(ni, "NarHash") == field(orig[victim], "NarHash")) {
+		if h != victim && (nixtest.Field(ni, "URL") == nixtest.Field(orig[victim], "URL") ||
+			nixtest.Field(ni, "NarHash") == nixtest.Field(orig[victim], "NarHash")) {
 			t.Fatalf("%s shares the victim's NAR", h)
 		}
 	}
@@ -234,7 +235,7 @@ func TestLinkChecksNarSize(t *testing.T) {
 	}
 	ni := narinfos(t, dir)[victim]
 	const other = "0000000000000000000000000000000a"
-	sp := strings.Replace(field(ni, "StorePath"), victim, other, 1)
+	sp := strings.Replace(nixtest.Field(ni, "StorePath"), victim, other, 1)
 	ni = setField(setField(ni, "StorePath", sp), "NarSize", itoa(sizeField(t, ni, "NarSize")+8))
 	must(t, os.WriteFile(filepath.Join(dir, other+".narinfo"), ni, 0o644))
 	st, err = r.ingestDir(t, dir)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
@@ -115,19 +115,9 @@ func narinfos(t testing.TB, dir string) map[string][]byte {
 	return out
 }
 
-// field returns the value of key in narinfo text.
-func field(narinfo []byte, key string) string {
-	for line := range strings.SplitSeq(string(narinfo), "\n") {
-		if v, ok := strings.CutPrefix(line, key+": "); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 func sizeField(t testing.TB, narinfo []byte, key string) int64 {
 	t.Helper()
-	n, err := strconv.ParseInt(field(narinfo, key), 10, 64)
+	n, err := strconv.ParseInt(nixtest.Field(narinfo, key), 10, 64)
 	must(t, err)
 	return n
 }
@@ -151,22 +141,11 @@ func setField(narinfo []byte, key, value string) []byte {
 // narHash returns the SHA-256 digest of a narinfo's NarHash.
 func narHash(t testing.TB, narinfo []byte) [32]byte {
 	t.Helper()
-	h, err := nixhash.Parse(field(narinfo, "NarHash"))
+	h, err := nixhash.Parse(nixtest.Field(narinfo, "NarHash"))
 	must(t, err)
 	var sum [32]byte
 	copy(sum[:], h.Digest)
 	return sum
-}
-
-// requireTool skips (or under CI fails) a test when a program is missing.
-func requireTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found on PATH", name)
-		}
-		t.Skipf("%s not found on PATH", name)
-	}
 }
 
 // countingSource counts the bytes read from the files it opens.

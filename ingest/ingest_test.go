@@ -43,7 +43,7 @@ func checkNarInfosIdentical(t *testing.T, r *repo, nis map[string][]byte) {
 		} else if !bytes.Equal(got, want) {
 			t.Errorf("narinfo %s stored as\n%s\nwant\n%s", h, got, want)
 		}
-		if field(want, "Sig") == "" {
+		if nixtest.Field(want, "Sig") == "" {
 			t.Errorf("narinfo %s of the source has no signature", h)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/retention"
@@ -98,8 +99,8 @@ func TestTombstoneOfAnotherBuild(t *testing.T) {
 	dir := sampleBucket(t)
 	nis := narinfos(t, dir)
 	r := newRepo(t)
-	other := setField(nis[zlib3], "NarHash", field(nis[attr1], "NarHash"))
-	other = setField(other, "NarSize", field(nis[attr1], "NarSize"))
+	other := setField(nis[zlib3], "NarHash", nixtest.Field(nis[attr1], "NarHash"))
+	other = setField(other, "NarSize", nixtest.Field(nis[attr1], "NarSize"))
 	must(t, r.st.PutTombstone(ctx, zlib3, other))
 
 	st, err := r.ingestDir(t, dir)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -128,7 +129,7 @@ func TestShardedRuns(t *testing.T) {
 			}
 			stored[h] = k
 			shards[k] = true
-			_, name, _ := strings.Cut(path.Base(field(ni, "StorePath")), "-")
+			_, name, _ := strings.Cut(path.Base(nixtest.Field(ni, "StorePath")), "-")
 			if !shard.Takes(name) {
 				t.Errorf("shard %v stored %s, of another shard", shard, name)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 )
 
@@ -18,7 +19,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // xzCompress compresses r with the xz program.
 func xzCompress(t testing.TB, r io.Reader) []byte {
 	t.Helper()
-	requireTool(t, "xz")
+	nixtest.RequireTool(t, "xz")
 	cmd := exec.Command("xz", "-0", "--stdout")
 	cmd.Stdin = r
 	var stderr bytes.Buffer
@@ -78,7 +79,7 @@ func bomb(d *damaged) {
 	}
 	file.Write(xzCompress(d.t, &suffix))
 	d.writeNAR(file.Bytes())
-	d.t.Logf("bomb: %d byte .nar.xz, %d GiB NAR, NarSize %s", file.Len(), bombSize>>30, field(d.ni, "NarSize"))
+	d.t.Logf("bomb: %d byte .nar.xz, %d GiB NAR, NarSize %s", file.Len(), bombSize>>30, nixtest.Field(d.ni, "NarSize"))
 }
 
 func narString(b *bytes.Buffer, s string) {
@@ -99,7 +100,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 func checkBombRefusedEarly(t *testing.T, cs *countingSource, d *damaged) {
 	t.Helper()
 	size := int64(len(d.readNAR()))
-	if n := cs.read(field(d.ni, "URL")); n > size/2 {
+	if n := cs.read(nixtest.Field(d.ni, "URL")); n > size/2 {
 		t.Errorf("read %d of the bomb's %d bytes; want it refused early", n, size)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/internal/decompress"
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -29,7 +30,7 @@ func checkCache(t *testing.T, src source.Source, c testCache, compression string
 		if err != nil {
 			return err
 		}
-		if cm := field(ni, "Compression"); cm != compression {
+		if cm := nixtest.Field(ni, "Compression"); cm != compression {
 			t.Errorf("%s: Compression %q, want %q", hash, cm, compression)
 		}
 		nar := readNAR(t, src, ni)
@@ -54,12 +55,12 @@ func checkCache(t *testing.T, src source.Source, c testCache, compression string
 func readNAR(t *testing.T, src source.Source, narinfo []byte) []byte {
 	t.Helper()
 	ctx := context.Background()
-	f, err := src.Open(ctx, field(narinfo, "URL"))
+	f, err := src.Open(ctx, nixtest.Field(narinfo, "URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	d, err := decompress.NewReader(ctx, f, field(narinfo, "Compression"))
+	d, err := decompress.NewReader(ctx, f, nixtest.Field(narinfo, "Compression"))
 	if err != nil {
 		t.Fatal(err)
 	}

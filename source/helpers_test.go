@@ -1,53 +1,15 @@
 package source_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nardedup/nardedup/internal/nixtest"
 )
-
-// field returns the value of key in narinfo text.
-func field(narinfo []byte, key string) string {
-	for line := range strings.SplitSeq(string(narinfo), "\n") {
-		if v, ok := strings.CutPrefix(line, key+": "); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-// requireTool skips (or under CI fails) a test when a program is missing.
-func requireTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found on PATH", name)
-		}
-		t.Skipf("%s not found on PATH", name)
-	}
-}
-
-// run runs a command, failing the test with its output on error.
-func run(t testing.TB, env []string, stdin []byte, name string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = env
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return out
-}
 
 // makeTree writes a small store-path-like tree with text, binary noise, an
 // executable and a symlink; size roughly sets the byte count.
@@ -106,10 +68,10 @@ func buildCache(t testing.TB, compression string, n int) testCache {
 	for i := range n {
 		tree := filepath.Join(tmp, fmt.Sprintf("tree-%d", i))
 		makeTree(t, tree, uint64(i), 100_000*(i+1))
-		storePath := strings.TrimSpace(string(run(t, env, nil, "nix-store", "--add", tree)))
-		run(t, env, nil, "nix", "copy", "--to", "file://"+c.Dir+"?compression="+compression, storePath)
+		storePath := strings.TrimSpace(string(nixtest.Run(t, env, nil, "nix-store", "--add", tree)))
+		nixtest.Run(t, env, nil, "nix", "copy", "--to", "file://"+c.Dir+"?compression="+compression, storePath)
 		hash := strings.TrimPrefix(storePath, "/nix/store/")[:32]
-		c.NARs[hash] = run(t, env, nil, "nix-store", "--dump", tree)
+		c.NARs[hash] = nixtest.Run(t, env, nil, "nix-store", "--dump", tree)
 	}
 	return c
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -70,7 +71,7 @@ func TestHTTPRealCache(t *testing.T) {
 
 // TestHTTPPythonServer serves a cache with python3 -m http.server once.
 func TestHTTPPythonServer(t *testing.T) {
-	requireTool(t, "python3")
+	nixtest.RequireTool(t, "python3")
 	c := buildCache(t, "xz", 1)
 	cmd := exec.Command("python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", c.Dir, "0")
 	stdout, _ := cmd.StdoutPipe()

@@ -15,6 +15,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/s3test"
 	samplecache "github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/repo"
@@ -106,8 +107,8 @@ func sameAsDir(t *testing.T, src, d source.Source) {
 		if wni, _ := d.NarInfo(ctx, h); err != nil || !bytes.Equal(ni, wni) {
 			t.Fatalf("NarInfo(%s) = %q, %v", h, ni, err)
 		}
-		if g, w := readAll(t, src, field(ni, "URL")), readAll(t, d, field(ni, "URL")); !bytes.Equal(g, w) {
-			t.Fatalf("Open(%s): %d bytes, want %d", field(ni, "URL"), len(g), len(w))
+		if g, w := readAll(t, src, nixtest.Field(ni, "URL")), readAll(t, d, nixtest.Field(ni, "URL")); !bytes.Equal(g, w) {
+			t.Fatalf("Open(%s): %d bytes, want %d", nixtest.Field(ni, "URL"), len(g), len(w))
 		}
 	}
 	if _, err := src.NarInfo(ctx, "00000000000000000000000000000000"); !errors.Is(err, source.ErrNotFound) {

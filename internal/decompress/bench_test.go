@@ -33,7 +33,7 @@ func loadBench(b *testing.B) benchInput {
 		if err != nil {
 			b.Fatal(err)
 		}
-		nar := run(b, nil, xzData, "xz", "-dc")
+		nar := nixtest.Run(b, nil, xzData, "xz", "-dc")
 		if len(raw)+len(nar) > 48<<20 {
 			continue
 		}
@@ -41,8 +41,8 @@ func loadBench(b *testing.B) benchInput {
 		in.comp["xz"] = append(in.comp["xz"], xzData...)
 	}
 	in.raw = int64(len(raw))
-	in.comp["zstd"] = run(b, nil, raw, "zstd", "-c", "-q", "-3")
-	in.comp["bzip2"] = run(b, nil, raw, "bzip2", "-c", "-9")
+	in.comp["zstd"] = nixtest.Run(b, nil, raw, "zstd", "-c", "-q", "-3")
+	in.comp["bzip2"] = nixtest.Run(b, nil, raw, "bzip2", "-c", "-9")
 	return in
 }
 
@@ -58,7 +58,7 @@ func size(path string) int64 {
 // xz-exec-file hands xz an *os.File (what a directory source returns),
 // xz-exec a pipe fed from memory (like an HTTP body).
 func BenchmarkDecompress(b *testing.B) {
-	requireTool(b, "xz")
+	nixtest.RequireTool(b, "xz")
 	in := loadBench(b)
 	xzFile := filepath.Join(b.TempDir(), "all.xz")
 	writeFile(b, xzFile, in.comp["xz"], 0o644)

@@ -38,7 +38,7 @@ func TestCorpus(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		want, err := strconv.ParseInt(field(ni, "NarSize"), 10, 64)
+		want, err := strconv.ParseInt(nixtest.Field(ni, "NarSize"), 10, 64)
 		if err != nil {
 			t.Fatalf("%s: NarSize: %v", hash, err)
 		}
@@ -60,13 +60,13 @@ func TestCorpus(t *testing.T) {
 func corpusNARSize(t *testing.T, src source.Source, narinfo []byte, dec decompress.XZDecoder) int64 {
 	t.Helper()
 	ctx := context.Background()
-	f, err := src.Open(ctx, field(narinfo, "URL"))
+	f, err := src.Open(ctx, nixtest.Field(narinfo, "URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	var d io.ReadCloser
-	if c := field(narinfo, "Compression"); c == "xz" {
+	if c := nixtest.Field(narinfo, "Compression"); c == "xz" {
 		d, err = dec.NewReader(ctx, f)
 	} else {
 		d, err = decompress.NewReader(ctx, f, c)
@@ -77,7 +77,7 @@ func corpusNARSize(t *testing.T, src source.Source, narinfo []byte, dec decompre
 	defer d.Close()
 	n, err := io.Copy(io.Discard, d)
 	if err != nil {
-		t.Fatalf("%s: %v", field(narinfo, "URL"), err)
+		t.Fatalf("%s: %v", nixtest.Field(narinfo, "URL"), err)
 	}
 	return n
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/internal/decompress"
+	"github.com/nardedup/nardedup/internal/nixtest"
 )
 
 // format is one decoder under test, with the CLI compressing its input.
@@ -58,8 +59,8 @@ func sample(t testing.TB) []byte {
 
 func compress(t testing.TB, f format, data []byte) []byte {
 	t.Helper()
-	requireTool(t, f.tool)
-	return run(t, nil, data, f.tool, f.args...)
+	nixtest.RequireTool(t, f.tool)
+	return nixtest.Run(t, nil, data, f.tool, f.args...)
 }
 
 // decodeAll decompresses in with a deadline; a hang fails the test.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/internal/decompress"
+	"github.com/nardedup/nardedup/internal/nixtest"
 )
 
 // reaped waits until pid is gone: no process, not even a zombie.
@@ -49,7 +50,7 @@ func settleGoroutines(t *testing.T, n int) {
 }
 
 func execXZ(t *testing.T) decompress.XZDecoder {
-	requireTool(t, "xz")
+	nixtest.RequireTool(t, "xz")
 	return decompress.ExecXZ(xzPath())
 }
 

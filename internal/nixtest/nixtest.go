@@ -36,6 +36,42 @@ func Require(t testing.TB, tools ...string) {
 	}
 }
 
+// RequireTool makes sure a program other than Nix (xz, zstd, …) is on
+// PATH. It skips the test when it is not, or fails it under CI.
+func RequireTool(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		missing(t, fmt.Sprintf("%s not found on PATH", name))
+	}
+}
+
+// Run runs a program with env and stdin and returns its standard output,
+// failing the test with its standard error when it fails.
+func Run(t testing.TB, env []string, stdin []byte, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+// Field returns the value of key in the narinfo text Nix wrote ("" when
+// it has none).
+func Field(narinfo []byte, key string) string {
+	for line := range strings.SplitSeq(string(narinfo), "\n") {
+		if v, ok := strings.CutPrefix(line, key+": "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 func missing(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv("CI") != "" {
