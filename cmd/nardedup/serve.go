@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/repo"
@@ -46,7 +47,9 @@ memory. The process may hold about twice the cache. 0 turns it off.
 Auth (off by default): with --auth-token FILE (one token a line) requests
 must send "Authorization: Bearer TOKEN" or basic auth with the token as
 password; with --basic-auth FILE (one user:password a line) basic auth. Both
-may be given. Nix sends basic auth from a netrc file (nix.conf netrc-file):
+may be given; either given empty (e.g. an empty NARDEDUP_AUTH_TOKEN_FILE) is
+an error, not auth off. The startup line says which auth is in force.
+Nix sends basic auth from a netrc file (nix.conf netrc-file):
    machine HOST login USER password PASSWORD-OR-TOKEN`,
 		Flags: repoFlags(
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on", Value: "127.0.0.1:8080", EnvVars: []string{"NARDEDUP_LISTEN"}},
@@ -70,7 +73,7 @@ func runServe(c *cli.Context) error {
 	if comp != "zstd" && comp != "none" {
 		return fmt.Errorf("serve: --compression %q: want zstd or none", comp)
 	}
-	auth, err := serveAuth(c)
+	auth, authLine, err := serveAuth(c)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -100,27 +103,52 @@ func runServe(c *cli.Context) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	h := server.New(st, server.Options{Priority: c.Int("priority"), Logger: log, Compression: comp,
 		SendTimeout: c.Duration("send-timeout"), MaxConcurrentNARs: c.Int("max-nar-streams"), Auth: auth})
-	fmt.Fprintf(os.Stderr, "serving %s on http://%s\n", c.String("repo"), ln.Addr())
+	fmt.Fprintf(os.Stderr, "serving %s on http://%s (%s)\n", c.String("repo"), ln.Addr(), authLine)
 	return server.Serve(c.Context, ln, h, server.HTTPOptions{IdleTimeout: c.Duration("idle-timeout")})
 }
 
-// serveAuth returns the credentials of --auth-token and --basic-auth, or
-// nil if neither is given.
-func serveAuth(c *cli.Context) (*server.Auth, error) {
+// authFlags are serve's flags that name credential files.
+var authFlags = []string{"auth-token", "basic-auth"}
+
+// serveAuth returns the credentials of --auth-token and --basic-auth (nil
+// if neither is given) and a line for the operator saying what they are.
+// A flag given with an empty value, on the command line or through its
+// environment variable, is an error rather than auth turned off: an empty
+// variable must not turn a private cache public.
+func serveAuth(c *cli.Context) (*server.Auth, string, error) {
+	for _, name := range authFlags {
+		if c.IsSet(name) && c.String(name) == "" {
+			return nil, "", fmt.Errorf("--%s is set but empty (check %s): give a FILE, or leave it unset to serve without auth", name, flagEnvVar(c, name))
+		}
+	}
 	tokens, basic := c.String("auth-token"), c.String("basic-auth")
 	if tokens == "" && basic == "" {
-		return nil, nil
+		return nil, "auth: off (anyone may read)", nil
 	}
 	auth := &server.Auth{}
+	var what []string
 	if tokens != "" {
 		if err := auth.LoadTokenFile(tokens); err != nil {
-			return nil, fmt.Errorf("--auth-token: %w", err)
+			return nil, "", fmt.Errorf("--auth-token: %w", err)
 		}
+		what = append(what, "bearer tokens from "+tokens)
 	}
 	if basic != "" {
 		if err := auth.LoadBasicFile(basic); err != nil {
-			return nil, fmt.Errorf("--basic-auth: %w", err)
+			return nil, "", fmt.Errorf("--basic-auth: %w", err)
+		}
+		what = append(what, "basic auth from "+basic)
+	}
+	return auth, "auth: " + strings.Join(what, ", "), nil
+}
+
+// flagEnvVar returns the environment variable of the command's flag name.
+func flagEnvVar(c *cli.Context, name string) string {
+	for _, f := range c.Command.Flags {
+		ef, ok := f.(interface{ GetEnvVars() []string })
+		if ok && f.Names()[0] == name && len(ef.GetEnvVars()) > 0 {
+			return ef.GetEnvVars()[0]
 		}
 	}
-	return auth, nil
+	return "its environment variable"
 }
