@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,16 +29,62 @@ import (
 // no repository.
 var ErrNoRepository = errors.New("holds no repository (nardedup ingest creates one)")
 
-// OpenBackend opens the backend a repository location names: an
-// s3://BUCKET/PREFIX?… URL (see package s3) or a local directory.
+// OpenBackend opens the backend an existing repository's location names:
+// an s3://BUCKET/PREFIX?… URL (see package s3; the scheme in any case) or
+// a local directory, which must exist. It creates nothing, so that a
+// command that only reads cannot leave an empty repository behind; see
+// CreateBackend for the command that creates repositories.
+//
+// An empty location is refused, and so is any other leading "scheme:"
+// (a letter, then letters, digits, '+', '-' or '.', then ':', with no '/'
+// before it): "s3:bucket/prefix" or "file:///x" is a mistyped URL, not a
+// directory. A directory whose name looks like that is written "./NAME".
 func OpenBackend(ctx context.Context, location string) (backend.Backend, error) {
-	switch {
-	case strings.HasPrefix(location, "s3://"):
-		return s3.Open(ctx, location)
-	case strings.Contains(location, "://"):
-		return nil, fmt.Errorf("--repo %q: unsupported scheme (want a directory or s3://)", location)
+	return openBackend(ctx, location, false)
+}
+
+// CreateBackend is OpenBackend for a repository that may not exist yet: a
+// missing local directory (and its parents) is created.
+func CreateBackend(ctx context.Context, location string) (backend.Backend, error) {
+	return openBackend(ctx, location, true)
+}
+
+func openBackend(ctx context.Context, location string, create bool) (backend.Backend, error) {
+	if location == "" {
+		return nil, errors.New("--repo is empty: give a directory or s3://BUCKET/PREFIX")
 	}
-	return local.Open(location)
+	if scheme, ok := urlScheme(location); ok {
+		if strings.EqualFold(scheme, "s3") && strings.HasPrefix(location[len(scheme)+1:], "//") {
+			return s3.Open(ctx, location)
+		}
+		return nil, fmt.Errorf("--repo %q: not a directory or an s3://BUCKET/PREFIX URL (scheme %q unsupported; write ./%s for a directory of that name)", location, scheme+":", location)
+	}
+	if create {
+		return local.Open(location)
+	}
+	be, err := local.OpenExisting(location)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("--repo %s: no such directory, so it %w", location, ErrNoRepository)
+	}
+	return be, err
+}
+
+// urlScheme returns the scheme location begins with, as in a URL: a
+// letter, then letters, digits, '+', '-' or '.', up to the first ':'.
+func urlScheme(location string) (string, bool) {
+	scheme, _, ok := strings.Cut(location, ":")
+	if !ok || scheme == "" {
+		return "", false
+	}
+	for i, r := range scheme {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z':
+		case i > 0 && ('0' <= r && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return "", false
+		}
+	}
+	return scheme, true
 }
 
 // Exists reports whether be holds a repository.

@@ -3,8 +3,10 @@ package repo_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nardedup/nardedup/repo"
@@ -13,7 +15,7 @@ import (
 func TestCreateOpen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	be, err := repo.OpenBackend(ctx, filepath.Join(dir, "repo"))
+	be, err := repo.CreateBackend(ctx, filepath.Join(dir, "repo"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +58,67 @@ func TestCreateOpen(t *testing.T) {
 	}
 }
 
-func TestOpenBackendScheme(t *testing.T) {
-	for _, loc := range []string{"http://example/repo", "file:///tmp/x"} {
-		if _, err := repo.OpenBackend(context.Background(), loc); err == nil {
-			t.Errorf("OpenBackend(%q) succeeded; want an unsupported scheme error", loc)
+// OpenBackend creates nothing, and a location that is empty or begins
+// with a URL scheme other than s3:// (in any case) is refused rather than
+// taken for a local directory.
+func TestOpenBackendLocation(t *testing.T) {
+	ctx := context.Background()
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("a:b", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir("dir", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		loc     string
+		wantErr string // empty: opens
+	}{
+		{"", "--repo is empty"},
+		{"missing", "no such directory"},
+		{"missing/sub", "no such directory"},
+		{"s3:bucket/prefix", `scheme "s3:" unsupported`},
+		{"S3:bucket", `scheme "S3:" unsupported`},
+		{"s3:/bucket", `scheme "s3:" unsupported`},
+		{"http://example/repo", `scheme "http:" unsupported`},
+		{"file:///tmp/x", `scheme "file:" unsupported`},
+		{"gs://bucket/x", `scheme "gs:" unsupported`},
+		{"a:b", `write ./a:b`},
+		{"dir", ""},
+		{"./a:b", ""},
+		{"dir/../a:b", ""},
+	} {
+		be, err := repo.OpenBackend(ctx, tc.loc)
+		if tc.wantErr == "" {
+			if err != nil {
+				t.Errorf("OpenBackend(%q): %v", tc.loc, err)
+			} else {
+				be.Close()
+			}
+			continue
+		}
+		if err == nil {
+			be.Close()
+			t.Errorf("OpenBackend(%q) succeeded; want an error containing %q", tc.loc, tc.wantErr)
+		} else if !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("OpenBackend(%q): %v; want an error containing %q", tc.loc, err, tc.wantErr)
+		}
+	}
+	if _, err := os.Stat("missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenBackend created a missing directory (stat: %v)", err)
+	}
+	if ents, _ := os.ReadDir("."); len(ents) != 2 {
+		t.Errorf("OpenBackend left %d entries in the current directory; want the 2 made here", len(ents))
+	}
+}
+
+// The scheme s3:// is matched in any case: S3:// reaches the S3 backend
+// (which then fails on the missing bucket), not the "unsupported" error.
+func TestOpenBackendS3AnyCase(t *testing.T) {
+	for _, loc := range []string{"S3://", "S3://b/p?endpoint=127.0.0.1:1&tls=false"} {
+		_, err := repo.OpenBackend(context.Background(), loc)
+		if err == nil || strings.Contains(err.Error(), "unsupported") || !strings.HasPrefix(err.Error(), "s3") {
+			t.Errorf("OpenBackend(%q): %v; want an error from the S3 backend", loc, err)
 		}
 	}
 }

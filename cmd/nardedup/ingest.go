@@ -84,7 +84,7 @@ func runIngest(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	be, err := openBackend(c)
+	be, err := repo.CreateBackend(c.Context, c.String("repo"))
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,8 @@ func repoFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{repoFlag, indexCacheFlag}, extra...)
 }
 
-// openBackend opens the backend of --repo.
+// openBackend opens the backend of --repo, which must exist: only ingest
+// creates a repository (with repo.CreateBackend).
 func openBackend(c *cli.Context) (backend.Backend, error) {
 	return repo.OpenBackend(c.Context, c.String("repo"))
 }

@@ -69,12 +69,24 @@ type Backend struct {
 // Open returns a backend rooted at dir, creating dir (and its parents) if
 // needed. The caller closes the backend.
 func Open(dir string) (*Backend, error) {
+	return open(dir, true)
+}
+
+// OpenExisting is Open for a directory that must exist already: a missing
+// dir is an error wrapping fs.ErrNotExist, and nothing is created.
+func OpenExisting(dir string) (*Backend, error) {
+	return open(dir, false)
+}
+
+func open(dir string, create bool) (*Backend, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("local: open %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, dirPerm); err != nil {
-		return nil, fmt.Errorf("local: open %s: %w", dir, err)
+	if create {
+		if err := os.MkdirAll(abs, dirPerm); err != nil {
+			return nil, fmt.Errorf("local: open %s: %w", dir, err)
+		}
 	}
 	root, err := os.OpenRoot(abs)
 	if err != nil {

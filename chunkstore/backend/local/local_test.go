@@ -2,7 +2,9 @@ package local_test
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -86,4 +88,26 @@ func TestOpenReaderKeepsContent(t *testing.T) {
 			t.Errorf("read %q, %v; want %q", got, err, tc.want)
 		}
 	}
+}
+
+// OpenExisting refuses a missing directory and creates nothing.
+func TestOpenExisting(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	if b, err := local.OpenExisting(dir); !errors.Is(err, fs.ErrNotExist) {
+		if err == nil {
+			b.Close()
+		}
+		t.Fatalf("OpenExisting of a missing directory: %v; want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenExisting created %s (stat: %v)", dir, err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := local.OpenExisting(dir)
+	if err != nil {
+		t.Fatalf("OpenExisting of an existing directory: %v", err)
+	}
+	b.Close()
 }
