@@ -119,7 +119,7 @@ func (o *Options) findIndex(repoID string) error {
 		return nil
 	}
 	var err error
-	o.Chunks.IndexPath, err = IndexPath(o.IndexCache, repoID, o.Role)
+	o.Chunks.IndexPath, err = indexPath(o.IndexCache, repoID, o.Role)
 	return err
 }
 
@@ -153,10 +153,10 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Repo, error) 
 	return &Repo{be: be, cfg: cfg, cs: cs, nars: nars}, nil
 }
 
-// IndexPath returns the local index file of a role for the repository with
+// indexPath returns the local index file of a role for the repository with
 // id repoID under the index cache directory cacheDir (empty: the user's
 // cache directory), creating its directory.
-func IndexPath(cacheDir, repoID, role string) (string, error) {
+func indexPath(cacheDir, repoID, role string) (string, error) {
 	if cacheDir == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {

@@ -127,10 +127,6 @@ func Parse(key string) (Handle, error) {
 	return Handle{}, fmt.Errorf("layout: %q is not a key of a repository object", key)
 }
 
-// ParseType returns the name of the object of kind t stored under key, and
-// whether key is one.
-func ParseType(t Type, key string) (name string, ok bool) { return specs[t].parse(key) }
-
 func (s spec) parse(key string) (string, bool) {
 	if s.key != "" {
 		return "", key == s.key
@@ -160,7 +156,7 @@ func (s spec) parse(key string) (string, bool) {
 // listing and is returned; errors are the backend's, unwrapped.
 func List(ctx context.Context, be backend.Backend, t Type, fn func(name string, fi backend.Info) error) error {
 	return be.List(ctx, t.Prefix(), func(fi backend.Info) error {
-		name, ok := ParseType(t, fi.Key)
+		name, ok := specs[t].parse(fi.Key)
 		if !ok {
 			return nil
 		}
