@@ -6,9 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -202,7 +200,7 @@ func TestRepoV1Serve(t *testing.T) {
 		defer ts.Close()
 		for hash, up := range want {
 			t.Run(compression+"/"+hash, func(t *testing.T) {
-				ni, err := narinfo.Parse(bytes.NewReader(get(t, ts.URL+"/"+hash+".narinfo")))
+				ni, err := narinfo.Parse(bytes.NewReader(nixtest.Get(t, ts.URL+"/"+hash+".narinfo")))
 				if err != nil {
 					t.Fatalf("served narinfo: %v", err)
 				}
@@ -213,7 +211,7 @@ func TestRepoV1Serve(t *testing.T) {
 				if err := ni.Verify(keys); err != nil {
 					t.Errorf("served narinfo: %v", err)
 				}
-				nar := get(t, ts.URL+"/"+ni.URL)
+				nar := nixtest.Get(t, ts.URL+"/"+ni.URL)
 				if ni.Compression == "zstd" {
 					if nar, err = dec.DecodeAll(nar, nil); err != nil {
 						t.Fatalf("served NAR %s: %v", ni.URL, err)
@@ -229,24 +227,6 @@ func TestRepoV1Serve(t *testing.T) {
 			})
 		}
 	}
-}
-
-// get GETs url and returns the body of a 200 response.
-func get(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: status %d; want 200\n%s", url, resp.StatusCode, body)
-	}
-	return body
 }
 
 // TestRepoV1Command has the nardedup command verify the repository, print

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"fmt"
-	"io"
 	"math/rand"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
@@ -83,28 +81,12 @@ func serveAll(t testing.TB, r *repo) {
 	ts := httptest.NewServer(server.New(r.st, server.Options{Compression: "none"}))
 	defer ts.Close()
 	for _, u := range upstream(t, r.bucket) {
-		text := get(t, ts.URL+"/"+u.hash+".narinfo")
+		text := nixtest.Get(t, ts.URL+"/"+u.hash+".narinfo")
 		ni, err := narinfo.Parse(bytes.NewReader(text))
 		must(t, err)
-		nar := get(t, ts.URL+"/"+ni.URL)
+		nar := nixtest.Get(t, ts.URL+"/"+ni.URL)
 		if got := sha256.Sum256(nar); got != u.narHash || uint64(len(nar)) != u.size {
 			t.Errorf("GET %s: got %d bytes, sha256 %x; want %d, %x", ni.URL, len(nar), got, u.size, u.narHash)
 		}
 	}
-}
-
-// get fetches url and fails the test unless it answers 200 in full.
-func get(t testing.TB, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	must(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("status %s", resp.Status)
-	}
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	return body
 }

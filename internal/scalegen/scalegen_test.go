@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/nardedup/nardedup/admin"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/scalegen"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/repo"
@@ -107,7 +107,7 @@ func TestGenerated(t *testing.T) {
 // NAR, checks the NAR against the narinfo's NarHash and returns it.
 func fetchNAR(t testing.TB, url, hash string) []byte {
 	t.Helper()
-	text := get(t, url+"/"+hash+".narinfo")
+	text := nixtest.Get(t, url+"/"+hash+".narinfo")
 	var narURL, narHash string
 	for line := range strings.Lines(string(text)) {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
@@ -118,23 +118,9 @@ func fetchNAR(t testing.TB, url, hash string) []byte {
 			narHash = v
 		}
 	}
-	nar := get(t, url+"/"+narURL)
+	nar := nixtest.Get(t, url+"/"+narURL)
 	if h := narfmt.Hash(sha256.Sum256(nar)); "sha256:"+h.String() != narHash {
 		t.Fatalf("%s: NAR hashes to %s, narinfo says %s", narURL, h, narHash)
 	}
 	return nar
-}
-
-func get(t testing.TB, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
-	}
-	return b
 }

@@ -76,7 +76,7 @@ func fetchAll(t testing.TB, url string, hashes []string) int64 {
 	t.Helper()
 	var total int64
 	for _, h := range hashes {
-		ni := httpGet(t, url+"/"+h+".narinfo")
+		ni := nixtest.Get(t, url+"/"+h+".narinfo")
 		fields := map[string]string{}
 		for line := range strings.SplitSeq(string(ni), "\n") {
 			if k, v, ok := strings.Cut(line, ": "); ok {
@@ -87,27 +87,13 @@ func fetchAll(t testing.TB, url string, hashes []string) int64 {
 		if err != nil || fields["Compression"] != "none" {
 			t.Fatalf("%s.narinfo: NarHash %q (%v), Compression %q", h, fields["NarHash"], err, fields["Compression"])
 		}
-		nar := httpGet(t, url+"/"+fields["URL"])
+		nar := nixtest.Get(t, url+"/"+fields["URL"])
 		if sum := sha256.Sum256(nar); !bytes.Equal(sum[:], want.Digest) {
 			t.Fatalf("%s: NAR of %d bytes does not match NarHash %s", h, len(nar), fields["NarHash"])
 		}
 		total += int64(len(nar))
 	}
 	return total
-}
-
-func httpGet(t testing.TB, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
-	}
-	return body
 }
 
 // serveStore serves st behind httptest with the given NAR compression.

@@ -145,7 +145,7 @@ func TestIngestOutage(t *testing.T) {
 func narinfo(t *testing.T, base, hash string) (string, int64, []byte) {
 	t.Helper()
 	fields := map[string]string{}
-	for line := range strings.SplitSeq(string(httpGet(t, base+"/"+hash+".narinfo")), "\n") {
+	for line := range strings.SplitSeq(string(nixtest.Get(t, base+"/"+hash+".narinfo")), "\n") {
 		if k, v, ok := strings.Cut(line, ": "); ok {
 			fields[k] = v
 		}
