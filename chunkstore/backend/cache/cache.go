@@ -90,9 +90,10 @@ type Backend struct {
 
 // call is one fetch from the inner backend that concurrent Gets share.
 type call struct {
-	done chan struct{}
-	data []byte
-	err  error
+	epoch uint64 // the disk epoch when the fetch began
+	done  chan struct{}
+	data  []byte
+	err   error
 }
 
 // errTooLarge tells waiters to fetch for themselves.
@@ -151,7 +152,10 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 // fetch joins or leads the one fetch of id from the inner backend.
 func (b *Backend) fetch(ctx context.Context, id entryID, key string, offset, length int64) (io.ReadCloser, error) {
 	b.mu.Lock()
-	if c, ok := b.inflight[id]; ok {
+	epoch := b.disk.epochNow()
+	// A fetch begun before a Put or Delete of a cached key may return the
+	// old content: join only one that began since the last of them.
+	if c, ok := b.inflight[id]; ok && c.epoch == epoch {
 		b.mu.Unlock()
 		select {
 		case <-c.done:
@@ -164,15 +168,16 @@ func (b *Backend) fetch(ctx context.Context, id entryID, key string, offset, len
 		b.hits.Add(1)
 		return io.NopCloser(bytes.NewReader(c.data)), nil
 	}
-	c := &call{done: make(chan struct{})}
+	c := &call{epoch: epoch, done: make(chan struct{})}
 	b.inflight[id] = c
 	b.mu.Unlock()
-	epoch := b.disk.epochNow()
 	b.misses.Add(1)
 
 	rc, err := b.load(ctx, c, id, key, offset, length, epoch)
 	b.mu.Lock()
-	delete(b.inflight, id)
+	if b.inflight[id] == c {
+		delete(b.inflight, id)
+	}
 	b.mu.Unlock()
 	close(c.done)
 	return rc, err
