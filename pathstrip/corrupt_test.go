@@ -49,31 +49,6 @@ func TestRestoreCorrupt(t *testing.T) {
 	}
 }
 
-func TestTooManyPaths(t *testing.T) {
-	opt := pathstrip.Options{Mode: pathstrip.CutHash, MaxPaths: 2}
-	var res, pos bytes.Buffer
-	s := pathstrip.NewStripper(&res, &pos, opt)
-	in := sp(hashA, "") + sp(hashB, "") + sp(hashA, "")
-	if _, err := s.Write([]byte(in)); err != nil {
-		t.Fatalf("Write: got %v; want nil", err)
-	}
-	_, err := s.Write([]byte(" " + sp(hashC, "") + " "))
-	if err == nil {
-		err = s.Close()
-	}
-	if !errors.Is(err, pathstrip.ErrTooManyPaths) {
-		t.Fatalf("got %v; want ErrTooManyPaths", err)
-	}
-	if _, err := s.Write([]byte("x")); !errors.Is(err, pathstrip.ErrTooManyPaths) {
-		t.Fatalf("sticky: got %v; want ErrTooManyPaths", err)
-	}
-	r := pathstrip.NewRestorer(bytes.NewReader(nil), bytes.NewReader([]byte{0, 0}),
-		[]string{sp(hashA, ""), sp(hashB, ""), sp(hashC, "")}, opt)
-	if _, err := r.Read(make([]byte, 8)); !errors.Is(err, pathstrip.ErrTooManyPaths) {
-		t.Fatalf("restorer: got %v; want ErrTooManyPaths", err)
-	}
-}
-
 func TestPathsEncoding(t *testing.T) {
 	for _, list := range [][]string{nil, {sp(hashA, "")}, {sp(hashA, "a"), sp(hashB, strings.Repeat("b", 211))}} {
 		got, err := pathstrip.DecodePaths(pathstrip.EncodePaths(list), 0)

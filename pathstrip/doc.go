@@ -16,6 +16,12 @@
 // Uvarints are in shortest form. The paths part is the list of distinct cut
 // strings in order of first appearance, encoded by EncodePaths.
 //
+// The list holds at most Options.MaxPaths strings. A stream with more
+// distinct store paths keeps the first MaxPaths in the list (their later
+// occurrences are still cut) and leaves the others in the residue as plain
+// bytes, which the Restorer copies like any other residue; the table format
+// is the same either way.
+//
 // The Restorer rejects, with an error wrapping ErrCorrupt, any table that
 // does not fit: an index out of range or introducing a path out of order, a
 // path never used, a path that the Stripper could not have cut with the given
@@ -25,7 +31,8 @@
 // # What is cut
 //
 // Decision: DefaultMode is CutHashName, and the store dir prefix is cut
-// with the hash (the residue never holds "/nix/store/"). Options{} still
+// with the hash (the residue holds "/nix/store/" only for store paths beyond
+// Options.MaxPaths, or not followed by a hash). Options{} still
 // means CutHash because that constant is 0; callers set
 // Mode: DefaultMode.
 //

@@ -41,7 +41,8 @@ const DefaultStoreDir = "/nix/store"
 
 // DefaultMaxPaths bounds the number of distinct cut strings per stream when
 // Options.MaxPaths is 0. A NAR references at most its closure; 65536 cut
-// strings of at most ~260 bytes keep the worst case near 16 MiB.
+// strings of at most ~260 bytes keep the worst case near 16 MiB. Store paths
+// beyond the bound are not cut (see Stripper).
 const DefaultMaxPaths = 1 << 16
 
 // HashLen is the number of nixbase32 characters of a store path hash.
@@ -54,8 +55,8 @@ const MaxNameLen = 211
 const MaxPathLen = 4096
 
 var (
-	// ErrTooManyPaths reports more distinct cut strings than Options.MaxPaths
-	// (or the max given to DecodePaths).
+	// ErrTooManyPaths reports a paths list longer than Options.MaxPaths (or
+	// the max given to DecodePaths), which the Stripper never makes.
 	ErrTooManyPaths = errors.New("pathstrip: too many distinct store paths")
 	// ErrCorrupt reports a side table or residue that does not fit.
 	ErrCorrupt = errors.New("pathstrip: corrupt side table or residue")
@@ -68,7 +69,7 @@ var (
 type Options struct {
 	StoreDir string // store directory without trailing slash; "" = DefaultStoreDir
 	Mode     Mode   // what is cut
-	MaxPaths int    // bound on distinct cut strings; 0 = DefaultMaxPaths
+	MaxPaths int    // bound on the paths list (see Stripper); 0 = DefaultMaxPaths
 }
 
 // prefix returns storeDir + "/".

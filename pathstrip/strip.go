@@ -3,7 +3,6 @@ package pathstrip
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"io"
 
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
@@ -15,7 +14,10 @@ const flushAt = 4096
 
 // Stripper cuts store path occurrences out of the bytes written to it. The
 // residue goes to one writer, the position records to another; the distinct
-// cut strings are available from Paths after Close.
+// cut strings are available from Paths after Close. Once Options.MaxPaths
+// distinct strings are listed, an occurrence of a string not in the list
+// stays in the residue as plain bytes, so any input is accepted and memory
+// stays bounded.
 type Stripper struct {
 	residue   io.Writer
 	positions io.Writer
@@ -143,10 +145,20 @@ func (s *Stripper) scan(buf []byte, final bool) (int, error) {
 		case needMore:
 			return j, s.emit(buf[start:j])
 		default:
+			i, ok := s.index[string(buf[j:end])]
+			if !ok {
+				if len(s.paths) >= s.maxPaths {
+					// The list is full: the occurrence stays in the
+					// residue as plain bytes.
+					pos = end
+					continue
+				}
+				i = s.add(buf[j:end])
+			}
 			if err := s.emit(buf[start:j]); err != nil {
 				return j, err
 			}
-			if err := s.cut(buf[j:end]); err != nil {
+			if err := s.cut(i); err != nil {
 				return j, err
 			}
 			start, pos = end, end
@@ -226,17 +238,17 @@ func (s *Stripper) emit(b []byte) error {
 	return err
 }
 
-func (s *Stripper) cut(b []byte) error {
-	i, ok := s.index[string(b)]
-	if !ok {
-		if len(s.paths) >= s.maxPaths {
-			return fmt.Errorf("%w: more than %d", ErrTooManyPaths, s.maxPaths)
-		}
-		i = len(s.paths)
-		str := string(b)
-		s.index[str] = i
-		s.paths = append(s.paths, str)
-	}
+// add appends b to the distinct cut strings and returns its index.
+func (s *Stripper) add(b []byte) int {
+	i := len(s.paths)
+	str := string(b)
+	s.index[str] = i
+	s.paths = append(s.paths, str)
+	return i
+}
+
+// cut records an occurrence of the i-th cut string.
+func (s *Stripper) cut(i int) error {
 	s.pos = binary.AppendUvarint(s.pos, s.gap)
 	s.pos = binary.AppendUvarint(s.pos, uint64(i)+1)
 	s.gap = 0
