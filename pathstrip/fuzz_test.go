@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/nardedup/nardedup/pathstrip"
@@ -28,6 +29,16 @@ func FuzzRoundTrip(f *testing.F) {
 		dec, err := pathstrip.DecodePaths(enc, 0)
 		if err != nil || len(dec) != len(st.paths) {
 			t.Fatalf("DecodePaths: got %q, %v; want %q, nil", dec, err, st.paths)
+		}
+		// With a small bound the list is the first strings of the unbounded
+		// one; the rest stay in the residue and still round-trip.
+		opt.MaxPaths = 1 + int(seed%3)
+		capped := checkRoundTrip(t, x, opt, rand.New(rand.NewPCG(seed, 1)))
+		if want := st.paths[:min(len(st.paths), opt.MaxPaths)]; !slices.Equal(capped.paths, want) {
+			t.Fatalf("MaxPaths %d: got paths %q; want %q", opt.MaxPaths, capped.paths, want)
+		}
+		if capped.cuts > st.cuts || len(st.paths) <= opt.MaxPaths && capped.cuts != st.cuts {
+			t.Fatalf("MaxPaths %d: got %d cuts; want %d or fewer when over the bound", opt.MaxPaths, capped.cuts, st.cuts)
 		}
 	})
 }
