@@ -17,6 +17,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/pathstrip"
 	"github.com/nardedup/nardedup/repo"
 )
 
@@ -197,5 +198,47 @@ func TestOpenDetectsDamage(t *testing.T) {
 	}
 	if len(got) >= len(nar) {
 		t.Fatalf("got %d bytes of a damaged NAR; want fewer than %d", len(got), len(nar))
+	}
+}
+
+// TestPutOpenManyPaths stores a NAR with more distinct store paths than
+// pathstrip.DefaultMaxPaths: it is accepted, the manifest lists exactly
+// the bound, and it reads back byte for byte.
+func TestPutOpenManyPaths(t *testing.T) {
+	const n, repeats = 70000, 100
+	max := pathstrip.DefaultMaxPaths
+	r := rand.New(rand.NewSource(70000))
+	refs := make([]string, n)
+	for i := range refs {
+		refs[i] = fmt.Sprintf("/nix/store/%s-pkg-%d", storeHash(r), i)
+	}
+	var content bytes.Buffer
+	for _, p := range refs {
+		fmt.Fprintf(&content, "ref %s/bin\n", p)
+	}
+	for _, p := range refs[:repeats] {
+		fmt.Fprintf(&content, "again %s/lib\n", p)
+	}
+	var nar bytes.Buffer
+	w := narfmt.NewWriter(&nar)
+	must(t, w.WriteHeader(&narfmt.Header{Path: "/", Type: narfmt.TypeDirectory}))
+	must(t, w.WriteHeader(&narfmt.Header{Path: "/refs", Type: narfmt.TypeRegular, Size: int64(content.Len())}))
+	_, err := w.Write(content.Bytes())
+	must(t, err)
+	must(t, w.Close())
+
+	s := newStore(t, mem.New())
+	res := put(t, s, storeHash(r), nar.Bytes())
+	if res.Paths != max || res.Cuts != int64(max+repeats) {
+		t.Fatalf("got %d paths, %d cuts; want %d, %d", res.Paths, res.Cuts, max, max+repeats)
+	}
+	m, err := s.Manifest(context.Background(), sha256.Sum256(nar.Bytes()))
+	must(t, err)
+	if len(m.Paths) != max || m.Paths[0] != refs[0] || m.Paths[max-1] != refs[max-1] {
+		t.Fatalf("manifest lists %d paths; want %d, the first ones", len(m.Paths), max)
+	}
+	got, err := get(t, s, nar.Bytes())
+	if err != nil || !bytes.Equal(got, nar.Bytes()) {
+		t.Fatalf("Open: err %v, equal %v", err, bytes.Equal(got, nar.Bytes()))
 	}
 }
