@@ -127,3 +127,28 @@ func BenchmarkRestore(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStripManyPaths strips NARs with more distinct store paths than
+// DefaultMaxPaths: the bytes allocated per strip stay the same however many
+// paths lie beyond the bound.
+func BenchmarkStripManyPaths(b *testing.B) {
+	for _, n := range []int{70000, 280000} {
+		nar := manyPathsNAR(b, n, 0)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			opt := pathstrip.Options{Mode: pathstrip.DefaultMode}
+			b.SetBytes(int64(len(nar)))
+			b.ReportAllocs()
+			var s *pathstrip.Stripper
+			for b.Loop() {
+				s = pathstrip.NewStripper(io.Discard, io.Discard, opt)
+				for off := 0; off < len(nar); off += 64 << 10 {
+					s.Write(nar[off:min(len(nar), off+64<<10)])
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(s.Paths())), "paths")
+		})
+	}
+}
