@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/cost"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
@@ -102,4 +103,17 @@ func checkStorePath(ni *narinfo.NarInfo, dir, h string) error {
 		return fmt.Errorf("%w: StorePath %s is not the path of hash %s", narstore.ErrCorrupt, ni.StorePath, h)
 	}
 	return nil
+}
+
+// Measured is what the repository measures for pricing it: its objects,
+// and the source's nar.xz files from the narinfos' FileSize (NAR files
+// and narinfos, one NAR file per distinct NarHash). The GETs per NAR
+// served are not known here.
+func (s *Stats) Measured() cost.Measured {
+	m := cost.Measured{NARs: int64(s.NarInfos), NarBytes: s.NarBytes, SourceBytes: s.FileBytes,
+		SourceObjects: int64(s.NarInfos + s.UniqueNARs), StoredBytes: s.StoredBytes}
+	for _, o := range s.Objects {
+		m.StoredObjects += int64(o.Count)
+	}
+	return m
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nardedup/nardedup/admin"
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/cost"
 	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/urfave/cli/v2"
@@ -16,8 +17,12 @@ func statsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "stats",
 		Usage: "print what the repository stores and how much it saves",
-		Flags: repoFlags(),
+		Flags: repoFlags(costFlags()...),
 		Action: func(c *cli.Context) error {
+			opts, err := costOptions(c)
+			if err != nil {
+				return err
+			}
 			rp, err := openRepo(c, "stats", chunkstore.Options{})
 			if err != nil {
 				return err
@@ -28,7 +33,11 @@ func statsCommand() *cli.Command {
 				return err
 			}
 			printStats(s)
-			return nil
+			if !c.Bool("cost") {
+				return nil
+			}
+			fmt.Println()
+			return cost.Write(os.Stdout, cost.Text, s.Measured(), *opts)
 		},
 	}
 }
