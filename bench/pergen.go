@@ -49,7 +49,10 @@ type Totals struct {
 	UniqueNARs int              `json:"unique_nars"`
 	Stored     int64            `json:"stored"`
 	Objects    map[string]int64 `json:"objects"`
-	IndexFile  int64            `json:"index_file"` // local bbolt index, not in Stored
+	// ObjectCount counts the repository's objects (0 in reports from
+	// before it was measured).
+	ObjectCount int64 `json:"object_count,omitempty"`
+	IndexFile   int64 `json:"index_file"` // local bbolt index, not in Stored
 }
 
 // runGenerations ingests every generation, in order, into one repository
@@ -152,6 +155,7 @@ func (r *Report) collectTotals(ctx context.Context, rp *scratchRepo) error {
 	t := &r.Totals
 	t.Paths, t.NarBytes, t.UniqueNARs, t.Stored = as.NarInfos, as.NarBytes, as.UniqueNARs, as.StoredBytes
 	t.Objects = make(map[string]int64)
+	t.ObjectCount = as.Measured().StoredObjects
 	for k, o := range as.Objects {
 		t.Objects[k] = o.Bytes
 	}

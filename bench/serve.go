@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/internal/faulty"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
@@ -40,6 +42,9 @@ type ServeRow struct {
 	FrameCache  int64 `json:"frame_cache,omitempty"`
 	FrameHits   int64 `json:"frame_hits,omitempty"`
 	FrameMisses int64 `json:"frame_misses,omitempty"`
+	// BackendReads counts the Get, Stat and List calls the nardedup
+	// server made to the repository's backend during the run.
+	BackendReads int64 `json:"backend_reads,omitempty"`
 }
 
 // DefaultServeClients are the client counts of the serve measurement.
@@ -76,13 +81,15 @@ func (r *runner) runServe(ctx context.Context, sp *Speed, rp *scratchRepo, rc *r
 		// A server of its own for each client count, started cold: a
 		// fresh local index and an empty frame cache (the page cache is
 		// warm). It then serves the generation again.
-		fst, closeStore, err := reopen(ctx, rp, filepath.Join(rp.dir, fmt.Sprintf("serve-%d.db", n)), frames)
+		cnt := faulty.New(rp.be) // counts the backend reads, injects nothing
+		fst, closeStore, err := reopen(ctx, cnt, filepath.Join(rp.dir, fmt.Sprintf("serve-%d.db", n)), frames)
 		if err != nil {
 			return err
 		}
 		h := server.New(fst.NARs(), server.Options{Compression: "none", Logger: quiet})
 		for pass, rows := range []*[]ServeRow{&cold, &warm} {
 			h0, m0, _ := fst.Chunks().FrameCacheStats()
+			b0 := backendReads(cnt)
 			row, err := serveRun(ctx, h, targets, n)
 			if err != nil {
 				closeStore()
@@ -91,6 +98,7 @@ func (r *runner) runServe(ctx context.Context, sp *Speed, rp *scratchRepo, rc *r
 			h1, m1, _ := fst.Chunks().FrameCacheStats()
 			row.Server = []string{"nardedup", "nardedup-warm"}[pass]
 			row.FrameCache, row.FrameHits, row.FrameMisses = frames, h1-h0, m1-m0
+			row.BackendReads = backendReads(cnt) - b0
 			*rows = append(*rows, row)
 			r.logf("serve %s, %d clients: %.1f MB/s, TTFB p50 %.1f ms, p99 %.1f ms, frames %d hits %d misses",
 				row.Server, n, row.MBps, 1e3*row.TTFB50, 1e3*row.TTFB99, row.FrameHits, row.FrameMisses)
@@ -111,10 +119,15 @@ func (r *runner) runServe(ctx context.Context, sp *Speed, rp *scratchRepo, rc *r
 	return nil
 }
 
-// reopen opens the repository of rp a second time, with a local index of
+// backendReads counts the reads made through f.
+func backendReads(f *faulty.Backend) int64 {
+	return int64(f.Calls(faulty.OpGet) + f.Calls(faulty.OpStat) + f.Calls(faulty.OpList))
+}
+
+// reopen opens the repository on be a second time, with a local index of
 // its own at indexPath and a frame cache of frames bytes.
-func reopen(ctx context.Context, rp *scratchRepo, indexPath string, frames int64) (*repo.Repo, func(), error) {
-	fresh, err := repo.Open(ctx, rp.be, repo.Options{Chunks: chunkstore.Options{IndexPath: indexPath, FrameCache: frames}})
+func reopen(ctx context.Context, be backend.Backend, indexPath string, frames int64) (*repo.Repo, func(), error) {
+	fresh, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: indexPath, FrameCache: frames}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: open the repository to serve it: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nardedup/nardedup/bench"
 	"github.com/nardedup/nardedup/bench/internal/units"
+	"github.com/nardedup/nardedup/cost"
 )
 
 // Markdown renders the report.
@@ -31,6 +32,7 @@ func Markdown(r *bench.Report) string {
 	if r.Sweep != nil {
 		mdSweep(&b, r)
 	}
+	mdCost(&b, r)
 	return b.String()
 }
 
@@ -140,6 +142,15 @@ func mdCompare(b *strings.Builder, r *bench.Report) {
 		}
 	}
 	b.WriteString("\n\n")
+}
+
+// mdCost prices the repository after every generation against the
+// source's nar.xz files, with the embedded price tables.
+func mdCost(b *strings.Builder, r *bench.Report) {
+	b.WriteString("## What it costs\n\n")
+	opts := cost.Options{Traffic: cost.Traffic{NARsPerMonth: 1e6}, Target: cost.DefaultTarget()}
+	cost.Write(b, cost.Markdown, r.Measured(), opts) // a strings.Builder does not fail
+	b.WriteString("\n")
 }
 
 func mdSweep(b *strings.Builder, r *bench.Report) {
