@@ -42,6 +42,13 @@ func TestDemo(t *testing.T) {
 	// verify checks the upstream signatures when given the keys.
 	repo := []string{"--repo", filepath.Join(dir, "repo"), "--index-cache", filepath.Join(dir, "index-cache")}
 	mustRun(t, bin, append([]string{"verify", "--trusted-public-keys", sample.PublicKey()}, repo...)...)
+	// stats --cost prices the repository next to its source, and projects.
+	out = mustRun(t, bin, append([]string{"stats", "--cost"}, repo...)...)
+	for _, want := range []string{"S3 Standard us-east-1 (USD)  source nar.xz", "Cloudflare R2 (USD)          nardedup, warm", "Projected to a bucket of 500000000 NARs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stats --cost output lacks %q:\n%s", want, out)
+		}
+	}
 	name, _, _ := strings.Cut(sample.PublicKey(), ":")
 	_, other, err := signature.GenerateKey(name, rand.Reader)
 	if err != nil {

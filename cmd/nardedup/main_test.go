@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,6 +41,28 @@ func TestIngestRejectsBadShard(t *testing.T) {
 		err := app().Run([]string{"nardedup", "ingest", "--repo", t.TempDir(), "--shard", shard, t.TempDir()})
 		if err == nil || !strings.Contains(err.Error(), "--shard") || !strings.Contains(err.Error(), "K/N") {
 			t.Errorf("--shard %s: %v; want an error naming --shard and K/N", shard, err)
+		}
+	}
+}
+
+// A bad --prices file or a negative traffic is refused, naming what is
+// wrong, before the repository is opened.
+func TestStatsRejectsBadCostFlags(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "prices.json")
+	if err := os.WriteFile(bad, []byte(`{"prices": [{"name": "x", "currency": "USD", "egress_gb": -1}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--prices", bad}, bad + `: price table 1 ("x"): egress_gb is -1`},
+		{[]string{"--prices", bad + ".none"}, "prices.json.none"},
+		{[]string{"--nars-served-per-month", "-1"}, "--nars-served-per-month"},
+	} {
+		err := app().Run(append([]string{"nardedup", "stats", "--repo", t.TempDir(), "--cost"}, c.args...))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("stats %v: %v; want an error containing %q", c.args, err, c.want)
 		}
 	}
 }
