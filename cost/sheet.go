@@ -143,13 +143,21 @@ func notes(m Measured, opts Options) []string {
 
 // projection says how the projected table was scaled.
 func projection(m Measured, t Target, f float64) string {
-	s := fmt.Sprintf("Projected to a bucket of %.0f NARs: every stored byte and object above × %.4g (%d NARs measured), "+
-		"assuming the measured ratios hold at that size; traffic as above.", t.NARs, f, m.NARs)
+	s := fmt.Sprintf("Projected to a bucket of %.0f NARs: every stored byte and object above × %s (%d NARs measured), "+
+		"assuming the measured ratios hold at that size; traffic as above.", t.NARs, factor(f), m.NARs)
 	if m.SourceBytes > 0 && t.XZBytes > 0 {
 		s += fmt.Sprintf(" Scaled this way the source holds %s of nar.xz, against the bucket's %s.",
 			Size(float64(m.SourceBytes)*f), Size(t.XZBytes))
 	}
 	return s
+}
+
+// factor writes a scale factor: whole above 1000, else 4 digits.
+func factor(f float64) string {
+	if f >= 1000 {
+		return fmt.Sprintf("%.0f", f)
+	}
+	return fmt.Sprintf("%.4g", f)
 }
 
 // money writes an amount with cents.
