@@ -43,14 +43,14 @@ func (u Usage) Scale(f float64) Usage {
 	return u
 }
 
-// The GET requests per NAR served assumed when none were measured: a new
-// server (empty caches) and one whose frame cache holds the NAR, both
-// without the narinfo request. They are what internal/scaletest's
-// TestCacheRequests counts on the sample cache (see README, "Your own
-// cache").
+// The backend GET requests per NAR served assumed when none were
+// measured: a new server (empty caches) and one whose frame cache holds
+// the NAR's frames, both without --cache-dir and without the narinfo
+// request. They are what the bench's serve run counts on the sample cache
+// (bench's TestReportSample logs them; see README, "What it costs").
 const (
-	DefaultColdGets = 5
-	DefaultWarmGets = 0
+	DefaultColdGets = 4
+	DefaultWarmGets = 1
 )
 
 // Measured is what a repository and its source measure.

@@ -121,12 +121,13 @@ func notes(m Measured, opts Options) []string {
 	} else {
 		ns = append(ns, "The source's size is not known (its narinfos have no FileSize): only the repository is priced.")
 	}
-	how := "measured by the serve run, on a local backend without --cache-dir"
+	how := "measured by the serve run"
 	if !m.GetsMeasured {
-		how = "not measured here: defaults from internal/scaletest's TestCacheRequests on the sample cache"
+		how = "not measured here: what the bench's serve run counts on the sample cache"
 	}
 	ns = append(ns, fmt.Sprintf("nardedup: stored bytes and objects of the repository; backend GETs per NAR served: cold %.2f "+
-		"(a new server, empty caches), warm %.2f (%s). The narinfo GET a Nix client makes first costs one request on "+
+		"(a new server, empty caches), warm %.2f (its frames in memory; it reads the manifest again, which --cache-dir "+
+		"would keep on local disk), both without --cache-dir and %s. The narinfo GET a Nix client makes first costs one request on "+
 		"either side and is left out of both.", m.ColdGets, m.WarmGets, how))
 	out := "the mean nar.xz file, assumed"
 	switch {
