@@ -23,7 +23,9 @@
 //     next to a static file server over the same bytes; peak RSS of each
 //     phase;
 //   - a sweep of the repository settings (average chunk size, zstd level,
-//     group size) over the first generations, each in a fresh repository.
+//     group size) over the first generations, each in a fresh repository;
+//   - the backend reads per NAR served, from which Report.Measured lets
+//     package cost price the repository against the source.
 //
 // The Report it returns encodes as JSON (Report.JSON, read back by
 // ParseJSON); package bench/report renders it as Markdown and SVG bar
