@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -425,17 +426,40 @@ func (l *sizeLimit) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// fileCheck counts and hashes the compressed file as it is read.
+// fileCheck counts and hashes the compressed file as it is read. It reads
+// at most one byte past the most the file may have (FileSize, or without
+// one maxFileSize of NarSize) and fails there, and fails a file that ends
+// short of FileSize: a decoder may consume input without end (empty zstd
+// frames, xz stream padding, empty bzip2 streams) and produce nothing that
+// the NarSize limit of its output could catch.
 type fileCheck struct {
 	r    io.Reader
 	ni   *narinfo.NarInfo
 	want nixhash.Hash
 	h    hash.Hash
 	n    int64
+	max  int64
+	err  error // sticky
+}
+
+// maxFileSize bounds a compressed file whose narinfo has no FileSize: xz,
+// zstd and bzip2 store data they cannot compress with a few bytes of
+// framing per block (bzip2, the worst, needs 1% plus 600 bytes), so an
+// eighth of NarSize plus 1 MiB of headroom is more than any real file
+// takes.
+func maxFileSize(narSize uint64) int64 {
+	const limit = math.MaxInt64 - 1 // leaves room to read one byte more
+	if narSize > limit/2 {
+		return limit
+	}
+	return int64(narSize + narSize/8 + 1<<20)
 }
 
 func newFileCheck(r io.Reader, ni *narinfo.NarInfo) (*fileCheck, error) {
-	fc := &fileCheck{r: r, ni: ni}
+	fc := &fileCheck{r: r, ni: ni, max: maxFileSize(ni.NarSize)}
+	if ni.FileSize != 0 {
+		fc.max = int64(min(ni.FileSize, math.MaxInt64-1))
+	}
 	if ni.FileHash != "" {
 		want, err := nixhash.Parse(ni.FileHash)
 		if err != nil {
@@ -450,26 +474,52 @@ func newFileCheck(r io.Reader, ni *narinfo.NarInfo) (*fileCheck, error) {
 }
 
 func (fc *fileCheck) Read(p []byte) (int, error) {
+	if fc.err != nil {
+		return 0, fc.err
+	}
+	if room := fc.max - fc.n + 1; int64(len(p)) > room {
+		p = p[:room]
+	}
 	n, err := fc.r.Read(p)
 	fc.n += int64(n)
+	if fc.n > fc.max {
+		n -= int(fc.n - fc.max)
+		fc.n = fc.max
+		fc.err = fc.tooLong()
+		err = fc.err
+	} else if err == io.EOF && fc.ni.FileSize != 0 && uint64(fc.n) < fc.ni.FileSize {
+		fc.err = fmt.Errorf("%w: %s: %s ends after %d bytes, FileSize says %d",
+			ErrFileMismatch, fc.ni.StorePath, fc.ni.URL, fc.n, fc.ni.FileSize)
+		err = fc.err
+	}
 	if fc.h != nil {
 		fc.h.Write(p[:n])
 	}
 	return n, err
 }
 
+func (fc *fileCheck) tooLong() error {
+	if fc.ni.FileSize != 0 {
+		return fmt.Errorf("%w: %s: %s is longer than its FileSize %d",
+			ErrFileMismatch, fc.ni.StorePath, fc.ni.URL, fc.ni.FileSize)
+	}
+	return fmt.Errorf("%w: %s: %s is longer than %d bytes, more than a compressed NAR of NarSize %d takes",
+		ErrFileMismatch, fc.ni.StorePath, fc.ni.URL, fc.max, fc.ni.NarSize)
+}
+
 // check reads the rest of the file and compares its size and hash with the
 // narinfo's FileSize and FileHash.
 func (fc *fileCheck) check() error {
 	if _, err := io.Copy(io.Discard, fc); err != nil {
-		return fmt.Errorf("%s: %w", fc.ni.URL, err)
-	}
-	if fc.ni.FileSize != 0 && uint64(fc.n) != fc.ni.FileSize {
-		return fmt.Errorf("%w: %s has %d bytes, FileSize says %d", ErrFileMismatch, fc.ni.URL, fc.n, fc.ni.FileSize)
+		if errors.Is(err, ErrFileMismatch) {
+			return err
+		}
+		return fmt.Errorf("%s: %s: %w", fc.ni.StorePath, fc.ni.URL, err)
 	}
 	if fc.h != nil {
 		if got := nixhash.FromHash(fc.want.Algo, fc.h); !got.Equal(fc.want) {
-			return fmt.Errorf("%w: %s has hash %s, FileHash says %s", ErrFileMismatch, fc.ni.URL, got, fc.want)
+			return fmt.Errorf("%w: %s: %s has hash %s, FileHash says %s",
+				ErrFileMismatch, fc.ni.StorePath, fc.ni.URL, got, fc.want)
 		}
 	}
 	return nil

@@ -62,7 +62,8 @@ const (
 )
 
 // bomb replaces the victim's NAR file by a valid .nar.xz that decompresses
-// to a 16 GiB NAR, leaving the narinfo (NarSize 62816) as it is.
+// to a 16 GiB NAR, leaving the narinfo's NarSize (62816) as it is. FileSize
+// and FileHash match the bomb, so that only the NarSize limit can stop it.
 func bomb(d *damaged) {
 	var prefix bytes.Buffer
 	for _, s := range []string{"nix-archive-1", "(", "type", "regular", "contents"} {
@@ -79,6 +80,8 @@ func bomb(d *damaged) {
 	}
 	file.Write(xzCompress(d.t, &suffix))
 	d.writeNAR(file.Bytes())
+	ni := setField(d.ni, "FileHash", sha256String(d.t, file.Bytes()))
+	d.setNarInfo(setField(ni, "FileSize", itoa(int64(file.Len()))))
 	d.t.Logf("bomb: %d byte .nar.xz, %d GiB NAR, NarSize %s", file.Len(), bombSize>>30, nixtest.Field(d.ni, "NarSize"))
 }
 
