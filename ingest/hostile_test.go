@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/decompress"
+	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -156,5 +160,147 @@ func TestEndlessFile(t *testing.T) {
 		if n := cs.read(u); n > limit[u] {
 			t.Errorf("read %d bytes of %s; want at most %d", n, u, limit[u])
 		}
+	}
+}
+
+// twinCases damage the copy of a NAR that one store path, the twin, has of
+// the victim's NAR: same NarHash, its own narinfo and file. The twin takes
+// the NAR first; the victim, waiting for it, must get it from its own file.
+var twinCases = []struct {
+	name    string
+	damage  func(t *testing.T, ni, file []byte) ([]byte, []byte) // the twin's narinfo and file
+	mention string                                               // in the twin's failure
+}{
+	{"NarSize", func(t *testing.T, ni, file []byte) ([]byte, []byte) {
+		return setField(ni, "NarSize", itoa(sizeField(t, ni, "NarSize")+8)), file
+	}, "NarSize"},
+	{"truncated xz", func(t *testing.T, ni, file []byte) ([]byte, []byte) {
+		file = file[:len(file)/2]
+		ni = setField(ni, "FileHash", sha256String(t, file))
+		return setField(ni, "FileSize", itoa(int64(len(file)))), file
+	}, "xz"},
+	{"FileHash", func(t *testing.T, ni, file []byte) ([]byte, []byte) {
+		return setField(ni, "FileHash", otherHash(t)), file
+	}, "FileHash"},
+}
+
+// twin is the store path hash of the victim's twin.
+const twin = "00000000000000000000000000000000"
+
+// TestTwinFailsAlone ingests, twice, the sample plus a twin of the victim
+// whose copy of the NAR is damaged: the twin fails by itself, and the
+// victim is stored and reads back byte for byte.
+func TestTwinFailsAlone(t *testing.T) {
+	for _, tc := range twinCases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := sampleBucket(t)
+			nis := narinfos(t, dir)
+			vni := nis[victim]
+			vfile, err := os.ReadFile(filepath.Join(dir, nixtest.Field(vni, "URL")))
+			must(t, err)
+			sp := strings.Replace(nixtest.Field(vni, "StorePath"), victim, twin, 1)
+			ni, file := tc.damage(t, setField(setField(vni, "StorePath", sp), "URL", "nar/twin.nar.xz"), vfile)
+			must(t, os.WriteFile(filepath.Join(dir, "nar", "twin.nar.xz"), file, 0o644))
+			must(t, os.WriteFile(filepath.Join(dir, twin+".narinfo"), ni, 0o644))
+
+			srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+			defer srv.Close()
+			base, err := url.Parse(srv.URL)
+			must(t, err)
+			src := newTwinSource(source.NewHTTP(base, srv.Client()), slices.Sorted(maps.Keys(nis)))
+			r := newRepo(t)
+			for run := 1; run <= 2; run++ {
+				st, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{Jobs: 2})
+				t.Logf("run %d: %v %v", run, err, st.Failures)
+				for _, f := range st.Failures {
+					if f.Hash != twin {
+						t.Errorf("run %d: unexpected failure %v", run, f)
+					}
+				}
+				if run == 1 && (len(st.Failures) != 1 || !strings.Contains(st.Failures[0].Err.Error(), tc.mention)) {
+					t.Errorf("run 1: failures %v; want the twin's, about its %s", st.Failures, tc.mention)
+				}
+				checkNARServed(t, r, vni, vfile)
+			}
+		})
+	}
+}
+
+// checkNARServed checks that the store path of narinfo ni is in the
+// repository with the NAR that file, a .nar.xz, holds.
+func checkNARServed(t *testing.T, r *repo, ni, file []byte) {
+	t.Helper()
+	ctx := context.Background()
+	want, err := decompress.NewReader(ctx, bytes.NewReader(file), "xz")
+	must(t, err)
+	defer want.Close()
+	wantNAR, err := io.ReadAll(want)
+	must(t, err)
+	got, _, err := r.st.Open(ctx, narHash(t, ni))
+	if err != nil {
+		t.Fatalf("NAR of %s: %v", nixtest.Field(ni, "StorePath"), err)
+	}
+	defer got.Close()
+	gotNAR, err := io.ReadAll(got)
+	must(t, err)
+	if !bytes.Equal(gotNAR, wantNAR) {
+		t.Errorf("NAR of %s read back as %d bytes, not the %d of its file", nixtest.Field(ni, "StorePath"), len(gotNAR), len(wantNAR))
+	}
+}
+
+// twinSource lists the twin, then the victim, then the other hashes. It
+// holds back the victim's narinfo until the twin's file is opened, and
+// that file until a third path is read: on two workers, the victim is sure
+// to wait for the NAR the twin is storing.
+type twinSource struct {
+	source.Source
+	order       []string
+	opened      chan struct{} // closed when the twin's file is opened
+	third       chan struct{} // closed when the third path's narinfo is read
+	once, once3 sync.Once
+}
+
+func newTwinSource(src source.Source, sample []string) *twinSource {
+	order := []string{twin, victim}
+	for _, h := range sample {
+		if h != victim {
+			order = append(order, h)
+		}
+	}
+	return &twinSource{Source: src, order: order, opened: make(chan struct{}), third: make(chan struct{})}
+}
+
+func (s *twinSource) List(ctx context.Context, fn func(string) error) error {
+	for _, h := range s.order {
+		if err := fn(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *twinSource) NarInfo(ctx context.Context, h string) ([]byte, error) {
+	switch h {
+	case victim:
+		wait(s.opened)
+	case s.order[2]:
+		s.once3.Do(func() { close(s.third) })
+	}
+	return s.Source.NarInfo(ctx, h)
+}
+
+func (s *twinSource) Open(ctx context.Context, u string) (io.ReadCloser, error) {
+	if u == "nar/twin.nar.xz" {
+		s.once.Do(func() { close(s.opened) })
+		wait(s.third)
+	}
+	return s.Source.Open(ctx, u)
+}
+
+// wait waits for c to be closed, or for 10 seconds if it is not.
+func wait(c chan struct{}) {
+	select {
+	case <-c:
+	case <-time.After(10 * time.Second):
 	}
 }

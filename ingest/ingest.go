@@ -233,9 +233,24 @@ func (r *run) ingest(ctx context.Context, h string) (func(*Stats), error) {
 	if text, err = r.revive(ctx, h, ni, narHash, text); err != nil {
 		return nil, err
 	}
-	if r.waitFor(narHash, pendingLink{hash: h, ni: ni, text: text}) {
+	p := pendingLink{hash: h, ni: ni, text: text}
+	if r.waitFor(narHash, p) {
 		return nil, nil // linked when the NAR being stored under another path is
 	}
+	done, err := r.store(ctx, p, narHash)
+	if err != nil && ownFault(ctx, err) {
+		r.retryWaiters(ctx, narHash)
+	}
+	return done, err
+}
+
+// store stores the NAR with narHash from p's file, or links p to it if it
+// is stored already, and settles the store paths waiting for it (see
+// finishInflight), unless p failed for a fault of its own (see ownFault):
+// they are left waiting then, for the caller to hand the NAR on. It
+// returns the change to the stats on success; for a NAR still being
+// committed it returns nil and the commit callback records the outcome.
+func (r *run) store(ctx context.Context, p pendingLink, narHash narfmt.Hash) (func(*Stats), error) {
 	// From the check that the NAR is stored to the narinfo that refers to
 	// it, a garbage collection must wait for this path (see package gc); a
 	// NAR that a running collection has condemned waits for its sweep.
@@ -247,20 +262,77 @@ func (r *run) ingest(ctx context.Context, h string) (func(*Stats), error) {
 	defer release()
 	_, err = r.st.Manifest(ctx, narHash)
 	if errors.Is(err, narstore.ErrNotFound) {
-		if err := r.putNAR(ctx, h, ni, narHash, text); err != nil {
-			r.finishInflight(ctx, narHash, err)
-			return nil, err
+		err = r.putNAR(ctx, p.hash, p.ni, narHash, p.text)
+	} else if err == nil {
+		if err = r.link(ctx, p, narHash); err == nil {
+			r.finishInflight(ctx, narHash, nil)
+			return func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(p.text)) }, nil
 		}
-		return nil, nil
 	}
-	if err == nil {
-		err = r.link(ctx, pendingLink{hash: h, ni: ni, text: text}, narHash)
+	if err != nil && !ownFault(ctx, err) {
+		r.finishInflight(ctx, narHash, err)
 	}
-	r.finishInflight(ctx, narHash, err)
-	if err != nil {
-		return nil, err
+	return nil, err
+}
+
+// retryWaiters hands the NAR with narHash, which failed under one store
+// path for a fault of that path's own, to the store paths waiting for it:
+// each in turn tries its own file, and the first that stores or links the
+// NAR settles the rest.
+func (r *run) retryWaiters(ctx context.Context, narHash narfmt.Hash) {
+	for {
+		p, ok := r.nextWaiter(narHash)
+		if !ok {
+			return
+		}
+		done, err := r.store(ctx, p, narHash)
+		if err == nil {
+			if done != nil {
+				r.succeed(done)
+			}
+			return
+		}
+		r.fail(p.hash, err)
+		if !ownFault(ctx, err) {
+			return
+		}
 	}
-	return func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(text)) }, nil
+}
+
+// nextWaiter takes the first store path waiting for the NAR with narHash,
+// which stays in flight under it. With none waiting, the NAR is no longer
+// in flight.
+func (r *run) nextWaiter(narHash narfmt.Hash) (pendingLink, bool) {
+	r.imu.Lock()
+	defer r.imu.Unlock()
+	links := r.inflight[narHash]
+	if len(links) == 0 {
+		delete(r.inflight, narHash)
+		return pendingLink{}, false
+	}
+	r.inflight[narHash] = links[1:]
+	return links[0], true
+}
+
+// fileError marks an error of one store path's own copy of a NAR: its
+// download, its FileHash or FileSize, its decompression.
+type fileError struct{ err error }
+
+func (e fileError) Error() string { return e.err.Error() }
+func (e fileError) Unwrap() error { return e.err }
+
+// ownFault reports whether err, from storing or linking a NAR for one
+// store path, is the fault of that path's own narinfo or file rather than
+// of the NAR or the repository: then another store path with the same
+// NarHash may still have a good copy. A NAR that does not match the
+// path's NarHash or NarSize, or does not parse, is such a fault: the
+// other path's file may hold the NAR its narinfo names.
+func ownFault(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var fe fileError
+	return errors.As(err, &fe) || errors.Is(err, narstore.ErrHashMismatch) || errors.Is(err, narfmt.ErrInvalid)
 }
 
 // pendingLink is a store path whose NAR is the same as one being stored
@@ -356,12 +428,12 @@ func (r *run) parse(h string, text []byte) (*narinfo.NarInfo, narfmt.Hash, error
 func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash narfmt.Hash, text []byte) error {
 	f, err := r.src.Open(ctx, ni.URL)
 	if err != nil {
-		return err
+		return fileError{err}
 	}
 	defer f.Close()
 	file, err := newFileCheck(f, ni)
 	if err != nil {
-		return err
+		return fileError{err}
 	}
 	compression := ni.Compression
 	if compression == "" {
@@ -369,13 +441,19 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 	}
 	dec, err := decompress.NewReader(ctx, file, compression)
 	if err != nil {
-		return err
+		return fileError{err}
 	}
 	defer dec.Close()
-	n := narstore.NAR{Hash: h, NarHash: narHash, NarSize: ni.NarSize, NarInfo: text,
-		Check: func() error { dec.Close(); return file.check() }}
+	check := func() error {
+		dec.Close()
+		if err := file.check(); err != nil {
+			return fileError{err}
+		}
+		return nil
+	}
+	n := narstore.NAR{Hash: h, NarHash: narHash, NarSize: ni.NarSize, NarInfo: text, Check: check}
 	// A NAR that decompresses past its NarSize is refused at NarSize+1 bytes.
-	nar := &sizeLimit{r: dec, left: ni.NarSize, size: ni.NarSize}
+	nar := fileReader{&sizeLimit{r: dec, left: ni.NarSize, size: ni.NarSize}}
 	res, err := r.st.PutNAR(ctx, n, nar, func(err error) {
 		r.finishInflight(context.WithoutCancel(ctx), narHash, err)
 		if err == nil {
@@ -423,6 +501,17 @@ func (l *sizeLimit) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.left -= uint64(n)
+	return n, err
+}
+
+// fileReader marks the errors of reading a store path's file as its own.
+type fileReader struct{ r io.Reader }
+
+func (f fileReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fileError{err}
+	}
 	return n, err
 }
 
