@@ -10,6 +10,17 @@
 // content is already stored under another store path only gets its narinfo
 // written. A NAR that fails any check is reported by name and nothing refers
 // to any of it; the run goes on with the rest and reports the failures.
+// The compressed file is read no further than one byte past its FileSize
+// (without one, past NarSize plus an eighth plus 1 MiB, more than any
+// compressor adds) and the NAR no further than one byte past its NarSize,
+// so an endless stream, of empty zstd frames say, fails promptly.
+//
+// Store paths with one NarHash share the work: one fetches the NAR, the
+// others wait and are linked to it. When it fails for a fault of its own
+// narinfo or file (its download, FileHash, FileSize, decompression, a NAR
+// that does not match its NarHash or NarSize), the next waiting path
+// tries its own file; only a failure of the NAR itself or of the
+// repository fails them all.
 //
 // A store path forgotten with a tombstone (package retention) and met
 // again comes back as it was: when the source's narinfo has the

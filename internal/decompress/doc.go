@@ -4,7 +4,10 @@
 // NewReader returns the decoded stream. Truncated or corrupt input gives a
 // read error, never a clean short stream. (A cut exactly between two
 // concatenated xz streams or zstd frames is still a valid stream; compare
-// the output with NarSize to catch that.)
+// the output with NarSize to catch that.) Empty zstd frames, xz stream
+// padding and empty bzip2 streams decode to nothing, so a decoder fed an
+// endless run of them reads forever: bound the input (ingest stops one
+// byte past the narinfo's FileSize).
 //
 // xz decoding dominates the cost of ingesting a real cache, so the xz
 // decoder is chosen for speed. DefaultXZ calls liblzma in this process
