@@ -12,6 +12,9 @@ type Location = index.Location
 // IndexStats returns the number of packs and of chunk locations in the
 // local index (a chunk stored in two packs counts twice).
 func (s *Store) IndexStats() (packs, chunks int, err error) {
+	if err := s.needIndex("index stats"); err != nil {
+		return 0, 0, err
+	}
 	packs, chunks, err = s.idx.Stats()
 	if err != nil {
 		err = s.wrap("read local index", err)
@@ -22,6 +25,9 @@ func (s *Store) IndexStats() (packs, chunks int, err error) {
 // PackChunks calls fn with every chunk of an indexed pack, in the order
 // they lie in the pack.
 func (s *Store) PackChunks(pack ID, fn func(ID, Location) error) error {
+	if err := s.needIndex("pack " + pack.String()); err != nil {
+		return err
+	}
 	type entry struct {
 		id  ID
 		loc Location
@@ -51,6 +57,9 @@ func (s *Store) PackChunks(pack ID, fn func(ID, Location) error) error {
 
 // Packs calls fn with the id of every pack in the local index.
 func (s *Store) Packs(fn func(ID) error) error {
+	if err := s.needIndex("list packs"); err != nil {
+		return err
+	}
 	if err := s.idx.Packs(fn); err != nil {
 		return s.wrap("read local index", err)
 	}
@@ -60,6 +69,9 @@ func (s *Store) Packs(fn func(ID) error) error {
 // Locations calls fn with every indexed location of chunk id, in pack id
 // order.
 func (s *Store) Locations(id ID, fn func(Location) error) error {
+	if err := s.needIndex("chunk " + id.String()); err != nil {
+		return err
+	}
 	if err := s.idx.Locations(id, fn); err != nil {
 		return s.wrap("read local index", err)
 	}

@@ -55,6 +55,9 @@ const (
 // pending under t, so that no other writer stores it again, and returns
 // claimNew. For a chunk pending under another ticket it returns that ticket.
 func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, error) {
+	if err := s.needIndex("store chunk"); err != nil {
+		return 0, nil, err
+	}
 	s.wr.mu.Lock()
 	if s.wr.err != nil {
 		s.wr.mu.Unlock()

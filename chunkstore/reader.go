@@ -19,6 +19,9 @@ import (
 // a lookup that misses waits for the next one rather than fail, and
 // concurrent misses share it.
 func (s *Store) Lookup(ctx context.Context, id ID) (Location, error) {
+	if err := s.needIndex("chunk " + id.String()); err != nil {
+		return Location{}, err
+	}
 	missAt := time.Now()
 	loc, f, err := s.idx.Lookup(id, s.lease.Avoid)
 	if err == nil && f == index.FoundNone && s.resync(ctx, missAt) {
@@ -59,6 +62,39 @@ const (
 // frames are fetched, decompressed and checked ahead of the reader, in
 // parallel, and handed over in order.
 func (s *Store) NewReader(ctx context.Context, next func() (Ref, error)) io.ReadCloser {
+	return s.NewLocatedReader(ctx, unlocated(next))
+}
+
+// unlocated turns a list of refs into one of refs of unknown location.
+func unlocated(next func() (Ref, error)) func() (Ref, Location, error) {
+	return func() (Ref, Location, error) {
+		ref, err := next()
+		return ref, Location{}, err
+	}
+}
+
+// dropLocation passes on next's refs with the zero Location.
+func dropLocation(next func() (Ref, Location, error)) func() (Ref, Location, error) {
+	return func() (Ref, Location, error) {
+		ref, _, err := next()
+		return ref, Location{}, err
+	}
+}
+
+// known reports whether loc is a location rather than the zero Location
+// that stands for an unknown one (no frame is empty).
+func known(loc Location) bool { return loc.FrameULen != 0 }
+
+// NewLocatedReader is NewReader for chunks whose location the caller may
+// know: next returns each ref with its location, or with the zero
+// Location to have it looked up in the index. A store with a local index
+// looks every chunk up there instead: the index follows garbage
+// collection, while a location may name a pack it has since deleted. A
+// chunk whose pack is gone is found again as NewReader's are.
+func (s *Store) NewLocatedReader(ctx context.Context, next func() (Ref, Location, error)) io.ReadCloser {
+	if s.idx != nil {
+		next = dropLocation(next)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &chunkReader{jobs: make(chan *frameJob, readAhead), cancel: cancel}
 	work := make(chan *frameJob, readAhead)
@@ -188,7 +224,7 @@ func (j *frameJob) relocate(ctx context.Context, s *Store) {
 
 // plan groups the refs into frame jobs and queues them, in order, both for
 // the workers and for the reader.
-func (s *Store) plan(ctx context.Context, next func() (Ref, error), work, jobs chan<- *frameJob) {
+func (s *Store) plan(ctx context.Context, next func() (Ref, Location, error), work, jobs chan<- *frameJob) {
 	defer close(jobs)
 	defer close(work)
 	var cur *frameJob
@@ -246,12 +282,12 @@ func (s *Store) plan(ctx context.Context, next func() (Ref, error), work, jobs c
 // index.
 const lookupBatch = 128
 
-// refLocator reads refs from next in batches and looks each batch up in one
-// index transaction. A ref the batch lookup misses goes through Lookup,
-// which may reload the index.
+// refLocator reads refs from next in batches and looks those of unknown
+// location up in one index transaction. A ref the batch lookup misses goes
+// through Lookup, which may reload the index.
 type refLocator struct {
 	s     *Store
-	next  func() (Ref, error)
+	next  func() (Ref, Location, error)
 	refs  []Ref
 	ids   []ID
 	locs  []Location
@@ -283,23 +319,55 @@ func (r *refLocator) get(ctx context.Context) (Ref, Location, error) {
 
 func (r *refLocator) fill() error {
 	r.refs, r.ids, r.i = r.refs[:0], r.ids[:0], 0
+	if cap(r.locs) < lookupBatch {
+		r.locs, r.found = make([]Location, 0, lookupBatch), make([]bool, 0, lookupBatch)
+	}
+	r.locs, r.found = r.locs[:0], r.found[:0]
+	var unknown []int // indexes of the refs to look up
 	for len(r.refs) < lookupBatch {
-		ref, err := r.next()
+		ref, loc, err := r.next()
 		if err != nil {
 			r.err = err
 			break
 		}
-		r.refs = append(r.refs, ref)
-		r.ids = append(r.ids, ref.ID)
+		if !known(loc) {
+			unknown = append(unknown, len(r.refs))
+			r.ids = append(r.ids, ref.ID)
+		}
+		r.refs, r.locs, r.found = append(r.refs, ref), append(r.locs, loc), append(r.found, known(loc))
 	}
-	if cap(r.locs) < len(r.refs) {
-		r.locs, r.found = make([]Location, lookupBatch), make([]bool, lookupBatch)
+	if len(unknown) == 0 {
+		return nil
 	}
-	r.locs, r.found = r.locs[:len(r.refs)], r.found[:len(r.refs)]
-	if err := r.s.idx.LookupMany(r.ids, r.locs, r.found, r.s.lease.Avoid); err != nil {
+	if r.s.idx == nil {
+		return nil // get reports each one
+	}
+	locs, found := make([]Location, len(unknown)), make([]bool, len(unknown))
+	if err := r.s.idx.LookupMany(r.ids, locs, found, r.s.lease.Avoid); err != nil {
 		return r.s.wrap("index lookup", err)
 	}
+	for j, i := range unknown {
+		r.locs[i], r.found[i] = locs[j], found[j]
+	}
 	return nil
+}
+
+// LocateAll calls fn with each ref that next yields (until io.EOF) and
+// where the chunk lies, looked up in the index in batches.
+func (s *Store) LocateAll(ctx context.Context, next func() (Ref, error), fn func(Ref, Location) error) error {
+	refs := &refLocator{s: s, next: unlocated(next)}
+	for {
+		ref, loc, err := refs.get(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(ref, loc); err != nil {
+			return err
+		}
+	}
 }
 
 type chunkReader struct {

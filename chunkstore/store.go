@@ -27,6 +27,11 @@ var ErrNotFound = errors.New("chunkstore: chunk not found")
 type Options struct {
 	// IndexPath is the local bbolt file caching the repository's index.
 	IndexPath string
+	// NoIndex opens the store to read chunks whose locations the caller
+	// knows (NewLocatedReader, ReadChunkAt), as a server of a repository
+	// whose manifests carry them does: no local index, no index objects
+	// read, nothing written. Lookup fails with ErrNoIndex.
+	NoIndex bool
 	// FrameCache, if positive, keeps up to this many bytes of decoded
 	// frames in memory, most recently used first, for readers: a frame
 	// that several chunks of a NAR, or several NARs, are read from is then
@@ -74,7 +79,7 @@ func Open(ctx context.Context, be backend.Backend, cfg Config, opts Options) (*S
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.IndexPath == "" {
+	if opts.IndexPath == "" && !opts.NoIndex {
 		return nil, errors.New("chunkstore: no local index path")
 	}
 	if opts.Uploads <= 0 {
@@ -83,14 +88,19 @@ func Open(ctx context.Context, be backend.Backend, cfg Config, opts Options) (*S
 	if opts.ResyncInterval == 0 {
 		opts.ResyncInterval = 250 * time.Millisecond
 	}
-	idx, err := index.Open(opts.IndexPath)
-	if err != nil {
-		return nil, err
+	var idx *index.Index
+	if !opts.NoIndex {
+		var err error
+		if idx, err = index.Open(opts.IndexPath); err != nil {
+			return nil, err
+		}
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithDecoderMaxMemory(MaxFrameSize), zstd.WithDecoderMaxWindow(MaxFrameSize))
 	if err != nil {
-		idx.Close()
+		if idx != nil {
+			idx.Close()
+		}
 		return nil, err
 	}
 	s := &Store{
@@ -175,7 +185,25 @@ func (s *Store) Close() error {
 	return err
 }
 
-func (s *Store) closeIndex() error { return s.idx.Close() }
+func (s *Store) closeIndex() error {
+	if s.idx == nil {
+		return nil
+	}
+	return s.idx.Close()
+}
+
+// ErrNoIndex is returned by what needs the local index in a store opened
+// with Options.NoIndex.
+var ErrNoIndex = errors.New("chunkstore: opened without a local index")
+
+// needIndex returns ErrNoIndex, wrapped with op, if the store has no
+// index.
+func (s *Store) needIndex(op string) error {
+	if s.idx == nil {
+		return fmt.Errorf("%s: %w", op, ErrNoIndex)
+	}
+	return nil
+}
 
 // PackKey returns the backend key of pack id.
 func PackKey(id ID) string { return layout.Key(layout.Pack, id.String()) }

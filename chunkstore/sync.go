@@ -30,6 +30,9 @@ import (
 // bytes a pack (a million random ids measured), so 10 million packs, 320
 // TiB of 32 MiB packs, take about 0.8 GiB.
 func (s *Store) Sync(ctx context.Context) error {
+	if s.idx == nil {
+		return nil // nothing to bring up to date
+	}
 	cond, err := lease.LoadCondemned(ctx, s.be)
 	if err != nil {
 		return err
