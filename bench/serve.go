@@ -127,7 +127,7 @@ func backendReads(f *faulty.Backend) int64 {
 // reopen opens the repository on be a second time, with a local index of
 // its own at indexPath and a frame cache of frames bytes.
 func reopen(ctx context.Context, be backend.Backend, indexPath string, frames int64) (*repo.Repo, func(), error) {
-	fresh, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: indexPath, FrameCache: frames}})
+	fresh, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: indexPath, FrameCache: frames}, ReadOnly: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: open the repository to serve it: %w", err)
 	}

@@ -6,13 +6,17 @@ import (
 	"fmt"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/loctable"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/pathstrip"
 )
 
 const (
-	manifestMagic   = "NDMF"
-	manifestVersion = 1
+	manifestMagic = "NDMF"
+	// manifestV1 has no chunk locations; manifestV2 ends with a location
+	// table (package chunkstore/loctable) of three sections.
+	manifestV1 = 1
+	manifestV2 = 2
 	// maxManifestSize bounds a manifest object read from the repository.
 	maxManifestSize = 64 << 20
 	refSize         = chunkstore.IDSize + 1 // smallest encoded ref
@@ -30,11 +34,43 @@ type Manifest struct {
 	Recipe        []chunkstore.Ref // chunks of the recipe stream
 	Positions     []chunkstore.Ref // chunks of the positions stream
 	Paths         []string         // distinct store path strings cut out
+	// Locations, if not nil, says where every chunk lies: its sections
+	// are the Recipe chunks, the Positions chunks and the residue chunks
+	// in the order the recipe lists them. Manifests written before it
+	// existed have none; their chunks are found in the index.
+	Locations *loctable.Table
+	locs      []byte // Locations encoded
+}
+
+// Sections of a manifest's location table.
+const (
+	SectionRecipe = iota
+	SectionPositions
+	SectionResidue
+	numSections
+)
+
+// SetLocations sets the location table from its encoded form.
+func (m *Manifest) SetLocations(enc []byte) error {
+	t, err := loctable.Decode(enc, numSections)
+	if err != nil {
+		return fmt.Errorf("%w: manifest: %v", ErrCorrupt, err)
+	}
+	if t.Len(SectionRecipe) != uint64(len(m.Recipe)) || t.Len(SectionPositions) != uint64(len(m.Positions)) {
+		return fmt.Errorf("%w: manifest: locations of %d recipe and %d positions chunks for %d and %d",
+			ErrCorrupt, t.Len(SectionRecipe), t.Len(SectionPositions), len(m.Recipe), len(m.Positions))
+	}
+	m.Locations, m.locs = t, enc
+	return nil
 }
 
 // Encode returns the manifest's binary form.
 func (m *Manifest) Encode() []byte {
-	b := append([]byte(manifestMagic), manifestVersion)
+	version := byte(manifestV1)
+	if m.Locations != nil {
+		version = manifestV2
+	}
+	b := append([]byte(manifestMagic), version)
 	b = append(b, m.NarHash[:]...)
 	b = binary.AppendUvarint(b, m.NarSize)
 	b = binary.AppendUvarint(b, m.ResidueSize)
@@ -43,7 +79,12 @@ func (m *Manifest) Encode() []byte {
 	b = appendRefs(b, m.Positions)
 	paths := pathstrip.EncodePaths(m.Paths)
 	b = binary.AppendUvarint(b, uint64(len(paths)))
-	return append(b, paths...)
+	b = append(b, paths...)
+	if version == manifestV2 {
+		b = binary.AppendUvarint(b, uint64(len(m.locs)))
+		b = append(b, m.locs...)
+	}
+	return b
 }
 
 func appendRefs(b []byte, refs []chunkstore.Ref) []byte {
@@ -64,8 +105,9 @@ func DecodeManifest(b []byte, maxPaths int) (*Manifest, error) {
 	if len(b) < len(manifestMagic)+1+32 || string(b[:4]) != manifestMagic {
 		return nil, fmt.Errorf("%w: manifest: bad magic", ErrCorrupt)
 	}
-	if b[4] != manifestVersion {
-		return nil, fmt.Errorf("%w: manifest: version %d", ErrCorrupt, b[4])
+	version := b[4]
+	if version != manifestV1 && version != manifestV2 {
+		return nil, fmt.Errorf("%w: manifest: version %d", ErrCorrupt, version)
 	}
 	m := &Manifest{}
 	copy(m.NarHash[:], b[5:])
@@ -75,18 +117,27 @@ func DecodeManifest(b []byte, maxPaths int) (*Manifest, error) {
 	m.PositionsSize = d.uvarint()
 	m.Recipe = d.refs()
 	m.Positions = d.refs()
-	n := d.uvarint()
-	if d.err == nil && n != uint64(len(d.b)) {
-		d.err = fmt.Errorf("%w: manifest: path list of %d bytes, %d left", ErrCorrupt, n, len(d.b))
+	enc := d.bytes()
+	var locs []byte
+	if version == manifestV2 {
+		locs = d.bytes()
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: manifest: %d bytes after its end", ErrCorrupt, len(d.b))
 	}
 	if d.err != nil {
 		return nil, d.err
 	}
-	paths, err := pathstrip.DecodePaths(d.b, maxPaths)
+	paths, err := pathstrip.DecodePaths(enc, maxPaths)
 	if err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrCorrupt, err)
 	}
 	m.Paths = paths
+	if version == manifestV2 {
+		if err := m.SetLocations(locs); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -106,6 +157,20 @@ func (d *decoder) uvarint() uint64 {
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+// bytes reads a length-prefixed byte string.
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.err = fmt.Errorf("%w: manifest: %d bytes announced, %d left", ErrCorrupt, n, len(d.b))
+	}
+	if d.err != nil {
+		return nil
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
 }
 
 func (d *decoder) ref() chunkstore.Ref {

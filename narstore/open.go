@@ -11,6 +11,7 @@ import (
 	"io"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/loctable"
 	"github.com/nardedup/nardedup/internal/bufpipe"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/pathstrip"
@@ -35,10 +36,10 @@ func (s *Store) Open(ctx context.Context, narHash narfmt.Hash) (io.ReadCloser, *
 // reader then spends as long again sending it.
 func (s *Store) OpenManifest(ctx context.Context, m *Manifest) io.ReadCloser {
 	ctx, cancel := context.WithCancel(ctx)
-	recipe := s.cs.NewReader(ctx, listRefs(m.Recipe))
-	positions := s.cs.NewReader(ctx, listRefs(m.Positions))
+	recipe := s.cs.NewLocatedReader(ctx, m.locate(SectionRecipe, listRefs(m.Recipe)))
+	positions := s.cs.NewLocatedReader(ctx, m.locate(SectionPositions, listRefs(m.Positions)))
 	rr := &recipeRefs{r: bufio.NewReaderSize(recipe, 64<<10)}
-	residue := s.cs.NewReader(ctx, rr.next)
+	residue := s.cs.NewLocatedReader(ctx, m.locate(SectionResidue, rr.next))
 	restored := pathstrip.NewRestorer(residue, positions, m.Paths, s.opt)
 	return newReadAhead(&verifyReader{
 		r: restored, want: m.NarHash, size: m.NarSize, h: sha256.New(),
@@ -82,6 +83,43 @@ func listRefs(refs []chunkstore.Ref) func() (chunkstore.Ref, error) {
 		}
 		i++
 		return refs[i-1], nil
+	}
+}
+
+// residueRefs returns the residue's refs as the recipe of m lists them,
+// read as they are needed, and a function that stops reading.
+func (s *Store) residueRefs(ctx context.Context, m *Manifest) (next func() (chunkstore.Ref, error), done func()) {
+	recipe := s.cs.NewLocatedReader(ctx, m.locate(SectionRecipe, listRefs(m.Recipe)))
+	rr := &recipeRefs{r: bufio.NewReaderSize(recipe, 64<<10)}
+	return rr.next, func() { recipe.Close() }
+}
+
+// locate pairs the refs that next yields with their locations in section
+// of m's location table, if it has one (else with the zero Location: to
+// be looked up).
+func (m *Manifest) locate(section int, next func() (chunkstore.Ref, error)) func() (chunkstore.Ref, chunkstore.Location, error) {
+	var c *loctable.Cursor
+	if m.Locations != nil {
+		c = m.Locations.Cursor(section)
+	}
+	return func() (chunkstore.Ref, chunkstore.Location, error) {
+		ref, err := next()
+		if c == nil {
+			return ref, chunkstore.Location{}, err
+		}
+		if errors.Is(err, io.EOF) {
+			if derr := c.Done(); derr != nil {
+				return ref, chunkstore.Location{}, fmt.Errorf("%w: NAR sha256:%s: %v", ErrCorrupt, m.NarHash.String(), derr)
+			}
+		}
+		if err != nil {
+			return ref, chunkstore.Location{}, err
+		}
+		loc, err := c.Next(ref.Size)
+		if err != nil {
+			err = fmt.Errorf("%w: NAR sha256:%s: %v", ErrCorrupt, m.NarHash.String(), err)
+		}
+		return ref, loc, err
 	}
 }
 
@@ -196,11 +234,10 @@ func (v *verifyReader) Close() error {
 // describes, in order, as its recipe lists them. It reads the recipe, not
 // the residue.
 func (s *Store) ResidueChunks(ctx context.Context, m *Manifest, fn func(chunkstore.Ref) error) error {
-	recipe := s.cs.NewReader(ctx, listRefs(m.Recipe))
-	defer recipe.Close()
-	rr := &recipeRefs{r: bufio.NewReaderSize(recipe, 64<<10)}
+	next, done := s.residueRefs(ctx, m)
+	defer done()
 	for {
-		ref, err := rr.next()
+		ref, err := next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}

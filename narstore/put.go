@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/loctable"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/pathstrip"
 	"github.com/nardedup/nardedup/repo/layout"
@@ -91,19 +92,49 @@ func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 	}
 	m := &Manifest{NarHash: n.NarHash, NarSize: n.NarSize, ResidueSize: uint64(res.Residue.Size),
 		PositionsSize: uint64(res.Positions.Size), Recipe: p.recipeRefs, Positions: p.positionRefs, Paths: p.strip.Paths()}
-	enc := m.Encode()
-	res.Manifest = len(enc)
+	res.Manifest = len(m.Encode()) // without its location table, not known yet
 	res.Cuts, res.Paths = p.strip.Cuts(), len(m.Paths)
 	err = s.cs.Commit(ctx, func(err error) {
 		if err == nil {
-			err = s.writeManifest(context.WithoutCancel(ctx), n, enc)
+			err = s.writeManifest(context.WithoutCancel(ctx), n, m)
 		}
 		done(err)
 	}, res.Residue, res.Positions, res.Recipe)
 	return res, err
 }
 
-func (s *Store) writeManifest(ctx context.Context, n NAR, enc []byte) error {
+// locateChunks sets m's location table from the index: where each chunk
+// of its streams lies, now that all are durable.
+func (s *Store) locateChunks(ctx context.Context, m *Manifest) error {
+	b := loctable.NewBuilder(numSections)
+	add := func(section int) func(chunkstore.Ref, chunkstore.Location) error {
+		return func(_ chunkstore.Ref, loc chunkstore.Location) error {
+			b.Add(section, loc)
+			return nil
+		}
+	}
+	if err := s.cs.LocateAll(ctx, listRefs(m.Recipe), add(SectionRecipe)); err != nil {
+		return fmt.Errorf("locate recipe chunks: %w", err)
+	}
+	if err := s.cs.LocateAll(ctx, listRefs(m.Positions), add(SectionPositions)); err != nil {
+		return fmt.Errorf("locate positions chunks: %w", err)
+	}
+	next, done := s.residueRefs(ctx, m)
+	defer done()
+	if err := s.cs.LocateAll(ctx, next, add(SectionResidue)); err != nil {
+		return fmt.Errorf("locate residue chunks: %w", err)
+	}
+	return m.SetLocations(b.Encode())
+}
+
+// writeManifest locates m's chunks, then writes m and the narinfo.
+func (s *Store) writeManifest(ctx context.Context, n NAR, m *Manifest) error {
+	if s.locs {
+		if err := s.locateChunks(ctx, m); err != nil {
+			return fmt.Errorf("narstore: NAR sha256:%s: %w", n.NarHash.String(), err)
+		}
+	}
+	enc := m.Encode()
 	key := layout.ManifestOf(n.NarHash).Key()
 	if err := s.cs.Lease().CheckLease(); err != nil {
 		return fmt.Errorf("narstore: not writing %s: %w", key, err)

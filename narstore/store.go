@@ -21,18 +21,28 @@ const MaxNarInfoSize = 1 << 20
 
 // Store keeps NARs and narinfos on top of a chunk store.
 type Store struct {
-	cs  *chunkstore.Store
-	be  backend.Backend
-	opt pathstrip.Options
+	cs   *chunkstore.Store
+	be   backend.Backend
+	opt  pathstrip.Options
+	locs bool // write manifests with location tables
+}
+
+// Options are the settings of one use of a Store that the repository's
+// Config does not fix.
+type Options struct {
+	// Locations writes manifests that carry their chunks' locations
+	// (version 2), which readers of a repository format before 2 do not
+	// understand.
+	Locations bool
 }
 
 // New returns a Store over cs, cutting store paths as cfg says.
-func New(cs *chunkstore.Store, cfg Config) (*Store, error) {
+func New(cs *chunkstore.Store, cfg Config, opts Options) (*Store, error) {
 	opt, err := cfg.StripOptions()
 	if err != nil {
 		return nil, err
 	}
-	return &Store{cs: cs, be: cs.Backend(), opt: opt}, nil
+	return &Store{cs: cs, be: cs.Backend(), opt: opt, locs: opts.Locations}, nil
 }
 
 // StoreDir returns the Nix store directory of the stored paths

@@ -16,8 +16,14 @@ import (
 	"github.com/nardedup/nardedup/repo/layout"
 )
 
-// FormatVersion is the repository format this package reads and writes.
-const FormatVersion = 1
+// FormatVersion is the repository format this package writes. Format 2
+// added chunk locations to every manifest, so that a server needs no index;
+// a repository of format 1 is read and written as it is, or upgraded
+// (Upgrade).
+const FormatVersion = 2
+
+// MinFormatVersion is the oldest repository format this package reads.
+const MinFormatVersion = 1
 
 // Config is the repository configuration, stored once at creation as the
 // config object and never changed. Its JSON is one flat object: the
@@ -37,8 +43,8 @@ func DefaultConfig() Config {
 // Validate checks that the configuration is one this program can use.
 func (c *Config) Validate() error {
 	switch {
-	case c.Version != FormatVersion:
-		return fmt.Errorf("repo: repository format %d, this program reads %d", c.Version, FormatVersion)
+	case c.Version < MinFormatVersion || c.Version > FormatVersion:
+		return fmt.Errorf("repo: repository format %d, this program reads %d to %d", c.Version, MinFormatVersion, FormatVersion)
 	case c.ID == "":
 		return errors.New("repo: config has no repository id")
 	}

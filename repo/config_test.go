@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,9 @@ func TestConfigLoad(t *testing.T) {
 		// A configuration written before "encoder" existed means klauspost.
 		{"no encoder", strings.Replace(strings.Replace(string(text), `"encoder":"libzstd",`, "", 1), `"zstd_level":4`, `"zstd_level":3`, 1), ""},
 		{"unknown field", strings.Replace(string(text), `"id"`, `"colour":"red","id"`, 1), "unknown field"},
-		{"newer format", strings.Replace(string(text), `"version":1`, `"version":2`, 1), "format 2"},
+		{"newer format", strings.Replace(string(text), fmt.Sprintf(`"version":%d`, repo.FormatVersion), fmt.Sprintf(`"version":%d`, repo.FormatVersion+1), 1), fmt.Sprintf("format %d", repo.FormatVersion+1)},
+		{"format 1", strings.Replace(string(text), fmt.Sprintf(`"version":%d`, repo.FormatVersion), `"version":1`, 1), ""},
+		{"format 0", strings.Replace(string(text), fmt.Sprintf(`"version":%d`, repo.FormatVersion), `"version":0`, 1), "format 0"},
 		{"no id", strings.Replace(string(text), `"id":"0123456789abcdef"`, `"id":""`, 1), "no repository id"},
 		{"bad strip", strings.Replace(string(text), `"strip":"hash-name"`, `"strip":"all"`, 1), "strip mode"},
 		{"bad level", strings.Replace(string(text), `"zstd_level":4`, `"zstd_level":99`, 1), "out of range"},

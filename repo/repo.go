@@ -110,6 +110,11 @@ type Options struct {
 	// Chunks are the chunk store's options. Chunks.IndexPath, if set,
 	// names the local index file and IndexCache and Role are unused.
 	Chunks chunkstore.Options
+	// ReadOnly opens the repository to read NARs only, as a server does.
+	// A repository of format 2 or later, whose manifests all carry their
+	// chunks' locations, is then read without a local index
+	// (chunkstore.Options.NoIndex): nothing is listed or loaded at start.
+	ReadOnly bool
 }
 
 // findIndex sets Chunks.IndexPath, unless set, to the role's index file
@@ -138,14 +143,16 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Repo, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := opts.findIndex(cfg.ID); err != nil {
+	if opts.ReadOnly && cfg.Version >= 2 {
+		opts.Chunks.NoIndex = true
+	} else if err := opts.findIndex(cfg.ID); err != nil {
 		return nil, err
 	}
 	cs, err := chunkstore.Open(ctx, be, cfg.Chunks, opts.Chunks)
 	if err != nil {
 		return nil, err
 	}
-	nars, err := narstore.New(cs, cfg.NARs)
+	nars, err := narstore.New(cs, cfg.NARs, narstore.Options{Locations: cfg.Version >= 2})
 	if err != nil {
 		cs.Close()
 		return nil, err

@@ -90,7 +90,7 @@ func runServe(c *cli.Context) error {
 		be.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "serve", Chunks: chunkstore.Options{FrameCache: frames}})
+	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "serve", Chunks: chunkstore.Options{FrameCache: frames}, ReadOnly: true})
 	if err != nil {
 		return err
 	}
