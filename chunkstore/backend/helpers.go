@@ -94,3 +94,25 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// Forgetter is a Backend that keeps copies of objects (a cache) and can
+// drop its copies of one.
+type Forgetter interface {
+	Forget(key string)
+}
+
+// Forget drops b's cached copies of key, if b keeps any, so that the next
+// Get reads the stored object. It looks through wrappers that have an
+// Unwrap method returning the Backend they wrap.
+func Forget(b Backend, key string) {
+	for b != nil {
+		if f, ok := b.(Forgetter); ok {
+			f.Forget(key)
+		}
+		u, ok := b.(interface{ Unwrap() Backend })
+		if !ok {
+			return
+		}
+		b = u.Unwrap()
+	}
+}

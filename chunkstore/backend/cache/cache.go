@@ -226,6 +226,11 @@ func (b *Backend) invalidate(key string, op func() error) error {
 	return err
 }
 
+// Forget drops the cached entries of key: the next Get reads the inner
+// backend. A reader that finds a cached object stale (it was rewritten by
+// another process, as an upgrade rewrites manifests) uses it.
+func (b *Backend) Forget(key string) { b.disk.dropKey(key) }
+
 // Put stores the object in the inner backend and drops its cached entries.
 func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	return b.invalidate(key, func() error { return b.inner.Put(ctx, key, r, size) })
