@@ -192,6 +192,10 @@ func (s *Store) closeIndex() error {
 	return s.idx.Close()
 }
 
+// HasIndex reports whether the store keeps a local index (it was not
+// opened with Options.NoIndex).
+func (s *Store) HasIndex() bool { return s.idx != nil }
+
 // ErrNoIndex is returned by what needs the local index in a store opened
 // with Options.NoIndex.
 var ErrNoIndex = errors.New("chunkstore: opened without a local index")

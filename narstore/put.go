@@ -129,10 +129,8 @@ func (s *Store) locateChunks(ctx context.Context, m *Manifest) error {
 
 // writeManifest locates m's chunks, then writes m and the narinfo.
 func (s *Store) writeManifest(ctx context.Context, n NAR, m *Manifest) error {
-	if s.locs {
-		if err := s.locateChunks(ctx, m); err != nil {
-			return fmt.Errorf("narstore: NAR sha256:%s: %w", n.NarHash.String(), err)
-		}
+	if err := s.locateChunks(ctx, m); err != nil {
+		return fmt.Errorf("narstore: NAR sha256:%s: %w", n.NarHash.String(), err)
 	}
 	enc := m.Encode()
 	key := layout.ManifestOf(n.NarHash).Key()

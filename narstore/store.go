@@ -1,6 +1,7 @@
 package narstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,28 +22,18 @@ const MaxNarInfoSize = 1 << 20
 
 // Store keeps NARs and narinfos on top of a chunk store.
 type Store struct {
-	cs   *chunkstore.Store
-	be   backend.Backend
-	opt  pathstrip.Options
-	locs bool // write manifests with location tables
-}
-
-// Options are the settings of one use of a Store that the repository's
-// Config does not fix.
-type Options struct {
-	// Locations writes manifests that carry their chunks' locations
-	// (version 2), which readers of a repository format before 2 do not
-	// understand.
-	Locations bool
+	cs  *chunkstore.Store
+	be  backend.Backend
+	opt pathstrip.Options
 }
 
 // New returns a Store over cs, cutting store paths as cfg says.
-func New(cs *chunkstore.Store, cfg Config, opts Options) (*Store, error) {
+func New(cs *chunkstore.Store, cfg Config) (*Store, error) {
 	opt, err := cfg.StripOptions()
 	if err != nil {
 		return nil, err
 	}
-	return &Store{cs: cs, be: cs.Backend(), opt: opt, locs: opts.Locations}, nil
+	return &Store{cs: cs, be: cs.Backend(), opt: opt}, nil
 }
 
 // StoreDir returns the Nix store directory of the stored paths
@@ -126,8 +117,31 @@ func (s *Store) putNarInfo(ctx context.Context, hash string, text []byte) error 
 	return s.putText(ctx, layout.NarInfoOf(hash), text)
 }
 
+// ErrNoLocations is wrapped when a store without an index meets a
+// manifest that does not say where its chunks lie.
+var ErrNoLocations = errors.New("narstore: manifest without chunk locations (run nardedup upgrade)")
+
 // Manifest returns the manifest of the NAR with this SHA-256.
+//
+// A store without a local index can only read manifests that carry their
+// chunks' locations. One without may come from a cache that kept it from
+// before the repository was upgraded: it is read again past the cache
+// (backend.Forget), and is an error wrapping ErrNoLocations if it still
+// has none.
 func (s *Store) Manifest(ctx context.Context, narHash narfmt.Hash) (*Manifest, error) {
+	m, err := s.manifest(ctx, narHash)
+	if err != nil || m.Locations != nil || s.cs.HasIndex() {
+		return m, err
+	}
+	key := layout.ManifestOf(narHash).Key()
+	backend.Forget(s.be, key)
+	if m, err = s.manifest(ctx, narHash); err == nil && m.Locations == nil {
+		err = fmt.Errorf("%s: %w", key, ErrNoLocations)
+	}
+	return m, err
+}
+
+func (s *Store) manifest(ctx context.Context, narHash narfmt.Hash) (*Manifest, error) {
 	key := layout.ManifestOf(narHash).Key()
 	data, err := s.read(ctx, key, maxManifestSize)
 	if err != nil {
@@ -141,6 +155,24 @@ func (s *Store) Manifest(ctx context.Context, narHash narfmt.Hash) (*Manifest, e
 		return nil, fmt.Errorf("%w: %s names another NAR", ErrCorrupt, key)
 	}
 	return m, nil
+}
+
+// AddLocations rewrites the manifest of the NAR with this SHA-256 with
+// its chunks' locations, if it has none. It reports whether it did.
+func (s *Store) AddLocations(ctx context.Context, narHash narfmt.Hash) (bool, error) {
+	m, err := s.manifest(ctx, narHash)
+	if err != nil || m.Locations != nil {
+		return false, err
+	}
+	if err := s.locateChunks(ctx, m); err != nil {
+		return false, fmt.Errorf("narstore: NAR sha256:%s: %w", narHash.String(), err)
+	}
+	enc := m.Encode()
+	key := layout.ManifestOf(narHash).Key()
+	if err := s.be.Put(ctx, key, bytes.NewReader(enc), int64(len(enc))); err != nil {
+		return false, fmt.Errorf("narstore: write %s: %w", key, err)
+	}
+	return true, nil
 }
 
 func (s *Store) maxPaths() int {

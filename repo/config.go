@@ -17,16 +17,17 @@ import (
 )
 
 // FormatVersion is the repository format this package writes. Format 2
-// added chunk locations to every manifest, so that a server needs no index;
-// a repository of format 1 is read and written as it is, or upgraded
-// (Upgrade).
+// says that every manifest carries its chunks' locations, so that a
+// server needs no index. This package writes such manifests (version 2)
+// into a repository of format 1 too: it reads both versions; Upgrade
+// rewrites the manifests of format 1 and moves the repository to 2.
 const FormatVersion = 2
 
 // MinFormatVersion is the oldest repository format this package reads.
 const MinFormatVersion = 1
 
-// Config is the repository configuration, stored once at creation as the
-// config object and never changed. Its JSON is one flat object: the
+// Config is the repository configuration, stored at creation as the
+// config object; only Upgrade changes it, moving its Version. Its JSON is one flat object: the
 // version, the id, then the chunk store's and the NAR store's fields.
 type Config struct {
 	Version int
@@ -103,18 +104,23 @@ func Create(ctx context.Context, be backend.Backend, cfg Config) (Config, error)
 		}
 		cfg.ID = hex.EncodeToString(b[:])
 	}
+	return cfg, writeConfig(ctx, be, cfg)
+}
+
+// writeConfig stores cfg as the config object.
+func writeConfig(ctx context.Context, be backend.Backend, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
-		return cfg, err
+		return err
 	}
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
-		return cfg, err
+		return err
 	}
 	data = append(data, '\n')
 	if err := be.Put(ctx, configKey, bytes.NewReader(data), int64(len(data))); err != nil {
-		return cfg, fmt.Errorf("repo: write config: %w", err)
+		return fmt.Errorf("repo: write config: %w", err)
 	}
-	return cfg, nil
+	return nil
 }
 
 // LoadConfig reads and validates the configuration of the repository on be.

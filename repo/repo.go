@@ -152,7 +152,7 @@ func Open(ctx context.Context, be backend.Backend, opts Options) (*Repo, error) 
 	if err != nil {
 		return nil, err
 	}
-	nars, err := narstore.New(cs, cfg.NARs, narstore.Options{Locations: cfg.Version >= 2})
+	nars, err := narstore.New(cs, cfg.NARs)
 	if err != nil {
 		cs.Close()
 		return nil, err

@@ -47,6 +47,7 @@ Every flag can also be set from the environment variable shown in its help.`,
 			rebuildIndexCommand(),
 			forgetCommand(),
 			gcCommand(),
+			upgradeCommand(),
 			benchCommand(),
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/narstore"
@@ -262,4 +264,86 @@ func TestRepoV1Command(t *testing.T) {
 		slices.Sort(paths)
 		nixtest.Copy(t, nixtest.Serve(t, bin, nil, common...), sample.PublicKey(), paths)
 	})
+
+	out = run("upgrade")
+	if !strings.Contains(out, fmt.Sprintf("format 1 -> %d", repo.FormatVersion)) {
+		t.Errorf("nardedup upgrade:\n%s", out)
+	}
+	t.Run("nix copy after upgrade", func(t *testing.T) {
+		nixtest.Require(t)
+		var paths []string
+		for _, ni := range want {
+			paths = append(paths, ni.StorePath)
+		}
+		slices.Sort(paths)
+		nixtest.Copy(t, nixtest.Serve(t, bin, nil, common...), sample.PublicKey(), paths)
+	})
+}
+
+// TestRepoV1Upgrade upgrades a copy of the repository in place, resuming
+// a run that had rewritten some manifests, and then reads every NAR back
+// without a local index.
+func TestRepoV1Upgrade(t *testing.T) {
+	ctx := context.Background()
+	want := upstream(t)
+	dir := copyRepoV1(t)
+	be, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+
+	// A run stopped after rewriting one manifest.
+	first := openRepo(t, dir)
+	var some narfmt.Hash
+	for _, ni := range want {
+		if some, err = ni.NarSHA256(); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	if did, err := first.NARs().AddLocations(ctx, some); err != nil || !did {
+		t.Fatalf("AddLocations: %v, %v", did, err)
+	}
+
+	opts := repo.Options{IndexCache: t.TempDir(), Role: "upgrade"}
+	res, err := repo.Upgrade(ctx, be, opts, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nars := distinctNARs(want)
+	if res.From != 1 || res.To != repo.FormatVersion || res.Manifests < nars || res.Rewritten != nars-1 {
+		t.Errorf("upgrade: %+v; want 1 -> %d, %d manifests rewritten", res, repo.FormatVersion, nars-1)
+	}
+	if cfg, err := repo.LoadConfig(ctx, be); err != nil || cfg.Version != repo.FormatVersion {
+		t.Fatalf("config after upgrade: version %d, %v", cfg.Version, err)
+	}
+	if res, err := repo.Upgrade(ctx, be, opts, t.Logf); err != nil || res.Rewritten != 0 {
+		t.Errorf("second upgrade: %+v, %v; want nothing rewritten", res, err)
+	}
+
+	rp, err := repo.Open(ctx, be, repo.Options{ReadOnly: true, IndexCache: t.TempDir(), Role: "serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rp.Close()
+	if rp.Chunks().HasIndex() {
+		t.Error("server of the upgraded repository keeps a local index")
+	}
+	for hash, ni := range want {
+		sum, err := ni.NarSHA256()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err := rp.NARs().Open(ctx, sum)
+		if err != nil {
+			t.Fatalf("%s: %v", hash, err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, rc)
+		rc.Close()
+		if err != nil || uint64(n) != ni.NarSize || !bytes.Equal(h.Sum(nil), sum[:]) {
+			t.Errorf("%s: %d bytes, %v; want the NAR of %d bytes", hash, n, err, ni.NarSize)
+		}
+	}
 }

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/nardedup/nardedup/repo"
+	"github.com/urfave/cli/v2"
+)
+
+func upgradeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "upgrade",
+		Usage: "bring a repository written by an older release to the current format, in place",
+		Description: `Rewrites each manifest of a format 1 repository with its chunks'
+locations, then moves the repository to format 2, which servers read
+without a local index. Safe beside running servers and ingests of this
+release; stop those of older releases first. Stopped at any point, it
+resumes where it was when run again.`,
+		Flags: repoFlags(),
+		Action: func(c *cli.Context) error {
+			be, err := openBackend(c)
+			if err != nil {
+				return err
+			}
+			defer be.Close()
+			logf := log.New(os.Stderr, "", log.LstdFlags).Printf
+			res, err := repo.Upgrade(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "upgrade"}, logf)
+			fmt.Printf("format %d -> %d: %d manifests read, %d rewritten with their chunks' locations\n",
+				res.From, res.To, res.Manifests, res.Rewritten)
+			return err
+		},
+	}
+}

@@ -1,0 +1,136 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/narfmt"
+	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
+)
+
+// UpgradeResult says what Upgrade did.
+type UpgradeResult struct {
+	From, To  int // format versions
+	Manifests int // manifests read
+	Rewritten int // of them, rewritten with their chunks' locations
+	// Unlocated counts the manifests naming a chunk the repository lacks:
+	// left as they are, and the format is not moved while there are any.
+	Unlocated int
+}
+
+// upgradeWorkers is how many manifests Upgrade rewrites at once.
+const upgradeWorkers = 8
+
+// Upgrade brings the repository on be to FormatVersion in place.
+//
+// From format 1: every manifest without chunk locations is rewritten
+// with them (found in the local index, which Open brings up to date), then
+// the config moves to format 2, then the manifests are scanned once more
+// for any that a writer of an older release stored meanwhile. Each
+// rewrite replaces one manifest by one that rebuilds the same NAR, so
+// servers and ingests of this release may run throughout, and a run that
+// is stopped at any point is resumed by running it again: manifests that
+// have their locations are skipped. Processes of a release before format
+// 2 must be stopped first: they cannot read the rewritten manifests, and
+// the new config keeps them from starting again.
+func Upgrade(ctx context.Context, be backend.Backend, opts Options, logf func(string, ...any)) (UpgradeResult, error) {
+	cfg, err := LoadConfig(ctx, be)
+	if err != nil {
+		return UpgradeResult{}, err
+	}
+	res := UpgradeResult{From: cfg.Version, To: FormatVersion}
+	opts.ReadOnly = false
+	rp, err := Open(ctx, be, opts)
+	if err != nil {
+		return res, err
+	}
+	defer rp.Close()
+	if err := rp.addLocations(ctx, &res, logf); err != nil {
+		return res, err
+	}
+	if res.Unlocated > 0 {
+		return res, fmt.Errorf("repo: upgrade: %d manifests name chunks the repository lacks (see above; nardedup verify names their store paths, nardedup forget drops them); format left at %d",
+			res.Unlocated, cfg.Version)
+	}
+	if cfg.Version == FormatVersion {
+		return res, nil
+	}
+	cfg.Version = FormatVersion
+	if err := writeConfig(ctx, be, cfg); err != nil {
+		return res, err
+	}
+	logf("repository format %d -> %d; checking for manifests written meanwhile", res.From, res.To)
+	return res, rp.addLocations(ctx, &res, logf)
+}
+
+// addLocations rewrites every manifest without locations with them.
+func (r *Repo) addLocations(ctx context.Context, res *UpgradeResult, logf func(string, ...any)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hashes := make(chan narfmt.Hash)
+	var (
+		wg                 sync.WaitGroup
+		once               sync.Once
+		firstErr           error
+		manifests, changed atomic.Int64
+		unlocated          atomic.Int64
+	)
+	fail := func(err error) {
+		once.Do(func() { firstErr = err; cancel() })
+	}
+	for range upgradeWorkers {
+		wg.Go(func() {
+			for h := range hashes {
+				did, err := r.nars.AddLocations(ctx, h)
+				switch {
+				case errors.Is(err, narstore.ErrNotFound): // deleted since listed
+					continue
+				case errors.Is(err, chunkstore.ErrNotFound):
+					unlocated.Add(1)
+					logf("NAR sha256:%s: %v", h.String(), err)
+					continue
+				case err != nil:
+					fail(err)
+					continue
+				}
+				if n := manifests.Add(1); n%10000 == 0 {
+					logf("%d manifests read, %d rewritten", n, changed.Load())
+				}
+				if did {
+					changed.Add(1)
+				}
+			}
+		})
+	}
+	err := layout.List(ctx, r.be, layout.Manifest, func(name string, _ backend.Info) error {
+		h, err := narfmt.ParseHash(name)
+		if err != nil {
+			logf("skipping %s: %v", layout.Key(layout.Manifest, name), err)
+			return nil
+		}
+		select {
+		case hashes <- h:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(hashes)
+	wg.Wait()
+	res.Manifests += int(manifests.Load())
+	res.Rewritten += int(changed.Load())
+	res.Unlocated += int(unlocated.Load())
+	if firstErr != nil {
+		return fmt.Errorf("repo: upgrade: %w", firstErr)
+	}
+	if err != nil {
+		return fmt.Errorf("repo: upgrade: list manifests: %w", err)
+	}
+	return nil
+}
