@@ -36,10 +36,10 @@ func (s *Store) Open(ctx context.Context, narHash narfmt.Hash) (io.ReadCloser, *
 // reader then spends as long again sending it.
 func (s *Store) OpenManifest(ctx context.Context, m *Manifest) io.ReadCloser {
 	ctx, cancel := context.WithCancel(ctx)
-	recipe := s.cs.NewLocatedReader(ctx, m.locate(SectionRecipe, listRefs(m.Recipe)))
-	positions := s.cs.NewLocatedReader(ctx, m.locate(SectionPositions, listRefs(m.Positions)))
+	recipe := s.cs.NewLocatedReader(ctx, s.locate(m, SectionRecipe, listRefs(m.Recipe)))
+	positions := s.cs.NewLocatedReader(ctx, s.locate(m, SectionPositions, listRefs(m.Positions)))
 	rr := &recipeRefs{r: bufio.NewReaderSize(recipe, 64<<10)}
-	residue := s.cs.NewLocatedReader(ctx, m.locate(SectionResidue, rr.next))
+	residue := s.cs.NewLocatedReader(ctx, s.locate(m, SectionResidue, rr.next))
 	restored := pathstrip.NewRestorer(residue, positions, m.Paths, s.opt)
 	return newReadAhead(&verifyReader{
 		r: restored, want: m.NarHash, size: m.NarSize, h: sha256.New(),
@@ -89,17 +89,17 @@ func listRefs(refs []chunkstore.Ref) func() (chunkstore.Ref, error) {
 // residueRefs returns the residue's refs as the recipe of m lists them,
 // read as they are needed, and a function that stops reading.
 func (s *Store) residueRefs(ctx context.Context, m *Manifest) (next func() (chunkstore.Ref, error), done func()) {
-	recipe := s.cs.NewLocatedReader(ctx, m.locate(SectionRecipe, listRefs(m.Recipe)))
+	recipe := s.cs.NewLocatedReader(ctx, s.locate(m, SectionRecipe, listRefs(m.Recipe)))
 	rr := &recipeRefs{r: bufio.NewReaderSize(recipe, 64<<10)}
 	return rr.next, func() { recipe.Close() }
 }
 
 // locate pairs the refs that next yields with their locations in section
-// of m's location table, if it has one (else with the zero Location: to
-// be looked up).
-func (m *Manifest) locate(section int, next func() (chunkstore.Ref, error)) func() (chunkstore.Ref, chunkstore.Location, error) {
+// of m's location table, if the store reads by location (it has no local
+// index) and m has one; else with the zero Location: to be looked up.
+func (s *Store) locate(m *Manifest, section int, next func() (chunkstore.Ref, error)) func() (chunkstore.Ref, chunkstore.Location, error) {
 	var c *loctable.Cursor
-	if m.Locations != nil {
+	if m.Locations != nil && !s.cs.HasIndex() {
 		c = m.Locations.Cursor(section)
 	}
 	return func() (chunkstore.Ref, chunkstore.Location, error) {

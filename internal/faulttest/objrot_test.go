@@ -8,6 +8,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/narstore"
+	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/repo/layout"
 )
 
@@ -56,6 +57,57 @@ func firstRecipeID(t testing.TB) func([]byte) []byte {
 	}
 }
 
+// flipInPaths flips a bit of the second last byte of a manifest's store
+// path list, which ends where a manifest without locations would.
+func flipInPaths(t testing.TB, data []byte) []byte {
+	m, err := narstore.DecodeManifest(data, 0)
+	must(t, err)
+	m.Locations = nil
+	data[len(m.Encode())-2] ^= 0x01
+	return data
+}
+
+// firstPack returns the id of the first pack a manifest's location table
+// names.
+func firstPack(t testing.TB) func([]byte) []byte {
+	return func(data []byte) []byte {
+		m, err := narstore.DecodeManifest(data, 0)
+		must(t, err)
+		if m.Locations == nil {
+			t.Fatal("test bug: manifest without locations")
+		}
+		return m.Locations.Packs()[0][:]
+	}
+}
+
+// TestLocationBitRot damages the location table of a shared NAR's
+// manifest and checks that verify, reading as a server without an index
+// does, lists both store paths.
+func TestLocationBitRot(t *testing.T) {
+	f := newFixture(t)
+	narHash := f.sharedNAR(t)
+	key := layout.ManifestOf(narHash).Key()
+	damages := []objDamage{
+		{"flip the last run's count", flipAt(-1), []string{"corrupt"}},
+		{"flip a pack id", flipAfter(firstPack(t), 7), nil},
+	}
+	want := f.hashesOf(func(h [32]byte, _ []chunkstore.Location) bool { return h == narHash })
+	for _, d := range damages {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			r := f.clone(t, true)
+			damage(t, r, key, d.edit)
+			rp, err := nrepo.Open(context.Background(), r.be, nrepo.Options{ReadOnly: true})
+			must(t, err)
+			defer rp.Close()
+			if rp.Chunks().HasIndex() {
+				t.Fatal("a read-only repository of format 2 opened with an index")
+			}
+			checkDamaged(t, verify(t, rp.NARs()), want, append([]string{key}, d.words...)...)
+		})
+	}
+}
+
 // TestManifestBitRot damages the manifest of a NAR that two store paths
 // share, in each way, and checks that verify lists both store paths, and
 // only them, naming the manifest and the damage.
@@ -70,7 +122,7 @@ func TestManifestBitRot(t *testing.T) {
 		{"flip NarSize", flipAt(37), []string{"NarSize"}},
 		{"flip a recipe chunk id", flipAfter(firstRecipeID(t), 5), []string{"chunk not found"}},
 		{"flip a recipe chunk length", flipAfter(firstRecipeID(t), 32), []string{"reference says"}},
-		{"flip a store path", flipAt(-2), []string{"corrupt"}},
+		{"flip a store path", flipInPaths, []string{"corrupt"}},
 		{"truncate", truncateHalf, []string{"corrupt"}},
 		{"delete", deleteObject, []string{"not found"}},
 	}
