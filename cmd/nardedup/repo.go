@@ -64,13 +64,19 @@ func openRepo(c *cli.Context, role string, opts chunkstore.Options) (*repo.Repo,
 }
 
 // openReader opens the repository for a command that reads NARs (role
-// names it too), with the frame cache of --frame-cache.
+// names it too), with the frame cache of --frame-cache, as a server does:
+// so verify checks what a server would send, by the same way.
 func openReader(c *cli.Context, role string) (*repo.Repo, error) {
 	frames, err := frameCache(c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", role, err)
 	}
-	return openRepo(c, role, chunkstore.Options{FrameCache: frames})
+	be, err := openBackend(c)
+	if err != nil {
+		return nil, err
+	}
+	return repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: role,
+		Chunks: chunkstore.Options{FrameCache: frames}, ReadOnly: true})
 }
 
 // frameCacheFlag is --frame-cache of the commands that read NARs.
