@@ -12,10 +12,12 @@
 //	tombstones/<hash>.narinfo     a forgotten narinfo, kept for revival
 //	sessions/<session id>         a running writer's announcement
 //	gc/condemned                  what a running garbage collection condemned
+//	forward/<2 hex>/<pack id>     where a deleted pack's chunks live now
 //
 // Packs, index objects and manifests are immutable and named by their
 // content (packs by a hash of their bytes and a nonce), so caches may keep
-// them forever. Narinfos, tombstones, sessions and the condemned list are
+// them forever. So are forward records: garbage collection writes one
+// once, before it deletes the pack it names, and never rewrites it. Narinfos, tombstones, sessions and the condemned list are
 // written and deleted as the repository changes.
 package layout
 
@@ -41,10 +43,11 @@ const (
 	Tombstone
 	Session
 	Condemned
+	Forward
 )
 
 // Types lists every kind of object.
-var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned}
+var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward}
 
 // spec is how one kind of object is named.
 type spec struct {
@@ -65,6 +68,7 @@ var specs = [...]spec{
 	Tombstone: {name: "tombstones", dir: "tombstones", suffix: ".narinfo"},
 	Session:   {name: "sessions", dir: "sessions"},
 	Condemned: {name: "gc", key: "gc/condemned"},
+	Forward:   {name: "forward", dir: "forward", shard: true, fixed: true},
 }
 
 // String returns the kind's name: the first element of its keys ("packs",
@@ -77,7 +81,7 @@ func (t Type) String() string {
 }
 
 // Immutable reports whether objects of this kind never change once written
-// (packs, index objects, manifests), so that a copy of one is never stale.
+// (packs, index objects, manifests, forward records), so that a copy of one is never stale.
 func (t Type) Immutable() bool { return specs[t].fixed }
 
 // Prefix returns the key prefix under which every object of this kind, and

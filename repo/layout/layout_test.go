@@ -23,6 +23,7 @@ func TestKeyParse(t *testing.T) {
 		{layout.Handle{Type: layout.Tombstone, Name: "x8shz8np"}, "tombstones/x8shz8np.narinfo"},
 		{layout.Handle{Type: layout.Session, Name: "a1b2"}, "sessions/a1b2"},
 		{layout.Handle{Type: layout.Condemned}, "gc/condemned"},
+		{layout.Handle{Type: layout.Forward, Name: "3fa0b1"}, "forward/3f/3fa0b1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -64,7 +65,7 @@ func TestImmutable(t *testing.T) {
 			got = append(got, ty.String())
 		}
 	}
-	if want := []string{"packs", "index", "manifests"}; !slices.Equal(got, want) {
+	if want := []string{"packs", "index", "manifests", "forward"}; !slices.Equal(got, want) {
 		t.Errorf("immutable kinds %v; want %v", got, want)
 	}
 }
@@ -75,6 +76,7 @@ func TestList(t *testing.T) {
 	for _, key := range []string{
 		"narinfo/aaaa.narinfo", "narinfo/bbbb.narinfo", "narinfo/stray.txt",
 		"tombstones/aaaa.narinfo", "packs/3f/3fa0", "config",
+		"forward/3f/3fa0", "forward/stray",
 	} {
 		if err := backend.PutBytes(ctx, be, key, []byte("x")); err != nil {
 			t.Fatal(err)
@@ -94,5 +96,16 @@ func TestList(t *testing.T) {
 	slices.Sort(names)
 	if want := []string{"aaaa", "bbbb"}; !slices.Equal(names, want) {
 		t.Errorf("narinfos %v; want %v", names, want)
+	}
+	names = nil
+	err = layout.List(ctx, be, layout.Forward, func(name string, _ backend.Info) error {
+		names = append(names, name)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"3fa0"}; !slices.Equal(names, want) {
+		t.Errorf("forward records %v; want %v", names, want)
 	}
 }

@@ -316,3 +316,17 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// Forward records never change once written: the cache keeps them like
+// packs.
+func TestDefaultPrefixesCacheForwardRecords(t *testing.T) {
+	b := &Backend{prefixes: DefaultPrefixes}
+	for _, key := range []string{"forward/3f/3fa0", "packs/3f/3fa0", "index/3fa0"} {
+		if !b.cached(key) {
+			t.Errorf("%s is not cached by default", key)
+		}
+	}
+	if b.cached("narinfo/aaaa.narinfo") {
+		t.Error("narinfos are cached by default")
+	}
+}
