@@ -60,13 +60,41 @@
 //     first mark reach (all narinfos, when it resumes the list of an
 //     earlier run). A condemned manifest that became live stays; a
 //     condemned pack holding a live chunk that no other pack holds stays
-//     (revived). Everything else goes: for a pack, its index object first,
-//     then the pack. Last, gc/condemned is deleted.
+//     (revived). Everything else goes: for a pack, its forward record
+//     first, then its index object, then the pack. Last, gc/condemned is
+//     deleted.
 //
 // A collection killed at any point loses nothing: before the sweep nothing
 // is deleted, and the next run finds gc/condemned and finishes the sweep,
-// marking everything again. A reader whose pack was deleted under it (the
-// chunks were copied elsewhere) reloads its index and reads the copies.
+// marking everything again.
+//
+// # Forward records
+//
+// A location (a pack, a frame in it, a chunk in the frame) that a
+// manifest or a reader's stale index holds must stay readable after the
+// pack it names is deleted. So before the sweep deletes a pack's index
+// object, it writes the pack's forward record (package chunkstore/forward):
+// every chunk of the pack, live or not — a manifest written while the
+// collection waited may name any of them — that a surviving pack holds
+// (the copies repacking made, or any other pack not deleted by this sweep
+// that holds the same chunk), with the first such location by pack id. A
+// pack none of whose chunks survives elsewhere gets no record. The sweep
+// decides first which condemned packs go, so that no record points into
+// a pack the same sweep deletes.
+//
+// The order — record, index object, pack — is what makes a crash safe: a
+// pack whose index object is gone already has its record, and a run that
+// resumes the list writes the records of the packs it has yet to delete,
+// keeping any written before (forward.Put does not replace one). A reader
+// whose pack was deleted under it (chunkstore.Store.ReadChunkAt, and the
+// streaming reader) follows the record, and the records a later
+// collection wrote for the packs it points to, to where the chunk lives
+// now; only for chunks no record names does it reload its index.
+//
+// Limitation: forward records are never deleted. One is needed as long as
+// any manifest location may name its pack; deciding that needs the
+// manifests' locations, and collecting unreferenced records comes with
+// them.
 // One collection runs at a time: a second one refuses to start while the
 // first one's session is live.
 package gc

@@ -92,6 +92,7 @@ type Report struct {
 	DeletedManifests  int
 	RevivedPacks      int
 	RevivedManifests  int
+	ForwardRecords    int    // written for deleted packs (kept if already there)
 	FinishedEarlier   bool   // this run finished an earlier run's list
 	Pending           string // why a condemned list is left for a later run
 	FreshPacksSkipped int    // younger than the grace period

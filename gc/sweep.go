@@ -8,6 +8,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/forward"
 	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/chunkstore/pack"
 )
@@ -74,7 +75,9 @@ func (g *collector) sweepManifests(ctx context.Context, cond *lease.Condemned, l
 }
 
 // sweepPacks deletes the condemned packs that hold no live chunk found
-// only in condemned packs.
+// only in condemned packs. It decides first which go, then, for each, writes
+// its forward record (where its chunks that a surviving pack holds live),
+// deletes its index object and deletes it.
 func (g *collector) sweepPacks(ctx context.Context, cond *lease.Condemned, live *liveSet) error {
 	has, done, err := live.reader()
 	if err != nil {
@@ -85,23 +88,31 @@ func (g *collector) sweepPacks(ctx context.Context, cond *lease.Condemned, live 
 	for _, p := range cond.Packs {
 		condemned[p] = true
 	}
+	doomed := make(map[chunkstore.ID]bool, len(cond.Packs))
 	for _, p := range cond.Packs {
-		if err := g.sweepPack(ctx, p, has, condemned); err != nil {
+		ok, err := g.dooms(ctx, p, has, condemned)
+		if err != nil {
 			return err
+		}
+		doomed[p] = ok
+	}
+	for _, p := range cond.Packs {
+		if doomed[p] {
+			if err := g.sweepPack(ctx, p, doomed); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// sweepPack deletes a condemned pack unless it holds a live chunk that no
-// pack outside the list holds.
-func (g *collector) sweepPack(ctx context.Context, p chunkstore.ID, has func(chunkstore.ID) bool, condemned map[chunkstore.ID]bool) error {
+// dooms reports whether condemned pack p goes: unless it holds a live
+// chunk that no pack outside the list holds. A pack that stays is
+// revived: its index object is restored if it was deleted.
+func (g *collector) dooms(ctx context.Context, p chunkstore.ID, has func(chunkstore.ID) bool, condemned map[chunkstore.ID]bool) (bool, error) {
 	chunks, toc, gone, err := g.packContents(ctx, p)
-	if err != nil {
-		return err
-	}
-	if gone {
-		return g.deletePack(ctx, p, 0)
+	if err != nil || gone {
+		return gone, err
 	}
 	for _, id := range chunks {
 		if !has(id) {
@@ -109,17 +120,33 @@ func (g *collector) sweepPack(ctx context.Context, p chunkstore.ID, has func(chu
 		}
 		elsewhere, err := g.heldElsewhere(id, condemned)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !elsewhere {
 			g.rep.RevivedPacks++
 			if toc != nil { // not indexed: its table was read
 				if err := backend.PutBytes(ctx, g.be, chunkstore.IndexKey(p), toc.Encode()); err != nil {
-					return fmt.Errorf("gc: restore index of pack %s: %w", p, err)
+					return false, fmt.Errorf("gc: restore index of pack %s: %w", p, err)
 				}
 			}
-			return nil
+			return false, nil
 		}
+	}
+	return true, nil
+}
+
+// sweepPack deletes pack p, which goes with the others doomed: its
+// forward record first, then its index object, then the pack.
+func (g *collector) sweepPack(ctx context.Context, p chunkstore.ID, doomed map[chunkstore.ID]bool) error {
+	chunks, _, gone, err := g.packContents(ctx, p)
+	if err != nil {
+		return err
+	}
+	if gone {
+		return g.deletePack(ctx, p, 0)
+	}
+	if err := g.writeForward(ctx, p, chunks, doomed); err != nil {
+		return err
 	}
 	fi, err := g.be.Stat(ctx, chunkstore.PackKey(p))
 	size := fi.Size
@@ -127,6 +154,40 @@ func (g *collector) sweepPack(ctx context.Context, p chunkstore.ID, has func(chu
 		size = 0
 	}
 	return g.deletePack(ctx, p, size)
+}
+
+// writeForward stores the forward record of pack p: for each of its
+// chunks, whether live or not, that a surviving pack holds (one not
+// doomed), the first such location by pack id. A manifest written while
+// the collection waited may name any chunk of p. Without such a chunk,
+// there is no record. A record stored by an earlier, interrupted sweep
+// is kept.
+func (g *collector) writeForward(ctx context.Context, p chunkstore.ID, chunks []chunkstore.ID, doomed map[chunkstore.ID]bool) error {
+	rec := &forward.Record{Pack: p}
+	for _, id := range chunks {
+		var to chunkstore.Location
+		found := false
+		err := g.cs.Locations(id, func(loc chunkstore.Location) error {
+			if !found && !doomed[loc.Pack] && loc.Pack != p {
+				to, found = loc, true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if found {
+			rec.Entries = append(rec.Entries, forward.Entry{ID: id, Loc: to})
+		}
+	}
+	if len(rec.Entries) == 0 {
+		return nil
+	}
+	if err := forward.Put(ctx, g.be, rec); err != nil {
+		return fmt.Errorf("gc: forward record of pack %s: %w", p, err)
+	}
+	g.rep.ForwardRecords++
+	return nil
 }
 
 // packContents returns the chunks of condemned pack p from the index or,
