@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/forward"
 	"github.com/nardedup/nardedup/chunkstore/index"
 )
 
@@ -47,6 +48,32 @@ func (s *Store) ReadChunk(ctx context.Context, id ID) ([]byte, error) {
 		return nil, err
 	}
 	return sliceChunk(frame, loc, Ref{ID: id, Size: loc.Length})
+}
+
+// ReadChunkAt returns the bytes of the chunk at loc, checked against
+// ref.ID. If loc's pack is gone (garbage collection deleted it after
+// copying its chunks elsewhere), it follows the pack's forward record, and
+// those of the packs that one points to if they are gone too, to where
+// the chunk lives now. The error of a chunk no record names says so,
+// naming the chunk and loc's pack.
+func (s *Store) ReadChunkAt(ctx context.Context, ref Ref, loc Location) ([]byte, error) {
+	data, err := s.readChunkAt(ctx, ref, loc)
+	// A pack Resolve found may be deleted before it is read: resolve again.
+	for hop := 0; errors.Is(err, backend.ErrNotExist) && hop < forward.MaxHops; hop++ {
+		if loc, err = s.fwd.Resolve(ctx, loc.Pack, ref.ID); err != nil {
+			return nil, fmt.Errorf("chunkstore: read chunk on %s: %w", s.be, err)
+		}
+		data, err = s.readChunkAt(ctx, ref, loc)
+	}
+	return data, err
+}
+
+func (s *Store) readChunkAt(ctx context.Context, ref Ref, loc Location) ([]byte, error) {
+	frame, err := s.rd.readFramePrefix(ctx, loc, loc.Offset+loc.Length, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sliceChunk(frame, loc, ref)
 }
 
 // readAhead is how many frames a reader fetches and decompresses ahead of
@@ -169,12 +196,43 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 
 // relocate reads the job's chunks again after their pack turned out to be
 // gone (deleted by garbage collection after it copied them elsewhere): it
-// reloads the index at once and reads each chunk where it now lives.
+// follows the pack's forward record for each chunk and, only if some chunk
+// has none, reloads the index at once and looks those up again. It reads
+// each chunk where it now lives.
 func (j *frameJob) relocate(ctx context.Context, s *Store) {
 	gone, orig := j.loc.Pack, j.err
-	if err := s.resyncNow(ctx); err != nil {
-		j.err = fmt.Errorf("%w (reloading the index: %v)", j.err, err)
-		return
+	locs := make([]Location, len(j.refs))
+	var unforwarded []int
+	for i, ref := range j.refs {
+		loc, err := s.fwd.Resolve(ctx, gone, ref.ID)
+		if errors.Is(err, forward.ErrNotForwarded) {
+			unforwarded = append(unforwarded, i)
+			continue
+		}
+		if err != nil {
+			j.err = fmt.Errorf("chunkstore: %w (after %v)", err, orig)
+			return
+		}
+		locs[i] = loc
+	}
+	if len(unforwarded) > 0 {
+		if err := s.resyncNow(ctx); err != nil {
+			j.err = fmt.Errorf("%w (reloading the index: %v)", j.err, err)
+			return
+		}
+	}
+	for _, i := range unforwarded {
+		loc, err := s.Lookup(ctx, j.refs[i].ID)
+		if err == nil && loc.Pack == gone {
+			err = orig // a missing pack still indexed: damage
+		} else if errors.Is(err, ErrNotFound) {
+			err = fmt.Errorf("%w (after %v)", err, orig)
+		}
+		if err != nil {
+			j.err = err
+			return
+		}
+		locs[i] = loc
 	}
 	var size int
 	for _, ref := range j.refs {
@@ -185,19 +243,10 @@ func (j *frameJob) relocate(ctx context.Context, s *Store) {
 	var floc Location
 	defer func() { putBuf(frame) }()
 	for i, ref := range j.refs {
-		loc, err := s.Lookup(ctx, ref.ID)
-		if err == nil && loc.Pack == gone {
-			err = orig // a missing pack still indexed: damage
-		} else if errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w (after %v)", err, orig)
-		}
-		if err != nil {
-			j.err = err
-			putBuf(buf)
-			return
-		}
+		loc := locs[i]
 		if frame == nil || floc.Pack != loc.Pack || floc.FrameOffset != loc.FrameOffset {
 			putBuf(frame)
+			var err error
 			if frame, err = s.rd.readFrame(ctx, loc, getBuf(int(loc.FrameULen))); err != nil {
 				frame, j.err = nil, err
 				putBuf(buf)

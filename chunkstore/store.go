@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/forward"
 	"github.com/nardedup/nardedup/chunkstore/index"
 	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/repo/layout"
@@ -49,6 +50,11 @@ type Options struct {
 	// a NAR another process ingested is readable at once, at the cost of
 	// up to this long.
 	ResyncInterval time.Duration
+	// ForwardCache bounds the entries of forward records kept decoded in
+	// memory, most recently used first, for reads of chunks whose pack
+	// was deleted (default forward.DefaultCacheEntries; an entry takes
+	// about 90 bytes).
+	ForwardCache int
 }
 
 // Store is an open repository of chunks. Its methods are safe for
@@ -61,7 +67,8 @@ type Store struct {
 	syncs syncState     // its reloads from the index objects
 	lease *lease.Writer // the condemned list as of the last Sync, holds, session
 
-	rd packReader // the read side (reader.go, packreader.go)
+	rd  packReader        // the read side (reader.go, packreader.go)
+	fwd *forward.Resolver // where the chunks of deleted packs went
 
 	// The write side (writer.go, packwriter.go, durable.go).
 	wr      writeState
@@ -105,6 +112,7 @@ func Open(ctx context.Context, be backend.Backend, cfg Config, opts Options) (*S
 	}
 	s := &Store{
 		be: be, cfg: cfg, idx: idx, opts: opts, rd: packReader{be: be, dec: dec},
+		fwd:     forward.NewResolver(be, opts.ForwardCache),
 		wr:      writeState{pending: make(map[ID]*ticket), nextSeq: 1},
 		uploads: newUploads(opts.Uploads),
 		durable: newDurability(),
