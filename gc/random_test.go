@@ -255,6 +255,10 @@ type walkState struct {
 	steps    map[string]int
 	restored int // NARs stored again after a collection took them
 	deleted  struct{ packs, manifests, repacked int }
+	// forwarded counts the locations of live chunks, taken before a
+	// collection, that named a pack it deleted: read through forward
+	// records.
+	forwarded int
 }
 
 func (w *walkState) livePaths() []string {
@@ -318,6 +322,10 @@ func testRandomSteps(t *testing.T) {
 		seed, steps, time.Since(start).Round(time.Millisecond), w.steps, w.restored, w.deleted.packs, w.deleted.repacked, w.deleted.manifests)
 	if w.steps["gc"] == 0 || w.deleted.packs+w.deleted.manifests == 0 {
 		t.Errorf("the walk collected nothing: it tests nothing")
+	}
+	t.Logf("seed %d: %d locations of live chunks read through forward records", seed, w.forwarded)
+	if w.deleted.repacked > 0 && w.forwarded == 0 {
+		t.Errorf("the walk repacked %d packs but read no location through a forward record", w.deleted.repacked)
 	}
 }
 
@@ -402,11 +410,16 @@ func (w *walkState) collect(tag string) {
 		return nil
 	})
 	must(t, err)
+	// Every location of a live chunk, as an index up to date holds them.
+	snapProc := newProcess(t, w.r.be, "snapshot")
+	snap := snapshotLocations(t, snapProc.st, snapProc.cs, liveNARs)
+	snapProc.close(t)
 	rep, err := gc.Collect(w.ctx, w.col.rp, o)
 	if err != nil {
 		t.Errorf("%s: gc: %v", tag, err)
 		return
 	}
+	w.forwarded += snap.check(t, tag, w.rd.cs)
 	t.Logf("%s: gc (repack below %.2f, zstd %d, group %d KiB): %d packs before, condemned %d packs (%d repacked, %d chunks copied), %d manifests; deleted %d packs, %d manifests; %d packs after",
 		tag, o.RepackBelow, o.Copy.ZstdLevel, o.Copy.GroupSize>>10, rep.Before.Objects["packs"], rep.CondemnedPacks, rep.RepackedPacks,
 		rep.Copied.Chunks, rep.CondemnedManifests, rep.DeletedPacks, rep.DeletedManifests, rep.After.Objects["packs"])
