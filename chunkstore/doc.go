@@ -55,7 +55,9 @@
 // The pack format (ids, table of contents, trailer) is package
 // chunkstore/pack; the local bbolt index is package chunkstore/index; the
 // garbage collection protocol that writers honour (sessions, the condemned
-// list) is package chunkstore/lease. Store ties them to a Backend. Its
+// list) is package chunkstore/lease; the records of where a deleted pack's
+// chunks went, which ReadChunkAt and the streaming reader follow, are
+// package chunkstore/forward. Store ties them to a Backend. Its
 // read side finds chunks in the index and reads their frames (reader.go,
 // packreader.go, framecache.go); its write side cuts streams into frames,
 // frames into packs, and stores them in the durable order (writer.go,
