@@ -83,7 +83,7 @@ func printGCReport(w io.Writer, r *gc.Report, dry bool) {
 	row := func(name string, a, b string) { fmt.Fprintf(w, "%-22s %14s %14s\n", name, a, b) }
 	row("repository", mib(r.Before.Bytes), mib(r.After.Bytes))
 	row("chunks", fmt.Sprint(r.Before.Chunks), fmt.Sprint(r.After.Chunks))
-	for _, t := range []layout.Type{layout.Pack, layout.Index, layout.Manifest, layout.NarInfo, layout.Tombstone} {
+	for _, t := range []layout.Type{layout.Pack, layout.Index, layout.Forward, layout.Manifest, layout.NarInfo, layout.Tombstone} {
 		k := t.String()
 		if r.Before.Objects[k] == 0 && r.After.Objects[k] == 0 {
 			continue
