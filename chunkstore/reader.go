@@ -43,11 +43,7 @@ func (s *Store) ReadChunk(ctx context.Context, id ID) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	frame, err := s.rd.readFramePrefix(ctx, loc, loc.Offset+loc.Length, nil)
-	if err != nil {
-		return nil, err
-	}
-	return sliceChunk(frame, loc, Ref{ID: id, Size: loc.Length})
+	return s.readChunkAt(ctx, Ref{ID: id, Size: loc.Length}, loc)
 }
 
 // ReadChunkAt returns the bytes of the chunk at loc, checked against
