@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -302,6 +303,41 @@ func TestResolverCache(t *testing.T) {
 	}
 	if _, records, entries := r.Stats(); records != 2 || entries != 4 {
 		t.Errorf("keeps %d records of %d entries, want 2 of 4", records, entries)
+	}
+}
+
+// statCounter counts Stats of packs.
+type statCounter struct {
+	backend.Backend
+	stats atomic.Int64
+}
+
+func (b *statCounter) Stat(ctx context.Context, key string) (backend.Info, error) {
+	if strings.HasPrefix(key, "packs/") {
+		b.stats.Add(1)
+	}
+	return b.Backend.Stat(ctx, key)
+}
+
+// TestResolverStatsOncePerPack checks that the chunks of one gone pack,
+// forwarded to one pack, cost one Stat of that pack, not one each.
+func TestResolverStatsOncePerPack(t *testing.T) {
+	ctx := context.Background()
+	be := &statCounter{Backend: mem.New()}
+	to := make(map[string]index.Location)
+	for i := range 100 {
+		to[fmt.Sprint("c", i)] = loc("live", int64(i))
+	}
+	put(t, be, "gone", to)
+	putPack(t, be, id("live"))
+	r := forward.NewResolver(be, 0)
+	for c := range to {
+		if _, err := r.Resolve(ctx, id("gone"), id(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := be.stats.Load(); n != 1 {
+		t.Errorf("%d Stats of the target pack for %d chunks, want 1", n, len(to))
 	}
 }
 

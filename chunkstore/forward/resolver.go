@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/index"
@@ -41,7 +42,16 @@ type Resolver struct {
 	size    int // entries in lru
 	loading map[pack.ID]*load
 	loads   int
+	alive   map[pack.ID]time.Time // packs seen to exist, and when
 }
+
+// aliveFor is how long Resolve trusts that a pack it saw exists still
+// does, so that the chunks of one gone pack cost one Stat, not one each;
+// maxAlive bounds how many such packs it remembers.
+const (
+	aliveFor = 10 * time.Second
+	maxAlive = 4096
+)
 
 type load struct {
 	done chan struct{}
@@ -56,7 +66,8 @@ func NewResolver(be backend.Backend, maxEntries int) *Resolver {
 		maxEntries = DefaultCacheEntries
 	}
 	return &Resolver{be: be, max: maxEntries, lru: list.New(),
-		cached: make(map[pack.ID]*list.Element), loading: make(map[pack.ID]*load)}
+		cached: make(map[pack.ID]*list.Element), loading: make(map[pack.ID]*load),
+		alive: make(map[pack.ID]time.Time)}
 }
 
 // Resolve returns where chunk id lives now that pack gone was deleted: the
@@ -81,7 +92,7 @@ func (r *Resolver) Resolve(ctx context.Context, gone pack.ID, id pack.ID) (index
 			return index.Location{}, fmt.Errorf("chunk %s: pack %s is gone%s and its forward record lacks the chunk: %w",
 				id, gone, via(gone, p), ErrNotForwarded)
 		}
-		_, err = r.be.Stat(ctx, layout.Key(layout.Pack, loc.Pack.String()))
+		err = r.exists(ctx, loc.Pack)
 		if err == nil {
 			return loc, nil
 		}
@@ -91,6 +102,26 @@ func (r *Resolver) Resolve(ctx context.Context, gone pack.ID, id pack.ID) (index
 		p = loc.Pack
 	}
 	return index.Location{}, fmt.Errorf("chunk %s: pack %s is gone and was forwarded more than %d times", id, gone, MaxHops)
+}
+
+// exists returns nil if pack p exists: seen within aliveFor, or by a Stat.
+func (r *Resolver) exists(ctx context.Context, p pack.ID) error {
+	r.mu.Lock()
+	seen, ok := r.alive[p]
+	r.mu.Unlock()
+	if ok && time.Since(seen) < aliveFor {
+		return nil
+	}
+	if _, err := r.be.Stat(ctx, layout.Key(layout.Pack, p.String())); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if len(r.alive) >= maxAlive {
+		clear(r.alive)
+	}
+	r.alive[p] = time.Now()
+	r.mu.Unlock()
+	return nil
 }
 
 // via says through which pack a chain reached p.
