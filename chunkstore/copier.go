@@ -161,16 +161,102 @@ func (c *Copier) closeEncoders() {
 	c.encs = nil
 }
 
+// maxStaged bounds the chunk bytes CopyPack keeps in memory between
+// checking a pack and copying it; the frames holding the rest are read
+// again. A variable for the tests.
+var maxStaged = 32 << 20
+
+// DamagedPackError is returned by CopyPack for a pack some frames of which
+// cannot be read back: none of its chunks were copied.
+type DamagedPackError struct {
+	Pack ID
+	// Chunks are the chunks to copy that lie in the damaged frames.
+	Chunks []ID
+	Frames int   // damaged frames
+	Err    error // the first frame's error (wraps ErrCorrupt)
+}
+
+func (e *DamagedPackError) Error() string {
+	return fmt.Sprintf("chunkstore: pack %s: %d damaged frames holding %d chunks to copy: %v",
+		e.Pack, e.Frames, len(e.Chunks), e.Err)
+}
+
+func (e *DamagedPackError) Unwrap() error { return e.Err }
+
+// stagedFrame is a frame CopyPack has read and checked, with the bytes of
+// its kept chunks (nil if they did not fit maxStaged).
+type stagedFrame struct {
+	f    Frame
+	kept []int
+	n    int
+	data []byte
+}
+
 // CopyPack copies the chunks of pack for which keep reports true, frame
-// by frame (CopyFrame).
+// by frame (CopyFrame), but only once it has read and checked every frame
+// holding one: a pack that is damaged where a kept chunk lies is skipped
+// whole, none of its chunks copied, and a *DamagedPackError returned; the
+// copier can go on with other packs. Any other error (the backend's) may
+// leave part of the pack copied.
 func (c *Copier) CopyPack(ctx context.Context, pack ID, keep func(ID) bool) error {
+	if err := c.failed(); err != nil {
+		return err
+	}
 	frames, err := c.s.PackFrames(pack)
 	if err != nil {
 		return err
 	}
+	var staged []stagedFrame
+	var damage *DamagedPackError
+	budget := maxStaged
 	for _, f := range frames {
-		if err := c.CopyFrame(ctx, f, keep); err != nil {
+		kept, n := keptChunks(f, keep)
+		if len(kept) == 0 {
+			continue
+		}
+		frame, chunks, err := c.readKept(ctx, f, kept)
+		if errors.Is(err, ErrCorrupt) {
+			if damage == nil {
+				damage = &DamagedPackError{Pack: pack, Err: err}
+			}
+			damage.Frames++
+			for _, i := range kept {
+				damage.Chunks = append(damage.Chunks, f.Chunks[i])
+			}
+			continue
+		}
+		if err != nil {
 			return err
+		}
+		sf := stagedFrame{f: f, kept: kept, n: n}
+		if damage == nil && n <= budget {
+			budget -= n
+			sf.data = make([]byte, 0, n)
+			for _, d := range chunks {
+				sf.data = append(sf.data, d...)
+			}
+		}
+		putBuf(frame)
+		staged = append(staged, sf)
+	}
+	if damage != nil {
+		return damage
+	}
+	for _, sf := range staged {
+		if sf.data == nil {
+			if err := c.copyKept(ctx, sf.f, sf.kept, sf.n); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.makeRoom(sf.n); err != nil {
+			return err
+		}
+		off := 0
+		for _, i := range sf.kept {
+			l := int(sf.f.Locs[i].Length)
+			c.add(sf.f.Chunks[i], sf.data[off:off+l])
+			off += l
 		}
 	}
 	return nil
@@ -185,33 +271,63 @@ func (c *Copier) CopyFrame(ctx context.Context, f Frame, keep func(ID) bool) err
 	if err := c.failed(); err != nil {
 		return err
 	}
-	var n int
-	kept := make([]int, 0, len(f.Chunks))
+	kept, n := keptChunks(f, keep)
+	if len(kept) == 0 {
+		return nil
+	}
+	return c.copyKept(ctx, f, kept, n)
+}
+
+// keptChunks returns the indexes in f of the chunks keep reports true for,
+// and their bytes.
+func keptChunks(f Frame, keep func(ID) bool) (kept []int, n int) {
 	for i, id := range f.Chunks {
 		if keep(id) {
 			kept = append(kept, i)
 			n += int(f.Locs[i].Length)
 		}
 	}
-	if len(kept) == 0 {
-		return nil
+	return kept, n
+}
+
+// readKept reads f and returns the kept chunks, checked, which lie in
+// frame; the caller puts frame back (putBuf).
+func (c *Copier) readKept(ctx context.Context, f Frame, kept []int) (frame []byte, chunks [][]byte, err error) {
+	frame, err = c.s.rd.readFrame(ctx, f.Loc, getBuf(int(f.Loc.FrameULen)))
+	if err != nil {
+		return nil, nil, err
 	}
-	frame, err := c.s.rd.readFrame(ctx, f.Loc, getBuf(int(f.Loc.FrameULen)))
+	chunks = make([][]byte, len(kept))
+	for k, i := range kept {
+		chunks[k], err = sliceChunk(frame, f.Locs[i], Ref{ID: f.Chunks[i], Size: f.Locs[i].Length})
+		if err != nil {
+			putBuf(frame)
+			return nil, nil, err
+		}
+	}
+	return frame, chunks, nil
+}
+
+// copyKept reads f and adds its kept chunks, n bytes, to the group.
+func (c *Copier) copyKept(ctx context.Context, f Frame, kept []int, n int) error {
+	frame, chunks, err := c.readKept(ctx, f, kept)
 	if err != nil {
 		return err
 	}
 	defer putBuf(frame)
-	if len(c.group)+n > c.opts.GroupSize {
-		if err := c.flush(); err != nil {
-			return err
-		}
+	if err := c.makeRoom(n); err != nil {
+		return err
 	}
-	for _, i := range kept {
-		data, err := sliceChunk(frame, f.Locs[i], Ref{ID: f.Chunks[i], Size: f.Locs[i].Length})
-		if err != nil {
-			return err
-		}
-		c.add(f.Chunks[i], data)
+	for k, i := range kept {
+		c.add(f.Chunks[i], chunks[k])
+	}
+	return nil
+}
+
+// makeRoom flushes the group if n more bytes would not fit in it.
+func (c *Copier) makeRoom(n int) error {
+	if len(c.group)+n > c.opts.GroupSize {
+		return c.flush()
 	}
 	return nil
 }

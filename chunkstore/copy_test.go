@@ -3,12 +3,15 @@ package chunkstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
 )
 
@@ -276,5 +279,96 @@ func BenchmarkReadChunkFrameSize(b *testing.B) {
 				check(err)
 			}
 		})
+	}
+}
+
+// A pack damaged in a frame holding a chunk to copy is skipped whole:
+// none of its chunks are copied, not even those of the frames before the
+// damage, the error names the pack and the damaged frame's chunks, and
+// the copier goes on with the next pack. Its frames are copied from
+// memory, or read again when they do not fit (staged 0).
+func TestCopyPackSkipsDamagedPack(t *testing.T) {
+	t.Run("staged", func(t *testing.T) { testCopyPackSkipsDamagedPack(t) })
+	t.Run("staged0", func(t *testing.T) {
+		defer chunkstore.SetMaxStaged(0)()
+		testCopyPackSkipsDamagedPack(t)
+	})
+}
+
+func testCopyPackSkipsDamagedPack(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	s := openStore(t, be, filepath.Join(t.TempDir(), "index.db"))
+	defer s.Close()
+	dataA := randomData(5, 200<<10)
+	refsA, _ := write(t, s, dataA)
+	packA := packsOf(t, be)
+	refsB, _ := write(t, s, randomData(6, 200<<10))
+	var packB chunkstore.ID
+	for _, p := range packsOf(t, be) {
+		if p != packA[0] {
+			packB = p
+		}
+	}
+	if len(packA) != 1 || len(packsOf(t, be)) != 2 {
+		t.Fatalf("want one pack a stream, got %d then %d", len(packA), len(packsOf(t, be)))
+	}
+	frames, err := s.PackFrames(packB)
+	if err != nil || len(frames) < 3 {
+		t.Fatalf("pack %s: %d frames (%v); want at least 3", packB, len(frames), err)
+	}
+	bad := frames[len(frames)-1]
+	data, err := backend.ReadAll(ctx, be, chunkstore.PackKey(packB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[bad.Loc.FrameOffset+int64(bad.Loc.FrameCLen)/2] ^= 0x20
+	if err := backend.PutBytes(ctx, be, chunkstore.PackKey(packB), data); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := s.NewCopier(chunkstore.CopyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := func(chunkstore.ID) bool { return true }
+	err = c.CopyPack(ctx, packB, all)
+	var de *chunkstore.DamagedPackError
+	if !errors.As(err, &de) || !errors.Is(err, chunkstore.ErrCorrupt) || de.Pack != packB || de.Frames != 1 {
+		t.Fatalf("copy of damaged pack %s: %v; want a DamagedPackError naming it", packB, err)
+	}
+	if !slices.Equal(de.Chunks, bad.Chunks) {
+		t.Errorf("damaged chunks %v; want those of the damaged frame %v", de.Chunks, bad.Chunks)
+	}
+	if err := c.CopyPack(ctx, packA[0], all); err != nil {
+		t.Fatalf("copy of pack %s after a damaged one: %v", packA[0], err)
+	}
+	res, err := c.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Chunks != len(refsA) {
+		t.Fatalf("copied %d chunks; want the %d of the intact pack only", res.Chunks, len(refsA))
+	}
+	deletePack(t, be, packA[0])
+	checkReadBack(t, s, refsA, dataA)
+	// The new pack holds no chunk of the damaged one.
+	inB := make(map[chunkstore.ID]bool)
+	for _, r := range refsB {
+		inB[r.ID] = true
+	}
+	for _, p := range packsOf(t, be) {
+		if p == packA[0] || p == packB {
+			continue
+		}
+		toc, err := s.ReadTOC(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ci := range toc.Chunks {
+			if inB[ci.ID] {
+				t.Fatalf("new pack %s holds chunk %s of the damaged pack", p, ci.ID)
+			}
+		}
 	}
 }
