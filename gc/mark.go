@@ -119,22 +119,11 @@ func mark(ctx context.Context, be backend.Backend, st *narstore.Store, live *liv
 }
 
 func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h string, ids chan<- []chunkstore.ID, mu *sync.Mutex, ms *markStats, names bool) error {
-	text, err := st.NarInfo(ctx, h)
-	if errors.Is(err, narstore.ErrNotFound) {
-		return nil // forgotten meanwhile
-	}
-	if err != nil {
+	ni, narHash, err := loadNarInfo(ctx, st, h)
+	if err != nil || ni == nil {
 		return err
 	}
 	key := layout.NarInfoOf(h).Key()
-	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), st.StoreDir())
-	if err != nil {
-		return fmt.Errorf("gc: %s: %w (nothing was deleted; forget the path or repair it)", key, err)
-	}
-	narHash, err := ni.NarSHA256()
-	if err != nil {
-		return fmt.Errorf("gc: %s: %w (nothing was deleted)", key, err)
-	}
 	mkey := layout.ManifestOf(narHash).Key()
 	mu.Lock()
 	ms.NarInfos++
@@ -159,14 +148,8 @@ func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h strin
 		return fmt.Errorf("gc: marking %s: %w (nothing was deleted; run nardedup verify)", key, err)
 	}
 	batch := make([]chunkstore.ID, 0, len(m.Recipe)+len(m.Positions)+1024)
-	for _, r := range m.Recipe {
-		batch = append(batch, r.ID)
-	}
-	for _, r := range m.Positions {
-		batch = append(batch, r.ID)
-	}
-	err = st.ResidueChunks(ctx, m, func(r chunkstore.Ref) error {
-		batch = append(batch, r.ID)
+	err = manifestChunks(ctx, st, m, func(id chunkstore.ID) error {
+		batch = append(batch, id)
 		if len(batch) >= 4096 {
 			select {
 			case ids <- batch:
@@ -186,4 +169,40 @@ func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h strin
 		return ctx.Err()
 	}
 	return nil
+}
+
+// loadNarInfo reads and parses the narinfo of store path hash h. It
+// returns a nil ni for one forgotten meanwhile.
+func loadNarInfo(ctx context.Context, st *narstore.Store, h string) (ni *narinfo.NarInfo, narHash narfmt.Hash, err error) {
+	text, err := st.NarInfo(ctx, h)
+	if errors.Is(err, narstore.ErrNotFound) {
+		return nil, narHash, nil
+	}
+	if err != nil {
+		return nil, narHash, err
+	}
+	key := layout.NarInfoOf(h).Key()
+	ni, err = narinfo.ParseStoreDir(bytes.NewReader(text), st.StoreDir())
+	if err != nil {
+		return nil, narHash, fmt.Errorf("gc: %s: %w (nothing was deleted; forget the path or repair it)", key, err)
+	}
+	narHash, err = ni.NarSHA256()
+	if err != nil {
+		return nil, narHash, fmt.Errorf("gc: %s: %w (nothing was deleted)", key, err)
+	}
+	return ni, narHash, nil
+}
+
+// manifestChunks calls fn with every chunk a manifest reaches: those of
+// its recipe and positions streams and the residue chunks its recipe
+// lists.
+func manifestChunks(ctx context.Context, st *narstore.Store, m *narstore.Manifest, fn func(chunkstore.ID) error) error {
+	for _, refs := range [][]chunkstore.Ref{m.Recipe, m.Positions} {
+		for _, r := range refs {
+			if err := fn(r.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return st.ResidueChunks(ctx, m, func(r chunkstore.Ref) error { return fn(r.ID) })
 }
