@@ -50,6 +50,9 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 	if err := g.copyLive(ctx, repack, recompress, rc, has, cond); err != nil {
 		return nil, err
 	}
+	if len(cond.Packs) == 0 && len(cond.Objects) == 0 {
+		return nil, nil // only damaged packs were to repack
+	}
 	if err := g.lc.Condemn(ctx, cond); err != nil {
 		return nil, err
 	}
@@ -93,12 +96,19 @@ func (g *collector) listPacks(ctx context.Context) (map[chunkstore.ID]backend.In
 	return packs, nil
 }
 
+// repackCand is a pack to repack, its size and the bytes repacking it
+// frees (as counted in the report).
+type repackCand struct {
+	id          chunkstore.ID
+	size, freed int64
+}
+
 // sortPacks sorts the indexed packs older than cutoff by their live
 // bytes: dead ones are condemned, mostly dead ones returned for
 // repacking, and the others offered to the recompressor. It removes every
 // indexed pack from packs, leaving the unindexed ones.
 func (g *collector) sortPacks(packs map[chunkstore.ID]backend.Info, cutoff time.Time, has func(chunkstore.ID) bool,
-	rc *recompressor, cond *lease.Condemned) (repack []chunkstore.ID, err error) {
+	rc *recompressor, cond *lease.Condemned) (repack []repackCand, err error) {
 	err = g.cs.Packs(func(id chunkstore.ID) error {
 		fi, ok := packs[id]
 		if !ok {
@@ -119,9 +129,10 @@ func (g *collector) sortPacks(packs map[chunkstore.ID]backend.Info, cutoff time.
 			g.rep.CondemnedPackBytes += fi.Size
 			g.rep.FreedBytes += fi.Size
 		case float64(liveBytes) < g.opts.RepackBelow*float64(total):
-			repack = append(repack, id)
-			g.rep.CondemnedPackBytes += fi.Size
-			g.rep.FreedBytes += int64(float64(fi.Size) * float64(total-liveBytes) / float64(total))
+			c := repackCand{id: id, size: fi.Size, freed: int64(float64(fi.Size) * float64(total-liveBytes) / float64(total))}
+			repack = append(repack, c)
+			g.rep.CondemnedPackBytes += c.size
+			g.rep.FreedBytes += c.freed
 		default:
 			return rc.consider(id, fi, total, liveBytes)
 		}
@@ -147,14 +158,16 @@ func (g *collector) condemnUnindexed(unindexed map[chunkstore.ID]backend.Info, c
 }
 
 // copyLive copies the live chunks of the packs to repack and of those to
-// recompress into new packs, and condemns the old packs.
-func (g *collector) copyLive(ctx context.Context, repack, recompress []chunkstore.ID, rc *recompressor,
+// recompress into new packs, and condemns the old packs, but for the
+// damaged packs to repack, which stay.
+func (g *collector) copyLive(ctx context.Context, repack []repackCand, recompress []chunkstore.ID, rc *recompressor,
 	has func(chunkstore.ID) bool, cond *lease.Condemned) error {
 	if len(repack) > 0 {
-		if err := g.repack(ctx, repack, has); err != nil {
+		copied, err := g.repack(ctx, repack, has)
+		if err != nil {
 			return err
 		}
-		cond.Packs = append(cond.Packs, repack...)
+		cond.Packs = append(cond.Packs, copied...)
 	}
 	if len(recompress) > 0 {
 		if err := rc.copy(ctx, recompress, has); err != nil {
@@ -227,21 +240,30 @@ func (g *collector) copyWith(ctx context.Context, opts chunkstore.CopyOptions, w
 	return res, nil
 }
 
-func (g *collector) repack(ctx context.Context, packs []chunkstore.ID, has func(chunkstore.ID) bool) error {
+// repack copies the live chunks of packs into new packs and returns the
+// packs it copied: all but the damaged ones (skipDamaged).
+func (g *collector) repack(ctx context.Context, packs []repackCand, has func(chunkstore.ID) bool) (copied []chunkstore.ID, err error) {
 	res, err := g.copyWith(ctx, g.opts.Copy, "repack", func(c *chunkstore.Copier) error {
 		for _, p := range packs {
-			if err := c.CopyPack(ctx, p, g.liveIn(p, has)); err != nil {
-				return fmt.Errorf("gc: repack %s: %w", p, err)
+			err := c.CopyPack(ctx, p.id, g.liveIn(p.id, has))
+			var de *chunkstore.DamagedPackError
+			if errors.As(err, &de) {
+				g.skipDamaged(p, de)
+				continue
 			}
+			if err != nil {
+				return fmt.Errorf("gc: repack %s: %w", p.id, err)
+			}
+			copied = append(copied, p.id)
 		}
 		return nil
 	})
 	g.rep.Copied = res
 	if err != nil {
-		return err
+		return nil, err
 	}
-	g.opts.Logf("repacked %d packs: %d chunks, %d bytes into %d compressed", len(packs), res.Chunks, res.Bytes, res.StoredBytes)
-	return nil
+	g.opts.Logf("repacked %d packs: %d chunks, %d bytes into %d compressed", len(copied), res.Chunks, res.Bytes, res.StoredBytes)
+	return copied, nil
 }
 
 func newID() string {

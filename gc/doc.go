@@ -15,6 +15,12 @@
 // with the repository. A narinfo, manifest or recipe that cannot be read
 // stops the collection before anything is deleted.
 //
+// A pack to repack that is damaged where a live chunk lies is skipped
+// whole (chunkstore.Copier.CopyPack) and left in place; the rest of the
+// collection goes on. At its end, a second pass over the narinfos finds
+// the store paths that reach the damaged frames' chunks, Report.Damaged
+// names them with the pack, and Collect returns an error.
+//
 // A chunk stored in several packs counts as live in one of them only: the
 // first by pack id, the location every process's index returns first. A
 // pack none of whose chunks is live that way is dead.

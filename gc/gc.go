@@ -98,6 +98,9 @@ type Report struct {
 	FreshPacksSkipped int    // younger than the grace period
 	StaleSessions     int    // announcements of dead writers removed
 	UnindexedPacks    int    // packs without an index object, condemned
+	// Damaged are the packs due for repacking that could not be read
+	// whole: left in place, and Collect returns an error.
+	Damaged []DamagedPack
 	// FreedBytes estimates what the condemned objects free: dead packs
 	// and manifests whole, repacked packs in proportion to their dead
 	// chunk bytes (and narinfos that Exclude drops).
@@ -146,6 +149,9 @@ type collector struct {
 	rep  *Report
 	ss   *lease.Session
 	lc   *lease.Collector // the protocol's collection side
+	// damagedChunks are the live chunks in the damaged frames of the
+	// packs in rep.Damaged, to each its pack's index there.
+	damagedChunks map[chunkstore.ID]int
 	// names are the live store paths' names and NARs, from the mark, for
 	// recompression's order.
 	names []narName
@@ -214,10 +220,12 @@ func (g *collector) run(ctx context.Context) (rep *Report, err error) {
 		return g.rep, err
 	}
 	cond, err := g.condemn(ctx, live, start)
-	if err != nil || cond == nil || g.opts.DryRun {
-		return g.rep, err
+	if err == nil && cond != nil && !g.opts.DryRun {
+		_, err = g.sweep(ctx, cond, live, start.Add(-time.Minute))
 	}
-	_, err = g.sweep(ctx, cond, live, start.Add(-time.Minute))
+	if err == nil {
+		err = g.reportDamage(ctx)
+	}
 	return g.rep, err
 }
 
