@@ -29,39 +29,68 @@ func (s *Store) ReadTOC(ctx context.Context, id ID) (*pack.TOC, error) {
 
 func (r *packReader) wrap(op string, err error) error { return wrapErr(r.be, op, err) }
 
+// CheckPack reads the table of contents at the end of pack id, checks it
+// against the trailer's checksum and compares it with the pack's index
+// object, which readers use instead. An error wrapping ErrCorrupt names
+// the pack. A pack without an index object (its writer died before
+// writing it) is not checked against one: gc condemns such packs.
+func (s *Store) CheckPack(ctx context.Context, id ID) error {
+	_, raw, err := s.rd.readTOCBytes(ctx, id)
+	if err != nil {
+		return err
+	}
+	obj, err := s.rd.readObject(ctx, IndexKey(id), 0, -1, pack.MaxTOCSize)
+	if errors.Is(err, backend.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(obj, raw) {
+		return fmt.Errorf("%w: pack %s: its index object %s differs from its table of contents", ErrCorrupt, id, IndexKey(id))
+	}
+	return nil
+}
+
 // readTOC reads the table of contents at the end of pack id and checks it
 // against the trailer's checksum.
 func (r *packReader) readTOC(ctx context.Context, id ID) (*pack.TOC, error) {
+	toc, _, err := r.readTOCBytes(ctx, id)
+	return toc, err
+}
+
+// readTOCBytes is readTOC that also returns the table as stored.
+func (r *packReader) readTOCBytes(ctx context.Context, id ID) (*pack.TOC, []byte, error) {
 	fi, err := r.be.Stat(ctx, PackKey(id))
 	if err != nil {
-		return nil, r.wrap("stat pack "+id.String(), err)
+		return nil, nil, r.wrap("stat pack "+id.String(), err)
 	}
 	if fi.Size < pack.TrailerSize {
-		return nil, fmt.Errorf("%w: pack %s: %d bytes", ErrCorrupt, id, fi.Size)
+		return nil, nil, fmt.Errorf("%w: pack %s: %d bytes", ErrCorrupt, id, fi.Size)
 	}
 	tr, err := r.readObject(ctx, PackKey(id), fi.Size-pack.TrailerSize, pack.TrailerSize, pack.TrailerSize)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n, sum, err := pack.ParseTrailer(tr)
 	if err != nil || n > fi.Size-pack.TrailerSize {
-		return nil, fmt.Errorf("%w: pack %s: bad trailer", ErrCorrupt, id)
+		return nil, nil, fmt.Errorf("%w: pack %s: bad trailer", ErrCorrupt, id)
 	}
 	data, err := r.readObject(ctx, PackKey(id), fi.Size-pack.TrailerSize-n, n, pack.MaxTOCSize)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if got := Sum(data); !bytes.Equal(got[:8], sum[:]) {
-		return nil, fmt.Errorf("%w: pack %s: table of contents checksum mismatch", ErrCorrupt, id)
+		return nil, nil, fmt.Errorf("%w: pack %s: table of contents checksum mismatch", ErrCorrupt, id)
 	}
 	toc, err := pack.DecodeTOC(data)
 	if err != nil {
-		return nil, fmt.Errorf("pack %s: %w", id, err)
+		return nil, nil, fmt.Errorf("pack %s: %w", id, err)
 	}
 	if toc.DataSize() != fi.Size-pack.TrailerSize-n {
-		return nil, fmt.Errorf("%w: pack %s: frames do not fill the pack", ErrCorrupt, id)
+		return nil, nil, fmt.Errorf("%w: pack %s: frames do not fill the pack", ErrCorrupt, id)
 	}
-	return toc, nil
+	return toc, data, nil
 }
 
 // readExact reads n bytes of an object at off into a buffer of that size.
