@@ -2,10 +2,13 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/signature"
@@ -114,4 +117,50 @@ func readNAR(ctx context.Context, st *narstore.Store, sum narfmt.Hash, size uint
 	res.NARs++
 	res.NarBytes += n
 	return nil
+}
+
+// PackDamage is a pack whose table of contents is damaged or disagrees
+// with its index object.
+type PackDamage struct {
+	Pack chunkstore.ID
+	Err  error // names the pack
+}
+
+func (d PackDamage) String() string { return d.Err.Error() }
+
+// PackResult is what VerifyPacks found.
+type PackResult struct {
+	Packs   int // checked
+	Damaged []PackDamage
+}
+
+// VerifyPacks checks every pack's own table of contents against its
+// trailer's checksum and its index object (chunkstore.Store.CheckPack),
+// one pack at a time: the damage that reading the NARs, which goes by the
+// index objects, does not see, and that would keep the pack out of an
+// index rebuilt from the packs. progress, if set, is called after each
+// pack.
+func VerifyPacks(ctx context.Context, cs *chunkstore.Store, progress func(PackResult)) (*PackResult, error) {
+	res := &PackResult{}
+	err := layout.List(ctx, cs.Backend(), layout.Pack, func(name string, _ backend.Info) error {
+		id, err := chunkstore.ParseID(name)
+		if err != nil {
+			return nil // not a pack of this layout
+		}
+		err = cs.CheckPack(ctx, id)
+		switch {
+		case errors.Is(err, backend.ErrNotExist):
+			return nil // deleted meanwhile (gc)
+		case errors.Is(err, chunkstore.ErrCorrupt):
+			res.Damaged = append(res.Damaged, PackDamage{Pack: id, Err: err})
+		case err != nil:
+			return err
+		}
+		res.Packs++
+		if progress != nil {
+			progress(*res)
+		}
+		return nil
+	})
+	return res, err
 }

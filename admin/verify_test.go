@@ -1,0 +1,93 @@
+package admin_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nardedup/nardedup/admin"
+	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/chunkstore/pack"
+	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/sample"
+	"github.com/nardedup/nardedup/internal/testrepo"
+	"github.com/nardedup/nardedup/repo"
+	"github.com/nardedup/nardedup/source"
+)
+
+// flipByte flips a byte of an object, off bytes from its end.
+func flipByte(t *testing.T, be backend.Backend, key string, off int) {
+	t.Helper()
+	ctx := context.Background()
+	data, err := backend.ReadAll(ctx, be, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-off] ^= 0x20
+	if err := backend.PutBytes(ctx, be, key, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// VerifyPacks names a pack whose own table of contents is damaged, and
+// one whose index object differs from it, which reading the NARs does not
+// notice.
+func TestVerifyPacks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	bucket, err := sample.WriteBucket(filepath.Join(dir, "bucket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := local.Open(filepath.Join(dir, "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	cfg := repo.DefaultConfig()
+	cfg.Chunks.Chunker.MinSize = 512
+	cfg.Chunks.Chunker.AvgBits = 11
+	cfg.Chunks.Chunker.MaxSize = 8 << 10
+	cfg.Chunks.GroupSize = 24 << 10
+	cfg.Chunks.PackSize = 96 << 10 // several packs
+	rp := testrepo.Open(t, be, cfg, filepath.Join(dir, "index.db"))
+	if _, err := ingest.Run(ctx, source.NewDir(bucket), rp, ingest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cs := rp.Chunks()
+	res, err := admin.VerifyPacks(ctx, cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Packs < 2 || len(res.Damaged) != 0 {
+		t.Fatalf("intact repository: checked %d packs, damaged %v", res.Packs, res.Damaged)
+	}
+	var packs []chunkstore.ID
+	if err := cs.Packs(func(id chunkstore.ID) error { packs = append(packs, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(packs) < 2 {
+		t.Fatalf("the sample fills %d packs; want 2", len(packs))
+	}
+	flipByte(t, be, chunkstore.PackKey(packs[0]), pack.TrailerSize+3) // in the table
+	flipByte(t, be, chunkstore.IndexKey(packs[1]), 3)
+	nars, err := admin.Verify(ctx, rp.NARs(), nil)
+	if err != nil || len(nars.Damaged) != 0 {
+		t.Fatalf("reading the NARs: %v, damaged %v; want no damage seen", err, nars.Damaged)
+	}
+	res, err = admin.VerifyPacks(ctx, cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Damaged) != 2 {
+		t.Fatalf("damaged %v; want packs %s and %s", res.Damaged, packs[0], packs[1])
+	}
+	for _, d := range res.Damaged {
+		if (d.Pack != packs[0] && d.Pack != packs[1]) || !strings.Contains(d.String(), d.Pack.String()) {
+			t.Errorf("damaged %s: %v; want packs %s and %s, named", d.Pack, d, packs[0], packs[1])
+		}
+	}
+}
