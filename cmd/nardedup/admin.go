@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -86,10 +87,22 @@ func verifyCommand() *cli.Command {
 				fmt.Printf("DAMAGED %s\n", d)
 			}
 			fmt.Printf("verified %d NARs (%s), %d damaged\n", res.NARs, mib(res.NarBytes), len(res.Damaged))
-			if len(res.Damaged) > 0 {
-				return fmt.Errorf("verify: %d store paths cannot be served", len(res.Damaged))
+			packs, err := admin.VerifyPacks(c.Context, rp.Chunks(), nil)
+			if err != nil {
+				return err
 			}
-			return nil
+			for _, d := range packs.Damaged {
+				fmt.Printf("DAMAGED %s\n", d)
+			}
+			fmt.Printf("checked the tables of contents of %d packs, %d damaged\n", packs.Packs, len(packs.Damaged))
+			var errs []error
+			if len(res.Damaged) > 0 {
+				errs = append(errs, fmt.Errorf("verify: %d store paths cannot be served", len(res.Damaged)))
+			}
+			if n := len(packs.Damaged); n > 0 {
+				errs = append(errs, fmt.Errorf("verify: %d damaged packs, first %s", n, packs.Damaged[0].Pack))
+			}
+			return errors.Join(errs...)
 		},
 	}
 }
@@ -144,6 +157,9 @@ repository's index objects, or with --from-packs from the packs themselves
 				fmt.Fprintf(os.Stderr, "DAMAGED %s\n", d)
 			}
 			fmt.Printf("indexed %d packs, %d chunks; %d index objects rewritten\n", res.Packs, res.Chunks, res.Rewritten)
+			if len(res.Damaged) > 0 {
+				return fmt.Errorf("rebuild-index: %d damaged packs left out of the index, first %s", len(res.Damaged), res.Damaged[0])
+			}
 			return nil
 		},
 	}
