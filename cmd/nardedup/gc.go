@@ -121,4 +121,7 @@ func printGCReport(w io.Writer, r *gc.Report, dry bool) {
 	if r.Pending != "" {
 		fmt.Fprintf(w, "left for the next run: %s\n", r.Pending)
 	}
+	for _, d := range r.Damaged {
+		fmt.Fprintf(w, "DAMAGED %s\n", d)
+	}
 }
