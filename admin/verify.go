@@ -126,7 +126,7 @@ type PackDamage struct {
 	Err  error // names the pack
 }
 
-func (d PackDamage) String() string { return d.Err.Error() }
+func (d PackDamage) String() string { return fmt.Sprintf("pack %s: %v", d.Pack, d.Err) }
 
 // PackResult is what VerifyPacks found.
 type PackResult struct {
