@@ -29,11 +29,12 @@ func framesConfig() nrepo.Config {
 }
 
 // narChunks returns the live store paths and the chunks each one's NAR
-// reaches.
-func narChunks(t testing.TB, r *repo) map[string]map[chunkstore.ID]bool {
+// reaches, and the chunks of their recipe streams.
+func narChunks(t testing.TB, r *repo) (nars map[string]map[chunkstore.ID]bool, recipes map[chunkstore.ID]bool) {
 	t.Helper()
 	ctx := context.Background()
 	out := make(map[string]map[chunkstore.ID]bool)
+	recipes = make(map[chunkstore.ID]bool)
 	err := r.st.ListNarInfos(ctx, func(h string) error {
 		text, err := r.st.NarInfo(ctx, h)
 		if err != nil {
@@ -50,6 +51,9 @@ func narChunks(t testing.TB, r *repo) map[string]map[chunkstore.ID]bool {
 			return err
 		}
 		ids := make(map[chunkstore.ID]bool)
+		for _, ref := range m.Recipe {
+			recipes[ref.ID] = true
+		}
 		for _, ref := range append(append([]chunkstore.Ref{}, m.Recipe...), m.Positions...) {
 			ids[ref.ID] = true
 		}
@@ -60,7 +64,7 @@ func narChunks(t testing.TB, r *repo) map[string]map[chunkstore.ID]bool {
 		})
 	})
 	must(t, err)
-	return out
+	return out, recipes
 }
 
 // packCount counts the packs on the backend.
@@ -93,7 +97,7 @@ func TestCollectSkipsDamagedPackToRepack(t *testing.T) {
 		forget = append(forget, all[i])
 	}
 	r.forget(t, forget)
-	nars := narChunks(t, r)
+	nars, recipes := narChunks(t, r)
 	live := make(map[chunkstore.ID]bool)
 	for _, ids := range nars {
 		for id := range ids {
@@ -113,22 +117,33 @@ func TestCollectSkipsDamagedPackToRepack(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		nLive, nAll := 0, 0
+		// Live bytes well below RepackBelow, and live chunks stored in
+		// this pack only, so that the copy must read them here. A frame
+		// holding a recipe stream's chunk would stop the mark instead.
+		var liveBytes, total int64
 		var withLive []chunkstore.Frame
 		for _, f := range frames {
 			n := 0
-			for _, id := range f.Chunks {
-				if live[id] {
-					n++
+			for i, id := range f.Chunks {
+				total += int64(f.Locs[i].Length)
+				if !live[id] {
+					continue
 				}
+				liveBytes += int64(f.Locs[i].Length)
+				locs := 0
+				if err := cs.Locations(id, func(chunkstore.Location) error { locs++; return nil }); err != nil {
+					return err
+				}
+				if locs > 1 {
+					return nil
+				}
+				n++
 			}
-			if n > 0 {
+			if n > 0 && !slices.ContainsFunc(f.Chunks, func(id chunkstore.ID) bool { return recipes[id] }) {
 				withLive = append(withLive, f)
 			}
-			nLive += n
-			nAll += len(f.Chunks)
 		}
-		if len(withLive) >= 2 && nLive < nAll {
+		if len(withLive) >= 1 && liveBytes < total*9/10 {
 			victim, bad = p, withLive[len(withLive)-1]
 		}
 		return nil
