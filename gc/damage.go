@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/nardedup/nardedup/chunkstore"
-	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/repo/layout"
 )
 
@@ -81,42 +80,10 @@ func (g *collector) reportDamage(ctx context.Context) error {
 // NAR reaches a chunk of g.damagedChunks and that chunk's pack (its index
 // in the report), once for each such chunk.
 func pathsReaching(ctx context.Context, g *collector, found func(storePath string, pack int)) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	hashes := make(chan string, 256)
 	var mu sync.Mutex // serializes found
-	var wg sync.WaitGroup
-	for range g.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for h := range hashes {
-				if err := narInfoReaches(ctx, g, h, &mu, found); err != nil {
-					cancel(err)
-					for range hashes {
-					}
-					return
-				}
-			}
-		}()
-	}
-	lerr := layout.List(ctx, g.be, layout.NarInfo, func(h string, _ backend.Info) error {
-		select {
-		case hashes <- h:
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
+	return forNarInfos(ctx, g.be, g.opts.Workers, nil, func(ctx context.Context, h string) error {
+		return narInfoReaches(ctx, g, h, &mu, found)
 	})
-	close(hashes)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	if lerr != nil {
-		return fmt.Errorf("gc: list narinfos: %w", lerr)
-	}
-	return ctx.Err()
 }
 
 func narInfoReaches(ctx context.Context, g *collector, h string, mu *sync.Mutex, found func(string, int)) error {

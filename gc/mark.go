@@ -51,26 +51,8 @@ type markOptions struct {
 // collection must not guess what a damaged NAR needs.
 func mark(ctx context.Context, be backend.Backend, st *narstore.Store, live *liveSet, o markOptions) (markStats, error) {
 	var ms markStats
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	hashes := make(chan string, 256)
 	ids := make(chan []chunkstore.ID, o.workers)
 	var mu sync.Mutex // guards ms and the manifests bucket
-	var wg sync.WaitGroup
-	for range o.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for h := range hashes {
-				if err := markNarInfo(ctx, st, live, h, ids, &mu, &ms, o.names); err != nil {
-					cancel(err)
-					for range hashes {
-					}
-					return
-				}
-			}
-		}()
-	}
 	writeErr := make(chan error, 1)
 	go func() {
 		var err error
@@ -84,15 +66,55 @@ func mark(ctx context.Context, be backend.Backend, st *narstore.Store, live *liv
 		}
 		writeErr <- err
 	}()
-	lerr := layout.List(ctx, be, layout.NarInfo, func(h string, fi backend.Info) error {
+	pick := func(h string, fi backend.Info) bool {
 		if !o.since.IsZero() && fi.ModTime.Before(o.since) {
-			return nil
+			return false
 		}
 		if o.exclude != nil && o.exclude(h) {
 			mu.Lock()
 			ms.ExcludedNarInfos++
 			ms.ExcludedBytes += fi.Size
 			mu.Unlock()
+			return false
+		}
+		return true
+	}
+	err := forNarInfos(ctx, be, o.workers, pick, func(ctx context.Context, h string) error {
+		return markNarInfo(ctx, st, live, h, ids, &mu, &ms, o.names)
+	})
+	close(ids)
+	werr := <-writeErr
+	if err != nil {
+		return ms, err
+	}
+	return ms, werr
+}
+
+// forNarInfos lists the narinfos and runs work, from workers goroutines,
+// on the store path hash of each that pick (called by the listing, one at
+// a time) accepts. The first error stops it.
+func forNarInfos(ctx context.Context, be backend.Backend, workers int, pick func(string, backend.Info) bool,
+	work func(ctx context.Context, h string) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	hashes := make(chan string, 256)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := range hashes {
+				if err := work(ctx, h); err != nil {
+					cancel(err)
+					for range hashes {
+					}
+					return
+				}
+			}
+		}()
+	}
+	lerr := layout.List(ctx, be, layout.NarInfo, func(h string, fi backend.Info) error {
+		if pick != nil && !pick(h, fi) {
 			return nil
 		}
 		select {
@@ -104,18 +126,13 @@ func mark(ctx context.Context, be backend.Backend, st *narstore.Store, live *liv
 	})
 	close(hashes)
 	wg.Wait()
-	close(ids)
-	werr := <-writeErr
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return ms, err
+		return err
 	}
 	if lerr != nil {
-		return ms, fmt.Errorf("gc: list narinfos: %w", lerr)
+		return fmt.Errorf("gc: list narinfos: %w", lerr)
 	}
-	if err := ctx.Err(); err != nil {
-		return ms, err
-	}
-	return ms, werr
+	return ctx.Err()
 }
 
 func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h string, ids chan<- []chunkstore.ID, mu *sync.Mutex, ms *markStats, names bool) error {
