@@ -63,7 +63,7 @@ func printStats(s *admin.Stats) {
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
-		Usage: "rebuild every NAR and check it against its NarHash",
+		Usage: "rebuild every NAR and check it against its NarHash, and check every pack's table of contents",
 		Flags: repoFlags(
 			&cli.StringFlag{Name: "trusted-public-keys", Usage: "also require a valid narinfo signature by one of these keys (space-separated, as in nix.conf)", EnvVars: []string{"NARDEDUP_TRUSTED_PUBLIC_KEYS"}},
 			frameCacheFlag(),

@@ -23,7 +23,9 @@ itself under sessions/ and reloads the list every 30s), waiting up to --wait;
 if an ingest has not caught up by then, the list stays and the next gc run
 finishes it. Serving and ingesting may go on meanwhile. Objects younger than
 --grace are never condemned. A gc killed at any moment loses nothing: run it
-again.`,
+again. A pack to repack that is damaged where live chunks lie is left in
+place and printed as DAMAGED with the store paths that reach its damaged
+frames; gc does the rest, then exits non-zero.`,
 		Flags: repoFlags(
 			&cli.DurationFlag{Name: "grace", Usage: "never condemn packs and manifests younger than this", Value: gc.DefaultGrace, EnvVars: []string{"NARDEDUP_GC_GRACE"}},
 			&cli.Float64Flag{Name: "repack-below", Usage: "repack packs whose live fraction is below this (0 to 1; negative: never)", Value: gc.DefaultRepackBelow, EnvVars: []string{"NARDEDUP_GC_REPACK_BELOW"}},
