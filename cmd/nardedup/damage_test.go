@@ -8,6 +8,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/pack"
+	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/internal/testrepo"
 )
 
@@ -39,5 +40,17 @@ func TestDamagedPackTableFails(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), id.String()) {
 			t.Errorf("%s: %v; want an error naming pack %s", strings.Join(args, " "), err, id)
 		}
+	}
+}
+
+// gc's report names each damaged pack and the store paths that reach it.
+func TestGCReportNamesDamagedPacks(t *testing.T) {
+	id := chunkstore.Sum([]byte("pack"))
+	var b strings.Builder
+	printGCReport(&b, &gc.Report{Damaged: []gc.DamagedPack{{Pack: id, Err: chunkstore.ErrCorrupt,
+		StorePaths: []string{"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x"}}}}, false)
+	want := "DAMAGED pack " + id.String()
+	if !strings.Contains(b.String(), want) || !strings.Contains(b.String(), "-x") {
+		t.Errorf("report:\n%s\nwant a line %q… naming the store path", b.String(), want)
 	}
 }
