@@ -140,3 +140,125 @@ func readSlowly(body io.Reader, pause time.Duration) (int64, [32]byte, error) {
 		time.Sleep(pause)
 	}
 }
+
+// trickle sends a GET for target from the local address from and reports
+// the response status on status (0 if there is none), then, on a 200,
+// reads the body at about 40 KiB/s until the connection fails.
+func trickle(t *testing.T, from, addr, target string, status chan<- int) {
+	conn := dialSmallFrom(t, from, addr)
+	go func() {
+		conn.SetDeadline(time.Now().Add(time.Minute))
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: nardedup\r\n\r\n", target)
+		br := bufioReader(conn)
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+		if err != nil {
+			status <- 0
+			return
+		}
+		status <- resp.StatusCode
+		if resp.StatusCode != http.StatusOK {
+			return
+		}
+		buf := make([]byte, 4<<10)
+		for {
+			if _, err := io.ReadFull(br, buf); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+// getFrom GETs url from the local address from and returns the status,
+// the body's length and how long it all took.
+func getFrom(t *testing.T, from, url string) (int, int64, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	resp, err := clientFrom(from, 30*time.Second).Get(url)
+	if err != nil {
+		t.Fatalf("GET %s from %s: %v", url, from, err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s from %s: reading the body: %v", url, from, err)
+	}
+	return resp.StatusCode, n, time.Since(start)
+}
+
+// TestSlowReadersAttack has four addresses open six NAR downloads each,
+// read at a trickle, against eight stream slots: each address gets at most
+// its two streams (one more waits in line, the rest get 429 at once), the
+// last slot is kept for newcomers, and a client from a fifth address gets
+// its NAR at once rather than waiting QueueTimeout for a 503.
+func TestSlowReadersAttack(t *testing.T) {
+	r := newRepo(t)
+	_, big := r.putBigNAR(t, 24<<20)
+	u := r.largest(t)
+	const queue = 10 * time.Second
+	addr := r.serveReal(t, server.Options{Compression: "none", MaxConcurrentNARs: 8, QueueTimeout: queue},
+		server.HTTPOptions{})
+	status := make(chan int, 24)
+	for i := range 24 {
+		trickle(t, fmt.Sprintf("127.0.0.%d", 1+i%4), addr, "/nar/"+big+".nar", status)
+	}
+	got := map[int]int{}
+	timeout := time.After(5 * time.Second)
+	for range 23 { // the 24th waits in line for the slot kept for newcomers
+		select {
+		case code := <-status:
+			got[code]++
+		case <-timeout:
+			t.Fatalf("attack: got statuses %v within 5s; want 7 times 200 and 16 times 429 at once", got)
+		}
+	}
+	if got[http.StatusOK] != 7 || got[http.StatusTooManyRequests] != 16 {
+		t.Errorf("attack: got statuses %v; want 7 times 200 and 16 times 429", got)
+	}
+	code, n, d := getFrom(t, "127.0.0.9", "http://"+addr+"/nar/"+narName(t, u.ni)+".nar")
+	if code != http.StatusOK || n != int64(u.ni.NarSize) || d > queue/2 {
+		t.Errorf("GET a NAR from a new client during the attack: got status %d, %d bytes after %v; want 200 and %d bytes at once",
+			code, n, d, u.ni.NarSize)
+	}
+	t.Logf("new client's NAR during the attack took %v", d)
+}
+
+// TestStreamsPerClient has one client stall on MaxStreamsPerClient
+// downloads: one more from it gets 429 with Retry-After at once, another
+// client is served, and a stream the first client ends is its again.
+func TestStreamsPerClient(t *testing.T) {
+	r := newRepo(t)
+	_, big := r.putBigNAR(t, 24<<20)
+	u := r.largest(t)
+	addr := r.serveReal(t, server.Options{MaxConcurrentNARs: 8, MaxStreamsPerClient: 3, QueueTimeout: 10 * time.Second},
+		server.HTTPOptions{})
+	var held []net.Conn
+	for range 3 {
+		conn := dialSmallFrom(t, "127.0.0.2", addr)
+		if resp, _ := sendGET(t, conn, "/nar/"+big+".nar.zst"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET big NAR: got status %d; want 200", resp.StatusCode)
+		}
+		held = append(held, conn)
+	}
+	url := "http://" + addr + "/nar/" + narName(t, u.ni) + ".nar"
+	start := time.Now()
+	conn := dialSmallFrom(t, "127.0.0.2", addr)
+	resp, _ := sendGET(t, conn, "/nar/"+narName(t, u.ni)+".nar")
+	if d := time.Since(start); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || d > 3*time.Second {
+		t.Errorf("4th download from one client: got status %d, Retry-After %q after %v; want 429 with Retry-After at once",
+			resp.StatusCode, resp.Header.Get("Retry-After"), d)
+	}
+	if code, _, _ := getFrom(t, "127.0.0.3", url); code != http.StatusOK {
+		t.Errorf("GET a NAR from another client: got status %d; want 200", code)
+	}
+	held[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	code, _, _ := getFrom(t, "127.0.0.2", url)
+	for code != http.StatusOK && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		code, _, _ = getFrom(t, "127.0.0.2", url)
+	}
+	if code != http.StatusOK {
+		t.Errorf("GET a NAR after the client closed one of its downloads: got status %d; want 200", code)
+	}
+}

@@ -23,6 +23,12 @@ func (r *repo) serveReal(tb testing.TB, opts server.Options, hopts server.HTTPOp
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	check(tb, err)
+	return r.serveOn(tb, ln, opts, hopts)
+}
+
+// serveOn is serveReal on the listener ln.
+func (r *repo) serveOn(tb testing.TB, ln net.Listener, opts server.Options, hopts server.HTTPOptions) string {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- server.Serve(ctx, ln, server.New(r.st, opts), hopts) }()
@@ -39,12 +45,33 @@ func (r *repo) serveReal(tb testing.TB, opts server.Options, hopts server.HTTPOp
 // client that does not read stops the server's writes soon.
 func dialSmall(tb testing.TB, addr string) *net.TCPConn {
 	tb.Helper()
-	c, err := net.Dial("tcp", addr)
+	return dialSmallFrom(tb, "", addr)
+}
+
+// dialSmallFrom is dialSmall from the local IP address from, such as
+// 127.0.0.2 (Linux routes all of 127/8 on lo), so that the server sees
+// another client; "" lets the system choose.
+func dialSmallFrom(tb testing.TB, from, addr string) *net.TCPConn {
+	tb.Helper()
+	var d net.Dialer
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
 	check(tb, err)
 	conn := c.(*net.TCPConn)
 	check(tb, conn.SetReadBuffer(16<<10))
 	tb.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// clientFrom returns an HTTP client without keep-alives or compression
+// that connects from the local IP address from, so that the server sees
+// another client than one dialing from 127.0.0.1.
+func clientFrom(from string, timeout time.Duration) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: d.DialContext,
+		DisableKeepAlives: true, DisableCompression: true}}
 }
 
 // sendGET writes a GET request for target on conn and reads the

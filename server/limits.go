@@ -2,11 +2,16 @@ package server
 
 import (
 	"bufio"
+	"container/list"
 	"context"
+	"errors"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,54 +28,150 @@ const (
 	maxStreams   = 1024
 )
 
-// streamLimit bounds the NAR streams in progress server-wide. A request
-// beyond the bound waits in line for up to queue.
+// streamLimit bounds the NAR streams in progress, server-wide and per
+// client. A request beyond the server-wide bound waits in line for up to
+// queue; one beyond its client's bound is refused at once. The last
+// reserved slots go only to clients that hold no stream yet, so that a
+// few clients cannot take every slot and starve newcomers.
 type streamLimit struct {
-	slots chan struct{} // nil: no bound
-	queue time.Duration
+	total     int // <= 0: no bound
+	perClient int // streams held or waited for by one client; <= 0: no bound
+	reserved  int
+	queue     time.Duration
+
+	mu      sync.Mutex
+	busy    int
+	clients map[string]clientStreams
+	waiting list.List // of *streamWaiter, first come first
 }
 
-func newStreamLimit(n int, queue time.Duration) *streamLimit {
+// clientStreams counts one client's streams.
+type clientStreams struct{ held, waiting int }
+
+// streamWaiter is a request in line for a slot.
+type streamWaiter struct {
+	client  string
+	granted bool
+	ready   chan struct{} // closed once granted
+}
+
+// Errors of streamLimit.acquire.
+var (
+	errClientBusy = errors.New("client holds its share of NAR streams")
+	errBusy       = errors.New("all NAR streams busy")
+)
+
+func newStreamLimit(total, perClient int, queue time.Duration) *streamLimit {
 	if queue == 0 {
 		queue = defaultQueueTimeout
 	}
-	if n == 0 {
-		n = DefaultMaxConcurrentNARs()
+	if total == 0 {
+		total = DefaultMaxConcurrentNARs()
 	}
-	l := &streamLimit{queue: queue}
-	if n > 0 {
-		l.slots = make(chan struct{}, n)
+	if perClient == 0 && total > 0 {
+		perClient = DefaultMaxStreamsPerClient(total)
+	}
+	l := &streamLimit{total: total, perClient: perClient, queue: queue, clients: map[string]clientStreams{}}
+	if total > 1 {
+		l.reserved = max(1, total/16)
 	}
 	return l
 }
 
-// acquire takes a slot, waiting until ctx ends or the queue timeout
-// passes; it reports whether it got one. Each slot taken must be given
-// back with release.
-func (l *streamLimit) acquire(ctx context.Context) bool {
-	if l.slots == nil {
-		return true
-	}
-	select {
-	case l.slots <- struct{}{}:
-		return true
-	default:
-	}
-	t := time.NewTimer(l.queue)
-	defer t.Stop()
-	select {
-	case l.slots <- struct{}{}:
-		return true
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	return false
+// DefaultMaxStreamsPerClient is the per-client bound used when
+// Options.MaxStreamsPerClient is 0, for a server-wide bound of total: 16,
+// the NAR downloads one Nix client runs at once with its default
+// max-substitution-jobs, or an eighth of total if that is more, but never
+// more than a quarter of total (and at least 2, at most total).
+func DefaultMaxStreamsPerClient(total int) int {
+	return min(max(total/8, min(16, total/4), 2), total)
 }
 
-func (l *streamLimit) release() {
-	if l.slots != nil {
-		<-l.slots
+// canTake reports whether a client holding held streams may take a free
+// slot. l.mu must be held.
+func (l *streamLimit) canTake(held int) bool {
+	return l.total <= 0 || l.busy < l.total-l.reserved || (held == 0 && l.busy < l.total)
+}
+
+// acquire takes a slot for client, waiting in line until ctx ends or the
+// queue timeout passes. It returns errClientBusy at once if client already
+// holds or waits for its share, errBusy after the timeout, or ctx's error.
+// Each slot taken must be given back with release.
+func (l *streamLimit) acquire(ctx context.Context, client string) error {
+	l.mu.Lock()
+	c := l.clients[client]
+	if l.perClient > 0 && c.held+c.waiting >= l.perClient {
+		l.mu.Unlock()
+		return errClientBusy
 	}
+	if l.canTake(c.held) {
+		l.busy++
+		c.held++
+		l.clients[client] = c
+		l.mu.Unlock()
+		return nil
+	}
+	w := &streamWaiter{client: client, ready: make(chan struct{})}
+	e := l.waiting.PushBack(w)
+	c.waiting++
+	l.clients[client] = c
+	l.mu.Unlock()
+
+	t := time.NewTimer(l.queue)
+	defer t.Stop()
+	err := errBusy
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-t.C:
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w.granted {
+		return nil
+	}
+	l.waiting.Remove(e)
+	c = l.clients[client]
+	c.waiting--
+	l.put(client, c)
+	return err
+}
+
+// release gives back a slot of client and hands it to the first request
+// in line that may take it.
+func (l *streamLimit) release(client string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.busy--
+	c := l.clients[client]
+	c.held--
+	l.put(client, c)
+	for e := l.waiting.Front(); e != nil && (l.total <= 0 || l.busy < l.total); {
+		next := e.Next()
+		w := e.Value.(*streamWaiter)
+		if c := l.clients[w.client]; l.canTake(c.held) {
+			l.waiting.Remove(e)
+			l.busy++
+			c.held++
+			c.waiting--
+			l.clients[w.client] = c
+			w.granted = true
+			close(w.ready)
+		}
+		e = next
+	}
+}
+
+// put stores client's counts, dropping a client with none. l.mu must be
+// held.
+func (l *streamLimit) put(client string, c clientStreams) {
+	if c == (clientStreams{}) {
+		delete(l.clients, client)
+		return
+	}
+	l.clients[client] = c
 }
 
 // DefaultMaxConcurrentNARs is the stream bound used when
@@ -128,4 +229,25 @@ type sender struct {
 // next gives the coming write timeout to complete.
 func (s sender) next() {
 	s.ctl.SetWriteDeadline(time.Now().Add(s.timeout))
+}
+
+// clientKey names the client of r for the per-client stream bound: its
+// IP address, or for IPv6 its /64, which one host or home network
+// usually holds whole. The server has no trusted proxy option, so this
+// is the address of the TCP peer.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }

@@ -181,7 +181,8 @@ func TestLoad(t *testing.T) {
 	r := newRepo(t)
 	small, big := loadTargets(t, r)
 	maxNARs := loadEnv(t, "NARDEDUP_LOAD_MAX_NARS", 0)
-	addr := r.serveReal(t, server.Options{Compression: "none", MaxConcurrentNARs: maxNARs}, server.HTTPOptions{})
+	// The clients share one loopback address: no per-client bound.
+	addr := r.serveReal(t, server.Options{Compression: "none", MaxConcurrentNARs: maxNARs, MaxStreamsPerClient: -1}, server.HTTPOptions{})
 	clients := loadEnv(t, "NARDEDUP_LOAD_CLIENTS", 256)
 	duration := time.Duration(loadEnv(t, "NARDEDUP_LOAD_DURATION", 2000)) * time.Millisecond
 	bigEvery := loadEnv(t, "NARDEDUP_LOAD_BIG_EVERY", 16)

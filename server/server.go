@@ -43,6 +43,13 @@
 // DefaultMaxConcurrentNARs); a download beyond it waits in line for up to
 // QueueTimeout (30s), then gets 503 with Retry-After, which Nix retries.
 //
+// Slow readers could otherwise hold every slot for next to no bandwidth
+// and make Nix fail rather than fall through to its next substituter.
+// So one client (an IP address, an IPv6 /64) may hold or wait for only
+// MaxStreamsPerClient streams; one more gets 429 with Retry-After at once
+// (Nix retries it). The last slots, a sixteenth (at least one), go only
+// to clients that hold no stream yet.
+//
 // # Authentication
 //
 // Off by default. With Options.Auth, every request must present a bearer
@@ -93,6 +100,11 @@ type Options struct {
 	// QueueTimeout is how long a NAR download waits for one of the
 	// MaxConcurrentNARs slots before it gets 503 (default 30s).
 	QueueTimeout time.Duration
+	// MaxStreamsPerClient bounds the NAR downloads one client (an IP
+	// address, an IPv6 /64) may have in progress or in line; one more
+	// gets 429 at once. 0 means DefaultMaxStreamsPerClient of the
+	// MaxConcurrentNARs bound, a negative value no bound.
+	MaxStreamsPerClient int
 	// Auth, if not nil, lists the credentials every request must present.
 	Auth *Auth
 }
@@ -141,7 +153,21 @@ func New(st Store, opts Options) *Server {
 	info := fmt.Sprintf("StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", dir, opts.Priority)
 	return &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
 		zstd: opts.Compression != "none", sendTimeout: opts.SendTimeout,
-		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.QueueTimeout), auth: opts.Auth}
+		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth}
+}
+
+// Limits are the bounds a Server puts on NAR downloads, defaults
+// resolved. A bound of 0 means none.
+type Limits struct {
+	MaxConcurrentNARs   int
+	MaxStreamsPerClient int
+	ReservedStreams     int // the last slots, kept for clients holding no stream
+}
+
+// Limits returns the bounds s puts on NAR downloads.
+func (s *Server) Limits() Limits {
+	return Limits{MaxConcurrentNARs: max(s.streams.total, 0), MaxStreamsPerClient: max(s.streams.perClient, 0),
+		ReservedStreams: s.streams.reserved}
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -268,18 +294,26 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 	// server's WriteTimeout for the whole response; the time spent in line
 	// does not count.
 	snd := sender{ctl: http.NewResponseController(w), timeout: s.sendTimeout}
-	got := s.streams.acquire(r.Context())
+	client := clientKey(r)
+	err = s.streams.acquire(r.Context(), client)
 	snd.next()
-	if !got {
-		if r.Context().Err() != nil {
-			panic(http.ErrAbortHandler)
-		}
-		s.log.Warn("NAR refused: all streams busy", "path", r.URL.Path)
+	switch {
+	case err == nil:
+	case r.Context().Err() != nil:
+		panic(http.ErrAbortHandler)
+	case errors.Is(err, errClientBusy):
+		s.log.Info("NAR refused: client holds its share of streams", "path", r.URL.Path, "client", r.RemoteAddr,
+			"per_client", s.streams.perClient)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many downloads in progress from "+client, http.StatusTooManyRequests)
+		return
+	default:
+		s.log.Warn("NAR refused: all streams busy", "path", r.URL.Path, "client", r.RemoteAddr)
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "too many downloads in progress", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.streams.release()
+	defer s.streams.release(client)
 	s.streamNAR(w, r, snd, narHash, name, zst)
 }
 

@@ -31,8 +31,7 @@ func TestSlowDownload(t *testing.T) {
 	others := make(chan error, 1)
 	go func() {
 		time.Sleep(time.Second)
-		c := &http.Client{Timeout: time.Second}
-		resp, err := c.Get("http://" + addr + "/nar/" + name + ".nar")
+		resp, err := clientFrom("127.0.0.3", time.Second).Get("http://" + addr + "/nar/" + name + ".nar")
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -88,13 +87,13 @@ func TestStalledDownload(t *testing.T) {
 	}
 }
 
-// checkNextDownload GETs url while another client stalls on the only stream
-// slot: it must succeed within a few seconds.
+// checkNextDownload GETs url from another address (127.0.0.3) while a
+// client stalls on the only stream slot: it must succeed within a few
+// seconds.
 func checkNextDownload(t *testing.T, url, comp string, size int) {
 	t.Helper()
 	start := time.Now()
-	c := &http.Client{Timeout: 8 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}}
-	resp, err := c.Get(url)
+	resp, err := clientFrom("127.0.0.3", 8*time.Second).Get(url)
 	if err != nil {
 		t.Fatalf("GET %s while another client stalls: %v", url, err)
 	}
@@ -147,7 +146,9 @@ func TestStreamsBusy(t *testing.T) {
 		t.Fatalf("GET big NAR: got status %d; want 200", resp.StatusCode)
 	}
 	start := time.Now()
-	resp, _, _ := fetch(t, http.MethodGet, "http://"+addr+"/nar/"+narName(t, u.ni)+".nar")
+	resp, err := clientFrom("127.0.0.3", 10*time.Second).Get("http://" + addr + "/nar/" + narName(t, u.ni) + ".nar")
+	check(t, err)
+	resp.Body.Close()
 	d := time.Since(start)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || d < 250*time.Millisecond {
 		t.Errorf("GET a NAR while all streams are busy: got status %d, Retry-After %q after %v; want 503 with Retry-After after 300ms",
