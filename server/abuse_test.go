@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/server"
 )
 
@@ -260,5 +261,132 @@ func TestStreamsPerClient(t *testing.T) {
 	}
 	if code != http.StatusOK {
 		t.Errorf("GET a NAR after the client closed one of its downloads: got status %d; want 200", code)
+	}
+}
+
+// sndbufListener gives each connection it accepts a send buffer of
+// sndbuf bytes. Over loopback, whose packets are 64 KiB, the kernel gives
+// a socket a send buffer of MiBs, which a write waits to see a third of
+// drained: at a few MiB/s that is longer than the short windows of these
+// tests. An internet client reading that slowly gets a far smaller one.
+type sndbufListener struct {
+	net.Listener
+	sndbuf int
+}
+
+func (l sndbufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		err = c.(*net.TCPConn).SetWriteBuffer(l.sndbuf)
+	}
+	return c, err
+}
+
+// serveSmallBuffers is serveReal with 128 KiB send buffers.
+func (r *repo) serveSmallBuffers(t *testing.T, opts server.Options) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(t, err)
+	return r.serveOn(t, sndbufListener{ln, 128 << 10}, opts, server.HTTPOptions{})
+}
+
+// TestMinRate reads a NAR far below MinRate but steadily, so SendTimeout
+// never strikes: the download must be cut off within a few windows and
+// logged once with the client address and the NAR hash, and its only
+// stream slot must go to the next download.
+func TestMinRate(t *testing.T) {
+	r := newRepo(t)
+	nar, name := r.putBigNAR(t, 24<<20)
+	for _, comp := range []string{"none", "zstd"} {
+		t.Run(comp, func(t *testing.T) {
+			opts, log := loggingOptions()
+			opts.Compression, opts.MaxConcurrentNARs, opts.QueueTimeout = comp, 1, 20*time.Second
+			opts.SendTimeout, opts.MinRate, opts.MinRateWindow = 20*time.Second, 256<<10, 500*time.Millisecond
+			addr := r.serveSmallBuffers(t, opts)
+			target := "/nar/" + name + ".nar"
+			if comp == "zstd" {
+				target += ".zst"
+			}
+			conn := dialSmallFrom(t, "127.0.0.2", addr)
+			start := time.Now()
+			resp, br := sendGET(t, conn, target)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: got status %d; want 200", target, resp.StatusCode)
+			}
+			conn.SetDeadline(start.Add(20 * time.Second))
+			got := make(chan int64, 1)
+			go func() {
+				var n int64
+				buf := make([]byte, 8<<10)
+				for {
+					m, err := io.ReadFull(br, buf)
+					n += int64(m)
+					if err != nil {
+						got <- n
+						return
+					}
+					time.Sleep(100 * time.Millisecond) // 80 KiB/s
+				}
+			}()
+			for !strings.Contains(log.String(), "below the minimum rate") && time.Since(start) < 10*time.Second {
+				time.Sleep(20 * time.Millisecond)
+			}
+			d := time.Since(start)
+			line := ""
+			for l := range strings.Lines(log.String()) {
+				if strings.Contains(l, "below the minimum rate") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, "client=127.0.0.2:") || !strings.Contains(line, "nar="+name) {
+				t.Fatalf("reader at 80 KiB/s, MinRate 256 KiB/s over 500ms: log after %v: %q; want a line on the slow reader naming its address and the NAR",
+					d, log.String())
+			}
+			t.Logf("reader at 80 KiB/s cut off after %v", d)
+			checkNextDownload(t, "http://"+addr+target, comp, len(nar))
+			if n := <-got; n >= int64(len(nar)) {
+				t.Errorf("reader at 80 KiB/s got all %d bytes; want it cut off", n)
+			}
+			if n := strings.Count(log.String(), "below the minimum rate"); n != 1 {
+				t.Errorf("log: %d lines on the slow reader; want 1", n)
+			}
+		})
+	}
+}
+
+// TestMinRateSteadyReader reads NARs at full speed and at tens of times
+// MinRate over several windows: no download may be cut off.
+func TestMinRateSteadyReader(t *testing.T) {
+	r := newRepo(t)
+	nar, name := r.putBigNAR(t, 8<<20)
+	for _, comp := range []string{"none", "zstd"} {
+		t.Run(comp, func(t *testing.T) {
+			addr := r.serveSmallBuffers(t, server.Options{Compression: comp, MinRate: 64 << 10, MinRateWindow: 500 * time.Millisecond})
+			url := "http://" + addr + "/nar/" + name + ".nar"
+			if comp == "zstd" {
+				url += ".zst"
+			}
+			checkNextDownload(t, url, comp, len(nar))
+			c := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+			defer c.CloseIdleConnections()
+			resp, err := c.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body := io.Reader(resp.Body)
+			if comp == "zstd" {
+				zr, err := zstd.NewReader(resp.Body)
+				check(t, err)
+				defer zr.Close()
+				body = zr
+			}
+			start := time.Now()
+			n, sum, err := readSlowly(body, 20*time.Millisecond) // up to 3 MiB/s
+			if n != int64(len(nar)) || sum != sha256.Sum256(nar) || err != nil {
+				t.Errorf("steady reader: got %d bytes of %d, hash match %v, error %v after %v; want the whole NAR",
+					n, len(nar), sum == sha256.Sum256(nar), err, time.Since(start))
+			}
+			t.Logf("steady reader took %v", time.Since(start))
+		})
 	}
 }

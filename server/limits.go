@@ -20,6 +20,11 @@ const (
 	DefaultSendTimeout  = time.Minute
 	DefaultIdleTimeout  = 2 * time.Minute
 	defaultQueueTimeout = 30 * time.Second
+	// DefaultMinRate and DefaultMinRateWindow: a NAR download must take
+	// 16 KiB a second, measured over 30s windows. Holding all of 125
+	// streams then costs an attacker 2 MB/s rather than a trickle.
+	DefaultMinRate       = 16 << 10
+	DefaultMinRateWindow = 30 * time.Second
 	// streamMemory is what one NAR stream may hold at most: three chunk
 	// readers (recipe, positions, residue), each with frames of up to
 	// 4 MiB decoded ahead of the client, most of it for the residue.
@@ -216,19 +221,76 @@ func memTotal() int64 {
 	return 0
 }
 
-// sender sets the write deadline of one NAR response. It moves before
-// every write, so a client reading slowly but steadily is never cut off,
-// and one that stops reading is after timeout. (The server's read
-// deadline is no concern: net/http lifts it once a bodiless request is
-// read.)
+// sender writes a NAR response and sets its write deadlines, so that a
+// client that stops reading, or reads too slowly, is cut off and frees
+// what its stream holds. It needs no goroutine or timer of its own: the
+// deadlines are the connection's, moved before every write. (The
+// server's read deadline is no concern: net/http lifts it once a
+// bodiless request is read.)
+//
+// Every write must complete within timeout. With minRate > 0 the client
+// must also take minRate bytes a second: the time spent blocked in
+// writes, which is time the server waits for the client alone, is cut
+// into windows of window; the first is a grace period (TCP slow start,
+// socket buffers filling), and each later one must see minRate*window
+// bytes written, else the write in progress at its end fails. Time
+// spent reading the NAR from the repository does not count, so a slow
+// backend never gets a client cut.
 type sender struct {
+	w       http.ResponseWriter
 	ctl     *http.ResponseController
 	timeout time.Duration
+	minRate int64 // bytes/s; 0: none
+	window  time.Duration
+
+	blocked  time.Duration // time spent in writes in the current window
+	sent     int64         // bytes written in the current window
+	grace    bool          // the current window is the first
+	rateDead bool          // the deadline set is the window's, not timeout's
+	onCut    func(sent int64)
 }
 
-// next gives the coming write timeout to complete.
-func (s sender) next() {
-	s.ctl.SetWriteDeadline(time.Now().Add(s.timeout))
+func newSender(w http.ResponseWriter, timeout time.Duration, minRate int64, window time.Duration, onCut func(sent int64)) *sender {
+	return &sender{w: w, ctl: http.NewResponseController(w), timeout: timeout,
+		minRate: minRate, window: window, grace: true, onCut: onCut}
+}
+
+// next sets the deadline of the coming write, or of the final flush.
+func (s *sender) next() {
+	d := s.timeout
+	s.rateDead = false
+	if s.minRate > 0 {
+		left := s.window - s.blocked
+		if s.grace || s.sent >= s.need() {
+			// This window is done with: the write may run into the next.
+			left += s.window
+		}
+		if left < d {
+			d, s.rateDead = left, true
+		}
+	}
+	s.ctl.SetWriteDeadline(time.Now().Add(d))
+}
+
+// need is the bytes a window must see.
+func (s *sender) need() int64 { return int64(float64(s.minRate) * s.window.Seconds()) }
+
+func (s *sender) Write(p []byte) (int, error) {
+	s.next()
+	start := time.Now()
+	n, err := s.w.Write(p)
+	if s.minRate == 0 {
+		return n, err
+	}
+	s.sent += int64(n)
+	if err != nil && s.rateDead && errors.Is(err, os.ErrDeadlineExceeded) && s.onCut != nil {
+		s.onCut(s.sent)
+		s.onCut = nil
+	}
+	for s.blocked += time.Since(start); s.blocked >= s.window; s.blocked -= s.window {
+		s.grace, s.sent = false, 0
+	}
+	return n, err
 }
 
 // clientKey names the client of r for the per-client stream bound: its

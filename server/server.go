@@ -48,7 +48,10 @@
 // So one client (an IP address, an IPv6 /64) may hold or wait for only
 // MaxStreamsPerClient streams; one more gets 429 with Retry-After at once
 // (Nix retries it). The last slots, a sixteenth (at least one), go only
-// to clients that hold no stream yet.
+// to clients that hold no stream yet. And a download whose client takes
+// less than MinRate (16 KiB/s) over a MinRateWindow (30s) of the time the
+// server waits on it, after a first window of grace, is cut off and
+// logged with the client address and NAR hash.
 //
 // # Authentication
 //
@@ -105,6 +108,13 @@ type Options struct {
 	// gets 429 at once. 0 means DefaultMaxStreamsPerClient of the
 	// MaxConcurrentNARs bound, a negative value no bound.
 	MaxStreamsPerClient int
+	// MinRate is the rate in bytes/s below which a NAR download is cut
+	// off, measured over MinRateWindow of the time the server waits on
+	// the client; the first window is a grace period. 0 means
+	// DefaultMinRate, a negative value no minimum.
+	MinRate int
+	// MinRateWindow is the window of MinRate (default 30s).
+	MinRateWindow time.Duration
 	// Auth, if not nil, lists the credentials every request must present.
 	Auth *Auth
 }
@@ -134,6 +144,8 @@ type Server struct {
 	log         *slog.Logger
 	cacheInfo   []byte
 	sendTimeout time.Duration
+	minRate     int64
+	rateWindow  time.Duration
 	streams     *streamLimit
 	auth        *Auth
 }
@@ -149,10 +161,17 @@ func New(st Store, opts Options) *Server {
 	if opts.SendTimeout <= 0 {
 		opts.SendTimeout = DefaultSendTimeout
 	}
+	if opts.MinRate == 0 {
+		opts.MinRate = DefaultMinRate
+	}
+	if opts.MinRateWindow <= 0 {
+		opts.MinRateWindow = DefaultMinRateWindow
+	}
 	dir := st.StoreDir()
 	info := fmt.Sprintf("StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", dir, opts.Priority)
 	return &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
 		zstd: opts.Compression != "none", sendTimeout: opts.SendTimeout,
+		minRate: int64(max(opts.MinRate, 0)), rateWindow: opts.MinRateWindow,
 		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth}
 }
 
@@ -162,12 +181,14 @@ type Limits struct {
 	MaxConcurrentNARs   int
 	MaxStreamsPerClient int
 	ReservedStreams     int // the last slots, kept for clients holding no stream
+	MinRate             int // bytes/s
+	MinRateWindow       time.Duration
 }
 
 // Limits returns the bounds s puts on NAR downloads.
 func (s *Server) Limits() Limits {
 	return Limits{MaxConcurrentNARs: max(s.streams.total, 0), MaxStreamsPerClient: max(s.streams.perClient, 0),
-		ReservedStreams: s.streams.reserved}
+		ReservedStreams: s.streams.reserved, MinRate: int(s.minRate), MinRateWindow: s.rateWindow}
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -290,11 +311,14 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 		narHeaders(w, m.NarSize, zst)
 		return
 	}
-	// A download's writes are bounded by SendTimeout each, not by the
-	// server's WriteTimeout for the whole response; the time spent in line
-	// does not count.
-	snd := sender{ctl: http.NewResponseController(w), timeout: s.sendTimeout}
+	// A download's writes are bounded by SendTimeout each and by the
+	// minimum rate, not by the server's WriteTimeout for the whole
+	// response; the time spent in line does not count.
 	client := clientKey(r)
+	snd := newSender(w, s.sendTimeout, s.minRate, s.rateWindow, func(sent int64) {
+		s.log.Warn("NAR cut: client reads below the minimum rate", "client", r.RemoteAddr, "nar", name,
+			"window_bytes", sent, "min_rate", s.minRate, "window", s.rateWindow)
+	})
 	err = s.streams.acquire(r.Context(), client)
 	snd.next()
 	switch {
@@ -317,8 +341,8 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 	s.streamNAR(w, r, snd, narHash, name, zst)
 }
 
-// streamNAR sends the NAR, plain or zstd-compressed.
-func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd sender, narHash narfmt.Hash, name string, zst bool) {
+// streamNAR sends the NAR, plain or zstd-compressed, through snd.
+func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, narHash narfmt.Hash, name string, zst bool) {
 	what := "NAR " + name
 	rc, m, err := s.st.Open(r.Context(), narHash)
 	if err != nil {
@@ -337,18 +361,17 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd sender, n
 		return
 	}
 	narHeaders(w, m.NarSize, zst)
+	defer snd.next() // for the final flush
 	if !zst {
-		s.copyNAR(w, r, snd, rc, buf[:], n, err, name, m.NarSize)
-		snd.next() // for the final flush
+		s.copyNAR(snd, r, rc, buf[:], n, err, name, m.NarSize)
 		return
 	}
 	zw := zstdWriters.Get().(*zstd.Encoder)
-	zw.Reset(w)
+	zw.Reset(snd)
 	defer func() { zw.Reset(nil); zstdWriters.Put(zw) }()
-	s.copyNAR(zw, r, snd, rc, buf[:], n, err, name, m.NarSize)
+	s.copyNAR(zw, r, rc, buf[:], n, err, name, m.NarSize)
 	// Only a NAR that was rebuilt and checked to its end gets the end of
 	// its zstd frame; an aborted one is an incomplete stream.
-	snd.next()
 	if err := zw.Close(); err != nil {
 		panic(http.ErrAbortHandler)
 	}
@@ -378,11 +401,10 @@ func narHeaders(w http.ResponseWriter, size uint64, zst bool) {
 // copyNAR sends buf[:n], already read with error rerr, then the rest of rc.
 // If rc fails, it aborts the response: the client sees a truncated body,
 // never a complete wrong NAR.
-func (s *Server) copyNAR(w io.Writer, r *http.Request, snd sender, rc io.Reader, buf []byte, n int, rerr error, name string, size uint64) {
+func (s *Server) copyNAR(w io.Writer, r *http.Request, rc io.Reader, buf []byte, n int, rerr error, name string, size uint64) {
 	var sent int64
 	for {
 		if n > 0 {
-			snd.next()
 			if _, err := w.Write(buf[:n]); err != nil {
 				s.log.Debug("NAR not delivered", "nar", name, "sent", sent, "size", size, "err", err)
 				panic(http.ErrAbortHandler)
