@@ -161,18 +161,25 @@ func New(st Store, opts Options) *Server {
 	if opts.SendTimeout <= 0 {
 		opts.SendTimeout = DefaultSendTimeout
 	}
-	if opts.MinRate == 0 {
-		opts.MinRate = DefaultMinRate
-	}
-	if opts.MinRateWindow <= 0 {
-		opts.MinRateWindow = DefaultMinRateWindow
-	}
 	dir := st.StoreDir()
 	info := fmt.Sprintf("StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", dir, opts.Priority)
+	minRate, window := opts.minRate()
 	return &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
 		zstd: opts.Compression != "none", sendTimeout: opts.SendTimeout,
-		minRate: int64(max(opts.MinRate, 0)), rateWindow: opts.MinRateWindow,
+		minRate: minRate, rateWindow: window,
 		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth}
+}
+
+// minRate returns MinRate (0: none) and MinRateWindow, defaults resolved.
+func (o Options) minRate() (int64, time.Duration) {
+	rate, window := int64(max(o.MinRate, 0)), o.MinRateWindow
+	if o.MinRate == 0 {
+		rate = DefaultMinRate
+	}
+	if window <= 0 {
+		window = DefaultMinRateWindow
+	}
+	return rate, window
 }
 
 // Limits are the bounds a Server puts on NAR downloads, defaults
@@ -185,10 +192,12 @@ type Limits struct {
 	MinRateWindow       time.Duration
 }
 
-// Limits returns the bounds s puts on NAR downloads.
-func (s *Server) Limits() Limits {
-	return Limits{MaxConcurrentNARs: max(s.streams.total, 0), MaxStreamsPerClient: max(s.streams.perClient, 0),
-		ReservedStreams: s.streams.reserved, MinRate: int(s.minRate), MinRateWindow: s.rateWindow}
+// Limits returns the bounds a Server built with o puts on NAR downloads.
+func (o Options) Limits() Limits {
+	l := newStreamLimit(o.MaxConcurrentNARs, o.MaxStreamsPerClient, o.QueueTimeout)
+	rate, window := o.minRate()
+	return Limits{MaxConcurrentNARs: max(l.total, 0), MaxStreamsPerClient: max(l.perClient, 0),
+		ReservedStreams: l.reserved, MinRate: int(rate), MinRateWindow: window}
 }
 
 var _ http.Handler = (*Server)(nil)

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend/cache"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 	"github.com/urfave/cli/v2"
@@ -34,6 +36,14 @@ MiB; --max-nar-streams bounds them (default: sized from memory). A download
 beyond it waits up to 30s for a slot, then gets 503 with Retry-After, which
 Nix retries.
 
+Slow readers: one client (IP address, IPv6 /64) may run at most
+--max-nar-streams-per-client downloads (default: 16, or an eighth of
+--max-nar-streams if more, at most a quarter); one more gets 429 at once,
+which Nix retries. The last sixteenth of the streams go only to clients that
+hold none yet. A download read below --min-rate over a --min-rate-window,
+after a first window of grace, is cut off and logged. Behind a reverse proxy
+every client has the proxy's address: give --max-nar-streams-per-client -1.
+
 Cache: with --cache-dir, pack frames, manifests and index objects read from
 the repository are kept in DIR, least recently used evicted beyond
 --cache-size; narinfos are always read from the repository. The cache is
@@ -56,6 +66,9 @@ Nix sends basic auth from a netrc file (nix.conf netrc-file):
 			&cli.StringFlag{Name: "compression", Usage: "how NARs are offered: zstd (compressed on the fly) or none", Value: "zstd", EnvVars: []string{"NARDEDUP_SERVE_COMPRESSION"}},
 			&cli.IntFlag{Name: "priority", Usage: "nix-cache-info Priority (lower is preferred)", Value: 40, EnvVars: []string{"NARDEDUP_PRIORITY"}},
 			&cli.IntFlag{Name: "max-nar-streams", Usage: "NAR downloads in progress at most; 0: sized from memory, -1: no bound", EnvVars: []string{"NARDEDUP_MAX_NAR_STREAMS"}},
+			&cli.IntFlag{Name: "max-nar-streams-per-client", Usage: "NAR downloads one client (IP address, IPv6 /64) may run at once; 0: derived from --max-nar-streams, -1: no bound", EnvVars: []string{"NARDEDUP_MAX_NAR_STREAMS_PER_CLIENT"}},
+			&cli.StringFlag{Name: "min-rate", Usage: "cut off a NAR download read slower than `BYTES` a second (suffixes K, M; 0: never)", Value: "16K", EnvVars: []string{"NARDEDUP_MIN_RATE"}},
+			&cli.DurationFlag{Name: "min-rate-window", Usage: "window over which --min-rate is measured; the first is a grace period", Value: server.DefaultMinRateWindow, EnvVars: []string{"NARDEDUP_MIN_RATE_WINDOW"}},
 			&cli.DurationFlag{Name: "send-timeout", Usage: "cut off a NAR download whose client reads nothing for this long", Value: server.DefaultSendTimeout, EnvVars: []string{"NARDEDUP_SEND_TIMEOUT"}},
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a keep-alive connection idle for this long", Value: server.DefaultIdleTimeout, EnvVars: []string{"NARDEDUP_IDLE_TIMEOUT"}},
 			&cli.StringFlag{Name: "auth-token", Usage: "require a bearer token (or basic auth with it as password) listed in `FILE`", EnvVars: []string{"NARDEDUP_AUTH_TOKEN_FILE"}},
@@ -69,14 +82,15 @@ Nix sends basic auth from a netrc file (nix.conf netrc-file):
 }
 
 func runServe(c *cli.Context) error {
-	comp := c.String("compression")
-	if comp != "zstd" && comp != "none" {
-		return fmt.Errorf("serve: --compression %q: want zstd or none", comp)
+	opts, err := serveOptions(c)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	auth, authLine, err := serveAuth(c)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	opts.Auth = auth
 	be, err := openBackend(c)
 	if err != nil {
 		return err
@@ -100,11 +114,51 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	h := server.New(st, server.Options{Priority: c.Int("priority"), Logger: log, Compression: comp,
-		SendTimeout: c.Duration("send-timeout"), MaxConcurrentNARs: c.Int("max-nar-streams"), Auth: auth})
-	fmt.Fprintf(os.Stderr, "serving %s on http://%s (%s)\n", c.String("repo"), ln.Addr(), authLine)
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	h := server.New(st, opts)
+	fmt.Fprintf(os.Stderr, "serving %s on http://%s (%s; %s)\n", c.String("repo"), ln.Addr(), authLine, limitsLine(opts.Limits()))
 	return server.Serve(c.Context, ln, h, server.HTTPOptions{IdleTimeout: c.Duration("idle-timeout")})
+}
+
+// serveOptions returns the server options of serve's flags, but for the
+// logger and auth.
+func serveOptions(c *cli.Context) (server.Options, error) {
+	opts := server.Options{Priority: c.Int("priority"), Compression: c.String("compression"),
+		SendTimeout: c.Duration("send-timeout"), MaxConcurrentNARs: c.Int("max-nar-streams"),
+		MaxStreamsPerClient: c.Int("max-nar-streams-per-client"), MinRateWindow: c.Duration("min-rate-window")}
+	if opts.Compression != "zstd" && opts.Compression != "none" {
+		return opts, fmt.Errorf("--compression %q: want zstd or none", opts.Compression)
+	}
+	if w := opts.MinRateWindow; w <= 0 {
+		return opts, fmt.Errorf("--min-rate-window %v: want a positive duration", w)
+	}
+	opts.MinRate = -1
+	if v := c.String("min-rate"); strings.TrimSpace(v) != "0" {
+		n, err := cache.ParseSize(v)
+		if err != nil || n > math.MaxInt32 {
+			return opts, fmt.Errorf("--min-rate %q: want a number of bytes a second, optionally with K or M, or 0", v)
+		}
+		opts.MinRate = int(n)
+	}
+	return opts, nil
+}
+
+// limitsLine says what bounds the server puts on NAR downloads, for the
+// startup line.
+func limitsLine(l server.Limits) string {
+	s := "NAR streams: no bound; "
+	if l.MaxConcurrentNARs > 0 {
+		s = fmt.Sprintf("NAR streams: %d, %d kept for new clients; ", l.MaxConcurrentNARs, l.ReservedStreams)
+	}
+	if l.MaxStreamsPerClient > 0 {
+		s += fmt.Sprintf("per client: %d; ", l.MaxStreamsPerClient)
+	} else {
+		s += "per client: no bound; "
+	}
+	if l.MinRate == 0 {
+		return s + "min rate: none"
+	}
+	return s + fmt.Sprintf("min rate: %g KiB/s over %v", float64(l.MinRate)/1024, l.MinRateWindow)
 }
 
 // authFlags are serve's flags that name credential files.

@@ -47,27 +47,67 @@ func TestServeAuthEmptyAndSummary(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			cmd := serveCommand()
-			var line string
-			cmd.Action = func(c *cli.Context) error {
-				_, l, err := serveAuth(c)
-				line = l
-				return err
-			}
-			a := &cli.App{Name: "nardedup", Commands: []*cli.Command{cmd}}
-			err := a.Run(append([]string{"nardedup", "serve", "--repo", dir}, tc.args...))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v; want one containing %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if line != tc.wantLine {
-				t.Errorf("startup line %q; want %q", line, tc.wantLine)
-			}
+			checkServeLine(t, dir, tc.args, tc.wantErr, tc.wantLine, func(c *cli.Context) (string, error) {
+				_, line, err := serveAuth(c)
+				return line, err
+			})
 		})
+	}
+}
+
+// The slow-reader flags reach the server options, bad values are refused
+// naming the flag, and the startup line names the limits in force.
+func TestServeLimits(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args     []string
+		wantErr  string
+		wantLine string
+	}{
+		{args: []string{"--max-nar-streams", "125"},
+			wantLine: "NAR streams: 125, 7 kept for new clients; per client: 16; min rate: 16 KiB/s over 30s"},
+		{args: []string{"--max-nar-streams", "1024", "--min-rate", "64K", "--min-rate-window", "1m"},
+			wantLine: "NAR streams: 1024, 64 kept for new clients; per client: 128; min rate: 64 KiB/s over 1m0s"},
+		{args: []string{"--max-nar-streams", "8", "--max-nar-streams-per-client", "-1", "--min-rate", "0"},
+			wantLine: "NAR streams: 8, 1 kept for new clients; per client: no bound; min rate: none"},
+		{args: []string{"--max-nar-streams", "-1", "--max-nar-streams-per-client", "4"},
+			wantLine: "NAR streams: no bound; per client: 4; min rate: 16 KiB/s over 30s"},
+		{args: []string{"--min-rate", "fast"}, wantErr: `--min-rate "fast"`},
+		{args: []string{"--min-rate-window", "0s"}, wantErr: "--min-rate-window 0s"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			checkServeLine(t, dir, tc.args, tc.wantErr, tc.wantLine, func(c *cli.Context) (string, error) {
+				opts, err := serveOptions(c)
+				return limitsLine(opts.Limits()), err
+			})
+		})
+	}
+}
+
+// checkServeLine runs serve with args (after --repo dir) and line in
+// place of its action: it must fail with an error containing wantErr, or
+// if that is empty succeed with line returning wantLine.
+func checkServeLine(t *testing.T, dir string, args []string, wantErr, wantLine string, line func(*cli.Context) (string, error)) {
+	t.Helper()
+	cmd := serveCommand()
+	var got string
+	cmd.Action = func(c *cli.Context) error {
+		l, err := line(c)
+		got = l
+		return err
+	}
+	a := &cli.App{Name: "nardedup", Commands: []*cli.Command{cmd}}
+	err := a.Run(append([]string{"nardedup", "serve", "--repo", dir}, args...))
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v; want one containing %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != wantLine {
+		t.Errorf("startup line %q; want %q", got, wantLine)
 	}
 }
