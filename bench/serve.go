@@ -86,7 +86,8 @@ func (r *runner) runServe(ctx context.Context, sp *Speed, rp *scratchRepo, rc *r
 		if err != nil {
 			return err
 		}
-		h := server.New(fst.NARs(), server.Options{Compression: "none", Logger: quiet})
+		// The clients share one loopback address: no per-client bound.
+		h := server.New(fst.NARs(), server.Options{Compression: "none", Logger: quiet, MaxStreamsPerClient: -1})
 		for pass, rows := range []*[]ServeRow{&cold, &warm} {
 			h0, m0, _ := fst.Chunks().FrameCacheStats()
 			b0 := backendReads(cnt)
