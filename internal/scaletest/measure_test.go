@@ -67,10 +67,19 @@ func measure(t *testing.T, srv *s3test.Server, url, cacheDir string, hashes []st
 			t.Fatal(err)
 		}
 	}
-	st := openStore(t, be).NARs()
-	hs := httptest.NewServer(server.New(st, server.Options{Compression: "none", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
-	defer hs.Close()
+	// A server as serve opens it: without a local index, its requests
+	// counted from its start.
 	before := cnt.n.Load()
+	rp, err := repo.Open(context.Background(), be, repo.Options{ReadOnly: true, Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rp.Close()
+	if rp.Chunks().HasIndex() {
+		t.Fatal("a server of a format 2 repository opened with a local index")
+	}
+	hs := httptest.NewServer(server.New(rp.NARs(), server.Options{Compression: "none", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	defer hs.Close()
 	start := time.Now()
 	bytes := fetchAll(t, hs.URL, hashes)
 	perNAR = float64(cnt.n.Load()-before) / float64(len(hashes))

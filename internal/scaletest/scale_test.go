@@ -115,8 +115,9 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // TestCacheRequests measures the S3 requests per NAR and the serving speed
-// of a server on S3 (a new store each time, as a new process) without the
-// local cache, with a cold one and with the same one warm.
+// of a server on S3 (a new store each time, as a new process, its start
+// counted) without the local cache, with a cold one and with the same one
+// warm.
 func TestCacheRequests(t *testing.T) {
 	srv := s3test.Start(t)
 	url := srv.URL(srv.NewBucket(t), "repo")
@@ -136,8 +137,10 @@ func TestCacheRequests(t *testing.T) {
 		warm, warmMBps := measure(t, srv, url, cacheDir, hashes)
 		t.Logf("round %d, S3 requests per NAR (narinfo + NAR) and MB/s: no cache %.2f, %.1f; cold %.2f, %.1f; warm %.2f, %.1f",
 			round, none, noneMBps, cold, coldMBps, warm, warmMBps)
-		if warm > 1 || cold < warm {
-			t.Errorf("warm cache: %.2f S3 requests per NAR, cold %.2f; want at most 1 (the narinfo)", warm, cold)
+		// A new server reads the config once, then per NAR only what the
+		// cache lacks; warm, that is the narinfo.
+		if limit := 1 + 1/float64(len(hashes)); warm > limit || cold < warm {
+			t.Errorf("warm cache: %.2f S3 requests per NAR, cold %.2f; want at most %.2f (the narinfo, and the config once)", warm, cold, limit)
 		}
 	}
 }
