@@ -36,9 +36,17 @@ func (d Damage) String() string {
 
 // VerifyResult is what Verify found.
 type VerifyResult struct {
-	NARs     int   // NARs rebuilt and checked
-	NarBytes int64 // their bytes
-	Damaged  []Damage
+	StorePaths int   // narinfos checked, damaged or not
+	NARs       int   // distinct NARs rebuilt and found intact
+	NarBytes   int64 // their bytes
+	Damaged    []Damage
+}
+
+// String sums the result up, counting store paths and NARs apart: store
+// paths that share a NAR make the two differ.
+func (r VerifyResult) String() string {
+	return fmt.Sprintf("verified %d NARs (%.1f MiB) of %d store paths, %d store paths damaged",
+		r.NARs, float64(r.NarBytes)/(1<<20), r.StorePaths, len(r.Damaged))
 }
 
 // Verify rebuilds the NAR of every narinfo and checks it against its
@@ -56,6 +64,7 @@ func VerifySigned(ctx context.Context, st *narstore.Store, keys []signature.Publ
 	res := &VerifyResult{}
 	checked := make(map[narfmt.Hash]error)
 	err := eachNarInfo(ctx, st, func(h string, ni *narinfo.NarInfo, err error) error {
+		res.StorePaths++
 		if err == nil && len(keys) > 0 {
 			if verr := ni.Verify(keys); verr != nil {
 				err = fmt.Errorf("%s: %w", layout.NarInfoOf(h).Key(), verr)

@@ -1,8 +1,10 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -14,7 +16,9 @@ import (
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/internal/testrepo"
+	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/repo"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
 )
 
@@ -88,6 +92,70 @@ func TestVerifyPacks(t *testing.T) {
 	for _, d := range res.Damaged {
 		if (d.Pack != packs[0] && d.Pack != packs[1]) || !strings.Contains(d.String(), d.Pack.String()) {
 			t.Errorf("damaged %s: %v; want packs %s and %s, named", d.Pack, d, packs[0], packs[1])
+		}
+	}
+}
+
+// Verify counts store paths and NARs apart: two store paths sharing a NAR
+// are two store paths and one NAR, and a damaged NAR damages every store
+// path that uses it.
+func TestVerifyCountsStorePathsAndNARs(t *testing.T) {
+	ctx := context.Background()
+	be, rp, _ := testrepo.Sample(t)
+	st := rp.NARs()
+	var hashes []string
+	if err := st.ListNarInfos(ctx, func(h string) error { hashes = append(hashes, h); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	narOf := make(map[string]*narinfo.NarInfo)
+	nars := make(map[string]bool)
+	var text []byte
+	for _, h := range hashes {
+		b, err := st.NarInfo(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ni, err := narinfo.ParseStoreDir(bytes.NewReader(b), st.StoreDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		narOf[h], nars[ni.NarHash], text = ni, true, b
+	}
+	// One more store path with the NAR of the last one.
+	last := hashes[len(hashes)-1]
+	twin := strings.Repeat("0", 32)
+	text = regexp.MustCompile(`(?m)^StorePath: (.*)/`+last).ReplaceAll(text, []byte("StorePath: $1/"+twin))
+	sum, err := narOf[last].NarSHA256()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutNarInfo(ctx, twin, sum, text); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := admin.Verify(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StorePaths != len(hashes)+1 || res.NARs != len(nars) || len(res.Damaged) != 0 {
+		t.Fatalf("got %d store paths, %d NARs, %d damaged; want %d, %d, 0",
+			res.StorePaths, res.NARs, len(res.Damaged), len(hashes)+1, len(nars))
+	}
+
+	if err := be.Delete(ctx, layout.ManifestOf(sum).Key()); err != nil {
+		t.Fatal(err)
+	}
+	res, err = admin.Verify(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StorePaths != len(hashes)+1 || res.NARs != len(nars)-1 || len(res.Damaged) != 2 {
+		t.Errorf("got %d store paths, %d NARs, %d damaged; want %d, %d, 2",
+			res.StorePaths, res.NARs, len(res.Damaged), len(hashes)+1, len(nars)-1)
+	}
+	for _, want := range []string{"store paths, 2 store paths damaged", "NARs ("} {
+		if !strings.Contains(res.String(), want) {
+			t.Errorf("summary %q lacks %q", res, want)
 		}
 	}
 }

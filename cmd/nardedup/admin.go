@@ -86,7 +86,7 @@ func verifyCommand() *cli.Command {
 			for _, d := range res.Damaged {
 				fmt.Printf("DAMAGED %s\n", d)
 			}
-			fmt.Printf("verified %d NARs (%s), %d damaged\n", res.NARs, mib(res.NarBytes), len(res.Damaged))
+			fmt.Println(res)
 			packs, err := admin.VerifyPacks(c.Context, rp.Chunks(), nil)
 			if err != nil {
 				return err

@@ -247,7 +247,7 @@ func TestRepoV1Command(t *testing.T) {
 		return string(out)
 	}
 	out := run("verify", "--trusted-public-keys", sample.PublicKey())
-	if !strings.Contains(out, fmt.Sprintf("verified %d NARs", distinctNARs(want))) || !strings.Contains(out, " 0 damaged") {
+	if !strings.Contains(out, fmt.Sprintf("verified %d NARs", distinctNARs(want))) || !strings.Contains(out, " 0 store paths damaged") {
 		t.Errorf("nardedup verify:\n%s\nwant %d NARs verified, none damaged", out, distinctNARs(want))
 	}
 	out = run("stats")

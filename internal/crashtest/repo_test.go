@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-var verifiedRE = regexp.MustCompile(`(?m)^verified (\d+) NARs \(.*\), (\d+) damaged$`)
+var verifiedRE = regexp.MustCompile(`(?m)^verified (\d+) NARs \(.*\) of \d+ store paths, (\d+) store paths damaged$`)
 
 // verify runs "nardedup verify" and returns the NARs it rebuilt and the
 // number of damaged ones.
