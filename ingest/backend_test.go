@@ -61,3 +61,25 @@ func checkFailuresInvisible(t *testing.T, r *repo, dir string, st *ingest.Stats)
 		}
 	}
 }
+
+// TestFullDiskStoresNothing fails every narinfo write, as a full disk
+// does, and checks that no NAR and no byte is counted as stored.
+func TestFullDiskStoresNothing(t *testing.T) {
+	dir := sampleBucket(t)
+	inner, err := local.Open(t.TempDir())
+	must(t, err)
+	be := faulty.New(inner)
+	r := newRepoOn(t, be, t.TempDir())
+	be.Inject(faulty.Rule{Op: faulty.OpPut, Prefix: "narinfo/"})
+	src, err := source.Open(dir)
+	must(t, err)
+	st, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{MaxConsecutiveFailures: -1})
+	if err == nil || st.Failed == 0 || st.NARs == 0 {
+		t.Fatalf("Run: %v; failed %d, NARs read %d; want failures after NARs were read", err, st.Failed, st.NARs)
+	}
+	if st.Committed != 0 || st.StoredBytes != 0 || st.Cuts != 0 || st.Chunks != 0 || st.NewChunks != 0 {
+		t.Errorf("nothing visible, yet committed %d, stored bytes %d, cuts %d, chunks %d (%d new)",
+			st.Committed, st.StoredBytes, st.Cuts, st.Chunks, st.NewChunks)
+	}
+	checkFailuresInvisible(t, r, dir, st)
+}

@@ -454,7 +454,23 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 	n := narstore.NAR{Hash: h, NarHash: narHash, NarSize: ni.NarSize, NarInfo: text, Check: check}
 	// A NAR that decompresses past its NarSize is refused at NarSize+1 bytes.
 	nar := fileReader{&sizeLimit{r: dec, left: ni.NarSize, size: ni.NarSize}}
-	res, err := r.st.PutNAR(ctx, n, nar, func(err error) {
+	// What the NAR added to the repository counts once its narinfo is
+	// written (the callback) and PutNAR has said how much that was,
+	// whichever of the two comes last.
+	var (
+		mu        sync.Mutex
+		res       *narstore.PutResult
+		committed bool
+	)
+	stored := func(res *narstore.PutResult) {
+		r.add(func(s *Stats) {
+			s.StoredBytes += res.StoredBytes() + int64(len(text))
+			s.Cuts += res.Cuts
+			s.Chunks += res.Residue.Chunks
+			s.NewChunks += res.Residue.NewChunks
+		})
+	}
+	put, err := r.st.PutNAR(ctx, n, nar, func(err error) {
 		r.finishInflight(context.WithoutCancel(ctx), narHash, err)
 		if err == nil {
 			err = r.buryTombstone(context.WithoutCancel(ctx), h)
@@ -464,19 +480,27 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 			return
 		}
 		r.succeed(func(s *Stats) { s.Committed++ })
+		mu.Lock()
+		committed = true
+		if res != nil {
+			stored(res)
+		}
+		mu.Unlock()
 	})
 	if err != nil {
 		return err
 	}
 	r.add(func(s *Stats) {
 		s.NARs++
-		s.NarBytes += res.NarSize
+		s.NarBytes += put.NarSize
 		s.SourceBytes += file.n
-		s.StoredBytes += res.StoredBytes() + int64(len(text))
-		s.Cuts += res.Cuts
-		s.Chunks += res.Residue.Chunks
-		s.NewChunks += res.Residue.NewChunks
 	})
+	mu.Lock()
+	res = &put
+	if committed {
+		stored(res)
+	}
+	mu.Unlock()
 	return nil
 }
 

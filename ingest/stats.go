@@ -19,16 +19,16 @@ type Stats struct {
 	Skipped     int   // already in the repository
 	OtherShard  int   // left to another process (Options.Shard)
 	Linked      int   // NAR already stored under another path: narinfo only
-	NARs        int   // NARs read and stored
-	Committed   int   // of those, made durable and visible
+	NARs        int   // NARs read and checked
+	Committed   int   // of those, made durable and visible: stored
 	Revived     int   // forgotten store paths back, their tombstones deleted
 	Failed      int   // store paths that failed
 	NarBytes    int64 // uncompressed NAR bytes read
 	SourceBytes int64 // compressed file bytes read from the source
-	StoredBytes int64 // bytes added to the repository
-	Cuts        int64 // store path occurrences cut out
-	Chunks      int   // residue chunks
-	NewChunks   int   // residue chunks not stored before
+	StoredBytes int64 // bytes added to the repository, counted once visible
+	Cuts        int64 // store path occurrences cut out of committed NARs
+	Chunks      int   // residue chunks of committed NARs
+	NewChunks   int   // of those, not stored before
 	Elapsed     time.Duration
 	Failures    []Failure
 }

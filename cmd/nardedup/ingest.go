@@ -180,8 +180,8 @@ func progressEvery(w io.Writer) time.Duration {
 func progressPrinter(w io.Writer) func(ingest.Stats) {
 	tty := isTerminal(w)
 	return func(s ingest.Stats) {
-		line := fmt.Sprintf("%d paths seen, %d NARs (%s) stored as %s, %d skipped, %d failed, %.1f MB/s",
-			s.Seen, s.NARs, mib(s.NarBytes), mib(s.StoredBytes), s.Skipped+s.Linked, s.Failed, s.MBps())
+		line := fmt.Sprintf("%d paths seen, %d NARs (%s) read, %d stored as %s, %d skipped, %d failed, %.1f MB/s",
+			s.Seen, s.NARs, mib(s.NarBytes), s.Committed, mib(s.StoredBytes), s.Skipped+s.Linked, s.Failed, s.MBps())
 		if tty {
 			fmt.Fprintf(w, "\r\033[K%s", line)
 			return
@@ -206,8 +206,10 @@ func printSummary(w io.Writer, s *ingest.Stats) {
 	if isTerminal(os.Stderr) {
 		fmt.Fprintln(os.Stderr)
 	}
+	// Only what became visible (its narinfo written) counts as stored: a
+	// NAR read but not committed, on a full disk say, is among the failed.
 	fmt.Fprintf(w, "store paths:   %d listed, %d new NARs, %d linked to stored NARs, %d already present, %d failed\n",
-		s.Seen, s.NARs, s.Linked, s.Skipped, s.Failed)
+		s.Seen, s.Committed, s.Linked, s.Skipped, s.Failed)
 	if s.OtherShard > 0 {
 		fmt.Fprintf(w, "skipped:       %d store paths of other shards (--shard)\n", s.OtherShard)
 	}
