@@ -83,6 +83,11 @@ func Run(ctx context.Context, src source.Source, rp *repo.Repo, opts Options) (*
 	}
 	stopProgress()
 	stats := r.snapshot()
+	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
+		stats.Interrupted = true
+		err = fmt.Errorf("ingest: interrupted with %d store paths in flight, none of them stored (run again to resume): %w",
+			len(stats.InFlight), ctx.Err())
+	}
 	if err == nil && len(stats.Failures) > 0 {
 		err = fmt.Errorf("ingest: %d of %d store paths failed", len(stats.Failures), stats.Seen)
 	}
@@ -172,12 +177,22 @@ func (r *run) one(ctx context.Context, h string) {
 	}
 	done, err := r.ingest(ctx, h)
 	if err != nil {
-		r.fail(h, err)
+		r.failCtx(ctx, h, err)
 		return
 	}
 	if done != nil {
 		r.succeed(done)
 	}
+}
+
+// failCtx records store path h as failed with err, or as interrupted if
+// ctx ended: a NAR cut off by the end of the run is not damaged.
+func (r *run) failCtx(ctx context.Context, h string, err error) {
+	if ctx.Err() == nil {
+		r.fail(h, err)
+		return
+	}
+	r.add(func(s *Stats) { s.InFlight = append(s.InFlight, h) })
 }
 
 func (r *run) fail(h string, err error) {
@@ -372,7 +387,7 @@ func (r *run) finishInflight(ctx context.Context, narHash narfmt.Hash, err error
 			lerr = fmt.Errorf("the same NAR failed under another store path: %w", err)
 		}
 		if lerr != nil {
-			r.fail(p.hash, lerr)
+			r.failCtx(ctx, p.hash, lerr)
 			continue
 		}
 		r.succeed(func(s *Stats) { s.Linked++; s.StoredBytes += int64(len(p.text)) })

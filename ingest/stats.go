@@ -31,6 +31,11 @@ type Stats struct {
 	NewChunks   int   // of those, not stored before
 	Elapsed     time.Duration
 	Failures    []Failure
+	// Interrupted says the run's context ended before it was done, and
+	// InFlight lists the store paths it cut off: nothing of them is
+	// visible and a new run ingests them.
+	Interrupted bool
+	InFlight    []string
 }
 
 func (r *run) add(f func(*Stats)) {
@@ -44,6 +49,7 @@ func (r *run) snapshot() *Stats {
 	defer r.mu.Unlock()
 	s := r.stats
 	s.Failures = append([]Failure(nil), r.stats.Failures...)
+	s.InFlight = append([]string(nil), r.stats.InFlight...)
 	s.Elapsed = time.Since(r.start)
 	return &s
 }

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,5 +33,49 @@ func TestStopsAfterConsecutiveFailures(t *testing.T) {
 		if stopped := strings.Contains(err.Error(), "in a row"); stopped != (tc.limit > 0) {
 			t.Errorf("limit %d: got error %q", tc.limit, err)
 		}
+	}
+}
+
+// cutSource is a source whose NAR files, once read, end the run (as
+// SIGINT does) and then break off.
+type cutSource struct {
+	source.Source
+	cancel context.CancelFunc
+}
+
+func (s cutSource) Open(ctx context.Context, url string) (io.ReadCloser, error) {
+	f, err := s.Source.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return cutFile{f, s.cancel}, nil
+}
+
+type cutFile struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (f cutFile) Read(p []byte) (int, error) {
+	f.cancel()
+	return 0, io.ErrUnexpectedEOF
+}
+
+// The store paths in flight when the run is interrupted are reported as
+// interrupted, not failed, and the run as interrupted.
+func TestInterruptedIsNotFailed(t *testing.T) {
+	src, err := source.Open(sampleBucket(t))
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := ingest.Run(ctx, cutSource{src, cancel}, newRepo(t).rp, ingest.Options{Jobs: 2})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("Run: %v; want an error saying it was interrupted", err)
+	}
+	if st.Failed != 0 || len(st.Failures) != 0 {
+		t.Errorf("%d failed: %v; want none", st.Failed, st.Failures)
+	}
+	if !st.Interrupted || len(st.InFlight) == 0 {
+		t.Errorf("interrupted %v, in flight %v; want the run interrupted with paths in flight", st.Interrupted, st.InFlight)
 	}
 }

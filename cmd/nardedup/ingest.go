@@ -224,4 +224,10 @@ func printSummary(w io.Writer, s *ingest.Stats) {
 	for _, f := range s.Failures {
 		fmt.Fprintf(w, "FAILED %s\n", f)
 	}
+	for _, h := range s.InFlight {
+		fmt.Fprintf(w, "INTERRUPTED %s: not stored\n", h)
+	}
+	if s.Interrupted {
+		fmt.Fprintf(w, "interrupted:   the run was stopped before the end, %d store paths in flight not stored; run again to resume\n", len(s.InFlight))
+	}
 }

@@ -7,11 +7,32 @@ import (
 	"github.com/nardedup/nardedup/ingest"
 )
 
-// The ingest summary counts as new only the NARs that became visible.
-func TestSummaryCountsCommittedNARs(t *testing.T) {
-	var b strings.Builder
-	printSummary(&b, &ingest.Stats{Seen: 227, NARs: 100, Committed: 0, Failed: 127})
-	if out := b.String(); !strings.Contains(out, " 0 new NARs,") || !strings.Contains(out, "127 failed") {
-		t.Errorf("NARs read but none committed:\n%s", out)
+// The ingest summary counts as new only the NARs that became visible, and
+// tells an interrupted run and its paths in flight from failures.
+func TestSummary(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stats ingest.Stats
+		want  []string
+		not   []string
+	}{
+		{"full disk", ingest.Stats{Seen: 227, NARs: 100, Committed: 0, Failed: 127},
+			[]string{" 0 new NARs,", "127 failed"}, []string{"interrupted"}},
+		{"interrupted", ingest.Stats{Seen: 9, Committed: 7, Interrupted: true, InFlight: []string{"aaaa", "bbbb"}},
+			[]string{"INTERRUPTED aaaa", "INTERRUPTED bbbb", "interrupted:", "2 store paths in flight"}, []string{"FAILED"}},
+	} {
+		var b strings.Builder
+		printSummary(&b, &tc.stats)
+		out := b.String()
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: summary lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(out, w) {
+				t.Errorf("%s: summary has %q:\n%s", tc.name, w, out)
+			}
+		}
 	}
 }
