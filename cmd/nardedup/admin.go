@@ -97,7 +97,15 @@ func verifyCommand() *cli.Command {
 			fmt.Printf("checked the tables of contents of %d packs, %d damaged\n", packs.Packs, len(packs.Damaged))
 			var errs []error
 			if len(res.Damaged) > 0 {
-				errs = append(errs, fmt.Errorf("verify: %d store paths cannot be served", len(res.Damaged)))
+				err := fmt.Errorf("verify: %d store paths cannot be served", len(res.Damaged))
+				for _, d := range res.Damaged {
+					if errors.Is(d.Err, chunkstore.ErrNotFound) {
+						err = explain(fmt.Errorf("verify: %d store paths cannot be served, %s among them for a missing chunk: %w",
+							len(res.Damaged), d.StorePath, d.Err))
+						break
+					}
+				}
+				errs = append(errs, err)
 			}
 			if n := len(packs.Damaged); n > 0 {
 				errs = append(errs, fmt.Errorf("verify: %d damaged packs, first %s", n, packs.Damaged[0].Pack))

@@ -5,11 +5,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/urfave/cli/v2"
 )
 
@@ -17,7 +20,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app().RunContext(ctx, os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "nardedup:", err)
+		fmt.Fprintln(os.Stderr, "nardedup:", explain(err))
 		os.Exit(1)
 	}
 }
@@ -51,4 +54,15 @@ Every flag can also be set from the environment variable shown in its help.`,
 			benchCommand(),
 		},
 	}
+}
+
+// repairIndex says how to repair what most often makes a chunk go missing.
+const repairIndex = "a chunk missing from the index: if an index object is missing or damaged, 'nardedup rebuild-index --from-packs' rebuilds it from the packs"
+
+// explain adds to err what the operator can do about it.
+func explain(err error) error {
+	if errors.Is(err, chunkstore.ErrNotFound) && !strings.Contains(err.Error(), "rebuild-index") {
+		return fmt.Errorf("%w\n(%s)", err, repairIndex)
+	}
+	return err
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/nixtest"
 )
 
 // The ingest summary counts as new only the NARs that became visible, and
@@ -34,5 +37,22 @@ func TestSummary(t *testing.T) {
 				t.Errorf("%s: summary has %q:\n%s", tc.name, w, out)
 			}
 		}
+	}
+}
+
+// A missing index object makes the chunks of a repository of format 1
+// (whose manifests do not say where their chunks lie) go missing: verify
+// says which command repairs that.
+func TestVerifySaysRebuildIndex(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo-v1")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(nixtest.RepoRoot(t), "testdata", "repo-v1"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	err := app().Run([]string{"nardedup", "verify", "--repo", dir, "--index-cache", t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "chunk not found") || !strings.Contains(err.Error(), "rebuild-index --from-packs") {
+		t.Errorf("verify without index objects: %v; want chunk not found and the repair", err)
 	}
 }
