@@ -503,7 +503,8 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 		mu.Unlock()
 	})
 	if err != nil {
-		return err
+		dec.Close() // done reading file
+		return explainCompression(ni, compression, file.head, err)
 	}
 	r.add(func(s *Stats) {
 		s.NARs++
@@ -567,7 +568,8 @@ type fileCheck struct {
 	h    hash.Hash
 	n    int64
 	max  int64
-	err  error // sticky
+	err  error  // sticky
+	head []byte // the first headLen bytes
 }
 
 // maxFileSize bounds a compressed file whose narinfo has no FileSize: xz,
@@ -609,6 +611,9 @@ func (fc *fileCheck) Read(p []byte) (int, error) {
 		p = p[:room]
 	}
 	n, err := fc.r.Read(p)
+	if len(fc.head) < headLen {
+		fc.head = append(fc.head, p[:min(n, headLen-len(fc.head))]...)
+	}
 	fc.n += int64(n)
 	if fc.n > fc.max {
 		n -= int(fc.n - fc.max)
