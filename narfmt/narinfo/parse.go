@@ -62,6 +62,9 @@ func ParseStoreDir(r io.Reader, storeDir string) (*NarInfo, error) {
 	case err != nil:
 		return nil, fmt.Errorf("narinfo: %w", err)
 	}
+	if lineNo == 0 {
+		return nil, errors.New("narinfo: empty")
+	}
 	for _, k := range []string{"StorePath", "URL", "NarHash", "NarSize"} {
 		if !p.seen[k] {
 			return nil, fmt.Errorf("narinfo: missing %s", k)

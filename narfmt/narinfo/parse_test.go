@@ -101,7 +101,7 @@ func TestParseAccepts(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	tests := []struct{ name, in, want string }{
-		{"empty", "", "missing StorePath"},
+		{"empty", "", "narinfo: empty"},
 		{"missing StorePath", with("StorePath", ""), "missing StorePath"},
 		{"missing URL", with("URL", ""), "missing URL"},
 		{"missing NarHash", with("NarHash", ""), "missing NarHash"},
