@@ -89,11 +89,21 @@ func (e *Error) Error() string {
 	b.WriteString(strconv.FormatInt(e.Offset, 10))
 	if e.Path != "" {
 		b.WriteString(" in ")
-		b.WriteString(strconv.Quote(e.Path))
+		b.WriteString(quoteShort(e.Path))
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Msg)
 	return b.String()
+}
+
+// quoteShort quotes path, cut in the middle if it is long: a path of
+// thousands of bytes would bury the message.
+func quoteShort(path string) string {
+	const keep = 64 // bytes kept at each end
+	if len(path) <= 3*keep {
+		return strconv.Quote(path)
+	}
+	return fmt.Sprintf("%s…%s (%d bytes)", strconv.Quote(path[:keep]), strconv.Quote(path[len(path)-keep:]), len(path))
 }
 
 // Unwrap returns the errors this one wraps.

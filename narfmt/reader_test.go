@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -228,5 +229,19 @@ func TestErrorMessage(t *testing.T) {
 	want := `narfmt: at offset 448 in "/bin/foo": entry names not sorted (after "zz")`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v; want %s", err, want)
+	}
+}
+
+// A long entry path is cut in the middle in messages, keeping both ends.
+func TestErrorMessageShortensPath(t *testing.T) {
+	leaf := "end-of-the-path"
+	data := narOf(nest(20, strings.Repeat("p", 230)+leaf))
+	_, err := readAll(bytes.NewReader(data), false)
+	if err == nil {
+		t.Fatal("a path past MaxPathLen was accepted")
+	}
+	msg := err.Error()
+	if len(msg) > 400 || !strings.Contains(msg, `"/pppp`) || !strings.Contains(msg, leaf+`"`) || !strings.Contains(msg, "path length") {
+		t.Errorf("got %d bytes: %s; want the path's head and tail and the reason, at most 400 bytes", len(msg), msg)
 	}
 }
