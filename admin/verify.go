@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore"
@@ -172,4 +175,47 @@ func VerifyPacks(ctx context.Context, cs *chunkstore.Store, progress func(PackRe
 		return nil
 	})
 	return res, err
+}
+
+// Irregular lists the entries under the narinfo directory of a repository
+// on a local backend (one with a Dir method) that are not regular files:
+// symlinks, FIFOs, directories. Listing skips them, so neither Verify nor
+// the server sees them, and a narinfo put there by hand would silently be
+// missing. Other backends hold only objects: Irregular returns nil.
+func Irregular(be backend.Backend) ([]string, error) {
+	local, ok := be.(interface{ Dir() string })
+	if !ok {
+		return nil, nil
+	}
+	prefix := layout.NarInfo.Prefix()
+	ents, err := os.ReadDir(filepath.Join(local.Dir(), filepath.FromSlash(prefix)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			out = append(out, fmt.Sprintf("%s%s: %s, not a regular file: skipped, never served", prefix, e.Name(), describeMode(e.Type())))
+		}
+	}
+	return out, nil
+}
+
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symlink"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "of mode " + m.String()
 }

@@ -3,9 +3,11 @@ package admin_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nardedup/nardedup/admin"
@@ -157,5 +159,33 @@ func TestVerifyCountsStorePathsAndNARs(t *testing.T) {
 		if !strings.Contains(res.String(), want) {
 			t.Errorf("summary %q lacks %q", res, want)
 		}
+	}
+}
+
+// Entries under narinfo/ that listing skips (symlinks, FIFOs,
+// directories) are reported, each by name and kind.
+func TestIrregularNarInfos(t *testing.T) {
+	be, _, _ := testrepo.Sample(t)
+	dir := filepath.Join(be.Dir(), "narinfo")
+	must(t, os.Symlink("elsewhere", filepath.Join(dir, "link.narinfo")))
+	must(t, syscall.Mkfifo(filepath.Join(dir, "fifo.narinfo"), 0o644))
+	must(t, os.Mkdir(filepath.Join(dir, "dir.narinfo"), 0o755))
+	got, err := admin.Irregular(be)
+	must(t, err)
+	want := []string{"dir.narinfo: a directory", "fifo.narinfo: a FIFO", "link.narinfo: a symlink"}
+	if len(got) != len(want) {
+		t.Fatalf("got %q; want %d entries", got, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], "narinfo/"+w) {
+			t.Errorf("got %q; want it to contain %q", got[i], w)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nardedup/nardedup/cost"
 	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/repo"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/urfave/cli/v2"
 )
 
@@ -83,8 +84,15 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			irregular, err := admin.Irregular(rp.Backend())
+			if err != nil {
+				return fmt.Errorf("verify: %w", err)
+			}
 			for _, d := range res.Damaged {
 				fmt.Printf("DAMAGED %s\n", d)
+			}
+			for _, s := range irregular {
+				fmt.Printf("SKIPPED %s\n", s)
 			}
 			fmt.Println(res)
 			packs, err := admin.VerifyPacks(c.Context, rp.Chunks(), nil)
@@ -96,6 +104,9 @@ func verifyCommand() *cli.Command {
 			}
 			fmt.Printf("checked the tables of contents of %d packs, %d damaged\n", packs.Packs, len(packs.Damaged))
 			var errs []error
+			if len(irregular) > 0 {
+				errs = append(errs, fmt.Errorf("verify: %d entries under %s are not regular files", len(irregular), layout.NarInfo.Prefix()))
+			}
 			if len(res.Damaged) > 0 {
 				err := fmt.Errorf("verify: %d store paths cannot be served", len(res.Damaged))
 				for _, d := range res.Damaged {

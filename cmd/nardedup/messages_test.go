@@ -8,6 +8,7 @@ import (
 
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/nixtest"
+	"github.com/nardedup/nardedup/internal/testrepo"
 )
 
 // The ingest summary counts as new only the NARs that became visible, and
@@ -54,5 +55,17 @@ func TestVerifySaysRebuildIndex(t *testing.T) {
 	err := app().Run([]string{"nardedup", "verify", "--repo", dir, "--index-cache", t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "chunk not found") || !strings.Contains(err.Error(), "rebuild-index --from-packs") {
 		t.Errorf("verify without index objects: %v; want chunk not found and the repair", err)
+	}
+}
+
+// verify reports the narinfo entries that listing skips and fails.
+func TestVerifyReportsIrregularNarInfos(t *testing.T) {
+	be, _, _ := testrepo.Sample(t)
+	if err := os.Mkdir(filepath.Join(be.Dir(), "narinfo", "dir.narinfo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := app().Run([]string{"nardedup", "verify", "--repo", be.Dir(), "--index-cache", t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "1 entries under narinfo/ are not regular files") {
+		t.Errorf("verify: %v; want the directory under narinfo/ reported", err)
 	}
 }
