@@ -44,6 +44,9 @@ frames; gc does the rest, then exits non-zero.`,
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress messages", EnvVars: []string{"NARDEDUP_GC_QUIET"}},
 		),
 		Action: func(c *cli.Context) error {
+			if err := checkGCFlags(c); err != nil {
+				return err
+			}
 			rp, err := openRepo(c, "gc", chunkstore.Options{})
 			if err != nil {
 				return err
@@ -78,6 +81,21 @@ frames; gc does the rest, then exits non-zero.`,
 			return err
 		},
 	}
+}
+
+// checkGCFlags refuses the values of gc's flags that mean nothing, before
+// anything is opened.
+func checkGCFlags(c *cli.Context) error {
+	for _, name := range []string{"grace", "wait", "recompress-min-age"} {
+		if d := c.Duration(name); d < 0 {
+			return fmt.Errorf("gc: --%s %s: want a duration of 0 or more", name, d)
+		}
+	}
+	// Negative means never; NaN compares false both ways.
+	if f := c.Float64("repack-below"); !(f <= 1) {
+		return fmt.Errorf("gc: --repack-below %v: want a live fraction from 0 to 1 (negative: never repack)", f)
+	}
+	return nil
 }
 
 func printGCReport(w io.Writer, r *gc.Report, dry bool) {

@@ -69,3 +69,21 @@ func TestVerifyReportsIrregularNarInfos(t *testing.T) {
 		t.Errorf("verify: %v; want the directory under narinfo/ reported", err)
 	}
 }
+
+// gc refuses flag values out of range, naming the flag, before it opens
+// the repository.
+func TestGCRefusesOutOfRange(t *testing.T) {
+	for _, tc := range []struct{ flag, value string }{
+		{"grace", "-1h"},
+		{"wait", "-1s"},
+		{"recompress-min-age", "-24h"},
+		{"repack-below", "2"},
+		{"repack-below", "1.01"},
+		{"repack-below", "NaN"},
+	} {
+		err := app().Run([]string{"nardedup", "gc", "--repo", t.TempDir(), "--" + tc.flag, tc.value})
+		if err == nil || !strings.Contains(err.Error(), "--"+tc.flag) || !strings.Contains(err.Error(), "want") {
+			t.Errorf("gc --%s %s: %v; want the value refused", tc.flag, tc.value, err)
+		}
+	}
+}
