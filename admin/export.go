@@ -3,15 +3,19 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // ExportResult is what Export wrote.
@@ -28,9 +32,14 @@ type ExportResult struct {
 // on the way out, and narinfos keep their upstream signatures. Files are
 // written to a temporary name and renamed, so an interrupted export leaves
 // no partial file under a final name; NAR files already present are kept.
+// dir must be missing, empty or an earlier export (a binary cache of the
+// same store directory); a nardedup repository is refused.
 func Export(ctx context.Context, st *narstore.Store, dir, compression string) (*ExportResult, error) {
 	if compression != "none" && compression != "zstd" {
 		return nil, fmt.Errorf("export: compression %q: want none or zstd", compression)
+	}
+	if err := checkExportDir(dir, st.StoreDir()); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "nar"), 0o755); err != nil {
 		return nil, err
@@ -57,6 +66,39 @@ func Export(ctx context.Context, st *narstore.Store, dir, compression string) (*
 		})
 	})
 	return res, err
+}
+
+// checkExportDir refuses to export into dir unless it is missing, empty or
+// a binary cache (it has a nix-cache-info) of the same store directory:
+// an export must not scatter files among someone else's, and never into a
+// nardedup repository.
+func checkExportDir(dir, storeDir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, layout.Config.Prefix())); err == nil {
+		return fmt.Errorf("export: %s is a nardedup repository (it has a %s): export to another directory", dir, layout.Config.Prefix())
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	info, err := os.ReadFile(filepath.Join(dir, "nix-cache-info"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("export: %s is not empty and not a binary cache (no nix-cache-info): export to an empty directory or an earlier export", dir)
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	for _, line := range strings.Split(string(info), "\n") {
+		if v, ok := strings.CutPrefix(line, "StoreDir:"); ok && strings.TrimSpace(v) != storeDir {
+			return fmt.Errorf("export: %s is a binary cache of store %s, the repository's is %s", dir, strings.TrimSpace(v), storeDir)
+		}
+	}
+	return nil
 }
 
 // exportOne writes the NAR file of ni (unless present) and points ni at it.
