@@ -48,6 +48,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -156,10 +157,24 @@ func parseURL(rawURL string) (*config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
 	}
+	if u.User != nil {
+		// Never echo the URL: it holds a secret.
+		return nil, fmt.Errorf("s3: %s: credentials in the URL are not used: give them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or ~/.aws/credentials)", u.Redacted())
+	}
 	if u.Scheme != "s3" || u.Host == "" || u.Opaque != "" {
 		return nil, fmt.Errorf("s3: %q is not an s3://BUCKET/PREFIX URL", rawURL)
 	}
+	for _, r := range u.Host + u.Path {
+		if unicode.IsControl(r) {
+			return nil, fmt.Errorf("s3: %q: bucket or prefix contains the control character %q", rawURL, r)
+		}
+	}
 	q := u.Query()
+	for k, vs := range q {
+		if len(vs) > 1 {
+			return nil, fmt.Errorf("s3: %q: parameter %q given %d times: give it once", rawURL, k, len(vs))
+		}
+	}
 	cfg := &config{
 		bucket: u.Host, endpoint: q.Get("endpoint"), region: q.Get("region"),
 		secure: true, timeout: DefaultTimeout, retries: DefaultRetries, backoff: 100 * time.Millisecond,

@@ -30,6 +30,27 @@ func TestOpenBadURL(t *testing.T) {
 	}
 }
 
+// A URL that could mean two things is refused with the reason, and
+// credentials in it are never echoed.
+func TestOpenRefusesAmbiguousURL(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"s3://bucket/p?endpoint=h:1&endpoint=h:2", `parameter "endpoint" given 2 times`},
+		{"s3://bucket/p?region=a&region=b", `parameter "region" given 2 times`},
+		{"s3://key:secret@bucket/p?endpoint=h:1", "credentials in the URL are not used"},
+		{"s3://key@bucket/p?endpoint=h:1", "credentials in the URL are not used"},
+		{"s3://bucket/a%0Ab?endpoint=h:1", `control character '\n'`},
+		{"s3://bucket/a%09b?endpoint=h:1", `control character '\t'`},
+		{"s3://bucket/a%7Fb?endpoint=h:1", `control character '\x7f'`},
+	} {
+		_, err := s3.Open(context.Background(), tc.url)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%q): %v; want an error saying %s", tc.url, err, tc.want)
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("Open(%q): error %q shows the secret", tc.url, err)
+		}
+	}
+}
+
 // TestOpenChecksBucket fails on a missing bucket (permanently) and on a
 // server that is not there (transiently, after the retries).
 func TestOpenChecksBucket(t *testing.T) {
