@@ -24,7 +24,9 @@ type HTTPOptions struct {
 	// next request (2m).
 	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds the request line and headers (16 KiB); a
-	// longer request gets 431 or 400.
+	// longer request gets 431 or 400. It is the limit clients see: the
+	// http.Server is given 4 KiB less, since net/http reads that much
+	// beyond its own MaxHeaderBytes. The smallest limit is 4 KiB + 1.
 	MaxHeaderBytes int
 	// ShutdownTimeout is how long Serve waits for requests in progress
 	// after its context ends (10s).
@@ -58,9 +60,13 @@ func NewHTTPServer(h http.Handler, opts HTTPOptions) *http.Server {
 		ReadTimeout:       opts.ReadTimeout,
 		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
-		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		MaxHeaderBytes:    max(opts.MaxHeaderBytes-headerSlack, 1),
 	}
 }
+
+// headerSlack is what net/http reads of a request's line and headers
+// beyond http.Server.MaxHeaderBytes before it answers 431.
+const headerSlack = 4096
 
 // Serve serves h on ln with the limits of opts until ctx ends, then shuts
 // down gracefully, waiting up to opts.ShutdownTimeout for requests in
