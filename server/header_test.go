@@ -28,3 +28,20 @@ func TestHeaderLimitIsExact(t *testing.T) {
 		}
 	}
 }
+
+// "OPTIONS *" is answered like any other request: authentication first.
+func TestOptionsStarNeedsAuth(t *testing.T) {
+	r := newRepo(t)
+	for _, tc := range []struct {
+		opts server.Options
+		want int
+	}{
+		{server.Options{Auth: testAuth(t)}, http.StatusUnauthorized},
+		{server.Options{}, http.StatusMethodNotAllowed},
+	} {
+		addr := r.serveReal(t, tc.opts, server.HTTPOptions{})
+		if code := rawStatus(t, addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"); code != tc.want {
+			t.Errorf("OPTIONS * (auth %v): status %d; want %d", tc.opts.Auth != nil, code, tc.want)
+		}
+	}
+}

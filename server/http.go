@@ -61,6 +61,9 @@ func NewHTTPServer(h http.Handler, opts HTTPOptions) *http.Server {
 		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
 		MaxHeaderBytes:    max(opts.MaxHeaderBytes-headerSlack, 1),
+		// net/http answers "OPTIONS *" itself, before h and so before
+		// authentication: let h answer it like any other request.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 
