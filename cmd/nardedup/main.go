@@ -39,8 +39,9 @@ Typical use:
    nardedup serve  --repo /srv/nardedup --listen 127.0.0.1:8080
    nix copy --from http://127.0.0.1:8080 /nix/store/…       # any Nix client
 
-Every flag can also be set from the environment variable shown in its help.`,
-		Commands: []*cli.Command{
+Every flag can also be set from the environment variable shown in its help,
+or in a --config file (TOML or YAML, keys named as the flags).`,
+		Commands: withConfig([]*cli.Command{
 			demoCommand(),
 			ingestCommand(),
 			serveCommand(),
@@ -52,7 +53,7 @@ Every flag can also be set from the environment variable shown in its help.`,
 			gcCommand(),
 			upgradeCommand(),
 			benchCommand(),
-		},
+		}),
 	}
 }
 
