@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,5 +96,48 @@ func TestIngestIndexedJob(t *testing.T) {
 	k := slices.IndexFunc(c.Env, func(e envVar) bool { return e.Name == "JOB_COMPLETION_INDEX" })
 	if k < 0 || c.Env[k].ValueFrom.FieldRef.FieldPath != "metadata.annotations['batch.kubernetes.io/job-completion-index']" {
 		t.Errorf("env of container ingest: JOB_COMPLETION_INDEX not from the job-completion-index annotation")
+	}
+}
+
+// Every flag and NARDEDUP_* variable the deployment files name is one
+// that nardedup has.
+func TestDeployNamesRealFlags(t *testing.T) {
+	srcs, err := filepath.Glob("../cmd/nardedup/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src strings.Builder
+	for _, f := range srcs {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Write(data)
+	}
+	code := src.String()
+	variable := regexp.MustCompile(`\bNARDEDUP_[A-Z0-9_]*[A-Z0-9]`)
+	flag := regexp.MustCompile(`"--([a-z0-9-]+)"|nardedup (?:serve|gc) (--[a-z0-9-]+)`)
+	files := []string{"systemd/nardedup-serve.service", "systemd/nardedup-gc.service", "systemd/nardedup.env",
+		"nixos/module.nix", "container/Dockerfile", "README.md"}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range variable.FindAllString(string(data), -1) {
+			if !strings.Contains(code, `"`+v+`"`) {
+				t.Errorf("%s names %s: no flag has that variable", f, v)
+			}
+		}
+		for _, m := range flag.FindAllStringSubmatch(string(data), -1) {
+			name := strings.TrimPrefix(m[1]+m[2], "--")
+			declared := regexp.MustCompile(`Name:\s+"` + name + `"`).MatchString(code)
+			if !declared && name != "help" {
+				t.Errorf("%s names --%s: no command has that flag", f, name)
+			}
+		}
 	}
 }
