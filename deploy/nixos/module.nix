@@ -80,6 +80,7 @@ let
     PrivateTmp = true;
     PrivateDevices = true;
     PrivateUsers = true;
+    PrivateMounts = true;
     NoNewPrivileges = true;
     CapabilityBoundingSet = "";
     ProtectKernelTunables = true;
