@@ -24,6 +24,23 @@
 // Unknown paths are 404, and so is a narinfo whose NAR's manifest is
 // missing, so Nix falls through to its next substituter.
 //
+// # HTTP caching
+//
+// Every answer has a Cache-Control header. A NAR is named by its hash and
+// never changes: it may be kept for a year ("immutable"). A narinfo (and
+// nix-cache-info) may be kept for Options.NarInfoMaxAge (1h), a 404 for
+// Options.NegativeMaxAge (1m), so that a CDN absorbs repeated misses but a
+// path ingested or forgotten shows soon; errors, 401, 429 and 503 may not
+// be kept. Behind auth nothing is marked public, so a shared cache does
+// not hand one client's answers to another.
+//
+// Answers carry an ETag: a plain NAR's is its NarHash (strong), a
+// compressed NAR's the same but weak, a narinfo's a hash of the text
+// served. If-None-Match gets 304 when it names the tag. Last-Modified is
+// not sent, since the repository would need a request per answer to learn
+// it; If-Modified-Since gets 304 for a NAR still stored, whatever the date,
+// as its content cannot have changed.
+//
 // # Slow clients and load
 //
 // Serve (or NewHTTPServer) runs the handler with connection limits, see
@@ -117,6 +134,15 @@ type Options struct {
 	MinRateWindow time.Duration
 	// Auth, if not nil, lists the credentials every request must present.
 	Auth *Auth
+	// NarInfoMaxAge is how long caches may keep a narinfo (and
+	// nix-cache-info) without asking again: 0 means DefaultNarInfoMaxAge,
+	// a negative value that they must ask every time. A narinfo can
+	// change (forget, a new ingest), so keep it short.
+	NarInfoMaxAge time.Duration
+	// NegativeMaxAge is the same for a 404: 0 means
+	// DefaultNegativeMaxAge. Keep it shorter still, since an ingest may
+	// add the path at any time.
+	NegativeMaxAge time.Duration
 }
 
 // Store is what a Server reads: narinfos by store path hash and NARs by
@@ -148,6 +174,8 @@ type Server struct {
 	rateWindow  time.Duration
 	streams     *streamLimit
 	auth        *Auth
+	cache       cachePolicy
+	infoETag    string // of cacheInfo
 }
 
 // New returns a Server for st.
@@ -167,7 +195,8 @@ func New(st Store, opts Options) *Server {
 	return &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
 		zstd: opts.Compression != "none", sendTimeout: opts.SendTimeout,
 		minRate: minRate, rateWindow: window,
-		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth}
+		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth,
+		cache: newCachePolicy(opts), infoETag: etagOf([]byte(info))}
 }
 
 // minRate returns MinRate (0: none) and MinRateWindow, defaults resolved.
@@ -204,6 +233,9 @@ var _ http.Handler = (*Server)(nil)
 
 // ServeHTTP routes a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer says how long it may be cached; those that do not
+	// say otherwise may not be.
+	w.Header().Set("Cache-Control", noStore)
 	if s.auth != nil && !s.auth.allowed(r) {
 		s.auth.deny(w)
 		return
@@ -216,7 +248,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/nix-cache-info":
-		s.serveBytes(w, r, "text/x-nix-cache-info", s.cacheInfo)
+		s.serveBytes(w, r, "text/x-nix-cache-info", s.cacheInfo, s.infoETag)
 	case strings.HasSuffix(p, ".narinfo") && strings.Count(p, "/") == 1:
 		s.serveNarInfo(w, r, strings.TrimSuffix(p[1:], ".narinfo"))
 	case strings.HasPrefix(p, "/nar/") && strings.HasSuffix(p, ".nar") && strings.Count(p, "/") == 2:
@@ -224,11 +256,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/nar/") && strings.HasSuffix(p, ".nar.zst") && strings.Count(p, "/") == 2:
 		s.serveNAR(w, r, strings.TrimSuffix(p[len("/nar/"):], ".nar.zst"), true)
 	default:
-		http.NotFound(w, r)
+		s.notFound(w, r)
 	}
 }
 
-func (s *Server) serveBytes(w http.ResponseWriter, r *http.Request, ctype string, body []byte) {
+// serveBytes answers with a small body that may change, such as a
+// narinfo: cacheable for the narinfo max-age, and revalidated by etag.
+func (s *Server) serveBytes(w http.ResponseWriter, r *http.Request, ctype string, body []byte, etag string) {
+	w.Header().Set("Cache-Control", s.cache.narinfo)
+	w.Header().Set("ETag", etag)
+	if notModified(w, r, etag, false) {
+		return
+	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method == http.MethodGet {
@@ -238,7 +277,7 @@ func (s *Server) serveBytes(w http.ResponseWriter, r *http.Request, ctype string
 
 func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash string) {
 	if !storepath.IsHash(hash) {
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
 	what := "narinfo " + hash
@@ -265,11 +304,11 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash strin
 	}
 	if !ok {
 		s.log.Warn("narinfo without its NAR", "path", r.URL.Path, "object", what, "narhash", ni.NarHash)
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
-	w.Header().Set("Cache-Control", "public, max-age=3600")
-	s.serveBytes(w, r, "text/x-nix-narinfo", []byte(ni.String()))
+	body := []byte(ni.String())
+	s.serveBytes(w, r, "text/x-nix-narinfo", body, etagOf(body))
 }
 
 // rewrite points a narinfo at the NAR this server serves, plain or
@@ -307,18 +346,23 @@ var narBufs = sync.Pool{New: func() any { return new([narBufSize]byte) }}
 func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, zst bool) {
 	narHash, err := narfmt.ParseHash(name)
 	if err != nil {
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
 	what := "NAR " + name
-	if r.Method == http.MethodHead {
+	if r.Method == http.MethodHead || conditional(r) {
+		// A HEAD needs the size, a conditional GET that the NAR is
+		// still there: a client holding it must not be told it is fresh
+		// after it was deleted.
 		m, err := s.st.Manifest(r.Context(), narHash)
 		if err != nil {
 			s.fail(w, r, what, err)
 			return
 		}
-		narHeaders(w, m.NarSize, zst)
-		return
+		s.narHeaders(w, narHash, m.NarSize, zst)
+		if notModified(w, r, w.Header().Get("ETag"), true) || r.Method == http.MethodHead {
+			return
+		}
 	}
 	// A download's writes are bounded by SendTimeout each and by the
 	// minimum rate, not by the server's WriteTimeout for the whole
@@ -369,7 +413,7 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, 
 		s.fail(w, r, what, err)
 		return
 	}
-	narHeaders(w, m.NarSize, zst)
+	s.narHeaders(w, narHash, m.NarSize, zst)
 	defer snd.next() // for the final flush
 	if !zst {
 		s.copyNAR(snd, r, rc, buf[:], n, err, name, m.NarSize)
@@ -397,12 +441,18 @@ var zstdWriters = sync.Pool{New: func() any {
 	return zw
 }}
 
-func narHeaders(w http.ResponseWriter, size uint64, zst bool) {
-	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+// narHeaders sets the headers of a NAR answer. The entity tag of a plain
+// NAR is its NarHash, and strong: the bytes are the same from every server
+// and release. That of a compressed NAR is weak, since another zstd
+// encoder may compress the same NAR into other bytes.
+func (s *Server) narHeaders(w http.ResponseWriter, narHash narfmt.Hash, size uint64, zst bool) {
+	w.Header().Set("Cache-Control", s.cache.immutable())
 	if zst {
+		w.Header().Set("ETag", `W/"`+narHash.String()+`.zst"`)
 		w.Header().Set("Content-Type", "application/zstd")
 		return
 	}
+	w.Header().Set("ETag", `"`+narHash.String()+`"`)
 	w.Header().Set("Content-Type", "application/x-nix-nar")
 	w.Header().Set("Content-Length", strconv.FormatUint(size, 10))
 }
@@ -451,7 +501,7 @@ func fill(r io.Reader, buf []byte) (int, error) {
 // anything else, logging the latter.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
 	if errors.Is(err, narstore.ErrNotFound) {
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
 	if r.Context().Err() != nil {
@@ -459,5 +509,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err e
 		panic(http.ErrAbortHandler)
 	}
 	s.log.Error("request failed", "path", r.URL.Path, "object", what, "err", err)
+	w.Header().Set("Cache-Control", noStore)
 	http.Error(w, "internal error", http.StatusInternalServerError)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/cache"
@@ -49,6 +50,11 @@ the repository are kept in DIR, least recently used evicted beyond
 --cache-size; narinfos are always read from the repository. The cache is
 safe to delete, and is adopted again after a restart.
 
+HTTP caching: NARs are served with Cache-Control "max-age" of a year and
+"immutable", narinfos with --narinfo-max-age, 404s with --negative-max-age;
+answers carry an ETag and conditional GETs get 304. With auth, answers are
+not marked public, so a shared cache (CDN) does not keep them.
+
 Memory: decoded frames are kept in memory up to --frame-cache (default
 256M), most recently used first, so a frame that several chunks of a NAR, or
 several NARs, come from is decompressed once: popular NARs are served from
@@ -71,6 +77,8 @@ Nix sends basic auth from a netrc file (nix.conf netrc-file):
 			&cli.DurationFlag{Name: "min-rate-window", Usage: "window over which --min-rate is measured; the first is a grace period", Value: server.DefaultMinRateWindow, EnvVars: []string{"NARDEDUP_MIN_RATE_WINDOW"}},
 			&cli.DurationFlag{Name: "send-timeout", Usage: "cut off a NAR download whose client reads nothing for this long", Value: server.DefaultSendTimeout, EnvVars: []string{"NARDEDUP_SEND_TIMEOUT"}},
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a keep-alive connection idle for this long", Value: server.DefaultIdleTimeout, EnvVars: []string{"NARDEDUP_IDLE_TIMEOUT"}},
+			&cli.DurationFlag{Name: "narinfo-max-age", Usage: "how long caches and CDNs may keep a narinfo (0: ask every time)", Value: server.DefaultNarInfoMaxAge, EnvVars: []string{"NARDEDUP_NARINFO_MAX_AGE"}},
+			&cli.DurationFlag{Name: "negative-max-age", Usage: "how long caches and CDNs may keep a 404 (0: ask every time)", Value: server.DefaultNegativeMaxAge, EnvVars: []string{"NARDEDUP_NEGATIVE_MAX_AGE"}},
 			&cli.StringFlag{Name: "auth-token", Usage: "require a bearer token (or basic auth with it as password) listed in `FILE`", EnvVars: []string{"NARDEDUP_AUTH_TOKEN_FILE"}},
 			&cli.StringFlag{Name: "basic-auth", Usage: "require basic auth with a user:password listed in `FILE`", EnvVars: []string{"NARDEDUP_BASIC_AUTH_FILE"}},
 			frameCacheFlag(),
@@ -125,7 +133,8 @@ func runServe(c *cli.Context) error {
 func serveOptions(c *cli.Context) (server.Options, error) {
 	opts := server.Options{Priority: c.Int("priority"), Compression: c.String("compression"),
 		SendTimeout: c.Duration("send-timeout"), MaxConcurrentNARs: c.Int("max-nar-streams"),
-		MaxStreamsPerClient: c.Int("max-nar-streams-per-client"), MinRateWindow: c.Duration("min-rate-window")}
+		MaxStreamsPerClient: c.Int("max-nar-streams-per-client"), MinRateWindow: c.Duration("min-rate-window"),
+		NarInfoMaxAge: maxAgeFlag(c, "narinfo-max-age"), NegativeMaxAge: maxAgeFlag(c, "negative-max-age")}
 	if opts.Compression != "zstd" && opts.Compression != "none" {
 		return opts, fmt.Errorf("--compression %q: want zstd or none", opts.Compression)
 	}
@@ -141,6 +150,15 @@ func serveOptions(c *cli.Context) (server.Options, error) {
 		opts.MinRate = int(n)
 	}
 	return opts, nil
+}
+
+// maxAgeFlag returns a max-age flag as server.Options takes it: 0 on the
+// command line means no caching, which Options spells as a negative value.
+func maxAgeFlag(c *cli.Context, name string) time.Duration {
+	if d := c.Duration(name); d > 0 {
+		return d
+	}
+	return -1
 }
 
 // limitsLine says what bounds the server puts on NAR downloads, for the
