@@ -41,6 +41,19 @@
 // it; If-Modified-Since gets 304 for a NAR still stored, whatever the date,
 // as its content cannot have changed.
 //
+// # Ranges
+//
+// A plain NAR answers a GET with one byte range (Range: bytes=A-B, A-,
+// -N) with 206, and one starting beyond its end with 416; several ranges,
+// or an If-Range that does not name its ETag, get the whole NAR (200), as
+// RFC 9110 allows. The bytes of a range are checked like a whole NAR's:
+// the NAR is rebuilt from its start and read to its end, and the range's
+// last byte is sent only after the hash has matched, so a client never
+// receives a complete range of a damaged NAR. A range thus costs as much
+// as the whole NAR on the server. A compressed NAR ignores Range (200,
+// Accept-Ranges: none): its bytes are only known by compressing from the
+// start, and its length only at the end, too late for Content-Range.
+//
 // # Slow clients and load
 //
 // Serve (or NewHTTPServer) runs the handler with connection limits, see
@@ -403,6 +416,15 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, 
 		return
 	}
 	defer rc.Close()
+	rng, ranged := byteRange{}, rangeNone
+	if !zst {
+		rng, ranged = parseRange(r, m.NarSize, `"`+narHash.String()+`"`)
+	}
+	if ranged == rangeUnsatisfiable {
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatUint(m.NarSize, 10))
+		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
 	buf := narBufs.Get().(*[narBufSize]byte)
 	defer narBufs.Put(buf)
 	// The first buffer is read before the headers are sent, so a NAR that
@@ -415,6 +437,10 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, 
 	}
 	s.narHeaders(w, narHash, m.NarSize, zst)
 	defer snd.next() // for the final flush
+	if ranged == rangeOne {
+		s.sendRange(w, r, snd, rc, buf[:], n, err, name, m.NarSize, rng)
+		return
+	}
 	if !zst {
 		s.copyNAR(snd, r, rc, buf[:], n, err, name, m.NarSize)
 		return
@@ -426,6 +452,28 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, 
 	// Only a NAR that was rebuilt and checked to its end gets the end of
 	// its zstd frame; an aborted one is an incomplete stream.
 	if err := zw.Close(); err != nil {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// sendRange sends one range of the NAR whose first buffer, buf[:n], was
+// read with error rerr. The NAR is rebuilt from its start, since only the
+// whole NAR can be checked against its hash, and read to its end even when
+// the range ends sooner; the range's last byte goes out only after that,
+// so a NAR that fails its check never yields a complete range: the client
+// sees the connection close short of the Content-Length.
+func (s *Server) sendRange(w http.ResponseWriter, r *http.Request, snd *sender, rc io.Reader, buf []byte, n int, rerr error, name string, size uint64, rng byteRange) {
+	h := w.Header()
+	h.Set("Content-Length", strconv.FormatUint(rng.end-rng.start, 10))
+	h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.start, rng.end-1, size))
+	w.WriteHeader(http.StatusPartialContent)
+	rw := &rangeWriter{w: snd, flush: snd.ctl.Flush, rng: rng}
+	s.copyNAR(rw, r, rc, buf, n, rerr, name, size)
+	if !rw.haveHeld || rw.off != size {
+		s.log.Error("NAR range aborted", "path", r.URL.Path, "nar", name, "read", rw.off, "size", size)
+		panic(http.ErrAbortHandler)
+	}
+	if _, err := snd.Write([]byte{rw.held}); err != nil {
 		panic(http.ErrAbortHandler)
 	}
 }
@@ -449,10 +497,12 @@ func (s *Server) narHeaders(w http.ResponseWriter, narHash narfmt.Hash, size uin
 	w.Header().Set("Cache-Control", s.cache.immutable())
 	if zst {
 		w.Header().Set("ETag", `W/"`+narHash.String()+`.zst"`)
+		w.Header().Set("Accept-Ranges", "none")
 		w.Header().Set("Content-Type", "application/zstd")
 		return
 	}
 	w.Header().Set("ETag", `"`+narHash.String()+`"`)
+	w.Header().Set("Accept-Ranges", "bytes")
 	w.Header().Set("Content-Type", "application/x-nix-nar")
 	w.Header().Set("Content-Length", strconv.FormatUint(size, 10))
 }
