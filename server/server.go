@@ -9,6 +9,7 @@
 //	                                     FileSize describing what is served
 //	GET|HEAD /nar/<narhash>.nar          the NAR, rebuilt bit for bit
 //	GET|HEAD /nar/<narhash>.nar.zst      the same, zstd-compressed on the fly
+//	GET|HEAD /<hash>.ls                  the NAR's file listing, as JSON
 //
 // Narinfos point at the zstd-compressed NAR when Options.Compression is
 // "zstd" (the default: it cuts egress several times), and at the plain NAR
@@ -53,6 +54,16 @@
 // as the whole NAR on the server. A compressed NAR ignores Range (200,
 // Accept-Ranges: none): its bytes are only known by compressing from the
 // start, and its length only at the end, too late for Content-Range.
+//
+// # Listings
+//
+// /<hash>.ls is the JSON listing of the store path's files that Nix writes
+// to a binary cache with write-nar-listing=1 (version 1: type, size,
+// executable and narOffset of regular files, entries of directories,
+// target of symlinks). Nothing is stored for it: the NAR is rebuilt,
+// checked against its hash and walked on every request, taking a NAR
+// stream slot like a download, and the answer is cacheable like the
+// narinfo.
 //
 // # Slow clients and load
 //
@@ -264,6 +275,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveBytes(w, r, "text/x-nix-cache-info", s.cacheInfo, s.infoETag)
 	case strings.HasSuffix(p, ".narinfo") && strings.Count(p, "/") == 1:
 		s.serveNarInfo(w, r, strings.TrimSuffix(p[1:], ".narinfo"))
+	case strings.HasSuffix(p, ".ls") && strings.Count(p, "/") == 1:
+		s.serveListing(w, r, strings.TrimSuffix(p[1:], ".ls"))
 	case strings.HasPrefix(p, "/nar/") && strings.HasSuffix(p, ".nar") && strings.Count(p, "/") == 2:
 		s.serveNAR(w, r, strings.TrimSuffix(p[len("/nar/"):], ".nar"), false)
 	case strings.HasPrefix(p, "/nar/") && strings.HasSuffix(p, ".nar.zst") && strings.Count(p, "/") == 2:
@@ -294,18 +307,9 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash strin
 		return
 	}
 	what := "narinfo " + hash
-	text, err := s.st.NarInfo(r.Context(), hash)
+	ni, narHash, err := s.narInfo(r.Context(), hash)
 	if err != nil {
 		s.fail(w, r, what, err)
-		return
-	}
-	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), s.storeDir)
-	var narHash narfmt.Hash
-	if err == nil {
-		narHash, err = rewrite(ni, s.storeDir, hash, s.zstd)
-	}
-	if err != nil {
-		s.fail(w, r, what, fmt.Errorf("%w: %v", narstore.ErrCorrupt, err))
 		return
 	}
 	// A narinfo whose NAR cannot be served would make Nix fail on the NAR
@@ -322,6 +326,24 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash strin
 	}
 	body := []byte(ni.String())
 	s.serveBytes(w, r, "text/x-nix-narinfo", body, etagOf(body))
+}
+
+// narInfo returns the narinfo of store path hash, pointed at the NAR this
+// server serves, and its NarHash.
+func (s *Server) narInfo(ctx context.Context, hash string) (*narinfo.NarInfo, narfmt.Hash, error) {
+	text, err := s.st.NarInfo(ctx, hash)
+	if err != nil {
+		return nil, narfmt.Hash{}, err
+	}
+	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), s.storeDir)
+	var narHash narfmt.Hash
+	if err == nil {
+		narHash, err = rewrite(ni, s.storeDir, hash, s.zstd)
+	}
+	if err != nil {
+		return nil, narHash, fmt.Errorf("%w: %v", narstore.ErrCorrupt, err)
+	}
+	return ni, narHash, nil
 }
 
 // rewrite points a narinfo at the NAR this server serves, plain or
@@ -385,26 +407,38 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 		s.log.Warn("NAR cut: client reads below the minimum rate", "client", r.RemoteAddr, "nar", name,
 			"window_bytes", sent, "min_rate", s.minRate, "window", s.rateWindow)
 	})
-	err = s.streams.acquire(r.Context(), client)
+	got := s.acquireStream(w, r, client)
 	snd.next()
-	switch {
-	case err == nil:
-	case r.Context().Err() != nil:
-		panic(http.ErrAbortHandler)
-	case errors.Is(err, errClientBusy):
-		s.log.Info("NAR refused: client holds its share of streams", "path", r.URL.Path, "client", r.RemoteAddr,
-			"per_client", s.streams.perClient)
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "too many downloads in progress from "+client, http.StatusTooManyRequests)
-		return
-	default:
-		s.log.Warn("NAR refused: all streams busy", "path", r.URL.Path, "client", r.RemoteAddr)
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "too many downloads in progress", http.StatusServiceUnavailable)
+	if !got {
 		return
 	}
 	defer s.streams.release(client)
 	s.streamNAR(w, r, snd, narHash, name, zst)
+}
+
+// acquireStream takes one of the NAR stream slots for client, to be given
+// back with s.streams.release, and reports true; or answers 429 or 503
+// (or drops a request whose client is gone) and reports false.
+func (s *Server) acquireStream(w http.ResponseWriter, r *http.Request, client string) bool {
+	err := s.streams.acquire(r.Context(), client)
+	if err == nil {
+		return true
+	}
+	if r.Context().Err() != nil {
+		panic(http.ErrAbortHandler)
+	}
+	w.Header().Set("Cache-Control", noStore)
+	if errors.Is(err, errClientBusy) {
+		s.log.Info("NAR refused: client holds its share of streams", "path", r.URL.Path, "client", r.RemoteAddr,
+			"per_client", s.streams.perClient)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many downloads in progress from "+client, http.StatusTooManyRequests)
+		return false
+	}
+	s.log.Warn("NAR refused: all streams busy", "path", r.URL.Path, "client", r.RemoteAddr)
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "too many downloads in progress", http.StatusServiceUnavailable)
+	return false
 }
 
 // streamNAR sends the NAR, plain or zstd-compressed, through snd.

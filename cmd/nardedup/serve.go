@@ -53,7 +53,9 @@ safe to delete, and is adopted again after a restart.
 HTTP caching: NARs are served with Cache-Control "max-age" of a year and
 "immutable", narinfos with --narinfo-max-age, 404s with --negative-max-age;
 answers carry an ETag and conditional GETs get 304. With auth, answers are
-not marked public, so a shared cache (CDN) does not keep them.
+not marked public, so a shared cache (CDN) does not keep them. A plain NAR
+answers one Range with 206; /HASH.ls is the NAR's file listing (as Nix's
+write-nar-listing), built by rebuilding the NAR.
 
 Memory: decoded frames are kept in memory up to --frame-cache (default
 256M), most recently used first, so a frame that several chunks of a NAR, or
