@@ -33,8 +33,9 @@ type ExportResult struct {
 // written to a temporary name and renamed, so an interrupted export leaves
 // no partial file under a final name; NAR files already present are kept.
 // dir must be missing, empty or an earlier export (a binary cache of the
-// same store directory); a nardedup repository is refused.
-func Export(ctx context.Context, st *narstore.Store, dir, compression string) (*ExportResult, error) {
+// same store directory); a nardedup repository is refused. progress, if
+// set, is called after each narinfo.
+func Export(ctx context.Context, st *narstore.Store, dir, compression string, progress func(ExportResult)) (*ExportResult, error) {
 	if compression != "none" && compression != "zstd" {
 		return nil, fmt.Errorf("export: compression %q: want none or zstd", compression)
 	}
@@ -60,10 +61,14 @@ func Export(ctx context.Context, st *narstore.Store, dir, compression string) (*
 			return fmt.Errorf("export %s: %w", ni.StorePath, err)
 		}
 		res.NarInfos++
-		return writeFile(filepath.Join(dir, h+".narinfo"), func(w io.Writer) error {
+		err = writeFile(filepath.Join(dir, h+".narinfo"), func(w io.Writer) error {
 			_, err := io.WriteString(w, ni.String())
 			return err
 		})
+		if err == nil && progress != nil {
+			progress(*res)
+		}
+		return err
 	})
 	return res, err
 }

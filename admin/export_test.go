@@ -18,7 +18,7 @@ func TestExportRefusesForeignDirectory(t *testing.T) {
 	st := rp.NARs()
 	ctx := context.Background()
 	earlier := filepath.Join(t.TempDir(), "export")
-	if _, err := admin.Export(ctx, st, earlier, "none"); err != nil {
+	if _, err := admin.Export(ctx, st, earlier, "none", nil); err != nil {
 		t.Fatal(err)
 	}
 	otherStore := t.TempDir()
@@ -36,7 +36,7 @@ func TestExportRefusesForeignDirectory(t *testing.T) {
 		{"other files", notCache, "not empty and not a binary cache"},
 		{"other store", otherStore, "binary cache of store /gnu/store"},
 	} {
-		_, err := admin.Export(ctx, st, tc.dir, "zstd")
+		_, err := admin.Export(ctx, st, tc.dir, "zstd", nil)
 		if tc.wantErr == "" && err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}

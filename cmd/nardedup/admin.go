@@ -142,7 +142,7 @@ func exportCommand() *cli.Command {
 			}
 			defer rp.Close()
 			st := rp.NARs()
-			res, err := admin.Export(c.Context, st, c.String("to"), c.String("compression"))
+			res, err := admin.Export(c.Context, st, c.String("to"), c.String("compression"), nil)
 			if res != nil {
 				fmt.Printf("exported %d narinfos, %d NAR files (%s of NAR, %s written) to %s\n",
 					res.NarInfos, res.NARs, mib(res.NarBytes), mib(res.FileBytes), c.String("to"))
