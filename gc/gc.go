@@ -54,6 +54,10 @@ type Options struct {
 	Workers int
 	// Logf, if set, reports progress.
 	Logf func(format string, args ...any)
+	// Progress, if set, is called as the first mark reads narinfos, with
+	// the number marked so far and the sum of their NarSize. The mark's
+	// workers call it under a lock: it must return quickly.
+	Progress func(narInfos int, narBytes int64)
 }
 
 // Usage describes the repository's objects at one moment.
@@ -273,7 +277,7 @@ func (g *collector) markLive(ctx context.Context, live *liveSet) error {
 		return errors.New("gc: Exclude needs DryRun")
 	}
 	ms, err := mark(ctx, g.be, g.st, live, markOptions{workers: g.opts.Workers, exclude: g.opts.Exclude,
-		names: g.opts.Recompress.Enabled && !g.opts.Recompress.StoredOrder})
+		names: g.opts.Recompress.Enabled && !g.opts.Recompress.StoredOrder, progress: g.opts.Progress})
 	if err != nil {
 		return err
 	}

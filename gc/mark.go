@@ -42,6 +42,9 @@ type markOptions struct {
 	exclude func(string) bool // narinfos (by hash) to treat as gone
 	workers int
 	names   bool // collect markStats.Names
+	// progress, if set, is called with NarInfos and NarBytes after each
+	// narinfo marked, under the lock that guards them.
+	progress func(narInfos int, narBytes int64)
 }
 
 // mark marks live everything the narinfos stored at or after since (all
@@ -80,7 +83,7 @@ func mark(ctx context.Context, be backend.Backend, st *narstore.Store, live *liv
 		return true
 	}
 	err := forNarInfos(ctx, be, o.workers, pick, func(ctx context.Context, h string) error {
-		return markNarInfo(ctx, st, live, h, ids, &mu, &ms, o.names)
+		return markNarInfo(ctx, st, live, h, ids, &mu, &ms, o)
 	})
 	close(ids)
 	werr := <-writeErr
@@ -135,7 +138,7 @@ func forNarInfos(ctx context.Context, be backend.Backend, workers int, pick func
 	return ctx.Err()
 }
 
-func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h string, ids chan<- []chunkstore.ID, mu *sync.Mutex, ms *markStats, names bool) error {
+func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h string, ids chan<- []chunkstore.ID, mu *sync.Mutex, ms *markStats, o markOptions) error {
 	ni, narHash, err := loadNarInfo(ctx, st, h)
 	if err != nil || ni == nil {
 		return err
@@ -145,7 +148,10 @@ func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h strin
 	mu.Lock()
 	ms.NarInfos++
 	ms.NarBytes += int64(ni.NarSize)
-	if names {
+	if o.progress != nil {
+		o.progress(ms.NarInfos, ms.NarBytes)
+	}
+	if o.names {
 		n := narName{name: path.Base(ni.StorePath), narHash: narHash}
 		if _, name, ok := strings.Cut(n.name, "-"); ok {
 			n.name = name
