@@ -68,6 +68,7 @@ func verifyCommand() *cli.Command {
 		Flags: repoFlags(
 			&cli.StringFlag{Name: "trusted-public-keys", Usage: "also require a valid narinfo signature by one of these keys (space-separated, as in nix.conf)", EnvVars: []string{"NARDEDUP_TRUSTED_PUBLIC_KEYS"}},
 			frameCacheFlag(),
+			quietFlag("NARDEDUP_VERIFY_QUIET"),
 		),
 		Action: func(c *cli.Context) error {
 			rp, err := openReader(c, "verify")
@@ -80,7 +81,9 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("verify: --trusted-public-keys: %w", err)
 			}
-			res, err := admin.VerifySigned(c.Context, st, keys, nil)
+			rep := startProgress(c, "verify")
+			res, err := admin.VerifySigned(c.Context, st, keys, func(r admin.VerifyResult) { rep.Update(verifyCounts(r)) })
+			rep.Close()
 			if err != nil {
 				return err
 			}
@@ -134,6 +137,7 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "to", Usage: "directory to write", Required: true, EnvVars: []string{"NARDEDUP_EXPORT_TO"}},
 			&cli.StringFlag{Name: "compression", Usage: "NAR compression: none or zstd", Value: "zstd", EnvVars: []string{"NARDEDUP_EXPORT_COMPRESSION"}},
 			frameCacheFlag(),
+			quietFlag("NARDEDUP_EXPORT_QUIET"),
 		),
 		Action: func(c *cli.Context) error {
 			rp, err := openReader(c, "export")
@@ -142,7 +146,9 @@ func exportCommand() *cli.Command {
 			}
 			defer rp.Close()
 			st := rp.NARs()
-			res, err := admin.Export(c.Context, st, c.String("to"), c.String("compression"), nil)
+			rep := startProgress(c, "export")
+			res, err := admin.Export(c.Context, st, c.String("to"), c.String("compression"), func(r admin.ExportResult) { rep.Update(exportCounts(r)) })
+			rep.Close()
 			if res != nil {
 				fmt.Printf("exported %d narinfos, %d NAR files (%s of NAR, %s written) to %s\n",
 					res.NarInfos, res.NARs, mib(res.NarBytes), mib(res.FileBytes), c.String("to"))

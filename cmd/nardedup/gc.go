@@ -7,6 +7,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/gc"
+	"github.com/nardedup/nardedup/internal/progress"
 	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/urfave/cli/v2"
 )
@@ -41,7 +42,7 @@ frames; gc does the rest, then exits non-zero.`,
 			&cli.IntFlag{Name: "recompress-window-log", Usage: "log2 of how far back recompressed frames refer, 10-26 (0: the whole group)", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_WINDOW_LOG"}},
 			&cli.BoolFlag{Name: "recompress-stored-order", Usage: "recompress frames in the order their packs were stored, not by store path name", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_STORED_ORDER"}},
 			&cli.IntFlag{Name: "recompress-jobs", Usage: "frames compressed at a time", Value: 1, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_JOBS"}},
-			&cli.BoolFlag{Name: "quiet", Usage: "no progress messages", EnvVars: []string{"NARDEDUP_GC_QUIET"}},
+			quietFlag("NARDEDUP_GC_QUIET"),
 		),
 		Action: func(c *cli.Context) error {
 			if err := checkGCFlags(c); err != nil {
@@ -71,10 +72,12 @@ frames; gc does the rest, then exits non-zero.`,
 			if opts.RepackBelow == 0 {
 				opts.RepackBelow = -1
 			}
-			if !c.Bool("quiet") {
-				opts.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "gc: "+format+"\n", args...) }
+			pr := startProgress(c, "gc")
+			if pr != nil {
+				opts.Logf, opts.Progress = pr.Printf, func(n int, b int64) { pr.Update(progress.Counts{Done: n, Bytes: b}) }
 			}
 			rep, err := gc.Collect(c.Context, rp, opts)
+			pr.Close()
 			if rep != nil {
 				printGCReport(os.Stdout, rep, opts.DryRun)
 			}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,11 +17,11 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/decompress"
+	"github.com/nardedup/nardedup/internal/progress"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 )
 
 func ingestCommand() *cli.Command {
@@ -64,6 +65,7 @@ are recorded in it; later runs use the recorded values.`,
 			&cli.IntFlag{Name: "zstd-level", Usage: "at creation: libzstd level of new frames, 1 (fastest) to 22 (best; 4 is a good trade for ingest, gc --recompress does better later)", Value: chunkstore.DefaultConfig().ZstdLevel, EnvVars: []string{"NARDEDUP_ZSTD_LEVEL"}},
 			&cli.IntFlag{Name: "group-size", Usage: "at creation: bytes of new chunks compressed together", Value: chunkstore.DefaultConfig().GroupSize, EnvVars: []string{"NARDEDUP_GROUP_SIZE"}},
 			&cli.StringFlag{Name: "strip", Usage: "at creation: what to cut from store paths, hash or hash-name", Value: narstore.DefaultConfig().Strip, EnvVars: []string{"NARDEDUP_STRIP"}},
+			quietFlag("NARDEDUP_INGEST_QUIET"),
 		),
 		Action: runIngest,
 	}
@@ -80,7 +82,7 @@ func runIngest(c *cli.Context) error {
 			return fmt.Errorf("--shard: %w", err)
 		}
 	}
-	src, err := openSource(c.Context, c.Args().First(), c.String("list"))
+	src, total, err := openSource(c.Context, c.Args().First(), c.String("list"))
 	if err != nil {
 		return err
 	}
@@ -101,10 +103,12 @@ func runIngest(c *cli.Context) error {
 		part = ", shard " + shard.String()
 	}
 	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs%s, xz decoder %s)\n", src, be, c.Int("jobs"), part, decompress.DefaultXZ())
+	rep := startProgress(c, "ingest")
 	stats, err := ingest.Run(c.Context, src, rp, ingest.Options{
-		Jobs: c.Int("jobs"), Progress: progressPrinter(os.Stderr), ProgressEvery: progressEvery(os.Stderr),
+		Jobs: c.Int("jobs"), Progress: func(s ingest.Stats) { rep.Update(ingestCounts(s, total)) }, ProgressEvery: progress.DefaultRedraw,
 		MaxConsecutiveFailures: c.Int("max-consecutive-failures"), Shard: shard,
 	})
+	rep.Close()
 	printSummary(os.Stdout, stats)
 	return err
 }
@@ -126,11 +130,12 @@ func openCache(ctx context.Context, spec string) (source.Source, error) {
 
 // openSource opens the binary cache spec names, listed from the file list
 // if it is not "" (see source.ReadList; an inventory's keys are taken under
-// the prefix of an s3:// spec).
-func openSource(ctx context.Context, spec, list string) (source.Source, error) {
+// the prefix of an s3:// spec). It returns the number of distinct store
+// paths the list names, 0 without one.
+func openSource(ctx context.Context, spec, list string) (source.Source, int, error) {
 	src, err := openCache(ctx, spec)
 	if err != nil || list == "" {
-		return src, err
+		return src, 0, err
 	}
 	prefix := ""
 	if u, err := url.Parse(spec); err == nil && u.Scheme == "s3" {
@@ -138,9 +143,10 @@ func openSource(ctx context.Context, spec, list string) (source.Source, error) {
 	}
 	hashes, err := source.ReadList(list, prefix)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return source.WithHashes(src, hashes)
+	src, err = source.WithHashes(src, hashes)
+	return src, len(slices.Compact(slices.Sorted(slices.Values(hashes)))), err
 }
 
 // initRepo creates the repository from the flags if it does not exist.
@@ -163,33 +169,6 @@ func initRepo(c *cli.Context, be backend.Backend) error {
 	return nil
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func progressEvery(w io.Writer) time.Duration {
-	if isTerminal(w) {
-		return 250 * time.Millisecond
-	}
-	return 10 * time.Second
-}
-
-// progressPrinter redraws one status line on a terminal and prints a log
-// line per call otherwise.
-func progressPrinter(w io.Writer) func(ingest.Stats) {
-	tty := isTerminal(w)
-	return func(s ingest.Stats) {
-		line := fmt.Sprintf("%d paths seen, %d NARs (%s) read, %d stored as %s, %d skipped, %d failed, %.1f MB/s",
-			s.Seen, s.NARs, mib(s.NarBytes), s.Committed, mib(s.StoredBytes), s.Skipped+s.Linked, s.Failed, s.MBps())
-		if tty {
-			fmt.Fprintf(w, "\r\033[K%s", line)
-			return
-		}
-		fmt.Fprintf(w, "%s progress: %s\n", time.Now().Format(time.TimeOnly), line)
-	}
-}
-
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func ratio(a, b int64) string {
@@ -202,9 +181,6 @@ func ratio(a, b int64) string {
 func printSummary(w io.Writer, s *ingest.Stats) {
 	if s == nil {
 		return
-	}
-	if isTerminal(os.Stderr) {
-		fmt.Fprintln(os.Stderr)
 	}
 	// Only what became visible (its narinfo written) counts as stored: a
 	// NAR read but not committed, on a full disk say, is among the failed.

@@ -66,12 +66,12 @@ func TestOpenCacheS3(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(inv, "1.csv"), []byte(rows.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	listed, err := openSource(ctx, srv.URL(bucket, "cache"), manifest)
+	listed, n, err := openSource(ctx, srv.URL(bucket, "cache"), manifest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := hashes(t, listed), hashes(t, src); !slices.Equal(got, want) {
-		t.Errorf("the inventory lists %v; want %v", got, want)
+	if got, want := hashes(t, listed), hashes(t, src); !slices.Equal(got, want) || n != len(want) {
+		t.Errorf("the inventory lists %v, counted %d; want %v", got, n, want)
 	}
 	if _, err := openCache(ctx, srv.URL("no-such-bucket", "")); err == nil || !strings.HasPrefix(err.Error(), "source: ") {
 		t.Errorf("missing bucket: %v; want an error starting with \"source: \"", err)
