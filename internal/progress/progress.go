@@ -118,15 +118,20 @@ func (r *Reporter) draw() {
 	r.bar.Set(r.c.Done)
 }
 
-// Printf prints a message on a line of its own, clearing the bar first.
+// Printf prints a message on a line of its own: after a line with the
+// counts if they changed since the last, or clearing the bar first.
 func (r *Reporter) Printf(format string, args ...any) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.bar != nil && !r.closed {
+	switch {
+	case r.closed:
+	case r.bar != nil:
 		r.bar.Clear()
+	case r.c != r.printed:
+		r.line()
 	}
 	fmt.Fprintf(r.w, r.what+": "+format+"\n", args...)
 }

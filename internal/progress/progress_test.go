@@ -69,6 +69,20 @@ func TestQuietWhileUnchanged(t *testing.T) {
 	}
 }
 
+// Off a terminal, a message comes after the counts reached before it.
+func TestPrintfAfterCounts(t *testing.T) {
+	var out syncBuffer
+	r := progress.New(&out, "gc", progress.Options{Every: time.Hour})
+	r.Printf("marking")
+	r.Update(progress.Counts{Done: 3, Bytes: 1 << 20})
+	r.Printf("condemned")
+	r.Close()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 3 || lines[0] != "gc: marking" || !strings.Contains(lines[1], " gc: 3 store paths, 1.0 MiB of NAR, ") || lines[2] != "gc: condemned" {
+		t.Errorf("got %q; want marking, the counts, condemned", out.String())
+	}
+}
+
 // A nil Reporter, for --quiet, does nothing.
 func TestNil(t *testing.T) {
 	var r *progress.Reporter
