@@ -13,12 +13,14 @@
 //	sessions/<session id>         a running writer's announcement
 //	gc/condemned                  what a running garbage collection condemned
 //	forward/<2 hex>/<pack id>     where a deleted pack's chunks live now
+//	uploads/<file hash>.nar[.ext] a pushed NAR file awaiting its narinfo
 //
 // Packs, index objects and manifests are immutable and named by their
 // content (packs by a hash of their bytes and a nonce), so caches may keep
 // them forever. So are forward records: garbage collection writes one
-// once, before it deletes the pack it names, and never rewrites it. Narinfos, tombstones, sessions and the condemned list are
-// written and deleted as the repository changes.
+// once, before it deletes the pack it names, and never rewrites it.
+// Narinfos, tombstones, sessions, upload records and the condemned list
+// are written and deleted as the repository changes.
 package layout
 
 import (
@@ -44,10 +46,11 @@ const (
 	Session
 	Condemned
 	Forward
+	Upload
 )
 
 // Types lists every kind of object.
-var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward}
+var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward, Upload}
 
 // spec is how one kind of object is named.
 type spec struct {
@@ -69,6 +72,7 @@ var specs = [...]spec{
 	Session:   {name: "sessions", dir: "sessions"},
 	Condemned: {name: "gc", key: "gc/condemned"},
 	Forward:   {name: "forward", dir: "forward", shard: true, fixed: true},
+	Upload:    {name: "uploads", dir: "uploads"},
 }
 
 // String returns the kind's name: the first element of its keys ("packs",
@@ -174,6 +178,10 @@ func ManifestOf(h narfmt.Hash) Handle { return Handle{Manifest, h.String()} }
 
 // NarInfoOf returns the handle of the narinfo of a store path hash.
 func NarInfoOf(hash string) Handle { return Handle{NarInfo, hash} }
+
+// UploadOf returns the handle of the record of a pushed NAR file, named
+// as under nar/ in its narinfo's URL ("<FileHash>.nar.xz").
+func UploadOf(file string) Handle { return Handle{Upload, file} }
 
 // TombstoneOf returns the handle of the tombstone of a store path hash.
 func TombstoneOf(hash string) Handle { return Handle{Tombstone, hash} }

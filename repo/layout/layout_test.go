@@ -24,6 +24,7 @@ func TestKeyParse(t *testing.T) {
 		{layout.Handle{Type: layout.Session, Name: "a1b2"}, "sessions/a1b2"},
 		{layout.Handle{Type: layout.Condemned}, "gc/condemned"},
 		{layout.Handle{Type: layout.Forward, Name: "3fa0b1"}, "forward/3f/3fa0b1"},
+		{layout.Handle{Type: layout.Upload, Name: "0c2wd7rk.nar.xz"}, "uploads/0c2wd7rk.nar.xz"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
