@@ -69,6 +69,28 @@ func (s *Store) PutNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 }
 
 func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)) (PutResult, error) {
+	check := func(sum narfmt.Hash, size uint64) error {
+		if size != n.NarSize || sum != n.NarHash {
+			return fmt.Errorf("%w: got NarHash sha256:%s NarSize %d, narinfo says sha256:%s NarSize %d",
+				ErrHashMismatch, sum.String(), size, n.NarHash.String(), n.NarSize)
+		}
+		if n.Check != nil {
+			return n.Check()
+		}
+		return nil
+	}
+	after := func(ctx context.Context) error { return s.putNarInfo(ctx, n.Hash, n.NarInfo) }
+	res, _, err := s.store(ctx, "NAR "+n.NarHash.String(), r, check, after, done)
+	return res, err
+}
+
+// store reads a NAR from r and stores its chunks. Once the NAR is read,
+// check is called with its SHA-256 and size; an error from it rejects the
+// NAR. Then, once the chunks are durable, the manifest is written, then
+// after is called, then done. Errors reading the NAR are prefixed with
+// what.
+func (s *Store) store(ctx context.Context, what string, r io.Reader, check func(narfmt.Hash, uint64) error,
+	after func(context.Context) error, done func(error)) (PutResult, narfmt.Hash, error) {
 	var res PutResult
 	p := s.newPut(ctx)
 	size, sum, err := p.consume(r)
@@ -79,28 +101,25 @@ func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 	}
 	res.NarSize = size
 	if err != nil {
-		return res, fmt.Errorf("NAR %s: %w", n.NarHash.String(), err)
+		return res, sum, fmt.Errorf("%s: %w", what, err)
 	}
-	if uint64(size) != n.NarSize || sum != n.NarHash {
-		return res, fmt.Errorf("%w: got NarHash sha256:%s NarSize %d, narinfo says sha256:%s NarSize %d",
-			ErrHashMismatch, sum.String(), size, n.NarHash.String(), n.NarSize)
+	if err := check(sum, uint64(size)); err != nil {
+		return res, sum, err
 	}
-	if n.Check != nil {
-		if err := n.Check(); err != nil {
-			return res, err
-		}
-	}
-	m := &Manifest{NarHash: n.NarHash, NarSize: n.NarSize, ResidueSize: uint64(res.Residue.Size),
+	m := &Manifest{NarHash: sum, NarSize: uint64(size), ResidueSize: uint64(res.Residue.Size),
 		PositionsSize: uint64(res.Positions.Size), Recipe: p.recipeRefs, Positions: p.positionRefs, Paths: p.strip.Paths()}
 	res.Manifest = len(m.Encode()) // without its location table, not known yet
 	res.Cuts, res.Paths = p.strip.Cuts(), len(m.Paths)
 	err = s.cs.Commit(ctx, func(err error) {
 		if err == nil {
-			err = s.writeManifest(context.WithoutCancel(ctx), n, m)
+			err = s.writeManifest(context.WithoutCancel(ctx), m)
+		}
+		if err == nil {
+			err = after(context.WithoutCancel(ctx))
 		}
 		done(err)
 	}, res.Residue, res.Positions, res.Recipe)
-	return res, err
+	return res, sum, err
 }
 
 // locateChunks sets m's location table from the index: where each chunk
@@ -127,20 +146,20 @@ func (s *Store) locateChunks(ctx context.Context, m *Manifest) error {
 	return m.SetLocations(b.Encode())
 }
 
-// writeManifest locates m's chunks, then writes m and the narinfo.
-func (s *Store) writeManifest(ctx context.Context, n NAR, m *Manifest) error {
+// writeManifest locates m's chunks, then writes m.
+func (s *Store) writeManifest(ctx context.Context, m *Manifest) error {
 	if err := s.locateChunks(ctx, m); err != nil {
-		return fmt.Errorf("narstore: NAR sha256:%s: %w", n.NarHash.String(), err)
+		return fmt.Errorf("narstore: NAR sha256:%s: %w", m.NarHash.String(), err)
 	}
 	enc := m.Encode()
-	key := layout.ManifestOf(n.NarHash).Key()
+	key := layout.ManifestOf(m.NarHash).Key()
 	if err := s.cs.Lease().CheckLease(); err != nil {
 		return fmt.Errorf("narstore: not writing %s: %w", key, err)
 	}
 	if err := s.be.Put(ctx, key, bytes.NewReader(enc), int64(len(enc))); err != nil {
 		return fmt.Errorf("narstore: write %s: %w", key, err)
 	}
-	return s.putNarInfo(ctx, n.Hash, n.NarInfo)
+	return nil
 }
 
 // put holds the streams of one NAR being stored.
