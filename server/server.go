@@ -104,7 +104,9 @@
 //	machine cache.example login nix password TOKEN-OR-PASSWORD
 //
 // with netrc-file pointing at it in nix.conf (or --option netrc-file FILE).
-// The server has no write or admin endpoint, with or without auth.
+// Uploads (Options.Uploads) need the credentials of Options.UploadAuth,
+// which also admit reads: see upload.go. Without Options.Uploads the
+// server has no write or admin endpoint, with or without auth.
 package server
 
 import (
@@ -167,6 +169,15 @@ type Options struct {
 	// DefaultNegativeMaxAge. Keep it shorter still, since an ingest may
 	// add the path at any time.
 	NegativeMaxAge time.Duration
+
+	// Uploads, if not nil, takes the NARs and narinfos that clients
+	// presenting UploadAuth push (see upload.go); UploadAuth must then be
+	// set. Without Uploads the server is read-only.
+	Uploads    Uploads
+	UploadAuth *Auth
+	// MaxUploadSize bounds a pushed NAR file and the NAR it holds
+	// (default DefaultMaxUploadSize).
+	MaxUploadSize int64
 }
 
 // Store is what a Server reads: narinfos by store path hash and NARs by
@@ -186,7 +197,8 @@ type Store interface {
 
 var _ Store = (*narstore.Store)(nil)
 
-// Server is an http.Handler serving one repository. It is read-only.
+// Server is an http.Handler serving one repository. It is read-only
+// unless Options.Uploads is set.
 type Server struct {
 	zstd        bool
 	st          Store
@@ -200,6 +212,9 @@ type Server struct {
 	auth        *Auth
 	cache       cachePolicy
 	infoETag    string // of cacheInfo
+	uploads     Uploads
+	uploadAuth  *Auth
+	maxUpload   int64
 }
 
 // New returns a Server for st.
@@ -213,6 +228,12 @@ func New(st Store, opts Options) *Server {
 	if opts.SendTimeout <= 0 {
 		opts.SendTimeout = DefaultSendTimeout
 	}
+	if opts.MaxUploadSize <= 0 {
+		opts.MaxUploadSize = DefaultMaxUploadSize
+	}
+	if opts.Uploads != nil && opts.UploadAuth == nil {
+		opts.UploadAuth = &Auth{} // admits nobody
+	}
 	dir := st.StoreDir()
 	info := fmt.Sprintf("StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", dir, opts.Priority)
 	minRate, window := opts.minRate()
@@ -220,7 +241,8 @@ func New(st Store, opts Options) *Server {
 		zstd: opts.Compression != "none", sendTimeout: opts.SendTimeout,
 		minRate: minRate, rateWindow: window,
 		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth,
-		cache: newCachePolicy(opts), infoETag: etagOf([]byte(info))}
+		cache: newCachePolicy(opts), infoETag: etagOf([]byte(info)),
+		uploads: opts.Uploads, uploadAuth: opts.UploadAuth, maxUpload: opts.MaxUploadSize}
 }
 
 // minRate returns MinRate (0: none) and MinRateWindow, defaults resolved.
@@ -260,7 +282,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every answer says how long it may be cached; those that do not
 	// say otherwise may not be.
 	w.Header().Set("Cache-Control", noStore)
-	if s.auth != nil && !s.auth.allowed(r) {
+	if r.Method == http.MethodPut && s.uploads != nil {
+		s.serveUpload(w, r)
+		return
+	}
+	if s.auth != nil && !s.readAllowed(r) {
 		s.auth.deny(w)
 		return
 	}
