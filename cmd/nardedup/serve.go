@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/cache"
+	"github.com/nardedup/nardedup/chunkstore/lease"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 	"github.com/urfave/cli/v2"
@@ -24,7 +26,7 @@ func serveCommand() *cli.Command {
    nix copy --from http://ADDR --to … --option trusted-public-keys 'KEY' PATH
 or add http://ADDR to 'substituters' in nix.conf. The upstream signatures are
 served unchanged, so keep your usual trusted-public-keys. The server is
-read-only: it has no write or admin endpoint.
+read-only unless pushing is turned on (see below); it has no admin endpoint.
 
 Slow clients: a client has 10s to send its request headers and 30s for the
 whole request; over 16 KiB of request line and headers gets 431; a keep-alive
@@ -68,7 +70,15 @@ password; with --basic-auth FILE (one user:password a line) basic auth. Both
 may be given; either given empty (e.g. an empty NARDEDUP_AUTH_TOKEN_FILE) is
 an error, not auth off. The startup line says which auth is in force.
 Nix sends basic auth from a netrc file (nix.conf netrc-file):
-   machine HOST login USER password PASSWORD-OR-TOKEN`,
+   machine HOST login USER password PASSWORD-OR-TOKEN
+
+Pushing (off by default): with --upload-token FILE or --upload-basic-auth
+FILE (same formats as --auth-token and --basic-auth) the server also takes
+what 'nix copy --to http://ADDR PATH' writes, from those credentials only;
+they also admit reads, since Nix sends one set of credentials for a host.
+A pushed NAR is stored as it arrives; its path becomes visible only when
+its narinfo arrives and matches it. Uploads need a repository opened for
+writing: the server then keeps a local index and a session like ingest.`,
 		Flags: repoFlags(
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on", Value: "127.0.0.1:8080", EnvVars: []string{"NARDEDUP_LISTEN"}},
 			&cli.StringFlag{Name: "compression", Usage: "how NARs are offered: zstd (compressed on the fly) or none", Value: "zstd", EnvVars: []string{"NARDEDUP_SERVE_COMPRESSION"}},
@@ -83,6 +93,9 @@ Nix sends basic auth from a netrc file (nix.conf netrc-file):
 			&cli.DurationFlag{Name: "negative-max-age", Usage: "how long caches and CDNs may keep a 404 (0: ask every time)", Value: server.DefaultNegativeMaxAge, EnvVars: []string{"NARDEDUP_NEGATIVE_MAX_AGE"}},
 			&cli.StringFlag{Name: "auth-token", Usage: "require a bearer token (or basic auth with it as password) listed in `FILE`", EnvVars: []string{"NARDEDUP_AUTH_TOKEN_FILE"}},
 			&cli.StringFlag{Name: "basic-auth", Usage: "require basic auth with a user:password listed in `FILE`", EnvVars: []string{"NARDEDUP_BASIC_AUTH_FILE"}},
+			&cli.StringFlag{Name: "upload-token", Usage: "accept pushes (nix copy --to) from a bearer token (or basic auth with it as password) listed in `FILE`", EnvVars: []string{"NARDEDUP_UPLOAD_TOKEN_FILE"}},
+			&cli.StringFlag{Name: "upload-basic-auth", Usage: "accept pushes from basic auth with a user:password listed in `FILE`", EnvVars: []string{"NARDEDUP_UPLOAD_BASIC_AUTH_FILE"}},
+			&cli.StringFlag{Name: "max-upload-size", Usage: "refuse a pushed NAR file, or the NAR it holds, over `BYTES` (suffixes K, M, G, T)", Value: "32G", EnvVars: []string{"NARDEDUP_MAX_UPLOAD_SIZE"}},
 			frameCacheFlag(),
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep a local cache of packs, manifests and index objects in `DIR` (for a repository on S3)", EnvVars: []string{"NARDEDUP_CACHE_DIR"}},
 			&cli.StringFlag{Name: "cache-size", Usage: "bound of --cache-dir in `BYTES` (suffixes K, M, G, T)", Value: "10G", EnvVars: []string{"NARDEDUP_CACHE_SIZE"}},
@@ -96,11 +109,19 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	auth, authLine, err := serveAuth(c)
+	auth, authLine, err := serveAuth(c, "auth-token", "basic-auth")
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	opts.Auth = auth
+	upAuth, upLine, err := serveAuth(c, "upload-token", "upload-basic-auth")
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	maxUpload, err := cache.ParseSize(c.String("max-upload-size"))
+	if err != nil {
+		return fmt.Errorf("serve: --max-upload-size: %w", err)
+	}
 	be, err := openBackend(c)
 	if err != nil {
 		return err
@@ -114,12 +135,24 @@ func runServe(c *cli.Context) error {
 		be.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "serve", Chunks: chunkstore.Options{FrameCache: frames}, ReadOnly: true})
+	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "serve",
+		Chunks: chunkstore.Options{FrameCache: frames}, ReadOnly: upAuth == nil})
 	if err != nil {
 		return err
 	}
 	defer rp.Close()
 	st := rp.NARs()
+	if upAuth != nil {
+		ss, err := rp.Chunks().StartSession(c.Context, lease.SessionOptions{Kind: "serve"})
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer ss.Close(context.WithoutCancel(c.Context))
+		opts.Uploads, opts.UploadAuth, opts.MaxUploadSize = st, upAuth, maxUpload
+		authLine += "; uploads: " + strings.TrimPrefix(upLine, "auth: ")
+	} else {
+		authLine += "; uploads: off"
+	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return err
@@ -181,21 +214,18 @@ func limitsLine(l server.Limits) string {
 	return s + fmt.Sprintf("min rate: %g KiB/s over %v", float64(l.MinRate)/1024, l.MinRateWindow)
 }
 
-// authFlags are serve's flags that name credential files.
-var authFlags = []string{"auth-token", "basic-auth"}
-
-// serveAuth returns the credentials of --auth-token and --basic-auth (nil
-// if neither is given) and a line for the operator saying what they are.
-// A flag given with an empty value, on the command line or through its
-// environment variable, is an error rather than auth turned off: an empty
-// variable must not turn a private cache public.
-func serveAuth(c *cli.Context) (*server.Auth, string, error) {
-	for _, name := range authFlags {
+// serveAuth returns the credentials of a token file flag and a basic-auth
+// file flag (nil if neither is given) and a line for the operator saying
+// what they are. A flag given with an empty value, on the command line or
+// through its environment variable, is an error rather than auth turned
+// off: an empty variable must not turn a private cache public.
+func serveAuth(c *cli.Context, tokenFlag, basicFlag string) (*server.Auth, string, error) {
+	for _, name := range []string{tokenFlag, basicFlag} {
 		if c.IsSet(name) && c.String(name) == "" {
 			return nil, "", fmt.Errorf("--%s is set but empty (check %s): give a FILE, or leave it unset to serve without auth", name, flagEnvVar(c, name))
 		}
 	}
-	tokens, basic := c.String("auth-token"), c.String("basic-auth")
+	tokens, basic := c.String(tokenFlag), c.String(basicFlag)
 	if tokens == "" && basic == "" {
 		return nil, "auth: off (anyone may read)", nil
 	}
@@ -203,13 +233,13 @@ func serveAuth(c *cli.Context) (*server.Auth, string, error) {
 	var what []string
 	if tokens != "" {
 		if err := auth.LoadTokenFile(tokens); err != nil {
-			return nil, "", fmt.Errorf("--auth-token: %w", err)
+			return nil, "", fmt.Errorf("--%s: %w", tokenFlag, err)
 		}
 		what = append(what, "bearer tokens from "+tokens)
 	}
 	if basic != "" {
 		if err := auth.LoadBasicFile(basic); err != nil {
-			return nil, "", fmt.Errorf("--basic-auth: %w", err)
+			return nil, "", fmt.Errorf("--%s: %w", basicFlag, err)
 		}
 		what = append(what, "basic auth from "+basic)
 	}

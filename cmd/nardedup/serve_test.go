@@ -48,7 +48,7 @@ func TestServeAuthEmptyAndSummary(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			checkServeLine(t, dir, tc.args, tc.wantErr, tc.wantLine, func(c *cli.Context) (string, error) {
-				_, line, err := serveAuth(c)
+				_, line, err := serveAuth(c, "auth-token", "basic-auth")
 				return line, err
 			})
 		})
