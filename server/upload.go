@@ -122,8 +122,8 @@ func (e badUpload) Unwrap() error { return e.err }
 // putNAR stores a pushed NAR file and its upload record.
 func (s *Server) putNAR(w http.ResponseWriter, r *http.Request, file string, fileHash narfmt.Hash, comp string) {
 	ctx := r.Context()
-	body := &hashingReader{r: receiver{r: http.MaxBytesReader(w, r.Body, s.maxUpload),
-		ctl: http.NewResponseController(w), timeout: s.sendTimeout}, h: sha256.New()}
+	rcv := receiver{r: http.MaxBytesReader(w, r.Body, s.maxUpload), ctl: http.NewResponseController(w), timeout: s.sendTimeout}
+	body := &hashingReader{r: rcv, h: sha256.New()}
 	dec, err := decompress.NewReader(ctx, body, comp)
 	if err != nil {
 		s.refuse(w, r, http.StatusBadRequest, err.Error())
@@ -152,6 +152,7 @@ func (s *Server) putNAR(w http.ResponseWriter, r *http.Request, file string, fil
 	if err == nil {
 		err = s.uploads.PutUpload(ctx, file, u)
 	}
+	rcv.moveDeadlines() // for the answer
 	var tooBig *http.MaxBytesError
 	switch {
 	case err == nil:
@@ -318,9 +319,10 @@ func (b *badReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// receiver moves the read deadline of an upload before every read, so that
-// a big upload may take as long as it needs while a client that stops
-// sending is cut off after timeout.
+// receiver moves the deadlines of an upload before every read, so that a
+// big upload may take as long as it needs, beyond the server's ReadTimeout
+// and WriteTimeout, while a client that stops sending is cut off after
+// timeout.
 type receiver struct {
 	r       io.Reader
 	ctl     *http.ResponseController
@@ -328,6 +330,12 @@ type receiver struct {
 }
 
 func (rc receiver) Read(p []byte) (int, error) {
-	rc.ctl.SetReadDeadline(time.Now().Add(rc.timeout))
+	rc.moveDeadlines()
 	return rc.r.Read(p)
+}
+
+func (rc receiver) moveDeadlines() {
+	t := time.Now().Add(rc.timeout)
+	rc.ctl.SetReadDeadline(t)
+	rc.ctl.SetWriteDeadline(t)
 }

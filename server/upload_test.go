@@ -279,3 +279,40 @@ func TestPutReadOnly(t *testing.T) {
 		t.Errorf("PUT to a read-only server: %d; want 405", resp.StatusCode)
 	}
 }
+
+// TestPushSlow sends a NAR file over longer than the server's ReadTimeout
+// and WriteTimeout: an upload that keeps sending is not cut off, and gets
+// its answer.
+func TestPushSlow(t *testing.T) {
+	p := newPushTarget(t, false, 0)
+	p.ts.Close()
+	hs := server.NewHTTPServer(p.ts.Config.Handler, server.HTTPOptions{ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(t, err)
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	_, ni := p.sampleNarInfo(t, p.sampleHashes(t)[0])
+	file, err := os.ReadFile(filepath.Join(p.bucket, ni.URL))
+	check(t, err)
+	pr, pw := io.Pipe()
+	go func() {
+		for i, n := 0, len(file)/8+1; i < len(file); i += n {
+			time.Sleep(100 * time.Millisecond)
+			pw.Write(file[i:min(i+n, len(file))])
+		}
+		pw.Close()
+	}()
+	req, err := http.NewRequest(http.MethodPut, "http://"+ln.Addr().String()+"/"+ni.URL, pr)
+	check(t, err)
+	req.ContentLength = int64(len(file))
+	req.Header.Set("Authorization", "Bearer "+uploadToken)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("slow PUT over %v: %v\n%s", time.Since(start), err, p.log)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("slow PUT: %d; want 200\n%s", resp.StatusCode, p.log)
+	}
+}

@@ -150,8 +150,6 @@ func runServe(c *cli.Context) error {
 		defer ss.Close(context.WithoutCancel(c.Context))
 		opts.Uploads, opts.UploadAuth, opts.MaxUploadSize = st, upAuth, maxUpload
 		authLine += "; uploads: " + strings.TrimPrefix(upLine, "auth: ")
-	} else {
-		authLine += "; uploads: off"
 	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
