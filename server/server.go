@@ -126,6 +126,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixhash"
+	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
 )
@@ -178,6 +179,12 @@ type Options struct {
 	// MaxUploadSize bounds a pushed NAR file and the NAR it holds
 	// (default DefaultMaxUploadSize).
 	MaxUploadSize int64
+	// UploadRequireSigs, if not empty, refuses a pushed narinfo without a
+	// valid signature by one of these keys.
+	UploadRequireSigs []signature.PublicKey
+	// SignKey, if not nil, adds the server's signature to every pushed
+	// narinfo it accepts.
+	SignKey *signature.SecretKey
 }
 
 // Store is what a Server reads: narinfos by store path hash and NARs by
@@ -215,6 +222,8 @@ type Server struct {
 	uploads     Uploads
 	uploadAuth  *Auth
 	maxUpload   int64
+	requireSigs []signature.PublicKey
+	signKey     *signature.SecretKey
 }
 
 // New returns a Server for st.
@@ -242,7 +251,8 @@ func New(st Store, opts Options) *Server {
 		minRate: minRate, rateWindow: window,
 		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth,
 		cache: newCachePolicy(opts), infoETag: etagOf([]byte(info)),
-		uploads: opts.Uploads, uploadAuth: opts.UploadAuth, maxUpload: opts.MaxUploadSize}
+		uploads: opts.Uploads, uploadAuth: opts.UploadAuth, maxUpload: opts.MaxUploadSize,
+		requireSigs: opts.UploadRequireSigs, signKey: opts.SignKey}
 }
 
 // minRate returns MinRate (0: none) and MinRateWindow, defaults resolved.

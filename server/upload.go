@@ -36,6 +36,10 @@ import (
 // only once its NAR file was stored and its NarHash, NarSize, FileHash,
 // FileSize and Compression all match the file's record. Every refusal is a
 // 4xx whose body says why.
+//
+// The narinfo is stored as pushed, Sig lines and all. With
+// Options.UploadRequireSigs one of them must be valid by one of those
+// keys; with Options.SignKey the server adds its own signature.
 
 // Uploads is what a Server writes pushed NARs and narinfos through.
 // *narstore.Store implements it.
@@ -189,7 +193,18 @@ func (s *Server) putNarInfo(w http.ResponseWriter, r *http.Request, hash string)
 		s.refuse(w, r, http.StatusBadRequest, fmt.Sprintf("%s: %v", what, err))
 		return
 	}
-	narHash, u, err := s.checkNarInfo(ctx, hash, text)
+	ni, u, err := s.checkNarInfo(ctx, hash, text)
+	if err == nil && len(s.requireSigs) > 0 {
+		if verr := ni.Verify(s.requireSigs); verr != nil {
+			err = badUpload{fmt.Errorf("no valid signature by a required key: %w", verr)}
+		}
+	}
+	if err == nil && s.signKey != nil {
+		if serr := ni.Sign(*s.signKey); serr != nil {
+			err = badUpload{serr}
+		}
+		text = []byte(ni.String())
+	}
 	if err != nil {
 		code := http.StatusBadRequest
 		if errors.Is(err, narstore.ErrNotFound) {
@@ -201,6 +216,7 @@ func (s *Server) putNarInfo(w http.ResponseWriter, r *http.Request, hash string)
 		s.refuse(w, r, code, fmt.Sprintf("%s: %v", what, err))
 		return
 	}
+	narHash := u.NarHash
 	release, err := s.uploads.HoldNAR(ctx, narHash)
 	if err != nil {
 		s.fail(w, r, what, err)
@@ -224,13 +240,13 @@ func (s *Server) putNarInfo(w http.ResponseWriter, r *http.Request, hash string)
 }
 
 // checkNarInfo parses a pushed narinfo of store path hash and checks it
-// against the upload record of the NAR file its URL names. Errors the
-// narinfo causes are badUpload; a NAR file never pushed wraps
-// narstore.ErrNotFound.
-func (s *Server) checkNarInfo(ctx context.Context, hash string, text []byte) (narfmt.Hash, narstore.Upload, error) {
+// against the upload record of the NAR file its URL names, which it
+// returns. Errors the narinfo causes are badUpload; a NAR file never
+// pushed wraps narstore.ErrNotFound.
+func (s *Server) checkNarInfo(ctx context.Context, hash string, text []byte) (*narinfo.NarInfo, narstore.Upload, error) {
 	var u narstore.Upload
-	bad := func(format string, args ...any) (narfmt.Hash, narstore.Upload, error) {
-		return narfmt.Hash{}, u, badUpload{fmt.Errorf(format, args...)}
+	bad := func(format string, args ...any) (*narinfo.NarInfo, narstore.Upload, error) {
+		return nil, u, badUpload{fmt.Errorf(format, args...)}
 	}
 	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), s.storeDir)
 	if err != nil {
@@ -257,10 +273,10 @@ func (s *Server) checkNarInfo(ctx context.Context, hash string, text []byte) (na
 	}
 	u, err = s.uploads.Upload(ctx, file)
 	if errors.Is(err, narstore.ErrNotFound) {
-		return narHash, u, fmt.Errorf("its NAR file %s was never pushed: %w", ni.URL, err)
+		return nil, u, fmt.Errorf("its NAR file %s was never pushed: %w", ni.URL, err)
 	}
 	if err != nil {
-		return narHash, u, err
+		return nil, u, err
 	}
 	var mismatch []string
 	if u.NarHash != narHash {
@@ -278,7 +294,7 @@ func (s *Server) checkNarInfo(ctx context.Context, hash string, text []byte) (na
 	if len(mismatch) > 0 {
 		return bad("does not match its pushed NAR file %s, which has %s", ni.URL, strings.Join(mismatch, ", "))
 	}
-	return narHash, u, nil
+	return ni, u, nil
 }
 
 // hashingReader hashes and counts what is read through it.

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
+	"github.com/nardedup/nardedup/narfmt/signature"
 	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 )
@@ -39,7 +41,7 @@ type pushTarget struct {
 
 // newPushTarget serves an empty repository that takes uploads from
 // uploadToken; with readAuth, reads need readToken (or uploadToken).
-func newPushTarget(t *testing.T, readAuth bool, maxUpload int64) *pushTarget {
+func newPushTarget(t *testing.T, readAuth bool, maxUpload int64, more ...func(*server.Options)) *pushTarget {
 	t.Helper()
 	dir := t.TempDir()
 	bucket, err := sample.WriteBucket(filepath.Join(dir, "bucket"))
@@ -56,6 +58,9 @@ func newPushTarget(t *testing.T, readAuth bool, maxUpload int64) *pushTarget {
 	if readAuth {
 		opts.Auth = &server.Auth{}
 		opts.Auth.AddToken(readToken)
+	}
+	for _, f := range more {
+		f(&opts)
 	}
 	ts := httptest.NewServer(server.New(rp.NARs(), opts))
 	t.Cleanup(ts.Close)
@@ -314,5 +319,45 @@ func TestPushSlow(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("slow PUT: %d; want 200\n%s", resp.StatusCode, p.log)
+	}
+}
+
+func TestPushSignatures(t *testing.T) {
+	upstream, err := signature.ParsePublicKey(sample.PublicKey())
+	check(t, err)
+	ours, ourPub, err := signature.GenerateKey("push-test-1", rand.Reader)
+	check(t, err)
+	_, stranger, err := signature.GenerateKey("stranger-1", rand.Reader)
+	check(t, err)
+
+	// A narinfo signed by none of the required keys is refused.
+	p := newPushTarget(t, false, 0, func(o *server.Options) { o.UploadRequireSigs = []signature.PublicKey{stranger} })
+	hash := p.sampleHashes(t)[0]
+	text, ni := p.sampleNarInfo(t, hash)
+	file, err := os.ReadFile(filepath.Join(p.bucket, ni.URL))
+	check(t, err)
+	if code, msg := p.put(t, "/"+ni.URL, file, uploadToken); code != http.StatusOK {
+		t.Fatalf("PUT %s: %d %s", ni.URL, code, msg)
+	}
+	if code, msg := p.put(t, "/"+hash+".narinfo", text, uploadToken); code != http.StatusBadRequest || !strings.Contains(msg, "no valid signature") {
+		t.Errorf("narinfo without a required signature: %d %q; want 400 saying so", code, msg)
+	}
+	if code := p.status(t, "/"+hash+".narinfo"); code != http.StatusNotFound {
+		t.Errorf("GET refused narinfo: %d; want 404", code)
+	}
+
+	// One signed by a required key is taken, and the server adds its own
+	// signature to the pushed one.
+	p = newPushTarget(t, false, 0, func(o *server.Options) {
+		o.UploadRequireSigs = []signature.PublicKey{stranger, upstream}
+		o.SignKey = &ours
+	})
+	p.push(t, hash)
+	served, err := narinfo.Parse(bytes.NewReader(nixtest.Get(t, p.ts.URL+"/"+hash+".narinfo")))
+	check(t, err)
+	for _, k := range []signature.PublicKey{upstream, ourPub} {
+		if err := served.Verify([]signature.PublicKey{k}); err != nil {
+			t.Errorf("served narinfo, key %s: %v", k.Name, err)
+		}
 	}
 }
