@@ -12,9 +12,10 @@ import (
 	"github.com/nardedup/nardedup/internal/nixtest"
 )
 
-// TestPushWithNix has real Nix push store paths into "nardedup serve"
-// (nix copy --to, with the upload token in a netrc file), then copy them
-// from it into a fresh store with signatures required.
+// TestPushWithNix has real Nix push signed store paths into "nardedup
+// serve" (nix copy --to, with the upload token in a netrc file), then copy
+// them from it into a fresh store with signatures required: by the pushed
+// signatures, and by the server's own (--sign-key).
 func TestPushWithNix(t *testing.T) {
 	nixtest.Require(t)
 	bin := nixtest.Nardedup(t)
@@ -42,7 +43,11 @@ func TestPushWithNix(t *testing.T) {
 	token := "push-token-0123"
 	tokens := filepath.Join(work, "upload-tokens")
 	writeFile(t, tokens, token+"\n")
-	url := nixtest.Serve(t, bin, nil, append(common, "--upload-token", tokens)...)
+	// The server adds a signature of its own, with a key of its own.
+	serverSK, serverPK := filepath.Join(work, "server-sk"), filepath.Join(work, "server-pk")
+	nixtest.Run(t, nil, nil, "nix-store", "--generate-binary-cache-key", "push-server-1", serverSK, serverPK)
+	url := nixtest.Serve(t, bin, nil, append(common, "--upload-token", tokens, "--sign-key", serverSK,
+		"--upload-require-sigs", strings.TrimSpace(readFile(t, pk)))...)
 	netrc := filepath.Join(work, "netrc")
 	writeFile(t, netrc, "machine 127.0.0.1 login nix password "+token+"\n")
 
@@ -71,6 +76,7 @@ func TestPushWithNix(t *testing.T) {
 		t.Fatalf("second nix copy --to %s: %v\n%s", url, err, out)
 	}
 	nixtest.Copy(t, url, strings.TrimSpace(readFile(t, pk)), paths)
+	nixtest.Copy(t, url, strings.TrimSpace(readFile(t, serverPK)), paths)
 	t.Log(mustRun(t, bin, append([]string{"verify"}, common...)...))
 }
 

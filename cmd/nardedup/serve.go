@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/cache"
 	"github.com/nardedup/nardedup/chunkstore/lease"
+	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 	"github.com/urfave/cli/v2"
@@ -78,7 +80,10 @@ what 'nix copy --to http://ADDR PATH' writes, from those credentials only;
 they also admit reads, since Nix sends one set of credentials for a host.
 A pushed NAR is stored as it arrives; its path becomes visible only when
 its narinfo arrives and matches it. Uploads need a repository opened for
-writing: the server then keeps a local index and a session like ingest.`,
+writing: the server then keeps a local index and a session like ingest.
+Pushed narinfos keep their Sig lines; --upload-require-sigs KEYS refuses one
+without a valid signature by one of KEYS, and --sign-key FILE adds the
+server's own signature to each one accepted.`,
 		Flags: repoFlags(
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on", Value: "127.0.0.1:8080", EnvVars: []string{"NARDEDUP_LISTEN"}},
 			&cli.StringFlag{Name: "compression", Usage: "how NARs are offered: zstd (compressed on the fly) or none", Value: "zstd", EnvVars: []string{"NARDEDUP_SERVE_COMPRESSION"}},
@@ -95,6 +100,8 @@ writing: the server then keeps a local index and a session like ingest.`,
 			&cli.StringFlag{Name: "basic-auth", Usage: "require basic auth with a user:password listed in `FILE`", EnvVars: []string{"NARDEDUP_BASIC_AUTH_FILE"}},
 			&cli.StringFlag{Name: "upload-token", Usage: "accept pushes (nix copy --to) from a bearer token (or basic auth with it as password) listed in `FILE`", EnvVars: []string{"NARDEDUP_UPLOAD_TOKEN_FILE"}},
 			&cli.StringFlag{Name: "upload-basic-auth", Usage: "accept pushes from basic auth with a user:password listed in `FILE`", EnvVars: []string{"NARDEDUP_UPLOAD_BASIC_AUTH_FILE"}},
+			&cli.StringFlag{Name: "upload-require-sigs", Usage: "refuse a pushed narinfo without a valid signature by one of `KEYS` (space-separated, as in nix.conf)", EnvVars: []string{"NARDEDUP_UPLOAD_REQUIRE_SIGS"}},
+			&cli.StringFlag{Name: "sign-key", Usage: "sign every pushed narinfo accepted with the Nix secret key in `FILE` (nix-store --generate-binary-cache-key)", EnvVars: []string{"NARDEDUP_SIGN_KEY_FILE"}},
 			&cli.StringFlag{Name: "max-upload-size", Usage: "refuse a pushed NAR file, or the NAR it holds, over `BYTES` (suffixes K, M, G, T)", Value: "32G", EnvVars: []string{"NARDEDUP_MAX_UPLOAD_SIZE"}},
 			frameCacheFlag(),
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep a local cache of packs, manifests and index objects in `DIR` (for a repository on S3)", EnvVars: []string{"NARDEDUP_CACHE_DIR"}},
@@ -149,7 +156,12 @@ func runServe(c *cli.Context) error {
 		}
 		defer ss.Close(context.WithoutCancel(c.Context))
 		opts.Uploads, opts.UploadAuth, opts.MaxUploadSize = st, upAuth, maxUpload
+		if opts.UploadRequireSigs, opts.SignKey, err = uploadKeys(c); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
 		authLine += "; uploads: " + strings.TrimPrefix(upLine, "auth: ")
+	} else if c.String("upload-require-sigs") != "" || c.String("sign-key") != "" {
+		return errors.New("serve: --upload-require-sigs and --sign-key need --upload-token or --upload-basic-auth")
 	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
@@ -253,4 +265,28 @@ func flagEnvVar(c *cli.Context, name string) string {
 		}
 	}
 	return "its environment variable"
+}
+
+// uploadKeys returns the keys of --upload-require-sigs and --sign-key.
+func uploadKeys(c *cli.Context) ([]signature.PublicKey, *signature.SecretKey, error) {
+	var pub []signature.PublicKey
+	if v := c.String("upload-require-sigs"); v != "" {
+		var err error
+		if pub, err = signature.ParsePublicKeys(v); err != nil {
+			return nil, nil, fmt.Errorf("--upload-require-sigs: %w", err)
+		}
+	}
+	file := c.String("sign-key")
+	if file == "" {
+		return pub, nil, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--sign-key: %w", err)
+	}
+	sk, err := signature.ParseSecretKey(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--sign-key %s: %w", file, err)
+	}
+	return pub, &sk, nil
 }
