@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ const (
 // pushTarget is an empty repository served with uploads on.
 type pushTarget struct {
 	ts     *httptest.Server
+	dir    string
 	be     *local.Backend
 	bucket string // the sample binary cache, to push from
 	log    fmt.Stringer
@@ -64,7 +66,7 @@ func newPushTarget(t *testing.T, readAuth bool, maxUpload int64, more ...func(*s
 	}
 	ts := httptest.NewServer(server.New(rp.NARs(), opts))
 	t.Cleanup(ts.Close)
-	return &pushTarget{ts: ts, be: be, bucket: bucket, log: log}
+	return &pushTarget{ts: ts, dir: dir, be: be, bucket: bucket, log: log}
 }
 
 // sampleNarInfo returns the text and parsed form of a sample narinfo.
@@ -93,16 +95,27 @@ func (p *pushTarget) sampleHashes(t *testing.T) []string {
 // the status and response body.
 func (p *pushTarget) put(t *testing.T, path string, body []byte, token string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, p.ts.URL+path, bytes.NewReader(body))
+	code, msg, err := p.request(path, body, token)
 	check(t, err)
+	return code, msg
+}
+
+// request is put for goroutines other than the test's.
+func (p *pushTarget) request(path string, body []byte, token string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPut, p.ts.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	check(t, err)
+	if err != nil {
+		return 0, "", err
+	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(msg))
+	msg, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(msg)), err
 }
 
 // push uploads the sample NAR file and narinfo of hash, and fails the test
@@ -359,5 +372,55 @@ func TestPushSignatures(t *testing.T) {
 		if err := served.Verify([]signature.PublicKey{k}); err != nil {
 			t.Errorf("served narinfo, key %s: %v", k.Name, err)
 		}
+	}
+}
+
+// TestPushConcurrent pushes one path from several clients at once, and a
+// NAR to one server with its narinfo to another over the same repository.
+func TestPushConcurrent(t *testing.T) {
+	p := newPushTarget(t, false, 0)
+	hashes := p.sampleHashes(t)
+	text, ni := p.sampleNarInfo(t, hashes[0])
+	file, err := os.ReadFile(filepath.Join(p.bucket, ni.URL))
+	check(t, err)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			for _, up := range []struct {
+				path string
+				body []byte
+			}{{"/" + ni.URL, file}, {"/" + hashes[0] + ".narinfo", text}} {
+				if code, msg, err := p.request(up.path, up.body, uploadToken); err != nil || code != http.StatusOK {
+					t.Errorf("concurrent PUT %s: %d %s %v", up.path, code, msg, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	nar := nixtest.Get(t, p.ts.URL+"/nar/"+narName(t, ni)+".nar")
+	if sum := sha256.Sum256(nar); "sha256:"+nixbase32.EncodeToString(sum[:]) != ni.NarHash {
+		t.Fatal("NAR pushed concurrently reads back different")
+	}
+
+	// A second server over the same repository takes the narinfo of a NAR
+	// pushed to the first.
+	rp2 := testrepo.Open(t, p.be, nrepo.DefaultConfig(), filepath.Join(p.dir, "index2.db"))
+	opts, _ := loggingOptions()
+	opts.Uploads, opts.UploadAuth = rp2.NARs(), &server.Auth{}
+	opts.UploadAuth.AddToken(uploadToken)
+	ts2 := httptest.NewServer(server.New(rp2.NARs(), opts))
+	t.Cleanup(ts2.Close)
+	text, ni = p.sampleNarInfo(t, hashes[1])
+	file, err = os.ReadFile(filepath.Join(p.bucket, ni.URL))
+	check(t, err)
+	if code, msg := p.put(t, "/"+ni.URL, file, uploadToken); code != http.StatusOK {
+		t.Fatalf("PUT %s to the first server: %d %s", ni.URL, code, msg)
+	}
+	second := &pushTarget{ts: ts2}
+	if code, msg := second.put(t, "/"+hashes[1]+".narinfo", text, uploadToken); code != http.StatusOK {
+		t.Fatalf("PUT narinfo to the second server: %d %s", code, msg)
+	}
+	if code := p.status(t, "/"+hashes[1]+".narinfo"); code != http.StatusOK {
+		t.Errorf("GET from the first server of a narinfo pushed to the second: %d; want 200", code)
 	}
 }
