@@ -18,6 +18,8 @@
 //	                                NAR's distinct store path strings
 //	narinfo/<hash>.narinfo          the upstream narinfo text, signatures
 //	                                and all, byte for byte
+//	uploads/<FileHash>.nar[.ext]    what a pushed NAR file held, until its
+//	                                narinfo comes (see PutPushedNAR)
 //
 // A recipe is a sequence of (32-byte chunk id, uvarint length) records.
 //

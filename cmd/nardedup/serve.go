@@ -142,7 +142,12 @@ func runServe(c *cli.Context) error {
 		be.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "serve",
+	// A server taking pushes writes, and so keeps a local index of its own.
+	role := "serve"
+	if upAuth != nil {
+		role = "serve-push"
+	}
+	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: role,
 		Chunks: chunkstore.Options{FrameCache: frames}, ReadOnly: upAuth == nil})
 	if err != nil {
 		return err
