@@ -1,0 +1,101 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// httpMetrics are the metrics Observe keeps:
+//
+//	nardedup_http_requests_total{route,code}
+//	nardedup_http_request_duration_seconds{route}
+//	nardedup_http_response_bytes_total{route}       body bytes sent (compressed for nar.zst)
+//	nardedup_http_not_found_total{route}            404s: a narinfo's are cache misses
+//	nardedup_http_requests_in_flight
+//	nardedup_nar_stream_duration_seconds{compression}  NAR downloads answered 200, to their end
+//	nardedup_nar_streams_aborted_total{compression}    of those, cut off before their end
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	bytes    *prometheus.CounterVec
+	notFound *prometheus.CounterVec
+	inFlight prometheus.Gauge
+	streams  *prometheus.HistogramVec
+	aborted  *prometheus.CounterVec
+}
+
+// streamBuckets span a small NAR on a local network to a large one over
+// a slow link.
+var streamBuckets = prometheus.ExponentialBuckets(0.01, 4, 10)
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nardedup_http_requests_total",
+			Help: "HTTP requests answered, by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "nardedup_http_request_duration_seconds",
+			Help:    "Time from a request's arrival to the end of its response, by route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nardedup_http_response_bytes_total",
+			Help: "Response body bytes sent, by route (compressed bytes for nar.zst).",
+		}, []string{"route"}),
+		notFound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nardedup_http_not_found_total",
+			Help: "Requests answered 404, by route; a narinfo's is a cache miss.",
+		}, []string{"route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nardedup_http_requests_in_flight",
+			Help: "HTTP requests being answered.",
+		}),
+		streams: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "nardedup_nar_stream_duration_seconds",
+			Help:    "Duration of the NAR downloads answered 200, by compression.",
+			Buckets: streamBuckets,
+		}, []string{"compression"}),
+		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nardedup_nar_streams_aborted_total",
+			Help: "NAR downloads cut off before their end (client gone, timeout or read error), by compression.",
+		}, []string{"compression"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.bytes, m.notFound, m.inFlight, m.streams, m.aborted} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, route := range routes {
+		m.bytes.WithLabelValues(route)
+		m.notFound.WithLabelValues(route)
+	}
+	for _, comp := range []string{"none", "zstd"} {
+		m.aborted.WithLabelValues(comp)
+	}
+	return m, nil
+}
+
+func (m *httpMetrics) observe(r *http.Request, route string, status int, bytes int64, d time.Duration, aborted bool) {
+	m.inFlight.Dec()
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	m.bytes.WithLabelValues(route).Add(float64(bytes))
+	if status == http.StatusNotFound {
+		m.notFound.WithLabelValues(route).Inc()
+	}
+	if (route != routeNAR && route != routeNARZstd) || r.Method != http.MethodGet || status != http.StatusOK {
+		return
+	}
+	comp := "none"
+	if route == routeNARZstd {
+		comp = "zstd"
+	}
+	m.streams.WithLabelValues(comp).Observe(d.Seconds())
+	if aborted {
+		m.aborted.WithLabelValues(comp).Inc()
+	}
+}
