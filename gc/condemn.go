@@ -17,6 +17,7 @@ import (
 // condemn finds the dead, repacks the mostly dead and writes the list. It
 // returns nil if there is nothing to condemn.
 func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (*lease.Condemned, error) {
+	g.opts.Phase("condemn")
 	cutoff := now.Add(-g.opts.Grace)
 	cond := &lease.Condemned{ID: newID()}
 	if err := g.condemnManifests(ctx, live, cutoff, cond); err != nil {
@@ -163,6 +164,7 @@ func (g *collector) condemnUnindexed(unindexed map[chunkstore.ID]backend.Info, c
 func (g *collector) copyLive(ctx context.Context, repack []repackCand, recompress []chunkstore.ID, rc *recompressor,
 	has func(chunkstore.ID) bool, cond *lease.Condemned) error {
 	if len(repack) > 0 {
+		g.opts.Phase("repack")
 		copied, err := g.repack(ctx, repack, has)
 		if err != nil {
 			return err
@@ -170,6 +172,7 @@ func (g *collector) copyLive(ctx context.Context, repack []repackCand, recompres
 		cond.Packs = append(cond.Packs, copied...)
 	}
 	if len(recompress) > 0 {
+		g.opts.Phase("recompress")
 		if err := rc.copy(ctx, recompress, has); err != nil {
 			return err
 		}

@@ -58,6 +58,12 @@ type Options struct {
 	// the number marked so far and the sum of their NarSize. The mark's
 	// workers call it under a lock: it must return quickly.
 	Progress func(narInfos int, narBytes int64)
+	// Phase, if set, is called as the collection enters each of its
+	// phases, in this order, each only if it runs: list (the usage
+	// before), mark, condemn, repack, recompress, wait (for the writers
+	// to load the condemned list), remark, delete, and list again (the
+	// usage after).
+	Phase func(phase string)
 }
 
 // Usage describes the repository's objects at one moment.
@@ -141,6 +147,9 @@ func (o Options) withDefaults() Options {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
+	if o.Phase == nil {
+		o.Phase = func(string) {}
+	}
 	o.Session.Kind = "gc"
 	return o
 }
@@ -187,11 +196,13 @@ func usage(ctx context.Context, be backend.Backend) (Usage, error) {
 }
 
 func (g *collector) run(ctx context.Context) (rep *Report, err error) {
+	g.opts.Phase("list")
 	if g.rep.Before, err = g.usage(ctx); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if rep != nil {
+			g.opts.Phase("list")
 			if u, uerr := g.usage(ctx); uerr == nil {
 				rep.After = u
 			} else if err == nil {
@@ -272,6 +283,7 @@ func (g *collector) finishEarlier(ctx context.Context, old *lease.Condemned) (bo
 // markLive marks what every narinfo reaches (the first mark) and reports
 // it.
 func (g *collector) markLive(ctx context.Context, live *liveSet) error {
+	g.opts.Phase("mark")
 	g.opts.Logf("marking")
 	if g.opts.Exclude != nil && !g.opts.DryRun {
 		return errors.New("gc: Exclude needs DryRun")

@@ -214,9 +214,15 @@ func TestCollectReclaimsForgottenGenerations(t *testing.T) {
 	r.forget(t, old)
 	before := r.size(t)
 
-	rep, err := gc.Collect(context.Background(), r.rp, opts(t))
+	o := opts(t)
+	var phases []string
+	o.Phase = func(p string) { phases = append(phases, p) }
+	rep, err := gc.Collect(context.Background(), r.rp, o)
 	must(t, err)
 	t.Logf("report: %+v", rep)
+	if got, want := strings.Join(phases, " "), "list mark condemn wait remark delete list"; got != want {
+		t.Errorf("phases: got %q; want %q", got, want)
+	}
 	if rep.Pending != "" {
 		t.Fatalf("pending: %s", rep.Pending)
 	}

@@ -17,6 +17,7 @@ import (
 // (everything, without live) and deletes what is still dead. It reports
 // false if it left the list for a later run.
 func (g *collector) sweep(ctx context.Context, cond *lease.Condemned, live *liveSet, since time.Time) (bool, error) {
+	g.opts.Phase("wait")
 	ok, err := g.lc.Wait(ctx, cond, g.opts.Wait, g.opts.Poll, g.opts.Logf)
 	g.rep.Pending, g.rep.StaleSessions = g.lc.Pending, g.lc.StaleSessions
 	if err != nil || !ok {
@@ -32,6 +33,7 @@ func (g *collector) sweep(ctx context.Context, cond *lease.Condemned, live *live
 	if err := g.markAgain(ctx, live, since); err != nil {
 		return false, err
 	}
+	g.opts.Phase("delete")
 	if err := g.sweepManifests(ctx, cond, live); err != nil {
 		return false, err
 	}
@@ -48,6 +50,7 @@ func (g *collector) sweep(ctx context.Context, cond *lease.Condemned, live *live
 // reloads the index: a live chunk copied meanwhile into a pack written
 // meanwhile lets its condemned pack go.
 func (g *collector) markAgain(ctx context.Context, live *liveSet, since time.Time) error {
+	g.opts.Phase("remark")
 	g.opts.Logf("marking again what changed while waiting")
 	if _, err := mark(ctx, g.be, g.st, live, markOptions{since: since, workers: g.opts.Workers}); err != nil {
 		return err
