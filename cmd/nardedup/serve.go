@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -12,10 +11,13 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
+	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/cache"
 	"github.com/nardedup/nardedup/chunkstore/lease"
+	"github.com/nardedup/nardedup/internal/metrics"
 	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/repo"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/server"
 	"github.com/urfave/cli/v2"
 )
@@ -83,8 +85,14 @@ its narinfo arrives and matches it. Uploads need a repository opened for
 writing: the server then keeps a local index and a session like ingest.
 Pushed narinfos keep their Sig lines; --upload-require-sigs KEYS refuses one
 without a valid signature by one of KEYS, and --sign-key FILE adds the
-server's own signature to each one accepted.`,
-		Flags: repoFlags(
+server's own signature to each one accepted.
+
+Health: /healthz answers 200 while the process serves, /readyz 200 if the
+repository answers (a Stat of its config, reused for 5s) and 503 if not;
+both without auth. Logs: one line per request (method, path, status, bytes,
+duration, client) at info, as text or --log-format json. Metrics: with
+--metrics-listen ADDR, Prometheus metrics at http://ADDR/metrics.`,
+		Flags: repoFlags(append(observeFlags(),
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on", Value: "127.0.0.1:8080", EnvVars: []string{"NARDEDUP_LISTEN"}},
 			&cli.StringFlag{Name: "compression", Usage: "how NARs are offered: zstd (compressed on the fly) or none", Value: "zstd", EnvVars: []string{"NARDEDUP_SERVE_COMPRESSION"}},
 			&cli.IntFlag{Name: "priority", Usage: "nix-cache-info Priority (lower is preferred)", Value: 40, EnvVars: []string{"NARDEDUP_PRIORITY"}},
@@ -106,7 +114,7 @@ server's own signature to each one accepted.`,
 			frameCacheFlag(),
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep a local cache of packs, manifests and index objects in `DIR` (for a repository on S3)", EnvVars: []string{"NARDEDUP_CACHE_DIR"}},
 			&cli.StringFlag{Name: "cache-size", Usage: "bound of --cache-dir in `BYTES` (suffixes K, M, G, T)", Value: "10G", EnvVars: []string{"NARDEDUP_CACHE_SIZE"}},
-		),
+		)...),
 		Action: runServe,
 	}
 }
@@ -129,11 +137,24 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: --max-upload-size: %w", err)
 	}
+	log, err := newLogger(c)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	reg := metrics.NewRegistry()
 	be, err := openBackend(c)
 	if err != nil {
 		return err
 	}
-	if be, err = withCache(c, be); err != nil {
+	if be, err = meter(be, reg); err != nil {
+		be.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	ready := readyCheck(be)
+	if be, err = withCache(c, be); err == nil {
+		err = registerDiskCache(be, reg)
+	}
+	if err != nil {
 		be.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -153,6 +174,9 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	defer rp.Close()
+	if err := metrics.RegisterFrameCache(reg, rp.Chunks().FrameCacheStats); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	st := rp.NARs()
 	if upAuth != nil {
 		ss, err := rp.Chunks().StartSession(c.Context, lease.SessionOptions{Kind: "serve"})
@@ -172,10 +196,33 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	opts.Logger = log
 	h := server.New(st, opts)
-	fmt.Fprintf(os.Stderr, "serving %s on http://%s (%s; %s)\n", c.String("repo"), ln.Addr(), authLine, limitsLine(opts.Limits()))
-	return server.Serve(c.Context, ln, h, server.HTTPOptions{IdleTimeout: c.Duration("idle-timeout")})
+	oh, err := server.Observe(h, server.ObserveOptions{Logger: log, Metrics: reg, Ready: ready})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	stop, err := startMetrics(c, reg, log)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer stop()
+	log.Info("serving "+c.String("repo"), "url", "http://"+ln.Addr().String(), "auth", authLine, "limits", limitsLine(opts.Limits()))
+	return server.Serve(c.Context, ln, oh, server.HTTPOptions{IdleTimeout: c.Duration("idle-timeout")})
+}
+
+// readyCheck returns the check of /readyz: a Stat of the repository's
+// config on be, which should bypass any local cache.
+func readyCheck(be backend.Backend) func(context.Context) error {
+	key := layout.Key(layout.Config, "")
+	return func(ctx context.Context) error {
+		if _, err := be.Stat(ctx, key); err != nil {
+			return fmt.Errorf("stat %s on %s: %w", key, be, err)
+		}
+		return nil
+	}
 }
 
 // serveOptions returns the server options of serve's flags, but for the
