@@ -7,7 +7,9 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/gc"
+	"github.com/nardedup/nardedup/internal/metrics"
 	"github.com/nardedup/nardedup/internal/progress"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/urfave/cli/v2"
 )
@@ -26,8 +28,12 @@ finishes it. Serving and ingesting may go on meanwhile. Objects younger than
 --grace are never condemned. A gc killed at any moment loses nothing: run it
 again. A pack to repack that is damaged where live chunks lie is left in
 place and printed as DAMAGED with the store paths that reach its damaged
-frames; gc does the rest, then exits non-zero.`,
-		Flags: repoFlags(
+frames; gc does the rest, then exits non-zero.
+
+With --metrics-listen ADDR, the current phase, the time spent in each, and
+the backend's requests are served as Prometheus metrics at
+http://ADDR/metrics while it runs.`,
+		Flags: repoFlags(append(observeFlags(),
 			&cli.DurationFlag{Name: "grace", Usage: "never condemn packs and manifests younger than this", Value: gc.DefaultGrace, EnvVars: []string{"NARDEDUP_GC_GRACE"}},
 			&cli.Float64Flag{Name: "repack-below", Usage: "repack packs whose live fraction is below this (0 to 1; negative: never)", Value: gc.DefaultRepackBelow, EnvVars: []string{"NARDEDUP_GC_REPACK_BELOW"}},
 			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for running ingests to load the condemned list", Value: gc.DefaultWait, EnvVars: []string{"NARDEDUP_GC_WAIT"}},
@@ -43,19 +49,41 @@ frames; gc does the rest, then exits non-zero.`,
 			&cli.BoolFlag{Name: "recompress-stored-order", Usage: "recompress frames in the order their packs were stored, not by store path name", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_STORED_ORDER"}},
 			&cli.IntFlag{Name: "recompress-jobs", Usage: "frames compressed at a time", Value: 1, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_JOBS"}},
 			quietFlag("NARDEDUP_GC_QUIET"),
-		),
+		)...),
 		Action: func(c *cli.Context) error {
 			if err := checkGCFlags(c); err != nil {
 				return err
 			}
-			rp, err := openRepo(c, "gc", chunkstore.Options{})
+			log, err := newLogger(c)
+			if err != nil {
+				return fmt.Errorf("gc: %w", err)
+			}
+			reg := metrics.NewRegistry()
+			be, err := openBackend(c)
+			if err != nil {
+				return err
+			}
+			if be, err = meter(be, reg); err != nil {
+				be.Close()
+				return fmt.Errorf("gc: %w", err)
+			}
+			rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "gc"})
 			if err != nil {
 				return err
 			}
 			defer rp.Close()
+			phases, err := metrics.NewGC(reg)
+			if err != nil {
+				return fmt.Errorf("gc: %w", err)
+			}
+			stop, err := startMetrics(c, reg, log)
+			if err != nil {
+				return fmt.Errorf("gc: %w", err)
+			}
+			defer stop()
 			opts := gc.Options{
 				Grace: c.Duration("grace"), RepackBelow: c.Float64("repack-below"), Wait: c.Duration("wait"),
-				DryRun: c.Bool("dry-run"), TempDir: c.String("temp-dir"),
+				DryRun: c.Bool("dry-run"), TempDir: c.String("temp-dir"), Phase: phases.Phase,
 				Copy: chunkstore.CopyOptions{ZstdLevel: c.Int("repack-zstd-level"), GroupSize: c.Int("repack-group-size")},
 				Recompress: gc.RecompressOptions{
 					Enabled: c.Bool("recompress"), MinAge: c.Duration("recompress-min-age"), StoredOrder: c.Bool("recompress-stored-order"),
@@ -78,6 +106,7 @@ frames; gc does the rest, then exits non-zero.`,
 			}
 			rep, err := gc.Collect(c.Context, rp, opts)
 			pr.Close()
+			phases.Done(rep)
 			if rep != nil {
 				printGCReport(os.Stdout, rep, opts.DryRun)
 			}

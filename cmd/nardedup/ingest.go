@@ -17,6 +17,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/s3"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/decompress"
+	"github.com/nardedup/nardedup/internal/metrics"
 	"github.com/nardedup/nardedup/internal/progress"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/repo"
@@ -54,8 +55,12 @@ skipped. A store path that fails a check is reported by name and nothing of it
 is stored; the others go on and the command exits non-zero.
 
 The chunking and compression flags apply when the repository is created and
-are recorded in it; later runs use the recorded values.`,
-		Flags: repoFlags(
+are recorded in it; later runs use the recorded values.
+
+With --metrics-listen ADDR, the run's counters (store paths by result, NAR,
+source and stored bytes, new and duplicate chunks) and the backend's requests
+are served as Prometheus metrics at http://ADDR/metrics while it runs.`,
+		Flags: repoFlags(append(observeFlags(),
 			&cli.IntFlag{Name: "jobs", Usage: "NARs processed in parallel", Value: runtime.NumCPU(), EnvVars: []string{"NARDEDUP_JOBS"}},
 			&cli.StringFlag{Name: "list", Aliases: []string{"paths"}, Usage: "take the narinfos to ingest from this file: store paths one a line, or an S3 Inventory manifest.json (needed for HTTP sources)", EnvVars: []string{"NARDEDUP_LIST", "NARDEDUP_PATHS"}},
 			&cli.StringFlag{Name: "shard", Usage: "K/N: ingest only the store paths whose package name's FNV-1a hash is K modulo N", EnvVars: []string{"NARDEDUP_SHARD"}},
@@ -66,7 +71,7 @@ are recorded in it; later runs use the recorded values.`,
 			&cli.IntFlag{Name: "group-size", Usage: "at creation: bytes of new chunks compressed together", Value: chunkstore.DefaultConfig().GroupSize, EnvVars: []string{"NARDEDUP_GROUP_SIZE"}},
 			&cli.StringFlag{Name: "strip", Usage: "at creation: what to cut from store paths, hash or hash-name", Value: narstore.DefaultConfig().Strip, EnvVars: []string{"NARDEDUP_STRIP"}},
 			quietFlag("NARDEDUP_INGEST_QUIET"),
-		),
+		)...),
 		Action: runIngest,
 	}
 }
@@ -82,13 +87,22 @@ func runIngest(c *cli.Context) error {
 			return fmt.Errorf("--shard: %w", err)
 		}
 	}
+	log, err := newLogger(c)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
 	src, total, err := openSource(c.Context, c.Args().First(), c.String("list"))
 	if err != nil {
 		return err
 	}
+	reg := metrics.NewRegistry()
 	be, err := repo.CreateBackend(c.Context, c.String("repo"))
 	if err != nil {
 		return err
+	}
+	if be, err = meter(be, reg); err != nil {
+		be.Close()
+		return fmt.Errorf("ingest: %w", err)
 	}
 	if err := initRepo(c, be); err != nil {
 		return err
@@ -98,6 +112,15 @@ func runIngest(c *cli.Context) error {
 		return err
 	}
 	defer rp.Close()
+	counters, err := metrics.NewIngest(reg)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	stop, err := startMetrics(c, reg, log)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	defer stop()
 	part := ""
 	if shard != (ingest.Shard{}) {
 		part = ", shard " + shard.String()
@@ -105,7 +128,8 @@ func runIngest(c *cli.Context) error {
 	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs%s, xz decoder %s)\n", src, be, c.Int("jobs"), part, decompress.DefaultXZ())
 	rep := startProgress(c, "ingest")
 	stats, err := ingest.Run(c.Context, src, rp, ingest.Options{
-		Jobs: c.Int("jobs"), Progress: func(s ingest.Stats) { rep.Update(ingestCounts(s, total)) }, ProgressEvery: progress.DefaultRedraw,
+		Jobs: c.Int("jobs"), Progress: func(s ingest.Stats) { rep.Update(ingestCounts(s, total)); counters.Update(s) },
+		ProgressEvery: progress.DefaultRedraw,
 		MaxConsecutiveFailures: c.Int("max-consecutive-failures"), Shard: shard,
 	})
 	rep.Close()
