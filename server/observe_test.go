@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -216,5 +220,72 @@ func TestAccessLog(t *testing.T) {
 	}
 	if lines[1]["status"] != 404.0 {
 		t.Errorf("access log of a missing narinfo: status %v; want 404", lines[1]["status"])
+	}
+}
+
+// BenchmarkObserveNarInfo GETs a narinfo through a loopback connection,
+// from the Server alone and through Observe with its metrics and an
+// access log (to a discarded JSON handler): the difference is what
+// observing costs a request.
+func BenchmarkObserveNarInfo(b *testing.B) {
+	r := newRepo(b)
+	u := r.largest(b)
+	plain := r.serve(b, server.Options{})
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	h, err := server.Observe(server.New(r.st, server.Options{Logger: log}), server.ObserveOptions{Logger: log, Metrics: prometheus.NewRegistry()})
+	check(b, err)
+	observed := httptest.NewServer(h)
+	b.Cleanup(observed.Close)
+	for _, ts := range []struct {
+		name string
+		srv  *httptest.Server
+	}{{"plain", plain}, {"observed", observed}} {
+		b.Run(ts.name, func(b *testing.B) {
+			client, url := ts.srv.Client(), ts.srv.URL+"/"+u.hash+".narinfo"
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := client.Get(url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("GET %s: %d", url, resp.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+// A NAR download cut off by its client is counted as aborted and logged
+// so, and the abort still reaches net/http, which closes the connection.
+func TestObserveAbortedNAR(t *testing.T) {
+	r := newRepo(t)
+	_, name := r.putBigNAR(t, 24<<20)
+	ts, reg, logs := r.observed(t, server.Options{Compression: "none"}, server.ObserveOptions{})
+	u, err := url.Parse(ts.URL)
+	check(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	check(t, err)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /nar/%s.nar HTTP/1.1\r\nHost: %s\r\n\r\n", name, u.Host)
+	if _, err := io.ReadFull(conn, make([]byte, 8<<10)); err != nil {
+		t.Fatalf("reading the start of the response: %v", err)
+	}
+	conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if value(t, reg, "nardedup_nar_streams_aborted_total", map[string]string{"compression": "none"}) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("aborted NAR streams: not 1 10s after the client hung up")
+		}
+	}
+	if got := value(t, reg, "nardedup_http_requests_in_flight", map[string]string{}); got != 0 {
+		t.Errorf("requests in flight after the abort: got %v; want 0", got)
+	}
+	if !strings.Contains(logs.String(), `"aborted":true`) {
+		t.Errorf("access log does not mark the download aborted:\n%s", logs)
 	}
 }
