@@ -54,18 +54,13 @@ http://ADDR/metrics while it runs.`,
 			if err := checkGCFlags(c); err != nil {
 				return err
 			}
-			log, err := newLogger(c)
+			log, reg, err := observe(c)
 			if err != nil {
 				return fmt.Errorf("gc: %w", err)
 			}
-			reg := metrics.NewRegistry()
-			be, err := openBackend(c)
+			be, err := openMetered(c, reg)
 			if err != nil {
 				return err
-			}
-			if be, err = meter(be, reg); err != nil {
-				be.Close()
-				return fmt.Errorf("gc: %w", err)
 			}
 			rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "gc"})
 			if err != nil {

@@ -87,7 +87,7 @@ func runIngest(c *cli.Context) error {
 			return fmt.Errorf("--shard: %w", err)
 		}
 	}
-	log, err := newLogger(c)
+	log, reg, err := observe(c)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
@@ -95,13 +95,11 @@ func runIngest(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	reg := metrics.NewRegistry()
 	be, err := repo.CreateBackend(c.Context, c.String("repo"))
 	if err != nil {
 		return err
 	}
 	if be, err = meter(be, reg); err != nil {
-		be.Close()
 		return fmt.Errorf("ingest: %w", err)
 	}
 	if err := initRepo(c, be); err != nil {

@@ -52,11 +52,32 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	return log, nil
 }
 
-// meter wraps be to count its requests on reg.
+// observe sets up what a long-running command logs and exports: its
+// logger (see newLogger) and its metrics registry.
+func observe(c *cli.Context) (*slog.Logger, *prometheus.Registry, error) {
+	log, err := newLogger(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, metrics.NewRegistry(), nil
+}
+
+// openMetered opens the backend of --repo with its requests counted on
+// reg.
+func openMetered(c *cli.Context, reg prometheus.Registerer) (backend.Backend, error) {
+	be, err := openBackend(c)
+	if err != nil {
+		return nil, err
+	}
+	return meter(be, reg)
+}
+
+// meter wraps be to count its requests on reg; on failure it closes be.
 func meter(be backend.Backend, reg prometheus.Registerer) (backend.Backend, error) {
 	m, err := metered.New(be, reg)
 	if err != nil {
-		return be, fmt.Errorf("metrics of %s: %w", be, err)
+		be.Close()
+		return nil, fmt.Errorf("metrics of %s: %w", be, err)
 	}
 	return m, nil
 }

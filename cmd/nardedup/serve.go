@@ -137,18 +137,13 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: --max-upload-size: %w", err)
 	}
-	log, err := newLogger(c)
+	log, reg, err := observe(c)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	reg := metrics.NewRegistry()
-	be, err := openBackend(c)
+	be, err := openMetered(c, reg)
 	if err != nil {
 		return err
-	}
-	if be, err = meter(be, reg); err != nil {
-		be.Close()
-		return fmt.Errorf("serve: %w", err)
 	}
 	ready := readyCheck(be)
 	if be, err = withCache(c, be); err == nil {
