@@ -15,7 +15,7 @@ import (
 //	nardedup_http_response_bytes_total{route}       body bytes sent (compressed for nar.zst)
 //	nardedup_http_not_found_total{route}            404s: a narinfo's are cache misses
 //	nardedup_http_requests_in_flight
-//	nardedup_nar_stream_duration_seconds{compression}  NAR downloads answered 200, to their end
+//	nardedup_nar_stream_duration_seconds{compression}  NAR downloads answered 200 or 206, to their end
 //	nardedup_nar_streams_aborted_total{compression}    of those, cut off before their end
 type httpMetrics struct {
 	requests *prometheus.CounterVec
@@ -56,7 +56,7 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		}),
 		streams: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "nardedup_nar_stream_duration_seconds",
-			Help:    "Duration of the NAR downloads answered 200, by compression.",
+			Help:    "Duration of the NAR downloads answered 200 or 206 (a range), by compression.",
 			Buckets: streamBuckets,
 		}, []string{"compression"}),
 		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -87,7 +87,8 @@ func (m *httpMetrics) observe(r *http.Request, route string, status int, bytes i
 	if status == http.StatusNotFound {
 		m.notFound.WithLabelValues(route).Inc()
 	}
-	if (route != routeNAR && route != routeNARZstd) || r.Method != http.MethodGet || status != http.StatusOK {
+	stream := status == http.StatusOK || status == http.StatusPartialContent
+	if (route != routeNAR && route != routeNARZstd) || r.Method != http.MethodGet || !stream {
 		return
 	}
 	comp := "none"

@@ -74,6 +74,7 @@ type observer struct {
 const (
 	routeCacheInfo = "nix-cache-info"
 	routeNarInfo   = "narinfo"
+	routeListing   = "ls"
 	routeNAR       = "nar"
 	routeNARZstd   = "nar.zst"
 	routeHealth    = "healthz"
@@ -81,7 +82,7 @@ const (
 	routeOther     = "other"
 )
 
-var routes = []string{routeCacheInfo, routeNarInfo, routeNAR, routeNARZstd, routeHealth, routeReady, routeOther}
+var routes = []string{routeCacheInfo, routeNarInfo, routeListing, routeNAR, routeNARZstd, routeHealth, routeReady, routeOther}
 
 // routeOf names the route of a request path, as ServeHTTP dispatches it.
 func routeOf(p string) string {
@@ -95,6 +96,8 @@ func routeOf(p string) string {
 		return routeReady
 	case strings.HasSuffix(p, ".narinfo") && strings.Count(p, "/") == 1:
 		return routeNarInfo
+	case strings.HasSuffix(p, ".ls") && strings.Count(p, "/") == 1:
+		return routeListing
 	case nar && strings.HasSuffix(p, ".nar"):
 		return routeNAR
 	case nar && strings.HasSuffix(p, ".nar.zst"):

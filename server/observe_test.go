@@ -57,6 +57,17 @@ func TestObserveMetrics(t *testing.T) {
 	get("/"+u.hash+".narinfo", 200)
 	get("/00000000000000000000000000000000.narinfo", 404)
 	narBytes := get("/nar/"+name+".nar", 200)
+	req, err := http.NewRequest(http.MethodGet, ts.URL+"/nar/"+name+".nar", nil)
+	check(t, err)
+	req.Header.Set("Range", "bytes=0-99")
+	resp, err := http.DefaultClient.Do(req)
+	check(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent {
+		t.Fatalf("GET a range of NAR %s: got status %d; want 206", name, resp.StatusCode)
+	}
+	get("/"+u.hash+".ls", 200)
 	get("/nar/"+name+".nar.zst", 200)
 	get("/nope", 404)
 	if narBytes != int64(u.ni.NarSize) {
@@ -68,7 +79,7 @@ func TestObserveMetrics(t *testing.T) {
 		want        float64
 	}{
 		{"nix-cache-info", "200", 1}, {"narinfo", "200", 2}, {"narinfo", "404", 1},
-		{"nar", "200", 1}, {"nar.zst", "200", 1}, {"other", "404", 1},
+		{"nar", "200", 1}, {"nar", "206", 1}, {"nar.zst", "200", 1}, {"ls", "200", 1}, {"other", "404", 1},
 	} {
 		got := value(t, reg, "nardedup_http_requests_total", map[string]string{"route": c.route, "code": c.code})
 		if got != c.want {
@@ -79,6 +90,7 @@ func TestObserveMetrics(t *testing.T) {
 # HELP nardedup_http_not_found_total Requests answered 404, by route; a narinfo's is a cache miss.
 # TYPE nardedup_http_not_found_total counter
 nardedup_http_not_found_total{route="healthz"} 0
+nardedup_http_not_found_total{route="ls"} 0
 nardedup_http_not_found_total{route="nar"} 0
 nardedup_http_not_found_total{route="nar.zst"} 0
 nardedup_http_not_found_total{route="narinfo"} 1
@@ -89,13 +101,23 @@ nardedup_http_not_found_total{route="readyz"} 0
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "nardedup_http_not_found_total"); err != nil {
 		t.Error(err)
 	}
-	for route, want := range map[string]int64{"nar": narBytes, "nix-cache-info": infoBytes} {
+	for route, want := range map[string]int64{"nar": narBytes + 100, "nix-cache-info": infoBytes} {
 		if got := value(t, reg, "nardedup_http_response_bytes_total", map[string]string{"route": route}); got != float64(want) {
 			t.Errorf("response bytes of %s: got %v; want %d", route, got, want)
 		}
 	}
-	if n := testutil.CollectAndCount(reg, "nardedup_nar_stream_duration_seconds"); n != 2 {
-		t.Errorf("NAR stream duration series: got %d; want 2 (none, zstd)", n)
+	streams := map[string]uint64{}
+	mfs, err := reg.Gather()
+	check(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "nardedup_nar_stream_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				streams[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if want := map[string]uint64{"none": 2, "zstd": 1}; !maps.Equal(streams, want) {
+		t.Errorf("NAR streams timed, by compression: got %v; want %v (a whole NAR and a range, a compressed one)", streams, want)
 	}
 	if got := value(t, reg, "nardedup_http_requests_in_flight", map[string]string{}); got != 0 {
 		t.Errorf("requests in flight after all answered: got %v; want 0", got)
