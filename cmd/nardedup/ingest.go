@@ -127,8 +127,7 @@ func runIngest(c *cli.Context) error {
 	rep := startProgress(c, "ingest")
 	stats, err := ingest.Run(c.Context, src, rp, ingest.Options{
 		Jobs: c.Int("jobs"), Progress: func(s ingest.Stats) { rep.Update(ingestCounts(s, total)); counters.Update(s) },
-		ProgressEvery: progress.DefaultRedraw,
-		MaxConsecutiveFailures: c.Int("max-consecutive-failures"), Shard: shard,
+		ProgressEvery: progress.DefaultRedraw, MaxConsecutiveFailures: c.Int("max-consecutive-failures"), Shard: shard,
 	})
 	rep.Close()
 	printSummary(os.Stdout, stats)
