@@ -109,40 +109,41 @@ type Table struct {
 // Decode parses a table with the given number of sections, checking its
 // structure; it holds on to b.
 func Decode(b []byte, sections int) (*Table, error) {
-	d := decoder{b: b}
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)/pack.IDSize) {
-		return nil, fmt.Errorf("%w: %d packs exceed the data", ErrCorrupt, n)
-	}
+	d := pack.NewDecoder(b)
 	t := &Table{}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		t.packs = append(t.packs, pack.ID(d.b[:pack.IDSize]))
-		d.b = d.b[pack.IDSize:]
+	n := d.Count(d.Len() / pack.IDSize)
+	for range n {
+		t.packs = append(t.packs, d.ID())
 	}
 	for range sections {
-		start := d.b
-		nruns := d.uvarint()
+		start := len(b) - d.Len()
+		nruns := d.Uvarint()
 		var count uint64
-		for i := uint64(0); i < nruns && d.err == nil; i++ {
-			r := d.run()
-			if d.err == nil && r.pack >= uint64(len(t.packs)) {
-				d.err = fmt.Errorf("%w: pack %d of %d", ErrCorrupt, r.pack, len(t.packs))
+		for i := uint64(0); i < nruns && d.Err() == nil; i++ {
+			r := readRun(d)
+			if r.pack >= uint64(len(t.packs)) {
+				d.Fail("pack %d of %d", r.pack, len(t.packs))
 			}
 			count += r.count
 		}
-		if d.err != nil {
-			return nil, d.err
+		if d.Err() != nil {
+			return nil, corrupt(d.Err())
 		}
-		t.sections = append(t.sections, start[:len(start)-len(d.b)])
+		t.sections = append(t.sections, b[start:len(b)-d.Len()])
 		t.counts = append(t.counts, count)
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d bytes after the last section", ErrCorrupt, len(d.b))
+	if d.Err() == nil && d.Len() != 0 {
+		d.Fail("%d bytes after the last section", d.Len())
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err() != nil {
+		return nil, corrupt(d.Err())
 	}
 	return t, nil
+}
+
+// corrupt rewraps an error of pack.Decoder as this package's.
+func corrupt(err error) error {
+	return fmt.Errorf("%w: %v", ErrCorrupt, err)
 }
 
 // Len returns the number of chunks section locates.
@@ -153,15 +154,15 @@ func (t *Table) Packs() []pack.ID { return t.packs }
 
 // Cursor returns a cursor at the first chunk of section.
 func (t *Table) Cursor(section int) *Cursor {
-	c := &Cursor{t: t, d: decoder{b: t.sections[section]}}
-	c.d.uvarint() // the run count, checked by Decode
+	c := &Cursor{t: t, d: pack.NewDecoder(t.sections[section])}
+	c.d.Uvarint() // the run count, checked by Decode
 	return c
 }
 
 // Cursor reads a section's locations in order.
 type Cursor struct {
 	t    *Table
-	d    decoder
+	d    *pack.Decoder
 	cur  run
 	left uint64 // chunks left in cur
 }
@@ -169,12 +170,12 @@ type Cursor struct {
 // Next returns the location of the next chunk, whose length is size.
 func (c *Cursor) Next(size uint32) (index.Location, error) {
 	if c.left == 0 {
-		if len(c.d.b) == 0 {
+		if c.d.Len() == 0 {
 			return index.Location{}, fmt.Errorf("%w: more chunks than locations", ErrCorrupt)
 		}
-		c.cur = c.d.run()
-		if c.d.err != nil {
-			return index.Location{}, c.d.err
+		c.cur = readRun(c.d)
+		if c.d.Err() != nil {
+			return index.Location{}, corrupt(c.d.Err())
 		}
 		c.left = c.cur.count
 	}
@@ -192,41 +193,24 @@ func (c *Cursor) Next(size uint32) (index.Location, error) {
 
 // Done reports an error unless every location of the section was read.
 func (c *Cursor) Done() error {
-	if c.left != 0 || len(c.d.b) != 0 {
+	if c.left != 0 || c.d.Len() != 0 {
 		return fmt.Errorf("%w: fewer chunks than locations", ErrCorrupt)
 	}
 	return nil
 }
 
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = fmt.Errorf("%w: truncated varint", ErrCorrupt)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) run() run {
-	r := run{pack: d.uvarint(), frameOffset: d.uvarint(), clen: d.uvarint(), ulen: d.uvarint(),
-		offset: d.uvarint(), count: d.uvarint()}
+// readRun reads a run, checking that it fits its frame.
+func readRun(d *pack.Decoder) run {
+	r := run{pack: d.Uvarint(), frameOffset: d.Uvarint(), clen: d.Uvarint(), ulen: d.Uvarint(),
+		offset: d.Uvarint(), count: d.Uvarint()}
 	switch {
-	case d.err != nil:
+	case d.Err() != nil:
 	case r.count == 0 || r.count > MaxFrameSize:
-		d.err = fmt.Errorf("%w: run of %d chunks", ErrCorrupt, r.count)
+		d.Fail("run of %d chunks", r.count)
 	case r.clen == 0 || r.clen > MaxFrameSize || r.ulen == 0 || r.ulen > MaxFrameSize:
-		d.err = fmt.Errorf("%w: frame of %d/%d bytes", ErrCorrupt, r.clen, r.ulen)
+		d.Fail("frame of %d/%d bytes", r.clen, r.ulen)
 	case r.frameOffset > math.MaxInt64-r.clen || r.offset >= r.ulen:
-		d.err = fmt.Errorf("%w: run at frame %d offset %d", ErrCorrupt, r.frameOffset, r.offset)
+		d.Fail("run at frame %d offset %d", r.frameOffset, r.offset)
 	}
 	return r
 }
