@@ -14,8 +14,11 @@
 //	gc/condemned                  what a running garbage collection condemned
 //	forward/<2 hex>/<pack id>     where a deleted pack's chunks live now
 //	uploads/<file hash>.nar[.ext] a pushed NAR file awaiting its narinfo
+//	names/<name hash>/<NarHash>   an empty object: a NAR of that package
+//	                              name is stored (NameOf; ingest's names
+//	                              dedup lists one name's NARs)
 //
-// Packs, index objects and manifests are immutable and named by their
+// Packs, index objects, manifests and names objects are immutable and named by their
 // content (packs by a hash of their bytes and a nonce), so caches may keep
 // them forever. So are forward records: garbage collection writes one
 // once, before it deletes the pack it names, and never rewrites it.
@@ -25,6 +28,8 @@ package layout
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -47,10 +52,11 @@ const (
 	Condemned
 	Forward
 	Upload
+	Names
 )
 
 // Types lists every kind of object.
-var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward, Upload}
+var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward, Upload, Names}
 
 // spec is how one kind of object is named.
 type spec struct {
@@ -59,6 +65,7 @@ type spec struct {
 	key    string // the whole key of a single object
 	suffix string // after the name
 	shard  bool   // a directory of the name's first two characters between dir and name
+	group  bool   // the name is "<group>/<leaf>": one directory a group
 	fixed  bool   // content-addressed: never changes once written
 }
 
@@ -73,6 +80,7 @@ var specs = [...]spec{
 	Condemned: {name: "gc", key: "gc/condemned"},
 	Forward:   {name: "forward", dir: "forward", shard: true, fixed: true},
 	Upload:    {name: "uploads", dir: "uploads"},
+	Names:     {name: "names", dir: "names", group: true, fixed: true},
 }
 
 // String returns the kind's name: the first element of its keys ("packs",
@@ -151,6 +159,10 @@ func (s spec) parse(key string) (string, bool) {
 		rest = name
 	}
 	name, ok := strings.CutSuffix(rest, s.suffix)
+	if s.group {
+		group, leaf, found := strings.Cut(name, "/")
+		return name, ok && found && group != "" && leaf != "" && !strings.Contains(leaf, "/")
+	}
 	if !ok || name == "" || strings.Contains(name, "/") {
 		return "", false
 	}
@@ -175,6 +187,24 @@ func List(ctx context.Context, be backend.Backend, t Type, fn func(name string, 
 // ManifestOf returns the handle of the manifest of the NAR whose SHA-256
 // is h.
 func ManifestOf(h narfmt.Hash) Handle { return Handle{Manifest, h.String()} }
+
+// NameGroup returns the directory under names/ of the NARs of package
+// name (ingest.PackageName): 32 hex digits of the name's SHA-256, so that
+// any name makes a valid key.
+func NameGroup(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+// NameOf returns the handle of the names object saying that the NAR whose
+// SHA-256 is h belongs to package name.
+func NameOf(name string, h narfmt.Hash) Handle {
+	return Handle{Names, NameGroup(name) + "/" + h.String()}
+}
+
+// NamesPrefix returns the key prefix of the names objects of package name:
+// what to list to find its NARs.
+func NamesPrefix(name string) string { return specs[Names].dir + "/" + NameGroup(name) + "/" }
 
 // NarInfoOf returns the handle of the narinfo of a store path hash.
 func NarInfoOf(hash string) Handle { return Handle{NarInfo, hash} }

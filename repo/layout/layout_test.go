@@ -25,6 +25,7 @@ func TestKeyParse(t *testing.T) {
 		{layout.Handle{Type: layout.Condemned}, "gc/condemned"},
 		{layout.Handle{Type: layout.Forward, Name: "3fa0b1"}, "forward/3f/3fa0b1"},
 		{layout.Handle{Type: layout.Upload, Name: "0c2wd7rk.nar.xz"}, "uploads/0c2wd7rk.nar.xz"},
+		{layout.Handle{Type: layout.Names, Name: "9e1c/0c2wd7rk"}, "names/9e1c/0c2wd7rk"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -52,6 +53,7 @@ func TestParseRejects(t *testing.T) {
 		"", "configx", "packs/3fa0", "packs/3f/", "packs//3fa0", "index/",
 		"narinfo/x8shz8np", "narinfo/a/b.narinfo", "narinfo/.narinfo",
 		"tombstones/x.nar", "gc/other", "other/thing", "manifests/a/b",
+		"names/9e1c", "names/9e1c/", "names//0c2w", "names/9e1c/0c2w/x",
 	} {
 		if h, err := layout.Parse(key); err == nil {
 			t.Errorf("Parse(%q) = %+v; want an error", key, h)
@@ -66,8 +68,19 @@ func TestImmutable(t *testing.T) {
 			got = append(got, ty.String())
 		}
 	}
-	if want := []string{"packs", "index", "manifests", "forward"}; !slices.Equal(got, want) {
+	if want := []string{"packs", "index", "manifests", "forward", "names"}; !slices.Equal(got, want) {
 		t.Errorf("immutable kinds %v; want %v", got, want)
+	}
+}
+
+func TestNameOf(t *testing.T) {
+	var h [32]byte
+	key := layout.NameOf("hello", h).Key()
+	if !hasPrefix(key, layout.NamesPrefix("hello")) || hasPrefix(key, layout.NamesPrefix("hell")) {
+		t.Errorf("NameOf(hello) = %q; prefix %q", key, layout.NamesPrefix("hello"))
+	}
+	if got, err := layout.Parse(key); err != nil || got.Type != layout.Names {
+		t.Errorf("Parse(%q) = %+v, %v; want a names object", key, got, err)
 	}
 }
 
