@@ -42,6 +42,20 @@
 // lookups; it is derived data, refreshed from the index objects when the store
 // opens and rebuilt from them (or from the packs alone) by Rebuild.
 //
+// A store opened with Options.Candidates writes without the local index
+// (candidates.go): it deduplicates only against the chunks its caller
+// offers (AddCandidates; ingest offers the chunks of the newest earlier
+// NARs of the same package name, from their manifests' location tables),
+// those it stored itself, and those pending in it, in a bounded set,
+// least recently used forgotten. It still writes index objects (garbage
+// collection and Rebuild read them), honours the condemned list as an
+// indexed store does (a candidate in a condemned pack is passed over and
+// dropped when the list is loaded and when it goes) and checks that an
+// offered location's pack exists, since garbage collection may have moved
+// its chunks. Each stream's result says where its chunks lie
+// (WriteResult.LocateAll), for the manifest's location table. A chunk the
+// candidates miss is stored again.
+//
 // # Durability
 //
 // Write order is the crash-safety contract: a pack, then its index object,

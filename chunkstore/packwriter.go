@@ -15,6 +15,7 @@ type ticket struct {
 	done chan struct{}
 	seq  uint64
 	err  error
+	b    *packBuilder // the pack it went into, with Options.Candidates
 }
 
 func newTicket() *ticket { return &ticket{done: make(chan struct{})} }
@@ -40,6 +41,9 @@ type packBuilder struct {
 	seq  uint64
 	data []byte
 	toc  pack.TOC
+	// locs, with Options.Candidates, says where each chunk lies once the
+	// pack is stored (WriteResult.LocateAll).
+	locs map[ID]Location
 }
 
 // claimState says what claim found.
@@ -51,44 +55,69 @@ const (
 	claimDurable                   // indexed
 )
 
-// claim checks whether the repository holds id. If not, it records id as
-// pending under t, so that no other writer stores it again, and returns
-// claimNew. For a chunk pending under another ticket it returns that ticket.
-func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, error) {
+// claim checks whether the repository holds id (in the index, or among
+// the candidates of a store without one). If so, it returns claimDurable
+// and where. If not, it records id as pending under t, so that no other
+// writer stores it again, and returns claimNew. For a chunk pending under
+// another ticket it returns that ticket.
+func (s *Store) claim(id ID, t *ticket) (claimState, *ticket, Location, error) {
+	if s.cands != nil {
+		return s.claimCandidate(id, t)
+	}
 	if err := s.needIndex("store chunk"); err != nil {
-		return 0, nil, err
+		return 0, nil, Location{}, err
 	}
 	s.wr.mu.Lock()
 	if s.wr.err != nil {
 		s.wr.mu.Unlock()
-		return 0, nil, s.wr.err
+		return 0, nil, Location{}, s.wr.err
 	}
 	if other, ok := s.wr.pending[id]; ok {
 		s.wr.mu.Unlock()
-		return claimPending, other, nil
+		return claimPending, other, Location{}, nil
 	}
 	s.wr.mu.Unlock()
 	// The index is only ever added to before a pending entry is removed, so
 	// a chunk missing from both is really new.
 	// A chunk held only by condemned packs is stored again: those packs
 	// are about to go.
-	_, f, err := s.idx.Lookup(id, s.lease.Avoid)
+	loc, f, err := s.idx.Lookup(id, s.lease.Avoid)
 	if err != nil {
-		return 0, nil, s.wrap("index lookup", err)
+		return 0, nil, Location{}, s.wrap("index lookup", err)
 	}
 	if f == index.FoundOK {
-		return claimDurable, nil, nil
+		return claimDurable, nil, loc, nil
 	}
 	s.wr.mu.Lock()
 	defer s.wr.mu.Unlock()
 	if other, ok := s.wr.pending[id]; ok {
-		return claimPending, other, nil
+		return claimPending, other, Location{}, nil
 	}
-	if _, f, _ := s.idx.Lookup(id, s.lease.Avoid); f == index.FoundOK {
-		return claimDurable, nil, nil
+	if loc, f, _ := s.idx.Lookup(id, s.lease.Avoid); f == index.FoundOK {
+		return claimDurable, nil, loc, nil
 	}
 	s.wr.pending[id] = t
-	return claimNew, t, nil
+	return claimNew, t, Location{}, nil
+}
+
+// claimCandidate is claim for a store without an index. Chunks a stored
+// pack holds are added to the candidates before their pending entries are
+// removed, so a chunk missing from both was not stored by this process
+// lately.
+func (s *Store) claimCandidate(id ID, t *ticket) (claimState, *ticket, Location, error) {
+	s.wr.mu.Lock()
+	defer s.wr.mu.Unlock()
+	if s.wr.err != nil {
+		return 0, nil, Location{}, s.wr.err
+	}
+	if other, ok := s.wr.pending[id]; ok {
+		return claimPending, other, Location{}, nil
+	}
+	if loc, ok := s.cands.get(id, s.lease.Avoid); ok {
+		return claimDurable, nil, loc, nil
+	}
+	s.wr.pending[id] = t
+	return claimNew, t, Location{}, nil
 }
 
 // appendFrame adds a compressed frame holding chunks to the open pack and
@@ -106,6 +135,9 @@ func (s *Store) appendFrame(frame []byte, ulen int, chunks []pack.ChunkInfo, t *
 		s.wr.nextSeq++
 	}
 	b := s.wr.cur
+	if s.cands != nil {
+		t.b = b
+	}
 	fi := uint32(len(b.toc.Frames))
 	b.toc.Frames = append(b.toc.Frames, pack.FrameInfo{
 		Offset: int64(len(b.data)), CLen: uint32(len(frame)), ULen: uint32(ulen), Hash: Sum(frame),
@@ -206,7 +238,11 @@ func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
 	if err := s.be.Put(ctx, IndexKey(id), bytes.NewReader(toc), int64(len(toc))); err != nil {
 		return s.wrap("store index of pack "+id.String(), err)
 	}
-	if err := s.idx.AddPack(id, &b.toc); err != nil {
+	b.data = nil // tickets keep b: let the pack's bytes go
+	if s.cands != nil {
+		b.locs = packLocations(id, &b.toc)
+		s.cands.addPack(id, b.locs)
+	} else if err := s.idx.AddPack(id, &b.toc); err != nil {
 		return s.wrap("update local index", err)
 	}
 	s.wr.mu.Lock()

@@ -33,6 +33,15 @@ type Options struct {
 	// whose manifests carry them does: no local index, no index objects
 	// read, nothing written. Lookup fails with ErrNoIndex.
 	NoIndex bool
+	// Candidates, if positive, opens the store to write without a local
+	// index, as NoIndex does to read: no index objects are read (they
+	// are still written), and a chunk is stored unless it is pending in
+	// this process or among the candidates: the chunks offered with
+	// AddCandidates and those this process stored, at most Candidates of
+	// them, the least recently used forgotten. Memory is then bounded by
+	// Candidates (about 200 bytes an entry), whatever the repository's
+	// size; a chunk the candidates miss is stored again.
+	Candidates int
 	// FrameCache, if positive, keeps up to this many bytes of decoded
 	// frames in memory, most recently used first, for readers: a frame
 	// that several chunks of a NAR, or several NARs, are read from is then
@@ -64,6 +73,7 @@ type Store struct {
 	cfg   Config
 	opts  Options
 	idx   *index.Index  // the local index (sync.go, index.go)
+	cands *candidates   // instead of idx, with Options.Candidates
 	syncs syncState     // its reloads from the index objects
 	lease *lease.Writer // the condemned list as of the last Sync, holds, session
 
@@ -85,6 +95,9 @@ type Store struct {
 func Open(ctx context.Context, be backend.Backend, cfg Config, opts Options) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Candidates > 0 {
+		opts.NoIndex = true
 	}
 	if opts.IndexPath == "" && !opts.NoIndex {
 		return nil, errors.New("chunkstore: no local index path")
@@ -118,6 +131,9 @@ func Open(ctx context.Context, be backend.Backend, cfg Config, opts Options) (*S
 		durable: newDurability(),
 		stop:    make(chan struct{}),
 		lease:   lease.NewWriter(),
+	}
+	if opts.Candidates > 0 {
+		s.cands = newCandidates(opts.Candidates)
 	}
 	if opts.FrameCache > 0 {
 		s.rd.frames = newFrameCache(opts.FrameCache)

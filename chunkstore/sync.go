@@ -30,12 +30,16 @@ import (
 // bytes a pack (a million random ids measured), so 10 million packs, 320
 // TiB of 32 MiB packs, take about 0.8 GiB.
 func (s *Store) Sync(ctx context.Context) error {
-	if s.idx == nil {
+	if s.idx == nil && s.cands == nil {
 		return nil // nothing to bring up to date
 	}
 	cond, err := lease.LoadCondemned(ctx, s.be)
 	if err != nil {
 		return err
+	}
+	if s.cands != nil {
+		s.loadCondemned(cond)
+		return nil
 	}
 	// Only packs indexed before the listing starts may be forgotten: one
 	// this process stores meanwhile may be missing from the listing.
@@ -84,6 +88,21 @@ func (s *Store) Sync(ctx context.Context) error {
 	}
 	s.lease.Load(cond)
 	return nil
+}
+
+// loadCondemned makes cond the condemned list a store without an index
+// honours, dropping the candidates in packs condemned before or now.
+func (s *Store) loadCondemned(cond *lease.Condemned) {
+	var id string
+	if cond != nil {
+		id = cond.ID
+	}
+	if id == s.lease.View() {
+		return
+	}
+	s.cands.purge(s.lease.Avoid)
+	s.lease.Load(cond)
+	s.cands.purge(s.lease.Avoid)
 }
 
 // syncTOC returns the table of contents of pack id for Sync, or nil if

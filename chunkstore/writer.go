@@ -19,6 +19,10 @@ type WriteResult struct {
 	StoredBytes int64 // compressed bytes this stream added to packs
 
 	deps []*ticket // frames holding the stream's chunks not yet durable
+	// With Options.Candidates: where the chunks found durable lie, and
+	// the frames the others went into (LocateAll).
+	locs    map[ID]Location
+	tickets map[ID]*ticket
 }
 
 // Writer cuts a stream into chunks and stores the new ones. Write it like
@@ -120,9 +124,12 @@ func (w *Writer) add(data []byte) error {
 	if err := w.emit(Ref{ID: id, Size: uint32(len(data))}); err != nil {
 		return err
 	}
-	state, t, err := w.s.claim(id, w.tk)
+	state, t, loc, err := w.s.claim(id, w.tk)
 	if err != nil {
 		return err
+	}
+	if w.s.cands != nil {
+		w.remember(id, state, t, loc)
 	}
 	switch state {
 	case claimDurable:
@@ -141,6 +148,19 @@ func (w *Writer) add(data []byte) error {
 		return w.flushGroup()
 	}
 	return nil
+}
+
+// remember records where a chunk of the stream lies, or which frame will
+// say, for WriteResult.LocateAll.
+func (w *Writer) remember(id ID, state claimState, t *ticket, loc Location) {
+	if w.res.locs == nil {
+		w.res.locs, w.res.tickets = make(map[ID]Location), make(map[ID]*ticket)
+	}
+	if state == claimDurable {
+		w.res.locs[id] = loc
+	} else {
+		w.res.tickets[id] = t
+	}
 }
 
 // flushGroup compresses the pending new chunks as one frame and appends it
