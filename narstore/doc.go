@@ -20,14 +20,29 @@
 //	                                and all, byte for byte
 //	uploads/<FileHash>.nar[.ext]    what a pushed NAR file held, until its
 //	                                narinfo comes (see PutPushedNAR)
+//	names/<name hash>/<NarHash>     empty: the NAR belongs to this package
+//	                                name (NAR.Name; written by ingest's
+//	                                names dedup)
 //
 // A recipe is a sequence of (32-byte chunk id, uvarint length) records.
 //
 // # Order of writes
 //
 // A NAR's chunks are made durable first (chunkstore.Commit), then its
-// manifest, then its narinfo. A narinfo is therefore only ever visible when
-// everything needed to rebuild its NAR is stored.
+// manifest, then its names object if it has a name, then its narinfo. A
+// narinfo is therefore only ever visible when everything needed to rebuild
+// its NAR is stored, and a names object only names a NAR whose manifest
+// exists (until garbage collection removes it; readers pass such names
+// over).
+//
+// # Candidates by name
+//
+// A chunk store opened without an index (chunkstore.Options.Candidates)
+// deduplicates only against what it is offered. OfferNamed lists the
+// names objects of a package name (one LIST) and offers the chunks of its
+// newest NARs, with the locations their manifests carry, reading each
+// manifest and its recipe. A manifest written by such a store gets
+// its location table from the streams' results instead of the index.
 //
 // # Reading
 //

@@ -25,6 +25,11 @@ type NAR struct {
 	NarHash narfmt.Hash // SHA-256 of the NAR
 	NarSize uint64
 	NarInfo []byte // the upstream narinfo text
+	// Name, if set, is the package name of the store path (ingest's
+	// PackageName): a names object (layout.NameOf) then records the NAR
+	// under it, after its manifest and before its narinfo, so that later
+	// NARs of the package find it (OfferNamed).
+	Name string
 	// Check, if set, runs after the NAR has been read and checked, before
 	// anything is committed; an error from it rejects the NAR. Ingest uses
 	// it to check the compressed file's FileHash and FileSize.
@@ -79,7 +84,15 @@ func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 		}
 		return nil
 	}
-	after := func(ctx context.Context) error { return s.putNarInfo(ctx, n.Hash, n.NarInfo) }
+	after := func(ctx context.Context) error {
+		if n.Name != "" {
+			key := layout.NameOf(n.Name, n.NarHash).Key()
+			if err := s.be.Put(ctx, key, bytes.NewReader(nil), 0); err != nil {
+				return fmt.Errorf("narstore: write %s: %w", key, err)
+			}
+		}
+		return s.putNarInfo(ctx, n.Hash, n.NarInfo)
+	}
 	res, _, err := s.store(ctx, "NAR "+n.NarHash.String(), r, check, after, done)
 	return res, err
 }
@@ -112,7 +125,7 @@ func (s *Store) store(ctx context.Context, what string, r io.Reader, check func(
 	res.Cuts, res.Paths = p.strip.Cuts(), len(m.Paths)
 	err = s.cs.Commit(ctx, func(err error) {
 		if err == nil {
-			err = s.writeManifest(context.WithoutCancel(ctx), m)
+			err = s.writeManifest(context.WithoutCancel(ctx), m, &res)
 		}
 		if err == nil {
 			err = after(context.WithoutCancel(ctx))
@@ -122,9 +135,14 @@ func (s *Store) store(ctx context.Context, what string, r io.Reader, check func(
 	return res, sum, err
 }
 
-// locateChunks sets m's location table from the index: where each chunk
-// of its streams lies, now that all are durable.
-func (s *Store) locateChunks(ctx context.Context, m *Manifest) error {
+// locateChunks sets m's location table: where each chunk of its streams
+// lies, now that all are durable. A store with an index looks them up in
+// it; one without (chunkstore.Options.Candidates) asks the streams'
+// results, res.
+func (s *Store) locateChunks(ctx context.Context, m *Manifest, res *PutResult) error {
+	if res == nil {
+		res = &PutResult{} // nothing written: every chunk must be in the index
+	}
 	b := loctable.NewBuilder(numSections)
 	add := func(section int) func(chunkstore.Ref, chunkstore.Location) error {
 		return func(_ chunkstore.Ref, loc chunkstore.Location) error {
@@ -132,23 +150,38 @@ func (s *Store) locateChunks(ctx context.Context, m *Manifest) error {
 			return nil
 		}
 	}
-	if err := s.cs.LocateAll(ctx, listRefs(m.Recipe), add(SectionRecipe)); err != nil {
+	locate := func(r *chunkstore.WriteResult) func(context.Context, func() (chunkstore.Ref, error), func(chunkstore.Ref, chunkstore.Location) error) error {
+		if s.cs.HasIndex() {
+			return s.cs.LocateAll
+		}
+		return func(_ context.Context, next func() (chunkstore.Ref, error), fn func(chunkstore.Ref, chunkstore.Location) error) error {
+			return r.LocateAll(next, fn)
+		}
+	}
+	if err := locate(&res.Recipe)(ctx, listRefs(m.Recipe), add(SectionRecipe)); err != nil {
 		return fmt.Errorf("locate recipe chunks: %w", err)
 	}
-	if err := s.cs.LocateAll(ctx, listRefs(m.Positions), add(SectionPositions)); err != nil {
+	if err := locate(&res.Positions)(ctx, listRefs(m.Positions), add(SectionPositions)); err != nil {
 		return fmt.Errorf("locate positions chunks: %w", err)
+	}
+	if !s.cs.HasIndex() {
+		// The residue's refs are read from the recipe by location.
+		if err := m.SetLocations(b.Encode()); err != nil {
+			return err
+		}
 	}
 	next, done := s.residueRefs(ctx, m)
 	defer done()
-	if err := s.cs.LocateAll(ctx, next, add(SectionResidue)); err != nil {
+	if err := locate(&res.Residue)(ctx, next, add(SectionResidue)); err != nil {
 		return fmt.Errorf("locate residue chunks: %w", err)
 	}
 	return m.SetLocations(b.Encode())
 }
 
-// writeManifest locates m's chunks, then writes m.
-func (s *Store) writeManifest(ctx context.Context, m *Manifest) error {
-	if err := s.locateChunks(ctx, m); err != nil {
+// writeManifest locates m's chunks (see locateChunks for res), then
+// writes m.
+func (s *Store) writeManifest(ctx context.Context, m *Manifest, res *PutResult) error {
+	if err := s.locateChunks(ctx, m, res); err != nil {
 		return fmt.Errorf("narstore: NAR sha256:%s: %w", m.NarHash.String(), err)
 	}
 	enc := m.Encode()

@@ -164,7 +164,7 @@ func (s *Store) AddLocations(ctx context.Context, narHash narfmt.Hash) (bool, er
 	if err != nil || m.Locations != nil {
 		return false, err
 	}
-	if err := s.locateChunks(ctx, m); err != nil {
+	if err := s.locateChunks(ctx, m, nil); err != nil {
 		return false, fmt.Errorf("narstore: NAR sha256:%s: %w", narHash.String(), err)
 	}
 	enc := m.Encode()

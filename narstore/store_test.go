@@ -2,6 +2,7 @@ package narstore_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -83,9 +84,15 @@ func newStore(t *testing.T, be backend.Backend) *narstore.Store {
 
 func put(t *testing.T, s *narstore.Store, hash string, nar []byte) narstore.PutResult {
 	t.Helper()
+	return putAs(t, s, hash, "", nar)
+}
+
+// putAs stores a NAR under package name, if not "" (NAR.Name).
+func putAs(t *testing.T, s *narstore.Store, hash, name string, nar []byte) narstore.PutResult {
+	t.Helper()
 	ctx := context.Background()
-	n := narstore.NAR{Hash: hash, NarHash: sha256.Sum256(nar), NarSize: uint64(len(nar)),
-		NarInfo: []byte("StorePath: /nix/store/" + hash + "-x\n")}
+	n := narstore.NAR{Hash: hash, NarHash: sha256.Sum256(nar), NarSize: uint64(len(nar)), Name: name,
+		NarInfo: []byte("StorePath: /nix/store/" + hash + "-" + cmp.Or(name, "x") + "\n")}
 	done := make(chan error, 1)
 	res, err := s.PutNAR(ctx, n, bytes.NewReader(nar), func(err error) { done <- err })
 	must(t, err)
