@@ -28,6 +28,29 @@
 // written, otherwise the source's (a newer build under that path). The
 // tombstone is deleted once the narinfo is written.
 //
+// # Dedup without a global index
+//
+// By default new chunks are deduplicated against the local index of every
+// chunk in the repository, which grows with it (about 300 bytes a chunk:
+// over a terabyte a process at the size of the cache this is for). A run
+// on a repository opened with chunkstore.Options.Candidates ("names
+// dedup") keeps no such index. Before storing a NAR it lists the names
+// objects of the store path's package name (PackageName; one LIST), reads
+// the manifests of the newest Options.NameCandidates of those NARs and
+// offers their chunks, with the locations the manifests carry, as
+// candidates; the chunk store also remembers the chunks it stored lately
+// and those pending, in a set of bounded size. Each NAR it stores gets a
+// names object, after its manifest and before its narinfo, so a crash
+// leaves at worst a manifest no name finds (stored again later, never
+// wrong). On real package sets nearly every repeated chunk repeats an
+// earlier NAR of the same package or the NAR itself, so little more is
+// stored, and memory and local disk no longer grow with the repository:
+// the cost is a LIST and a few manifest and recipe reads a NAR. Candidates
+// honour the condemned list of a running garbage collection as index
+// lookups do (see chunkstore). A NAR stored by an index-dedup run has no
+// names object, so the first names-dedup run after many index runs finds
+// no candidates for it; its NARs are the candidates of the next.
+//
 // Several processes, on machines that share nothing but the repository,
 // can split one source between them with Options.Shard: each reads every
 // narinfo and takes only the store paths whose package name falls in its

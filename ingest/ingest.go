@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,7 +44,20 @@ type Options struct {
 	// Shard); the others are counted in Stats.OtherShard. Their narinfos
 	// are read to learn the names.
 	Shard Shard
+	// NameCandidates is how many of the newest earlier NARs of a store
+	// path's package name are offered as candidates before its NAR is
+	// stored, when the repository's chunk store has no local index
+	// (names dedup, chunkstore.Options.Candidates): 0 means
+	// DefaultNameCandidates.
+	NameCandidates int
 }
+
+// DefaultNameCandidates is the default of Options.NameCandidates.
+const DefaultNameCandidates = 3
+
+// DefaultCandidates is the chunkstore.Options.Candidates that names
+// dedup opens the repository with: chunk ids kept, about 200 bytes each.
+const DefaultCandidates = 1 << 18
 
 // DefaultMaxConsecutiveFailures is the default of
 // Options.MaxConsecutiveFailures.
@@ -62,6 +76,9 @@ func Run(ctx context.Context, src source.Source, rp *repo.Repo, opts Options) (*
 	}
 	r := &run{src: src, st: st, storeDir: st.StoreDir(), start: time.Now(), shard: opts.Shard,
 		inflight: make(map[narfmt.Hash][]pendingLink), limit: opts.MaxConsecutiveFailures}
+	if !rp.Chunks().HasIndex() {
+		r.names = cmp.Or(opts.NameCandidates, DefaultNameCandidates)
+	}
 	if err := opts.Shard.check(); err != nil {
 		return r.snapshot(), err
 	}
@@ -100,6 +117,7 @@ type run struct {
 	storeDir string
 	start    time.Time
 	shard    Shard
+	names    int // NARs of a package name to take candidates from; 0: the index dedups
 
 	mu      sync.Mutex
 	stats   Stats
@@ -329,6 +347,20 @@ func (r *run) nextWaiter(narHash narfmt.Hash) (pendingLink, bool) {
 	return links[0], true
 }
 
+// offerCandidates offers the chunk store the chunks of the newest NARs
+// stored under the package name of storePath, and returns the name.
+func (r *run) offerCandidates(ctx context.Context, storePath string) (string, error) {
+	p, err := storepath.Parse(r.storeDir, storePath)
+	if err != nil {
+		return "", err
+	}
+	name := PackageName(p.Name)
+	if _, err := r.st.OfferNamed(ctx, name, r.names); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
 // fileError marks an error of one store path's own copy of a NAR: its
 // download, its FileHash or FileSize, its decompression.
 type fileError struct{ err error }
@@ -467,6 +499,11 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 		return nil
 	}
 	n := narstore.NAR{Hash: h, NarHash: narHash, NarSize: ni.NarSize, NarInfo: text, Check: check}
+	if r.names > 0 {
+		if n.Name, err = r.offerCandidates(ctx, ni.StorePath); err != nil {
+			return err
+		}
+	}
 	// A NAR that decompresses past its NarSize is refused at NarSize+1 bytes.
 	nar := fileReader{&sizeLimit{r: dec, left: ni.NarSize, size: ni.NarSize}}
 	// What the NAR added to the repository counts once its narinfo is

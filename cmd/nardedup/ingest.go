@@ -50,6 +50,14 @@ hash equal to K modulo N, so that a package's versions meet in one process.
 Each reads every narinfo and counts the others as "other shard". Create the
 repository before starting them.
 
+--dedup index (the default) deduplicates against a local index of every chunk
+in the repository, kept in --index-cache: it grows with the repository. --dedup
+names keeps no such index: before storing a NAR it reads the manifests of the
+newest few NARs stored (in names mode) under the same package name, and
+deduplicates against their chunks, the NAR's own and a bounded set of the
+chunks seen lately; memory and local disk stay flat, for a little more stored
+(see README, "Scale").
+
 Ingest is resumable and idempotent: store paths already in the repository are
 skipped. A store path that fails a check is reported by name and nothing of it
 is stored; the others go on and the command exits non-zero.
@@ -64,6 +72,7 @@ are served as Prometheus metrics at http://ADDR/metrics while it runs.`,
 			&cli.IntFlag{Name: "jobs", Usage: "NARs processed in parallel", Value: runtime.NumCPU(), EnvVars: []string{"NARDEDUP_JOBS"}},
 			&cli.StringFlag{Name: "list", Aliases: []string{"paths"}, Usage: "take the narinfos to ingest from this file: store paths one a line, or an S3 Inventory manifest.json (needed for HTTP sources)", EnvVars: []string{"NARDEDUP_LIST", "NARDEDUP_PATHS"}},
 			&cli.StringFlag{Name: "shard", Usage: "K/N: ingest only the store paths whose package name's FNV-1a hash is K modulo N", EnvVars: []string{"NARDEDUP_SHARD"}},
+			&cli.StringFlag{Name: "dedup", Usage: "what new chunks are deduplicated against: index (every chunk, local index) or names (earlier NARs of the same package name; no local index)", Value: "index", EnvVars: []string{"NARDEDUP_DEDUP"}},
 			&cli.IntFlag{Name: "max-consecutive-failures", Usage: "stop after this many store paths in a row failed (-1: never)", Value: ingest.DefaultMaxConsecutiveFailures, EnvVars: []string{"NARDEDUP_MAX_CONSECUTIVE_FAILURES"}},
 			&cli.DurationFlag{Name: "flush-interval", Usage: "make ingested NARs durable and visible at least this often", Value: 30 * time.Second, EnvVars: []string{"NARDEDUP_FLUSH_INTERVAL"}},
 			&cli.IntFlag{Name: "chunk-avg-bits", Usage: "at creation: average chunk size is 2^N bytes", Value: chunkstore.DefaultConfig().Chunker.AvgBits, EnvVars: []string{"NARDEDUP_CHUNK_AVG_BITS"}},
@@ -91,6 +100,14 @@ func runIngest(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
+	chunks := chunkstore.Options{FlushInterval: c.Duration("flush-interval")}
+	switch c.String("dedup") {
+	case "index":
+	case "names":
+		chunks.Candidates = ingest.DefaultCandidates
+	default:
+		return fmt.Errorf("--dedup %q: want index or names", c.String("dedup"))
+	}
 	src, total, err := openSource(c.Context, c.Args().First(), c.String("list"))
 	if err != nil {
 		return err
@@ -105,7 +122,7 @@ func runIngest(c *cli.Context) error {
 	if err := initRepo(c, be); err != nil {
 		return err
 	}
-	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "ingest", Chunks: chunkstore.Options{FlushInterval: c.Duration("flush-interval")}})
+	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "ingest", Chunks: chunks})
 	if err != nil {
 		return err
 	}
