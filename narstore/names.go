@@ -61,7 +61,9 @@ func (s *Store) newestOfName(ctx context.Context, name string, max int) ([]narfm
 	return hashes, nil
 }
 
-// offerChunks offers every chunk of the NARs with these hashes.
+// offerChunks offers every chunk of the NARs with these hashes. A NAR
+// whose manifest or recipe is gone or damaged is passed over: candidates
+// only save space.
 func (s *Store) offerChunks(ctx context.Context, hashes []narfmt.Hash) (int, error) {
 	n := 0
 	for _, h := range hashes {
@@ -75,7 +77,12 @@ func (s *Store) offerChunks(ctx context.Context, hashes []narfmt.Hash) (int, err
 		if m.Locations == nil {
 			continue
 		}
-		if err := s.offerManifest(ctx, m); err != nil {
+		err = s.offerManifest(ctx, m)
+		if errors.Is(err, chunkstore.ErrNotFound) || errors.Is(err, backend.ErrNotExist) ||
+			errors.Is(err, ErrCorrupt) || errors.Is(err, chunkstore.ErrCorrupt) {
+			continue // collected or damaged since: no candidates, nothing wrong stored
+		}
+		if err != nil {
 			return n, fmt.Errorf("narstore: candidates from NAR sha256:%s: %w", h.String(), err)
 		}
 		n++
