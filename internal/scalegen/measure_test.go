@@ -49,6 +49,8 @@ type figures struct {
 
 	heap, rss  uint64 // peak while ingesting batchNARs more NARs
 	ingestTime time.Duration
+	stored     int64 // repository bytes after generating
+	batch      int64 // bytes the batch added
 
 	gcTime     time.Duration
 	gcTemp     float64 // live set bytes per live chunk
@@ -59,6 +61,9 @@ type figures struct {
 // counts, comma-separated, e.g. 1e4,1e5,1e6) under NARDEDUP_SCALE_DIR
 // (default the test's temporary directory) and measures what grows with
 // them; see README.md, "Scale". Each repository is deleted once measured.
+// With NARDEDUP_SCALE_DEDUP=names, the repository is generated and the
+// batch ingested with names dedup (no local index), and garbage
+// collection is not measured.
 func TestScale(t *testing.T) {
 	env := os.Getenv("NARDEDUP_SCALE")
 	if env == "" {
@@ -86,8 +91,13 @@ func measureScale(t *testing.T, dir string, target int) figures {
 	ctx := context.Background()
 	var f figures
 	g := scalegen.New(scalegen.Options{Seed: 1, Chunks: target})
+	index := filepath.Join(dir, "ingest.db")
+	names := os.Getenv("NARDEDUP_SCALE_DEDUP") == "names"
+	if names {
+		index = ""
+	}
 	start := time.Now()
-	generate(t, filepath.Join(dir, "repo"), filepath.Join(dir, "ingest.db"), g)
+	gs := generate(t, filepath.Join(dir, "repo"), index, g)
 	f.genTime = time.Since(start)
 
 	be, err := local.Open(filepath.Join(dir, "repo"))
@@ -96,6 +106,7 @@ func measureScale(t *testing.T, dir string, target int) figures {
 	}
 	defer be.Close()
 	f.indexObjects, f.manifest = objectBytes(t, be, "index/"), objectBytes(t, be, "manifests/")
+	f.stored = int64(objectBytes(t, be, ""))
 
 	// A new server, every request counted: it reads by the manifests'
 	// locations, and keeps a local index only for a repository of a
@@ -126,20 +137,27 @@ func measureScale(t *testing.T, dir string, target int) figures {
 	resetPeakRSS()
 	stop := peakHeap(&f.heap)
 	start = time.Now()
-	rp, err = repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(dir, "ingest.db")}})
+	rp, err = repo.Open(ctx, be, repo.Options{Chunks: ingestOptions(index)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rp.Close()
-	if f.packs, f.chunks, err = rp.Chunks().IndexStats(); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(filepath.Join(dir, "ingest.db"))
-	if err != nil {
-		t.Fatal(err)
+	if names {
+		// Every chunk stored is new: no chunk is stored twice in one
+		// process while pending or remembered.
+		f.packs, f.chunks = countObjects(t, be, "packs/"), int(gs.New)
+	} else {
+		if f.packs, f.chunks, err = rp.Chunks().IndexStats(); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.indexFile = float64(fi.Size()) / float64(f.chunks)
 	}
 	f.nars = countObjects(t, be, "manifests/")
-	f.indexFile, f.serverIndex = float64(fi.Size())/float64(f.chunks), f.serverIndex/float64(f.chunks)
+	f.serverIndex /= float64(f.chunks)
 	f.indexObjects /= float64(f.chunks)
 	f.manifest /= float64(f.nars)
 	if _, err := g.Put(ctx, rp, g.Generations(), 0, min(batchNARs, g.Packages())); err != nil {
@@ -148,6 +166,10 @@ func measureScale(t *testing.T, dir string, target int) figures {
 	f.ingestTime = time.Since(start)
 	stop()
 	f.rss = peakRSS()
+	f.batch = int64(objectBytes(t, be, "")) - f.stored
+	if names {
+		return f
+	}
 
 	// A collection that changes nothing, its live set watched.
 	var tmp uint64
@@ -262,13 +284,13 @@ func peakRSS() uint64 {
 // it projects at 5·10⁹ chunks.
 func report(t *testing.T, all []figures) {
 	var b strings.Builder
-	b.WriteString("| chunks | packs | NARs | generate | bbolt B/chunk: ingest, server | index obj B/chunk | manifest B/NAR | new server: open / first NAR | LIST (objects) / GET / STAT | ingest 1000 NARs: time, peak heap / RSS | gc dry run | gc temp B/live chunk |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| chunks | packs | NARs | generate | bbolt B/chunk: ingest, server | index obj B/chunk | manifest B/NAR | new server: open / first NAR | LIST (objects) / GET / STAT | ingest 1000 NARs: time, peak heap / RSS | stored MB, batch added KB | gc dry run | gc temp B/live chunk |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range all {
-		fmt.Fprintf(&b, "| %d | %d | %d | %s | %.1f, %.1f | %.1f | %.0f | %s / %s | %d (%d) / %d / %d | %s, %d / %d MiB | %s | %.1f |\n",
+		fmt.Fprintf(&b, "| %d | %d | %d | %s | %.1f, %.1f | %.1f | %.0f | %s / %s | %d (%d) / %d / %d | %s, %d / %d MiB | %.2f, %.1f | %s | %.1f |\n",
 			f.chunks, f.packs, f.nars, f.genTime.Round(time.Second), f.indexFile, f.serverIndex, f.indexObjects, f.manifest,
 			f.openTime.Round(time.Millisecond), f.firstNAR.Round(time.Millisecond), f.lists, f.listed, f.gets, f.stats,
-			f.ingestTime.Round(time.Millisecond), f.heap>>20, f.rss>>20, f.gcTime.Round(time.Millisecond), f.gcTemp)
+			f.ingestTime.Round(time.Millisecond), f.heap>>20, f.rss>>20, float64(f.stored)/1e6, float64(f.batch)/1e3, f.gcTime.Round(time.Millisecond), f.gcTemp)
 	}
 	if len(all) > 1 {
 		b.WriteString("\nfitted a·chunks^b, projected to 5e9 chunks:\n")

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/nardedup/nardedup/chunkstore/lease"
+	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
@@ -285,7 +286,10 @@ func (g *Generator) Generate(ctx context.Context, rp *repo.Repo) (Stats, error) 
 
 // Put stores generation gen of packages from to to-1 into rp, as an
 // ingest would: within a session, Jobs NARs at a time, and returns once
-// every narinfo is written. A generation past Generations is a new build.
+// every narinfo is written. If rp's chunk store has no index
+// (chunkstore.Options.Candidates), it dedups by package name as ingest
+// does: each NAR gets a names object and is offered the chunks of its
+// package's newest earlier NARs. A generation past Generations is a new build.
 func (g *Generator) Put(ctx context.Context, rp *repo.Repo, gen, from, to int) (Stats, error) {
 	st := rp.NARs()
 	ss, err := rp.Chunks().StartSession(ctx, lease.SessionOptions{Kind: "ingest"})
@@ -312,6 +316,14 @@ func (g *Generator) Put(ctx context.Context, rp *repo.Repo, gen, from, to int) (
 				if err != nil {
 					fail(err)
 					continue
+				}
+				if !rp.Chunks().HasIndex() {
+					// Names dedup, as ingest does it.
+					n.Name = ingest.PackageName(g.pkgs[i].name)
+					if _, err := st.OfferNamed(ctx, n.Name, ingest.DefaultNameCandidates); err != nil {
+						fail(err)
+						continue
+					}
 				}
 				done.Add(1)
 				res, err := st.PutNAR(ctx, n, bytes.NewReader(data), func(err error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/nardedup/nardedup/admin"
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/scalegen"
 	"github.com/nardedup/nardedup/narfmt"
@@ -22,7 +23,8 @@ import (
 )
 
 // generate creates a repository in dir and stores every generation of
-// g into it, with its local index at index.
+// g into it, with its local index at index, or with names dedup if index
+// is "".
 func generate(t testing.TB, dir, index string, g *scalegen.Generator) scalegen.Stats {
 	t.Helper()
 	ctx := context.Background()
@@ -34,7 +36,7 @@ func generate(t testing.TB, dir, index string, g *scalegen.Generator) scalegen.S
 	if _, err := repo.Create(ctx, be, scalegen.Config()); err != nil {
 		t.Fatal(err)
 	}
-	rp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: index}})
+	rp, err := repo.Open(ctx, be, repo.Options{Chunks: ingestOptions(index)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +46,15 @@ func generate(t testing.TB, dir, index string, g *scalegen.Generator) scalegen.S
 		t.Fatal(err)
 	}
 	return stats
+}
+
+// ingestOptions returns the chunk store options of an ingest with its
+// local index at index, or with names dedup if index is "".
+func ingestOptions(index string) chunkstore.Options {
+	if index == "" {
+		return chunkstore.Options{Candidates: ingest.DefaultCandidates}
+	}
+	return chunkstore.Options{IndexPath: index}
 }
 
 // TestGenerated generates a repository of ten thousand chunks and checks
