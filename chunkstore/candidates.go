@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/forward"
 	"github.com/nardedup/nardedup/chunkstore/pack"
 )
 
@@ -105,10 +106,12 @@ func (c *candidates) purge(avoid func(pack.ID) bool) {
 
 // AddCandidates offers chunks that a NAR about to be written may repeat,
 // with their locations, to a store opened with Options.Candidates: next
-// yields them until io.EOF. Chunks of packs that no longer exist (deleted
-// by garbage collection since their locations were written) or are
-// condemned are passed over; the others are deduplicated against until
-// newer ones push them out. It costs one STAT per pack not seen lately.
+// yields them until io.EOF. A chunk whose pack garbage collection deleted
+// since its location was written is offered where the pack's forward
+// record says it lives now, or passed over without one; chunks in
+// condemned packs are passed over. The others are deduplicated against
+// until newer ones push them out. It costs one STAT per pack not seen in
+// the current view of the condemned list.
 func (s *Store) AddCandidates(ctx context.Context, next func() (ID, Location, error)) error {
 	c := s.cands
 	if c == nil {
@@ -152,7 +155,19 @@ func (s *Store) AddCandidates(ctx context.Context, next func() (ID, Location, er
 			gone[loc.Pack] = !ok
 		}
 		if !ok {
-			continue
+			// Garbage collection moved the chunk: follow the pack's
+			// forward record, then check where it leads as any offer.
+			if loc, err = s.fwd.Resolve(ctx, loc.Pack, id); errors.Is(err, forward.ErrNotForwarded) {
+				continue
+			} else if err != nil {
+				return s.wrap("forward", err)
+			}
+			if ok, err = s.packExists(ctx, loc.Pack, epoch); err != nil || !ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		if batch = append(batch, offer{id, loc}); len(batch) == 1024 {
 			flush()

@@ -173,3 +173,40 @@ func TestCandidatesAvoidCondemned(t *testing.T) {
 	}
 	checkLocated(t, s, got)
 }
+
+// An offered location in a pack that a collection repacked and deleted is
+// followed through the pack's forward record; without a record the chunk
+// is stored again rather than deduplicated against a deleted pack.
+func TestCandidatesFollowForwardRecords(t *testing.T) {
+	for _, record := range []bool{true, false} {
+		be := mem.New()
+		data := randomData(9, 200<<10)
+		w := openStore(t, be, filepath.Join(t.TempDir(), "index.db"))
+		refs, first := write(t, w, data)
+		stale := repackAndDelete(t, w, be, record)
+		w.Close()
+		live := packsOf(t, be)
+		var offered []located
+		for _, r := range refs {
+			offered = append(offered, located{r, stale[r.ID]})
+		}
+		s := openCandidates(t, be)
+		offer(t, s, offered)
+		refs2, res := write(t, s, data)
+		want := 0
+		if !record {
+			want = first.NewChunks
+		}
+		if res.NewChunks != want {
+			t.Errorf("record %v: stored %d chunks, want %d", record, res.NewChunks, want)
+		}
+		got := locateResult(t, res, refs2)
+		for _, l := range got {
+			if record && !slices.Contains(live, l.loc.Pack) {
+				t.Errorf("chunk %s located in pack %s, not in the repacked one", l.ref.ID, l.loc.Pack)
+			}
+		}
+		checkLocated(t, s, got)
+		s.Close()
+	}
+}
