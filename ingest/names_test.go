@@ -8,40 +8,53 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
 )
 
+// createRepo creates a repository in a temporary directory, to be opened
+// as each run needs.
+func createRepo(t *testing.T) *repo {
+	t.Helper()
+	be, err := local.Open(t.TempDir())
+	must(t, err)
+	t.Cleanup(func() { be.Close() })
+	_, err = nrepo.Create(context.Background(), be, nrepo.DefaultConfig())
+	must(t, err)
+	return &repo{be: be}
+}
+
+// ingestGen ingests generation k of corpus into r, opened with opts as a
+// new process would.
+func (r *repo) ingestGen(t *testing.T, corpus string, k int, opts chunkstore.Options) {
+	t.Helper()
+	ctx := context.Background()
+	rp, err := nrepo.Open(ctx, r.be, nrepo.Options{Chunks: opts})
+	must(t, err)
+	defer rp.Close()
+	src, err := source.Open(filepath.Join(corpus, "gen-"+itoa(int64(k))))
+	must(t, err)
+	if st, err := ingest.Run(ctx, src, rp, ingest.Options{}); err != nil {
+		t.Fatalf("gen-%d: %v %v", k, err, st.Failures)
+	}
+}
+
 // ingestGenerations ingests the generations of corpus one after another,
 // each in a new process's view of the repository (a fresh Open), with
 // names dedup or the index, and returns the repository's bytes after each.
 func ingestGenerations(t *testing.T, corpus string, gens int, names bool) []int64 {
 	t.Helper()
-	ctx := context.Background()
-	dir, idx := t.TempDir(), t.TempDir()
-	be, err := local.Open(dir)
-	must(t, err)
-	defer be.Close()
-	_, err = nrepo.Create(ctx, be, nrepo.DefaultConfig())
-	must(t, err)
-	r := &repo{be: be}
+	r, idx := createRepo(t), t.TempDir()
 	var sizes []int64
 	for k := 1; k <= gens; k++ {
-		opts := nrepo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(idx, "index.db")}}
+		opts := chunkstore.Options{IndexPath: filepath.Join(idx, "index.db")}
 		if names {
-			opts.Chunks = chunkstore.Options{Candidates: ingest.DefaultCandidates}
+			opts = chunkstore.Options{Candidates: ingest.DefaultCandidates}
 		}
-		rp, err := nrepo.Open(ctx, be, opts)
-		must(t, err)
-		src, err := source.Open(filepath.Join(corpus, "gen-"+itoa(int64(k))))
-		must(t, err)
-		st, err := ingest.Run(ctx, src, rp, ingest.Options{})
-		if err != nil {
-			t.Fatalf("gen-%d: %v %v", k, err, st.Failures)
-		}
-		must(t, rp.Close())
+		r.ingestGen(t, corpus, k, opts)
 		sizes = append(sizes, r.bytes(t))
 	}
 	if names {
@@ -76,5 +89,44 @@ func TestNamesDedup(t *testing.T) {
 	}
 	if last := len(byIndex) - 1; byNames[last]*100 > byIndex[last]*101 {
 		t.Errorf("names dedup stored %d bytes, the index %d: more than 1%% more", byNames[last], byIndex[last])
+	}
+}
+
+// TestNamesDedupAfterCollection checks that a collection that recompresses
+// every pack (deleting them, leaving forward records) does not cost names
+// dedup its candidates: the earlier manifests' locations lead through the
+// forward records, and a rebuild still adds less than 1% of its nar.xz
+// bytes.
+func TestNamesDedupAfterCollection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("recompresses the corpus: minutes on a loaded machine")
+	}
+	ctx := context.Background()
+	corpus := nixtest.Corpus(t, "small", 3)
+	r := createRepo(t)
+	names := chunkstore.Options{Candidates: ingest.DefaultCandidates}
+	r.ingestGen(t, corpus, 1, names)
+	before := r.keys(t, "packs/")
+	rp, err := nrepo.Open(ctx, r.be, nrepo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "gc.db")}})
+	must(t, err)
+	_, err = gc.Collect(ctx, rp, gc.Options{Grace: -1, TempDir: t.TempDir(), Recompress: gc.RecompressOptions{Enabled: true}})
+	must(t, err)
+	must(t, rp.Close())
+	after := r.keys(t, "packs/")
+	for k := range before {
+		if after[k] {
+			t.Fatalf("pack %s survived recompression: the test needs every pack replaced", k)
+		}
+	}
+	size := r.bytes(t)
+	r.ingestGen(t, corpus, 2, names)
+	var xz int64
+	for _, ni := range gen(t, corpus, 2) {
+		xz += sizeField(t, ni, "FileSize")
+	}
+	delta := r.bytes(t) - size
+	t.Logf("gen-2 after the collection added %d bytes, %.3f%% of its %d nar.xz bytes", delta, 100*float64(delta)/float64(xz), xz)
+	if delta*100 >= xz {
+		t.Errorf("gen-2 added %d bytes, %.2f%% of its nar.xz bytes; want < 1%%", delta, 100*float64(delta)/float64(xz))
 	}
 }
