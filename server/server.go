@@ -107,6 +107,12 @@
 // Uploads (Options.Uploads) need the credentials of Options.UploadAuth,
 // which also admit reads: see upload.go. Without Options.Uploads the
 // server has no write or admin endpoint, with or without auth.
+//
+// # Observing it
+//
+// Observe wraps the handler New returns with an access log, Prometheus
+// metrics of the requests (on a registry the caller passes) and the health
+// endpoints /healthz and /readyz, which it answers before authentication.
 package server
 
 import (
