@@ -96,28 +96,16 @@ func unlocated(next func() (Ref, error)) func() (Ref, Location, error) {
 	}
 }
 
-// dropLocation passes on next's refs with the zero Location.
-func dropLocation(next func() (Ref, Location, error)) func() (Ref, Location, error) {
-	return func() (Ref, Location, error) {
-		ref, _, err := next()
-		return ref, Location{}, err
-	}
-}
-
 // known reports whether loc is a location rather than the zero Location
 // that stands for an unknown one (no frame is empty).
 func known(loc Location) bool { return loc.FrameULen != 0 }
 
 // NewLocatedReader is NewReader for chunks whose location the caller may
 // know: next returns each ref with its location, or with the zero
-// Location to have it looked up in the index. A store with a local index
-// looks every chunk up there instead: the index follows garbage
-// collection, while a location may name a pack it has since deleted. A
-// chunk whose pack is gone is found again as NewReader's are.
+// Location to have it looked up in the index. A chunk whose pack is gone
+// (deleted by garbage collection) is found again as NewReader's are:
+// through the pack's forward record, then the index if there is one.
 func (s *Store) NewLocatedReader(ctx context.Context, next func() (Ref, Location, error)) io.ReadCloser {
-	if s.idx != nil {
-		next = dropLocation(next)
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &chunkReader{jobs: make(chan *frameJob, readAhead), cancel: cancel}
 	work := make(chan *frameJob, readAhead)

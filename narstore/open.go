@@ -96,7 +96,9 @@ func (s *Store) residueRefs(ctx context.Context, m *Manifest) (next func() (chun
 
 // locate pairs the refs that next yields with their locations in section
 // of m's location table, if the store reads by location (it has no local
-// index) and m has one; else with the zero Location: to be looked up.
+// index) and m has one; else with the zero Location: to be looked up. A
+// store with an index looks every chunk up there: the index follows
+// garbage collection, and the table is then neither decoded nor trusted.
 func (s *Store) locate(m *Manifest, section int, next func() (chunkstore.Ref, error)) func() (chunkstore.Ref, chunkstore.Location, error) {
 	var c *loctable.Cursor
 	if m.Locations != nil && !s.cs.HasIndex() {
