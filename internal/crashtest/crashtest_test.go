@@ -57,6 +57,7 @@ type harness struct {
 	source string
 	work   string
 	flush  string // --flush-interval: the ingest commits many times during one run
+	dedup  string // --dedup: what new chunks are deduplicated against
 
 	srcInfo map[string][]byte // store path hash → upstream narinfo
 	ref     map[string]bool   // store path hashes the reference repository serves
@@ -84,7 +85,22 @@ type run struct {
 }
 
 func TestCrashDuringIngest(t *testing.T) {
-	h := &harness{t: t, seed: seed(t), work: t.TempDir()}
+	crashIngest(t, "index", 20, 6)
+}
+
+// TestCrashDuringNamesIngest is TestCrashDuringIngest for "ingest
+// --dedup=names", which keeps no local index: its candidates come from the
+// manifests named by names objects, which a killed run may leave
+// pointing at a NAR it never finished.
+func TestCrashDuringNamesIngest(t *testing.T) {
+	crashIngest(t, "names", 10, 4)
+}
+
+// crashIngest runs the trials of the crash test with --dedup=dedup:
+// fullTrials of them on the small corpus, shortTrials on the embedded
+// sample under -short, unless -crashtest.trials says otherwise.
+func crashIngest(t *testing.T, dedup string, fullTrials, shortTrials int) {
+	h := &harness{t: t, seed: seed(t), work: t.TempDir(), dedup: dedup}
 	trials := *trialsFlag
 	if testing.Short() {
 		dir, err := sample.WriteBucket(filepath.Join(h.work, "bucket"))
@@ -94,17 +110,17 @@ func TestCrashDuringIngest(t *testing.T) {
 		h.source = dir
 		h.flush = "10ms" // the whole sample ingests in about 150ms
 		if trials == 0 {
-			trials = 6
+			trials = shortTrials
 		}
 	} else {
 		h.source = filepath.Join(nixtest.Corpus(t, "small", 3), "bucket")
 		h.flush = "200ms"
 		if trials == 0 {
-			trials = 20
+			trials = fullTrials
 		}
 	}
-	t.Logf("crashtest: seed %d (rerun with -crashtest.seed=%d or NARDEDUP_CRASH_SEED=%d), %d trials, source %s",
-		h.seed, h.seed, h.seed, trials, h.source)
+	t.Logf("crashtest: seed %d (rerun with -crashtest.seed=%d or NARDEDUP_CRASH_SEED=%d), %d trials, --dedup=%s, source %s",
+		h.seed, h.seed, h.seed, trials, dedup, h.source)
 
 	start := time.Now()
 	h.build()
@@ -233,7 +249,7 @@ func (h *harness) newRepo(name string) *repo {
 // before.
 func (h *harness) ingest(r *repo, killAfter time.Duration) run {
 	return h.command(killAfter, "ingest", "--repo", r.dir, "--index-cache", r.cache,
-		"--flush-interval", h.flush, h.source)
+		"--flush-interval", h.flush, "--dedup", h.dedup, h.source)
 }
 
 func (h *harness) command(killAfter time.Duration, args ...string) run {

@@ -8,7 +8,8 @@
 // objects, and the set of visible store paths never shrinks. Restarting the
 // ingest, also after the local index cache was deleted and after a resumed run
 // was itself killed, must finish and leave exactly the store paths of an
-// uninterrupted reference ingest.
+// uninterrupted reference ingest. TestCrashDuringNamesIngest runs the same
+// trials with "ingest --dedup=names", which keeps no local index.
 //
 //	go test ./internal/crashtest/ -v                          # small corpus, 20 trials
 //	go test ./internal/crashtest/ -short -v                   # embedded sample cache, 6 trials
