@@ -35,7 +35,7 @@
 // over a terabyte a process at the size of the cache this is for). A run
 // on a repository opened with chunkstore.Options.Candidates ("names
 // dedup") keeps no such index. Before storing a NAR it lists the names
-// objects of the store path's package name (PackageName; one LIST), reads
+// objects of the store path's package name (storepath.PackageName; one LIST), reads
 // the manifests of the newest Options.NameCandidates of those NARs and
 // offers their chunks, with the locations the manifests carry, as
 // candidates; the chunk store also remembers the chunks it stored lately

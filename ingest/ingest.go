@@ -354,7 +354,7 @@ func (r *run) offerCandidates(ctx context.Context, storePath string) (string, er
 	if err != nil {
 		return "", err
 	}
-	name := PackageName(p.Name)
+	name := storepath.PackageName(p.Name)
 	if _, err := r.st.OfferNamed(ctx, name, r.names); err != nil {
 		return "", err
 	}

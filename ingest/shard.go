@@ -5,6 +5,8 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+
+	"github.com/nardedup/nardedup/narfmt/storepath"
 )
 
 // Shard selects the store paths one of N ingest processes takes, so that
@@ -64,22 +66,6 @@ func (s Shard) Takes(name string) bool {
 		return true
 	}
 	h := fnv.New32a()
-	h.Write([]byte(PackageName(name)))
+	h.Write([]byte(storepath.PackageName(name)))
 	return int(h.Sum32()%uint32(s.N)) == s.K
 }
-
-// PackageName returns the name of a store path name without its version,
-// as Nix's builtins.parseDrvName splits it: the name ends before the first
-// "-" that is followed by something other than a letter. So
-// "hello-2.12.1", "hello-2.12.1-man" and "hello-2.10" are all "hello",
-// and "python3.11-requests-2.31.0" is "python3.11-requests".
-func PackageName(name string) string {
-	for i := 0; i+1 < len(name); i++ {
-		if name[i] == '-' && !isLetter(name[i+1]) {
-			return name[:i]
-		}
-	}
-	return name
-}
-
-func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

@@ -41,28 +41,6 @@ func TestParseShard(t *testing.T) {
 	}
 }
 
-func TestPackageName(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"hello-2.12.1", "hello"},
-		{"hello-2.12.1-man", "hello"},
-		{"hello-2.10", "hello"},
-		{"hello", "hello"},
-		{"python3.11-requests-2.31.0", "python3.11-requests"},
-		{"glibc-2.38-44-bin", "glibc"},
-		{"source", "source"},
-		{"foo-bar-baz", "foo-bar-baz"},
-		{"foo-", "foo-"},
-		{"foo--1", "foo"},
-		{"-1", ""},
-		{"linux-headers-6.1", "linux-headers"},
-		{"nixos-system-nixos-24.05pre", "nixos-system-nixos"},
-	} {
-		if got := ingest.PackageName(tc.in); got != tc.want {
-			t.Errorf("PackageName(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 // TestShardTakesStable pins the hash, which every release must keep: a
 // change would move store paths between the processes of a resumed run.
 // The shards are FNV-1a (32 bits) of the package name modulo N, computed

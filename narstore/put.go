@@ -26,7 +26,7 @@ type NAR struct {
 	NarSize uint64
 	NarInfo []byte // the upstream narinfo text
 	// Name, if set, is the package name of the store path (ingest's
-	// PackageName): a names object (layout.NameOf) then records the NAR
+	// storepath.PackageName): a names object (layout.NameOf) then records the NAR
 	// under it, after its manifest and before its narinfo, so that later
 	// NARs of the package find it (OfferNamed).
 	Name string

@@ -16,6 +16,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/repo"
 )
@@ -319,7 +320,7 @@ func (g *Generator) Put(ctx context.Context, rp *repo.Repo, gen, from, to int) (
 				}
 				if !rp.Chunks().HasIndex() {
 					// Names dedup, as ingest does it.
-					n.Name = ingest.PackageName(g.pkgs[i].name)
+					n.Name = storepath.PackageName(g.pkgs[i].name)
 					if _, err := st.OfferNamed(ctx, n.Name, ingest.DefaultNameCandidates); err != nil {
 						fail(err)
 						continue

@@ -150,3 +150,19 @@ func New(storeDir, hash, name string) (Path, error) {
 	}
 	return Parse(storeDir, storeDir+"/"+hash+"-"+name)
 }
+
+// PackageName returns the name of a store path name without its version,
+// as Nix's builtins.parseDrvName splits it: the name ends before the first
+// "-" that is followed by something other than a letter. So
+// "hello-2.12.1", "hello-2.12.1-man" and "hello-2.10" are all "hello",
+// and "python3.11-requests-2.31.0" is "python3.11-requests".
+func PackageName(name string) string {
+	for i := 0; i+1 < len(name); i++ {
+		if name[i] == '-' && !isLetter(name[i+1]) {
+			return name[:i]
+		}
+	}
+	return name
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

@@ -189,7 +189,7 @@ func List(ctx context.Context, be backend.Backend, t Type, fn func(name string, 
 func ManifestOf(h narfmt.Hash) Handle { return Handle{Manifest, h.String()} }
 
 // NameGroup returns the directory under names/ of the NARs of package
-// name (ingest.PackageName): 32 hex digits of the name's SHA-256, so that
+// name (storepath.PackageName): 32 hex digits of the name's SHA-256, so that
 // any name makes a valid key.
 func NameGroup(name string) string {
 	sum := sha256.Sum256([]byte(name))
