@@ -47,9 +47,11 @@
 // stored, and memory and local disk no longer grow with the repository:
 // the cost is a LIST and a few manifest and recipe reads a NAR. Candidates
 // honour the condemned list of a running garbage collection as index
-// lookups do (see chunkstore). A NAR stored by an index-dedup run has no
-// names object, so the first names-dedup run after many index runs finds
-// no candidates for it; its NARs are the candidates of the next.
+// lookups do (see chunkstore). Every ingest writes the names objects,
+// whichever dedup it uses, and so does a push (narstore.Store.PutNarInfo):
+// a repository may switch to names dedup at any run. Repositories whose
+// NARs were stored before names objects existed get them from
+// `nardedup upgrade`.
 //
 // Several processes, on machines that share nothing but the repository,
 // can split one source between them with Options.Shard: each reads every

@@ -347,18 +347,15 @@ func (r *run) nextWaiter(narHash narfmt.Hash) (pendingLink, bool) {
 	return links[0], true
 }
 
-// offerCandidates offers the chunk store the chunks of the newest NARs
-// stored under the package name of storePath, and returns the name.
-func (r *run) offerCandidates(ctx context.Context, storePath string) (string, error) {
+// packageName returns the package name of storePath, under which its
+// NAR is recorded in a names object whatever the dedup, so that an ingest
+// with names dedup finds the NARs of earlier runs.
+func (r *run) packageName(storePath string) (string, error) {
 	p, err := storepath.Parse(r.storeDir, storePath)
 	if err != nil {
 		return "", err
 	}
-	name := storepath.PackageName(p.Name)
-	if _, err := r.st.OfferNamed(ctx, name, r.names); err != nil {
-		return "", err
-	}
-	return name, nil
+	return storepath.PackageName(p.Name), nil
 }
 
 // fileError marks an error of one store path's own copy of a NAR: its
@@ -499,8 +496,11 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 		return nil
 	}
 	n := narstore.NAR{Hash: h, NarHash: narHash, NarSize: ni.NarSize, NarInfo: text, Check: check}
+	if n.Name, err = r.packageName(ni.StorePath); err != nil {
+		return err
+	}
 	if r.names > 0 {
-		if n.Name, err = r.offerCandidates(ctx, ni.StorePath); err != nil {
+		if _, err := r.st.OfferNamed(ctx, n.Name, r.names); err != nil {
 			return err
 		}
 	}

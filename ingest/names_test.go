@@ -92,6 +92,30 @@ func TestNamesDedup(t *testing.T) {
 	}
 }
 
+// TestNamesDedupAfterIndex checks that an ingest with names dedup finds
+// the NARs an ingest with the index stored: every ingest records names
+// objects, so a repository may change its dedup between runs. Gen-2, a
+// mass rebuild, must add less than 1% of its nar.xz bytes.
+func TestNamesDedupAfterIndex(t *testing.T) {
+	corpus := nixtest.Corpus(t, "small", 3)
+	r := createRepo(t)
+	r.ingestGen(t, corpus, 1, chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")})
+	if len(r.keys(t, "names/")) == 0 {
+		t.Fatal("an ingest with the index wrote no names objects")
+	}
+	size := r.bytes(t)
+	r.ingestGen(t, corpus, 2, chunkstore.Options{Candidates: ingest.DefaultCandidates})
+	var xz int64
+	for _, ni := range gen(t, corpus, 2) {
+		xz += sizeField(t, ni, "FileSize")
+	}
+	delta := r.bytes(t) - size
+	t.Logf("gen-2 with names after gen-1 with the index added %d bytes, %.3f%% of its %d nar.xz bytes", delta, 100*float64(delta)/float64(xz), xz)
+	if delta*100 >= xz {
+		t.Errorf("gen-2 added %d bytes, %.2f%% of its nar.xz bytes; want < 1%%", delta, 100*float64(delta)/float64(xz))
+	}
+}
+
 // TestNamesDedupAfterCollection checks that a collection that recompresses
 // every pack (deleting them, leaving forward records) does not cost names
 // dedup its candidates: the earlier manifests' locations lead through the

@@ -21,8 +21,8 @@
 //	uploads/<FileHash>.nar[.ext]    what a pushed NAR file held, until its
 //	                                narinfo comes (see PutPushedNAR)
 //	names/<name hash>/<NarHash>     empty: the NAR belongs to this package
-//	                                name (NAR.Name; written by ingest's
-//	                                names dedup)
+//	                                name (NAR.Name, or the narinfo's
+//	                                store path in PutNarInfo)
 //
 // A recipe is a sequence of (32-byte chunk id, uvarint length) records.
 //

@@ -25,9 +25,9 @@ type NAR struct {
 	NarHash narfmt.Hash // SHA-256 of the NAR
 	NarSize uint64
 	NarInfo []byte // the upstream narinfo text
-	// Name, if set, is the package name of the store path (ingest's
-	// storepath.PackageName): a names object (layout.NameOf) then records the NAR
-	// under it, after its manifest and before its narinfo, so that later
+	// Name, if set, is the package name of the store path
+	// (storepath.PackageName): a names object (layout.NameOf) then records
+	// the NAR under it, after its manifest and before its narinfo, so that later
 	// NARs of the package find it (OfferNamed).
 	Name string
 	// Check, if set, runs after the NAR has been read and checked, before
@@ -86,9 +86,8 @@ func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 	}
 	after := func(ctx context.Context) error {
 		if n.Name != "" {
-			key := layout.NameOf(n.Name, n.NarHash).Key()
-			if err := s.be.Put(ctx, key, bytes.NewReader(nil), 0); err != nil {
-				return fmt.Errorf("narstore: write %s: %w", key, err)
+			if err := s.putName(ctx, n.Name, n.NarHash); err != nil {
+				return err
 			}
 		}
 		return s.putNarInfo(ctx, n.Hash, n.NarInfo)

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt"
+	"github.com/nardedup/nardedup/narfmt/narinfo"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/pathstrip"
 	"github.com/nardedup/nardedup/repo/layout"
 )
@@ -110,7 +113,37 @@ func (s *Store) PutNarInfo(ctx context.Context, hash string, narHash narfmt.Hash
 	if !ok {
 		return fmt.Errorf("narstore: narinfo %s: its NAR is not stored: %w", hash, ErrNotFound)
 	}
+	if name := packageName(text); name != "" {
+		if err := s.putName(ctx, name, narHash); err != nil {
+			return err
+		}
+	}
 	return s.putNarInfo(ctx, hash, text)
+}
+
+// packageName returns the package name (storepath.PackageName) of the
+// store path a narinfo's text names, or "" when it names none that
+// parses.
+func packageName(text []byte) string {
+	ni, err := narinfo.Parse(bytes.NewReader(text))
+	if err != nil {
+		return ""
+	}
+	p, err := storepath.ParseBase(path.Base(ni.StorePath))
+	if err != nil {
+		return ""
+	}
+	return storepath.PackageName(p.Name)
+}
+
+// putName writes the names object saying that the NAR whose SHA-256 is
+// narHash belongs to package name.
+func (s *Store) putName(ctx context.Context, name string, narHash narfmt.Hash) error {
+	key := layout.NameOf(name, narHash).Key()
+	if err := s.be.Put(ctx, key, bytes.NewReader(nil), 0); err != nil {
+		return fmt.Errorf("narstore: write %s: %w", key, err)
+	}
+	return nil
 }
 
 func (s *Store) putNarInfo(ctx context.Context, hash string, text []byte) error {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"strconv"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
@@ -45,6 +46,15 @@ func TestPutPushedNAR(t *testing.T) {
 	must(t, layout.List(ctx, be, layout.NarInfo, func(string, backend.Info) error { n++; return nil }))
 	if n != 0 {
 		t.Errorf("PutPushedNAR wrote %d narinfos; want none", n)
+	}
+
+	// Its narinfo records the NAR under its package name, as an ingest
+	// does, so that an ingest deduplicating by name finds it.
+	text := []byte("StorePath: /nix/store/x8shz8npxqjcbmnsnh4x5zw2l0d6b4qi-hello-2.12.1\nURL: nar/x.nar\nCompression: none\n" +
+		"NarHash: sha256:" + sum.String() + "\nNarSize: " + strconv.Itoa(len(nar)) + "\nReferences: \n")
+	must(t, s.PutNarInfo(ctx, "x8shz8npxqjcbmnsnh4x5zw2l0d6b4qi", sum, text))
+	if _, err := be.Stat(ctx, layout.NameOf("hello", sum).Key()); err != nil {
+		t.Errorf("narinfo of a pushed NAR: no names object: %v", err)
 	}
 
 	// A check that refuses leaves no manifest.
