@@ -1,6 +1,7 @@
 package narstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt"
+	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/repo/layout"
 )
 
@@ -106,4 +108,36 @@ func (s *Store) offerManifest(ctx context.Context, m *Manifest) error {
 	next, done := s.residueRefs(ctx, m)
 	defer done()
 	return offer(s.locate(m, SectionResidue, next))
+}
+
+// AddName writes the names object of the NAR that the narinfo of store
+// path hash links, if it lacks one, and reports whether it wrote it. It is
+// for NARs stored before every writer recorded names objects. A narinfo
+// deleted meanwhile is an error wrapping ErrNotFound; one whose store path
+// or NarHash does not parse is an error naming it.
+func (s *Store) AddName(ctx context.Context, hash string) (bool, error) {
+	text, err := s.NarInfo(ctx, hash)
+	if err != nil {
+		return false, err
+	}
+	ni, err := narinfo.Parse(bytes.NewReader(text))
+	if err != nil {
+		return false, fmt.Errorf("narstore: %s: %w", layout.NarInfoOf(hash).Key(), err)
+	}
+	narHash, err := ni.NarSHA256()
+	if err != nil {
+		return false, fmt.Errorf("narstore: %s: %w", layout.NarInfoOf(hash).Key(), err)
+	}
+	name := packageName(text)
+	if name == "" {
+		return false, fmt.Errorf("narstore: %s: no package name in StorePath %q", layout.NarInfoOf(hash).Key(), ni.StorePath)
+	}
+	key := layout.NameOf(name, narHash).Key()
+	switch _, err := s.be.Stat(ctx, key); {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, backend.ErrNotExist):
+		return false, fmt.Errorf("narstore: stat %s: %w", key, err)
+	}
+	return true, s.putName(ctx, name, narHash)
 }

@@ -22,6 +22,8 @@ type UpgradeResult struct {
 	// Unlocated counts the manifests naming a chunk the repository lacks:
 	// left as they are, and the format is not moved while there are any.
 	Unlocated int
+	NarInfos  int // narinfos read, with Names
+	Names     int // of them, whose NAR got its names object
 }
 
 // upgradeWorkers is how many manifests Upgrade rewrites at once.
@@ -69,68 +71,126 @@ func Upgrade(ctx context.Context, be backend.Backend, opts Options, logf func(st
 	return res, rp.addLocations(ctx, &res, logf)
 }
 
+// AddNames writes the names object (narstore.Store.AddName) of every
+// stored narinfo's NAR that lacks one: NARs stored by a release that wrote
+// names objects only for ingests with names dedup give a later such ingest
+// no candidates until it ran. It reads every narinfo and asks for one
+// names object each (two requests a store path, three where it writes),
+// so it is run once, by hand, before a repository moves to names dedup.
+// Safe beside servers and ingests; stopped, it resumes when run again.
+func AddNames(ctx context.Context, be backend.Backend, opts Options, logf func(string, ...any)) (UpgradeResult, error) {
+	rp, err := Open(ctx, be, opts)
+	if err != nil {
+		return UpgradeResult{}, err
+	}
+	defer rp.Close()
+	v := rp.Config().Version
+	res := UpgradeResult{From: v, To: v}
+	return res, rp.addNames(ctx, &res, logf)
+}
+
 // addLocations rewrites every manifest without locations with them.
 func (r *Repo) addLocations(ctx context.Context, res *UpgradeResult, logf func(string, ...any)) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	hashes := make(chan narfmt.Hash)
-	var (
-		wg                 sync.WaitGroup
-		once               sync.Once
-		firstErr           error
-		manifests, changed atomic.Int64
-		unlocated          atomic.Int64
-	)
-	fail := func(err error) {
-		once.Do(func() { firstErr = err; cancel() })
+	var manifests, changed, unlocated atomic.Int64
+	list := func(fn func(string) error) error {
+		return layout.List(ctx, r.be, layout.Manifest, func(name string, _ backend.Info) error { return fn(name) })
 	}
-	for range upgradeWorkers {
-		wg.Go(func() {
-			for h := range hashes {
-				did, err := r.nars.AddLocations(ctx, h)
-				switch {
-				case errors.Is(err, narstore.ErrNotFound): // deleted since listed
-					continue
-				case errors.Is(err, chunkstore.ErrNotFound):
-					unlocated.Add(1)
-					logf("NAR sha256:%s: %v", h.String(), err)
-					continue
-				case err != nil:
-					fail(err)
-					continue
-				}
-				if n := manifests.Add(1); n%10000 == 0 {
-					logf("%d manifests read, %d rewritten", n, changed.Load())
-				}
-				if did {
-					changed.Add(1)
-				}
-			}
-		})
-	}
-	err := layout.List(ctx, r.be, layout.Manifest, func(name string, _ backend.Info) error {
+	err := parallel(ctx, list, func(ctx context.Context, name string) error {
 		h, err := narfmt.ParseHash(name)
 		if err != nil {
 			logf("skipping %s: %v", layout.Key(layout.Manifest, name), err)
 			return nil
 		}
+		did, err := r.nars.AddLocations(ctx, h)
+		switch {
+		case errors.Is(err, narstore.ErrNotFound): // deleted since listed
+			return nil
+		case errors.Is(err, chunkstore.ErrNotFound):
+			unlocated.Add(1)
+			logf("NAR sha256:%s: %v", h.String(), err)
+			return nil
+		case err != nil:
+			return err
+		}
+		if n := manifests.Add(1); n%10000 == 0 {
+			logf("%d manifests read, %d rewritten", n, changed.Load())
+		}
+		if did {
+			changed.Add(1)
+		}
+		return nil
+	})
+	res.Manifests += int(manifests.Load())
+	res.Rewritten += int(changed.Load())
+	res.Unlocated += int(unlocated.Load())
+	if err != nil {
+		return fmt.Errorf("repo: upgrade: %w", err)
+	}
+	return nil
+}
+
+// addNames writes the names object of every stored narinfo's NAR that
+// lacks one (narstore.Store.AddName).
+func (r *Repo) addNames(ctx context.Context, res *UpgradeResult, logf func(string, ...any)) error {
+	var read, added atomic.Int64
+	err := parallel(ctx, func(fn func(string) error) error { return r.nars.ListNarInfos(ctx, fn) },
+		func(ctx context.Context, hash string) error {
+			did, err := r.nars.AddName(ctx, hash)
+			switch {
+			case errors.Is(err, narstore.ErrNotFound): // forgotten since listed
+				return nil
+			case err != nil:
+				return err
+			}
+			if n := read.Add(1); n%10000 == 0 {
+				logf("%d narinfos read, %d names objects written", n, added.Load())
+			}
+			if did {
+				added.Add(1)
+			}
+			return nil
+		})
+	res.NarInfos += int(read.Load())
+	res.Names += int(added.Load())
+	if err != nil {
+		return fmt.Errorf("repo: upgrade: names: %w", err)
+	}
+	return nil
+}
+
+// parallel calls do, from upgradeWorkers goroutines, with every name that
+// list passes to its function, and returns the first error of either; the
+// first error of do cancels the rest.
+func parallel(ctx context.Context, list func(func(string) error) error, do func(context.Context, string) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	names := make(chan string)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range upgradeWorkers {
+		wg.Go(func() {
+			for name := range names {
+				if err := do(ctx, name); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		})
+	}
+	err := list(func(name string) error {
 		select {
-		case hashes <- h:
+		case names <- name:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	})
-	close(hashes)
+	close(names)
 	wg.Wait()
-	res.Manifests += int(manifests.Load())
-	res.Rewritten += int(changed.Load())
-	res.Unlocated += int(unlocated.Load())
 	if firstErr != nil {
-		return fmt.Errorf("repo: upgrade: %w", firstErr)
+		return firstErr
 	}
-	if err != nil {
-		return fmt.Errorf("repo: upgrade: list manifests: %w", err)
-	}
-	return nil
+	return err
 }

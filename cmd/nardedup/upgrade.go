@@ -17,8 +17,14 @@ func upgradeCommand() *cli.Command {
 locations, then moves the repository to format 2, which servers read
 without a local index. Safe beside running servers and ingests of this
 release; stop those of older releases first. Stopped at any point, it
-resumes where it was when run again.`,
-		Flags: repoFlags(),
+resumes where it was when run again.
+
+--names then writes the names object of every stored NAR that lacks one
+(releases before this one wrote them only for ingests with --dedup=names):
+run it once before the first ingest with --dedup=names on a repository
+filled otherwise. It reads every narinfo.`,
+		Flags: append(repoFlags(),
+			&cli.BoolFlag{Name: "names", Usage: "also record every stored NAR under its package name, for ingest --dedup=names", EnvVars: []string{"NARDEDUP_UPGRADE_NAMES"}}),
 		Action: func(c *cli.Context) error {
 			be, err := openBackend(c)
 			if err != nil {
@@ -26,9 +32,15 @@ resumes where it was when run again.`,
 			}
 			defer be.Close()
 			logf := log.New(os.Stderr, "", log.LstdFlags).Printf
-			res, err := repo.Upgrade(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "upgrade"}, logf)
+			opts := repo.Options{IndexCache: c.String("index-cache"), Role: "upgrade"}
+			res, err := repo.Upgrade(c.Context, be, opts, logf)
 			fmt.Printf("format %d -> %d: %d manifests read, %d rewritten with their chunks' locations\n",
 				res.From, res.To, res.Manifests, res.Rewritten)
+			if err != nil || !c.Bool("names") {
+				return err
+			}
+			res, err = repo.AddNames(c.Context, be, opts, logf)
+			fmt.Printf("names: %d narinfos read, %d NARs recorded under their package names\n", res.NarInfos, res.Names)
 			return err
 		},
 	}

@@ -24,8 +24,10 @@ import (
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/signature"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/repo"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/server"
 )
 
@@ -345,5 +347,48 @@ func TestRepoV1Upgrade(t *testing.T) {
 		if err != nil || uint64(n) != ni.NarSize || !bytes.Equal(h.Sum(nil), sum[:]) {
 			t.Errorf("%s: %d bytes, %v; want the NAR of %d bytes", hash, n, err, ni.NarSize)
 		}
+	}
+}
+
+// TestRepoV1AddNames records the NARs of the repository, stored before
+// names objects existed, under their package names, once: a second run
+// writes none, and a names ingest would find every one.
+func TestRepoV1AddNames(t *testing.T) {
+	ctx := context.Background()
+	want := upstream(t)
+	dir := copyRepoV1(t)
+	be, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	opts := repo.Options{IndexCache: t.TempDir(), Role: "upgrade"}
+	res, err := repo.AddNames(ctx, be, opts, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, ni := range want {
+		sum, err := ni.NarSHA256()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := storepath.Parse(storepath.DefaultStoreDir, ni.StorePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := layout.NameOf(storepath.PackageName(p.Name), sum).Key()
+		names[key] = true
+		if _, err := be.Stat(ctx, key); err != nil {
+			t.Errorf("%s: no names object after AddNames: %v", ni.StorePath, err)
+		}
+	}
+	// Store paths of one package sharing a NAR may both write its names
+	// object when read at once.
+	if res.NarInfos != len(want) || res.Names < len(names) || res.Names > len(want) {
+		t.Errorf("AddNames: %d narinfos read, %d names written; want %d, %d-%d", res.NarInfos, res.Names, len(want), len(names), len(want))
+	}
+	if res, err := repo.AddNames(ctx, be, opts, t.Logf); err != nil || res.Names != 0 {
+		t.Errorf("second AddNames: %+v, %v; want no names written", res, err)
 	}
 }
