@@ -108,6 +108,26 @@
 // which also admit reads: see upload.go. Without Options.Uploads the
 // server has no write or admin endpoint, with or without auth.
 //
+// # Read API
+//
+// With Options.ReadAPI, the server also answers, under the same read
+// auth, the read API that nardedup's own clients (package remote) use to
+// fetch only the chunks they lack (readapi.go):
+//
+//	GET|HEAD /_nardedup/v1/info                      JSON: version, store_dir, strip
+//	GET|HEAD /_nardedup/v1/manifest/<narhash>        the NAR's manifest, locations included
+//	GET|HEAD /_nardedup/v1/frame/<pack>/<off>/<len>  bytes of a pack: a zstd frame
+//	GET|HEAD /_nardedup/v1/forward/<pack>            the forward record of a deleted pack
+//
+// The version is in the path: a client reads info, and a server of a later
+// release may serve /_nardedup/v2/ beside v1. nix-cache-info is left as it
+// is. Frames and forward records never change meaning (a pack id is unique
+// to one store of it, a pack and a record are never rewritten): they are
+// immutable like a NAR, with a strong ETag. A manifest is named by its NAR,
+// and upgrade rewrites it in place, so it is cached like a narinfo and
+// revalidated by its ETag. A frame's length is bounded by MaxFrameBytes;
+// any path not spelled exactly as above is 404.
+//
 // # Observing it
 //
 // Observe wraps the handler New returns with an access log, Prometheus
@@ -191,6 +211,10 @@ type Options struct {
 	// SignKey, if not nil, adds the server's signature to every pushed
 	// narinfo it accepts.
 	SignKey *signature.SecretKey
+
+	// ReadAPI, if not nil, serves the read API (see readapi.go) from
+	// the repository's objects; without it its paths are 404.
+	ReadAPI *ReadAPI
 }
 
 // Store is what a Server reads: narinfos by store path hash and NARs by
@@ -230,6 +254,8 @@ type Server struct {
 	maxUpload   int64
 	requireSigs []signature.PublicKey
 	signKey     *signature.SecretKey
+	readAPI     *ReadAPI
+	infoDoc     []byte // the read API's info document
 }
 
 // New returns a Server for st.
@@ -252,13 +278,17 @@ func New(st Store, opts Options) *Server {
 	dir := st.StoreDir()
 	info := fmt.Sprintf("StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", dir, opts.Priority)
 	minRate, window := opts.minRate()
-	return &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
+	srv := &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
 		zstd: opts.Compression != "none", sendTimeout: opts.SendTimeout,
 		minRate: minRate, rateWindow: window,
 		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth,
 		cache: newCachePolicy(opts), infoETag: etagOf([]byte(info)),
 		uploads: opts.Uploads, uploadAuth: opts.UploadAuth, maxUpload: opts.MaxUploadSize,
-		requireSigs: opts.UploadRequireSigs, signKey: opts.SignKey}
+		requireSigs: opts.UploadRequireSigs, signKey: opts.SignKey, readAPI: opts.ReadAPI}
+	if opts.ReadAPI != nil {
+		srv.infoDoc = infoDocument(opts.ReadAPI.Config)
+	}
+	return srv
 }
 
 // minRate returns MinRate (0: none) and MinRateWindow, defaults resolved.
@@ -313,6 +343,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.URL.Path
 	switch {
+	case strings.HasPrefix(p, ReadAPIPrefix):
+		s.serveReadAPI(w, r, p[len(ReadAPIPrefix):])
 	case p == "/nix-cache-info":
 		s.serveBytes(w, r, "text/x-nix-cache-info", s.cacheInfo, s.infoETag)
 	case strings.HasSuffix(p, ".narinfo") && strings.Count(p, "/") == 1:

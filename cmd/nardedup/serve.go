@@ -192,6 +192,7 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	opts.Logger = log
+	opts.ReadAPI = &server.ReadAPI{Objects: rp.Backend(), Config: rp.Config().NARs}
 	h := server.New(st, opts)
 	oh, err := server.Observe(h, server.ObserveOptions{Logger: log, Metrics: reg, Ready: ready})
 	if err != nil {
