@@ -35,12 +35,32 @@ func (s *Store) Open(ctx context.Context, narHash narfmt.Hash) (io.ReadCloser, *
 // NAR whose frames are cached is as fast as hashing it, and a server's
 // reader then spends as long again sending it.
 func (s *Store) OpenManifest(ctx context.Context, m *Manifest) io.ReadCloser {
+	return rebuild(ctx, m, s.opt, s.usesTable(m), s.cs.NewLocatedReader)
+}
+
+// ChunkOpener returns the concatenation of the chunks that next yields,
+// each with its location, until io.EOF. The chunk store's
+// NewLocatedReader is one; a client of a remote repository has its own.
+type ChunkOpener func(ctx context.Context, next func() (chunkstore.Ref, chunkstore.Location, error)) io.ReadCloser
+
+// Rebuild streams the NAR that m describes from chunks read through open
+// at the locations of m's table, putting back the store paths as opt
+// says; it is checked and read ahead like OpenManifest's stream. It fails
+// for a manifest without locations.
+func Rebuild(ctx context.Context, m *Manifest, opt pathstrip.Options, open ChunkOpener) (io.ReadCloser, error) {
+	if m.Locations == nil {
+		return nil, fmt.Errorf("NAR sha256:%s: %w", m.NarHash.String(), ErrNoLocations)
+	}
+	return rebuild(ctx, m, opt, true, open), nil
+}
+
+func rebuild(ctx context.Context, m *Manifest, opt pathstrip.Options, useTable bool, open ChunkOpener) io.ReadCloser {
 	ctx, cancel := context.WithCancel(ctx)
-	recipe := s.cs.NewLocatedReader(ctx, s.locate(m, SectionRecipe, listRefs(m.Recipe)))
-	positions := s.cs.NewLocatedReader(ctx, s.locate(m, SectionPositions, listRefs(m.Positions)))
+	recipe := open(ctx, locate(m, SectionRecipe, useTable, listRefs(m.Recipe)))
+	positions := open(ctx, locate(m, SectionPositions, useTable, listRefs(m.Positions)))
 	rr := &recipeRefs{r: bufio.NewReaderSize(recipe, 64<<10)}
-	residue := s.cs.NewLocatedReader(ctx, s.locate(m, SectionResidue, rr.next))
-	restored := pathstrip.NewRestorer(residue, positions, m.Paths, s.opt)
+	residue := open(ctx, locate(m, SectionResidue, useTable, rr.next))
+	restored := pathstrip.NewRestorer(residue, positions, m.Paths, opt)
 	return newReadAhead(&verifyReader{
 		r: restored, want: m.NarHash, size: m.NarSize, h: sha256.New(),
 		closers: []io.Closer{residue, positions, recipe}, cancel: cancel,
@@ -94,14 +114,22 @@ func (s *Store) residueRefs(ctx context.Context, m *Manifest) (next func() (chun
 	return rr.next, func() { recipe.Close() }
 }
 
-// locate pairs the refs that next yields with their locations in section
-// of m's location table, if the store reads by location (it has no local
-// index) and m has one; else with the zero Location: to be looked up. A
-// store with an index looks every chunk up there: the index follows
-// garbage collection, and the table is then neither decoded nor trusted.
+// usesTable reports whether the store reads m's chunks at the locations
+// of its table: it has no local index, and m has a table.
+func (s *Store) usesTable(m *Manifest) bool { return m.Locations != nil && !s.cs.HasIndex() }
+
 func (s *Store) locate(m *Manifest, section int, next func() (chunkstore.Ref, error)) func() (chunkstore.Ref, chunkstore.Location, error) {
+	return locate(m, section, s.usesTable(m), next)
+}
+
+// locate pairs the refs that next yields with their locations in section
+// of m's location table if useTable; else with the zero Location: to be
+// looked up. A store with an index looks every chunk up there: the index
+// follows garbage collection, and the table is then neither decoded nor
+// trusted.
+func locate(m *Manifest, section int, useTable bool, next func() (chunkstore.Ref, error)) func() (chunkstore.Ref, chunkstore.Location, error) {
 	var c *loctable.Cursor
-	if m.Locations != nil && !s.cs.HasIndex() {
+	if useTable {
 		c = m.Locations.Cursor(section)
 	}
 	return func() (chunkstore.Ref, chunkstore.Location, error) {
