@@ -27,6 +27,21 @@ var defaultClient = func() *http.Client {
 	return &http.Client{Transport: t}
 }()
 
+// HTTPClient returns the client NewHTTP uses when given none: its
+// transport times out connecting and waiting for response headers. Other
+// clients of binary caches (package remote) share it.
+func HTTPClient() *http.Client { return defaultClient }
+
+// IdleBody returns body, read with a timeout between received chunks:
+// when nothing arrives for idle, cancel is called (it should cancel the
+// request) and the read fails saying so. Close stops the timer and calls
+// cancel.
+func IdleBody(body io.ReadCloser, cancel context.CancelFunc, idle time.Duration) io.ReadCloser {
+	b := &idleBody{body: body, cancel: cancel, idle: idle}
+	b.timer = time.AfterFunc(b.idle, func() { b.fired.Store(true); cancel() })
+	return b
+}
+
 type httpSource struct {
 	smallObjects
 	base   *url.URL // no query or fragment, path ends in "/"
@@ -93,9 +108,7 @@ func (h *httpSource) Open(ctx context.Context, u string) (io.ReadCloser, error) 
 		cancel()
 		return nil, err
 	}
-	b := &idleBody{body: resp.Body, cancel: cancel, idle: httpIdleTimeout}
-	b.timer = time.AfterFunc(b.idle, func() { b.fired.Store(true); cancel() })
-	return b, nil
+	return IdleBody(resp.Body, cancel, httpIdleTimeout), nil
 }
 
 // get issues a GET for name below the base and checks the status.
