@@ -132,7 +132,7 @@ func parseFrameName(name string) (id pack.ID, off, n int64, err error) {
 // or leading zeros.
 func parseCanonical(s string) (int64, error) {
 	v, err := strconv.ParseInt(s, 10, 63)
-	if err == nil && (v >= 1<<62 || strconv.FormatInt(v, 10) != s) {
+	if err == nil && (v < 0 || v >= 1<<62 || strconv.FormatInt(v, 10) != s) {
 		err = errors.New("not canonical")
 	}
 	return v, err
