@@ -125,6 +125,7 @@ func TestRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	c := f.client(t, remote.Options{})
 	held := make(map[chunkstore.ID][]byte)
+	narBytes := 0
 	for _, h := range f.nars {
 		var buf bytes.Buffer
 		if _, err := c.FetchNAR(ctx, h, &buf, nil); err != nil {
@@ -134,12 +135,13 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("NAR %s: rebuilt %d bytes differ from the repository's", h, buf.Len())
 		}
 		f.chunks(t, h, held)
+		narBytes += buf.Len()
 	}
 	st := c.Stats()
 	if st.Frames == 0 || st.ChunksHeld != 0 {
 		t.Fatalf("from nothing: %+v", st)
 	}
-	t.Logf("%d NARs from nothing: %+v", len(f.nars), st)
+	t.Logf("%d NARs of %d bytes from nothing: %+v", len(f.nars), narBytes, st)
 
 	c = f.client(t, remote.Options{})
 	_, err := c.Info(ctx)
@@ -491,3 +493,38 @@ type countingWriter struct{ n atomic.Int64 }
 func (w *countingWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); return len(p), nil }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestAuth serves the read API behind auth: the client presents a bearer
+// token, or basic auth from its URL, and is refused without.
+func TestAuth(t *testing.T) {
+	be, rp, _ := testrepo.Sample(t)
+	auth := &server.Auth{}
+	auth.AddToken("s3cret")
+	auth.AddBasic("nix", "pw")
+	ts := httptest.NewServer(server.New(rp.NARs(), server.Options{Logger: quietLogger(), Auth: auth,
+		ReadAPI: &server.ReadAPI{Objects: be, Config: rp.Config().NARs}}))
+	defer ts.Close()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		url, token string
+		ok         bool
+	}{
+		{ts.URL, "", false},
+		{ts.URL, "wrong", false},
+		{ts.URL, "s3cret", true},
+		{strings.Replace(ts.URL, "://", "://nix:pw@", 1), "", true},
+	} {
+		c, err := remote.New(tc.url, remote.Options{Token: tc.token})
+		must(t, err)
+		info, err := c.Info(ctx)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s token %q: %v, want success %v", tc.url, tc.token, err, tc.ok)
+		}
+		if err == nil && info.StoreDir != "/nix/store" {
+			t.Errorf("info: %+v", info)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw") {
+			t.Errorf("error shows the password: %v", err)
+		}
+	}
+}
