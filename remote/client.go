@@ -60,6 +60,8 @@ type Options struct {
 
 // Have returns the bytes of chunk id if the caller holds them. They are
 // checked against id before use; a chunk that does not match is fetched.
+// Fetch calls it from a goroutine of its own, one call at a time; the
+// bytes it returns must not change until Fetch returns.
 type Have func(id pack.ID) ([]byte, bool)
 
 // Stats count what a Client did.

@@ -161,12 +161,8 @@ func (s *Server) serveFrame(w http.ResponseWriter, r *http.Request, name string)
 	}
 	what := "frame " + name
 	rc, err := s.readAPI.Objects.Get(r.Context(), chunkstore.PackKey(id), off, n)
-	if errors.Is(err, backend.ErrNotExist) {
-		s.notFound(w, r)
-		return
-	}
 	if err != nil {
-		s.fail(w, r, what, err)
+		s.failObject(w, r, what, err)
 		return
 	}
 	defer rc.Close()
@@ -227,12 +223,8 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, name strin
 	}
 	what := "forward record " + name
 	rec, err := forward.Get(r.Context(), s.readAPI.Objects, id)
-	if errors.Is(err, backend.ErrNotExist) {
-		s.notFound(w, r)
-		return
-	}
 	if err != nil {
-		s.fail(w, r, what, err)
+		s.failObject(w, r, what, err)
 		return
 	}
 	body, err := rec.Encode()
@@ -250,4 +242,14 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, name strin
 	if r.Method == http.MethodGet {
 		w.Write(body)
 	}
+}
+
+// failObject is fail for the read API's objects, read from the backend:
+// one the backend lacks is 404.
+func (s *Server) failObject(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, backend.ErrNotExist) {
+		s.notFound(w, r)
+		return
+	}
+	s.fail(w, r, what, err)
 }
