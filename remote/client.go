@@ -64,6 +64,11 @@ type Options struct {
 // bytes it returns must not change until Fetch returns.
 type Have func(id pack.ID) ([]byte, bool)
 
+// Got is given every chunk that Fetch cut from a fetched frame, checked
+// against its id, so that the caller may keep it (a local cache, a
+// mirror). The bytes are valid only during the call.
+type Got func(id pack.ID, data []byte)
+
 // Stats count what a Client did.
 type Stats struct {
 	Requests       int64 // HTTP requests sent
@@ -195,20 +200,22 @@ func (c *Client) Manifest(ctx context.Context, narHash narfmt.Hash) (*narstore.M
 
 // FetchNAR writes the NAR with this SHA-256 to w, fetching its manifest
 // and the chunks have lacks, and returns the manifest. See Fetch.
-func (c *Client) FetchNAR(ctx context.Context, narHash narfmt.Hash, w io.Writer, have Have) (*narstore.Manifest, error) {
+func (c *Client) FetchNAR(ctx context.Context, narHash narfmt.Hash, w io.Writer, have Have, got Got) (*narstore.Manifest, error) {
 	m, err := c.Manifest(ctx, narHash)
 	if err != nil {
 		return nil, err
 	}
-	return m, c.Fetch(ctx, m, w, have)
+	return m, c.Fetch(ctx, m, w, have, got)
 }
 
 // Fetch writes the NAR that m describes to w: every chunk that have (which
 // may be nil) holds is taken from it, the others are cut from the frames
-// their locations name, fetched from the server. If it fails, w has
+// their locations name, fetched from the server, and handed to got (which
+// may be nil) once checked. The first call of a Client also fetches the
+// info document. If it fails, w has
 // received a prefix of the NAR at most, never all of it; the error names
 // the object that failed.
-func (c *Client) Fetch(ctx context.Context, m *narstore.Manifest, w io.Writer, have Have) error {
+func (c *Client) Fetch(ctx context.Context, m *narstore.Manifest, w io.Writer, have Have, got Got) error {
 	opt, err := c.stripOptions(ctx)
 	if err != nil {
 		return err
@@ -216,7 +223,10 @@ func (c *Client) Fetch(ctx context.Context, m *narstore.Manifest, w io.Writer, h
 	if have == nil {
 		have = func(pack.ID) ([]byte, bool) { return nil, false }
 	}
-	f := &fetch{c: c, have: have, records: make(map[pack.ID]*forward.Record)}
+	if got == nil {
+		got = func(pack.ID, []byte) {}
+	}
+	f := &fetch{c: c, have: have, got: got, records: make(map[pack.ID]*forward.Record)}
 	rc, err := narstore.Rebuild(ctx, m, opt, f.open)
 	if err != nil {
 		return fmt.Errorf("remote: %s: %w", c, err)

@@ -18,6 +18,7 @@ import (
 type fetch struct {
 	c    *Client
 	have Have
+	got  Got
 
 	mu      sync.Mutex
 	records map[pack.ID]*forward.Record
@@ -142,6 +143,7 @@ func (r *chunkReader) chunk(ref chunkstore.Ref, loc chunkstore.Location) ([]byte
 				ErrCorrupt, c, ref.ID, server.FrameName(loc))
 		}
 		c.fetched.Add(1)
+		r.f.got(ref.ID, chunk)
 		return chunk, nil
 	}
 }
