@@ -420,6 +420,14 @@ func (s *Server) narInfo(ctx context.Context, hash string) (*narinfo.NarInfo, na
 	return ni, narHash, nil
 }
 
+// PointAtNAR points a narinfo at the plain NAR a server serves under
+// nar/<NarHash>.nar, after checking that it is the narinfo of the store
+// path hash asked for, and returns its NarHash. Servers in front of
+// another cache (package proxy) rewrite narinfos as this one does.
+func PointAtNAR(ni *narinfo.NarInfo, storeDir, hash string) (narfmt.Hash, error) {
+	return rewrite(ni, storeDir, hash, false)
+}
+
 // rewrite points a narinfo at the NAR this server serves, plain or
 // zstd-compressed, after checking that it is the narinfo of the store path
 // hash asked for, and returns its NarHash.
