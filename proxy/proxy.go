@@ -93,6 +93,9 @@ func transportOf(c *http.Client) http.RoundTripper {
 	return http.DefaultTransport
 }
 
+// Upstream returns the upstream's URL without its password.
+func (p *Proxy) Upstream() string { return p.c.String() }
+
 // Stats are what the proxy's client did and what its cache holds.
 type Stats struct {
 	remote.Stats
