@@ -207,10 +207,7 @@ func (r *packReader) readFrame(ctx context.Context, loc Location, dst []byte) ([
 		return nil, err
 	}
 	defer putBuf(comp)
-	if cap(dst) < int(loc.FrameULen) {
-		dst = make([]byte, 0, loc.FrameULen)
-	}
-	data, err := r.dec.DecodeAll(comp, dst[:0])
+	data, err := r.decodeFrame(dst, comp, loc.FrameULen)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
 	}
