@@ -67,6 +67,13 @@ func rebuild(ctx context.Context, m *Manifest, opt pathstrip.Options, useTable b
 	})
 }
 
+// Verify returns r, which should hold the NAR with SHA-256 narHash and
+// size bytes, checked as Open's stream is: if r holds anything else, Read
+// returns an error wrapping ErrCorrupt before it returns the last byte.
+func Verify(r io.Reader, narHash narfmt.Hash, size uint64) io.Reader {
+	return &verifyReader{r: r, want: narHash, size: size, h: sha256.New()}
+}
+
 // readAhead reads a verifyReader on its own goroutine into a pipe.
 type readAhead struct {
 	p    *bufpipe.Pipe
