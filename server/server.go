@@ -215,6 +215,9 @@ type Options struct {
 	// ReadAPI, if not nil, serves the read API (see readapi.go) from
 	// the repository's objects; without it its paths are 404.
 	ReadAPI *ReadAPI
+	// NARCache, if not nil, keeps the NARs served, checked, in local
+	// files, and serves them from there while the repository holds them.
+	NARCache *NARCache
 }
 
 // Store is what a Server reads: narinfos by store path hash and NARs by
@@ -255,7 +258,8 @@ type Server struct {
 	requireSigs []signature.PublicKey
 	signKey     *signature.SecretKey
 	readAPI     *ReadAPI
-	infoDoc     []byte // the read API's info document
+	infoDoc     []byte    // the read API's info document
+	nars        *NARCache // nil: none
 }
 
 // New returns a Server for st.
@@ -284,7 +288,7 @@ func New(st Store, opts Options) *Server {
 		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth,
 		cache: newCachePolicy(opts), infoETag: etagOf([]byte(info)),
 		uploads: opts.Uploads, uploadAuth: opts.UploadAuth, maxUpload: opts.MaxUploadSize,
-		requireSigs: opts.UploadRequireSigs, signKey: opts.SignKey, readAPI: opts.ReadAPI}
+		requireSigs: opts.UploadRequireSigs, signKey: opts.SignKey, readAPI: opts.ReadAPI, nars: opts.NARCache}
 	if opts.ReadAPI != nil {
 		srv.infoDoc = infoDocument(opts.ReadAPI.Config)
 	}
@@ -526,12 +530,12 @@ func (s *Server) acquireStream(w http.ResponseWriter, r *http.Request, client st
 // streamNAR sends the NAR, plain or zstd-compressed, through snd.
 func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, narHash narfmt.Hash, name string, zst bool) {
 	what := "NAR " + name
-	rc, m, err := s.st.Open(r.Context(), narHash)
+	rc, m, cached, err := s.openNAR(r.Context(), narHash)
 	if err != nil {
 		s.fail(w, r, what, err)
 		return
 	}
-	defer rc.Close()
+	defer func() { rc.Close() }()
 	rng, ranged := byteRange{}, rangeNone
 	if !zst {
 		rng, ranged = parseRange(r, m.NarSize, `"`+narHash.String()+`"`)
@@ -547,6 +551,17 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, 
 	// fails at once (a missing or damaged first chunk) gets a clean 500, and
 	// a small NAR is fully checked before its first byte goes out.
 	n, err := fill(rc, buf[:])
+	if err != nil && !errors.Is(err, io.EOF) && cached {
+		// A damaged cache entry (now removed): rebuild the NAR instead.
+		s.log.Warn("NAR cache entry damaged", "nar", name, "err", err)
+		rc.Close()
+		if rc, m, err = s.openRepo(r.Context(), narHash); err != nil {
+			rc = io.NopCloser(nil)
+			s.fail(w, r, what, err)
+			return
+		}
+		n, err = fill(rc, buf[:])
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.fail(w, r, what, err)
 		return
@@ -570,6 +585,33 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, 
 	if err := zw.Close(); err != nil {
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// openNAR opens NAR narHash: from the NAR cache if it holds it (cached),
+// else from the repository, to be written to the cache as it is read.
+// The repository's manifest is read either way, so that a NAR it no
+// longer holds is not served from the cache.
+func (s *Server) openNAR(ctx context.Context, narHash narfmt.Hash) (rc io.ReadCloser, m *narstore.Manifest, cached bool, err error) {
+	if s.nars != nil && s.nars.has(narHash) {
+		if m, err = s.st.Manifest(ctx, narHash); err != nil {
+			return nil, nil, false, err
+		}
+		if rc := s.nars.open(narHash, m.NarSize); rc != nil {
+			return rc, m, true, nil
+		}
+	}
+	rc, m, err = s.openRepo(ctx, narHash)
+	return rc, m, false, err
+}
+
+// openRepo opens NAR narHash from the repository, to be written to the
+// NAR cache, if any, as it is read.
+func (s *Server) openRepo(ctx context.Context, narHash narfmt.Hash) (io.ReadCloser, *narstore.Manifest, error) {
+	rc, m, err := s.st.Open(ctx, narHash)
+	if err != nil || s.nars == nil {
+		return rc, m, err
+	}
+	return s.nars.fill(rc, narHash, m.NarSize), m, nil
 }
 
 // sendRange sends one range of the NAR whose first buffer, buf[:n], was
