@@ -56,6 +56,11 @@ the repository are kept in DIR, least recently used evicted beyond
 --cache-size; narinfos are always read from the repository. The cache is
 safe to delete, and is adopted again after a restart.
 
+With --nar-cache-dir, whole NARs served are kept in DIR once they passed
+their NarHash check, least recently served evicted beyond --nar-cache-size,
+and served from there (checked again as they go out): a popular NAR is then
+read from a file rather than rebuilt. It too survives a restart.
+
 HTTP caching: NARs are served with Cache-Control "max-age" of a year and
 "immutable", narinfos with --narinfo-max-age, 404s with --negative-max-age;
 answers carry an ETag and conditional GETs get 304. With auth, answers are
@@ -114,6 +119,8 @@ duration, client) at info, as text or --log-format json. Metrics: with
 			frameCacheFlag(),
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep a local cache of packs, manifests and index objects in `DIR` (for a repository on S3)", EnvVars: []string{"NARDEDUP_CACHE_DIR"}},
 			&cli.StringFlag{Name: "cache-size", Usage: "bound of --cache-dir in `BYTES` (suffixes K, M, G, T)", Value: "10G", EnvVars: []string{"NARDEDUP_CACHE_SIZE"}},
+			&cli.StringFlag{Name: "nar-cache-dir", Usage: "keep whole NARs served, once checked, in `DIR` and serve popular ones from there", EnvVars: []string{"NARDEDUP_NAR_CACHE_DIR"}},
+			&cli.StringFlag{Name: "nar-cache-size", Usage: "bound of --nar-cache-dir in `BYTES` (suffixes K, M, G, T)", Value: "10G", EnvVars: []string{"NARDEDUP_NAR_CACHE_SIZE"}},
 		)...),
 		Action: runServe,
 	}
@@ -241,6 +248,15 @@ func serveOptions(c *cli.Context) (server.Options, error) {
 			return opts, fmt.Errorf("--min-rate %q: want a number of bytes a second, optionally with K or M, or 0", v)
 		}
 		opts.MinRate = int(n)
+	}
+	if dir := c.String("nar-cache-dir"); dir != "" {
+		size, err := cache.ParseSize(c.String("nar-cache-size"))
+		if err != nil {
+			return opts, fmt.Errorf("--nar-cache-size: %w", err)
+		}
+		if opts.NARCache, err = server.OpenNARCache(dir, size); err != nil {
+			return opts, fmt.Errorf("--nar-cache-dir: %w", err)
+		}
 	}
 	return opts, nil
 }
