@@ -137,17 +137,23 @@ func (r *repo) putBigNAR(tb testing.TB, size int) (nar []byte, name string) {
 	check(tb, err)
 	check(tb, w.Close())
 	nar = buf.Bytes()
+	return nar, r.putNAR(tb, nar)
+}
+
+// putNAR stores nar and returns its name.
+func (r *repo) putNAR(tb testing.TB, nar []byte) (name string) {
+	tb.Helper()
 	sum := sha256.Sum256(nar)
 	hash := "0000000000000000000000000000000z"
 	n := narstore.NAR{Hash: hash, NarHash: sum, NarSize: uint64(len(nar)),
 		NarInfo: fmt.Appendf(nil, "StorePath: /nix/store/%s-big\n", hash)}
 	ctx := context.Background()
 	done := make(chan error, 1)
-	_, err = r.st.PutNAR(ctx, n, bytes.NewReader(nar), func(err error) { done <- err })
+	_, err := r.st.PutNAR(ctx, n, bytes.NewReader(nar), func(err error) { done <- err })
 	check(tb, err)
 	check(tb, r.rp.Chunks().Flush(ctx))
 	check(tb, <-done)
-	return nar, nixbase32.EncodeToString(sum[:])
+	return nixbase32.EncodeToString(sum[:])
 }
 
 // keys lists the backend's objects under prefix.
