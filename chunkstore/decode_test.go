@@ -40,17 +40,24 @@ func newTestDecoder(tb testing.TB) *packReader {
 	return &packReader{dec: dec}
 }
 
-func TestDecodeFrame(t *testing.T) {
-	r := newTestDecoder(t)
-	data := testFrame(t, 1<<20)
+// encodedFrame returns n bytes of testFrame and their frame, compressed
+// at level 3.
+func encodedFrame(tb testing.TB, n int) (data, comp []byte) {
+	data = testFrame(tb, n)
 	enc, err := newKlauspostEncoder(zstd.SpeedDefault, 22)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	comp, err := enc.encode(nil, data)
+	comp, err = enc.encode(nil, data)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return data, comp
+}
+
+func TestDecodeFrame(t *testing.T) {
+	r := newTestDecoder(t)
+	data, comp := encodedFrame(t, 1<<20)
 	got, err := r.decodeFrame(getBuf(len(data)), comp, uint32(len(data)))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("decodeFrame: %d bytes, error %v; want the %d bytes encoded", len(got), err, len(data))
@@ -77,15 +84,7 @@ func TestDecodeFrame(t *testing.T) {
 // this build's frame decoder (libzstd with cgo) and with the pure Go one.
 func BenchmarkDecodeFrame(b *testing.B) {
 	r := newTestDecoder(b)
-	data := testFrame(b, 4<<20)
-	enc, err := newKlauspostEncoder(zstd.SpeedDefault, 22)
-	if err != nil {
-		b.Fatal(err)
-	}
-	comp, err := enc.encode(nil, data)
-	if err != nil {
-		b.Fatal(err)
-	}
+	data, comp := encodedFrame(b, 4<<20)
 	dst := make([]byte, 0, len(data))
 	for _, bc := range []struct {
 		name   string
