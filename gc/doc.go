@@ -67,8 +67,9 @@
 //     earlier run). A condemned manifest that became live stays; a
 //     condemned pack holding a live chunk that no other pack holds stays
 //     (revived). Everything else goes: for a pack, its forward record
-//     first, then its index object, then the pack. Last, gc/condemned is
-//     deleted.
+//     first, then its index object, then the pack. Then the forward
+//     records, names objects and upload records nothing needs any more
+//     (below). Last, gc/condemned is deleted.
 //
 // A collection killed at any point loses nothing: before the sweep nothing
 // is deleted, and the next run finds gc/condemned and finishes the sweep,
@@ -97,10 +98,59 @@
 // collection wrote for the packs it points to, to where the chunk lives
 // now; only for chunks no record names does it reload its index.
 //
-// Limitation: forward records are never deleted. One is needed as long as
-// any manifest location may name its pack; deciding that needs the
-// manifests' locations, and collecting unreferenced records comes with
-// them.
+// # Forward records, names objects and upload records
+//
+// After the packs, the sweep deletes what only served objects that may be
+// gone, each only if stored before the grace period (by the backend's
+// clock): a crash in the middle loses nothing, as every object it still
+// has to delete is found again by the next run, which resumes the list.
+//
+// A forward record is needed while any kept manifest's location table
+// (narstore.Manifest.Locations) names its pack, or names a pack whose
+// needed record forwards to it (records chain: A→B, then B repacked,
+// B→C). The manifests kept are those the marks reached and, listed after
+// the manifests are swept, every other one still stored — a manifest
+// younger than the grace period, or one a pushed NAR or an interrupted
+// ingest left, may yet get a narinfo without being rewritten. The marks
+// put the packs their manifests name in the temporary bbolt file beside
+// the live chunks; the sweep lists the packs that still exist, follows
+// the records of the named packs that do not (reading only those), and
+// deletes every other record of a deleted pack, but never one of a pack
+// in the list being swept: those are this sweep's own, still needed by
+// readers whose index or candidates are older than it. A manifest that
+// cannot be read keeps every record for this run.
+//
+// Nothing written later can name a pack deleted before this collection
+// began, so the records it deletes stay unneeded: every writer has loaded
+// this collection's list (the wait), and in the same reload it dropped
+// from its index the packs whose index objects an earlier sweep deleted
+// (chunkstore.Store.Sync), so an ingest's index no longer offers them. A
+// store without an index (ingest --dedup=names) takes candidates from
+// earlier manifests' locations: it checks each pack exists, offers a
+// chunk of a gone one at the location its forward records give — so a
+// manifest stores the resolved location, not the stale one — and passes
+// over a chunk whose record is gone (chunkstore.Store.AddCandidates).
+// Locations naming the packs this sweep deletes may still be written by
+// writers that hold its list; their records are this sweep's own, kept,
+// and the next collection finds those manifests. A reader's stale local
+// index that names a pack whose record is gone reloads the index.
+//
+// A names object (names/<name>/<NarHash>) is only a hint for ingest's
+// names dedup: it goes once no kept manifest has its NarHash. One whose
+// NAR an ingest stores again while the sweep runs may go too; the ingest
+// then finds fewer candidates, and one whose manifest is gone is passed
+// over (narstore.Store.OfferNamed).
+//
+// An upload record (uploads/<file>) tells a narinfo pushed after its NAR
+// file what the file held. Once older than the grace period it goes:
+// either a narinfo names its NAR already (the record did its job), or none
+// does and the NAR's manifest, unreferenced, is collected after the same
+// grace period, so keeping the record longer would not let a late narinfo
+// in. A narinfo pushed after its record went is refused ("never pushed",
+// 409) and nothing of it is visible; a push of the same file rewrites the
+// record, so only a push that rewrites it between the sweep's listing and
+// its delete loses it, and Nix then reports the refusal.
+//
 // One collection runs at a time: a second one refuses to start while the
 // first one's session is live.
 package gc

@@ -115,6 +115,17 @@ type Report struct {
 	// and manifests whole, repacked packs in proportion to their dead
 	// chunk bytes (and narinfos that Exclude drops).
 	FreedBytes int64
+
+	// Swept too (see the package documentation): forward records of
+	// deleted packs, and those kept because a manifest still needs them;
+	// names objects of NARs no longer stored (they are empty); upload
+	// records of pushed NAR files.
+	DeletedForwardRecords int
+	DeletedForwardBytes   int64
+	KeptForwardRecords    int
+	DeletedNames          int
+	DeletedUploads        int
+	DeletedUploadBytes    int64
 }
 
 // Collect runs one garbage collection over the repository (see the package

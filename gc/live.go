@@ -13,9 +13,11 @@ import (
 var (
 	bucketChunks    = []byte("chunks")
 	bucketManifests = []byte("manifests")
+	bucketNamed     = []byte("named")
 )
 
-// liveSet is the set of live chunk ids and manifest keys, kept in a
+// liveSet is the set of live chunk ids and manifest keys, and of the
+// packs that the kept manifests' location tables name, kept in a
 // temporary bbolt file so that memory does not grow with the repository:
 // the ids take disk and page cache, not heap. Ids are inserted in sorted
 // batches, but they are random, so the tree's pages end up part empty:
@@ -47,7 +49,7 @@ func newLiveSet(dir string) (*liveSet, error) {
 		return nil, fmt.Errorf("gc: live set %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketChunks, bucketManifests} {
+		for _, b := range [][]byte{bucketChunks, bucketManifests, bucketNamed} {
 			if _, err := tx.CreateBucket(b); err != nil {
 				return err
 			}
@@ -125,6 +127,38 @@ func (l *liveSet) markManifest(key string) (bool, error) {
 		return false, fmt.Errorf("gc: live set %s: %w", l.path, err)
 	}
 	return isNew, nil
+}
+
+// addNamed records that a kept manifest's locations name these packs.
+func (l *liveSet) addNamed(packs []chunkstore.ID) error {
+	if len(packs) == 0 {
+		return nil
+	}
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketNamed)
+		for _, p := range packs {
+			if err := b.Put(p[:], nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gc: live set %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// forNamed calls fn with every pack addNamed recorded, in one read
+// transaction.
+func (l *liveSet) forNamed(fn func(chunkstore.ID) error) error {
+	return l.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketNamed).ForEach(func(k, _ []byte) error {
+			var id chunkstore.ID
+			copy(id[:], k)
+			return fn(id)
+		})
+	})
 }
 
 func (l *liveSet) hasManifest(key string) (ok bool, err error) {

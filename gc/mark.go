@@ -170,6 +170,9 @@ func markNarInfo(ctx context.Context, st *narstore.Store, live *liveSet, h strin
 	if err != nil {
 		return fmt.Errorf("gc: marking %s: %w (nothing was deleted; run nardedup verify)", key, err)
 	}
+	if err := live.addNamed(namedPacks(m)); err != nil {
+		return err
+	}
 	batch := make([]chunkstore.ID, 0, len(m.Recipe)+len(m.Positions)+1024)
 	err = manifestChunks(ctx, st, m, func(id chunkstore.ID) error {
 		batch = append(batch, id)
@@ -228,4 +231,14 @@ func manifestChunks(ctx context.Context, st *narstore.Store, m *narstore.Manifes
 		}
 	}
 	return st.ResidueChunks(ctx, m, func(r chunkstore.Ref) error { return fn(r.ID) })
+}
+
+// namedPacks returns the packs m's location table names (none without
+// one): while m is kept, the forward records of those that are gone are
+// needed.
+func namedPacks(m *narstore.Manifest) []chunkstore.ID {
+	if m.Locations == nil {
+		return nil
+	}
+	return m.Locations.Packs()
 }

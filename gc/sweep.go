@@ -40,6 +40,9 @@ func (g *collector) sweep(ctx context.Context, cond *lease.Condemned, live *live
 	if err := g.sweepPacks(ctx, cond, live); err != nil {
 		return false, err
 	}
+	if err := g.sweepRecords(ctx, cond, live); err != nil {
+		return false, err
+	}
 	if err := g.lc.Finish(ctx); err != nil {
 		return false, err
 	}

@@ -17,9 +17,9 @@ import (
 // later. PutPushedNAR stores such a NAR up to its manifest; an upload
 // record, uploads/<file name>, says what the file held until its narinfo
 // comes (PutNarInfo then makes the path visible). A manifest whose narinfo
-// never comes is garbage that gc collects after its grace period. Upload
-// records are not deleted: a concurrent push of the same file may still
-// need its record after another push's narinfo was written.
+// never comes is garbage that gc collects after its grace period, and so
+// is an upload record: not when its narinfo is written, since a
+// concurrent push of the same file may still need the record.
 
 // Upload is the record of a pushed NAR file: the NAR it held and the file
 // as it was sent.

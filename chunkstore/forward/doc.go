@@ -31,5 +31,7 @@
 //
 // Records are immutable: Put writes a record only if none is stored, so a
 // collection that resumes after a crash leaves the one it wrote before.
-// Nothing deletes them yet (see package gc).
+// Garbage collection deletes a record once no manifest's locations need
+// it, directly or through a chain (see package gc); Resolve then reports
+// ErrNotForwarded, and a reader whose index is stale reloads it.
 package forward
