@@ -161,6 +161,9 @@ func printGCReport(w io.Writer, r *gc.Report, dry bool) {
 	if !dry {
 		fmt.Fprintf(w, "deleted: %d packs (%s), %d manifests; kept %d packs and %d manifests that became live again\n",
 			r.DeletedPacks, mib(r.DeletedPackBytes), r.DeletedManifests, r.RevivedPacks, r.RevivedManifests)
+		fmt.Fprintf(w, "deleted: %d forward records (%s; kept %d still needed), %d names objects, %d upload records (%s)\n",
+			r.DeletedForwardRecords, mib(r.DeletedForwardBytes), r.KeptForwardRecords, r.DeletedNames,
+			r.DeletedUploads, mib(r.DeletedUploadBytes))
 	}
 	if r.FinishedEarlier {
 		fmt.Fprintln(w, "finished the sweep of an earlier run")

@@ -28,9 +28,9 @@ var (
 	gcPhaseSecondsDesc = prometheus.NewDesc("nardedup_gc_phase_seconds_total",
 		"Time the collection spent in each phase so far.", []string{"phase"}, nil)
 	gcDeletedDesc = prometheus.NewDesc("nardedup_gc_deleted_objects_total",
-		"Objects the collection deleted, by kind (packs, manifests); counted when it ends.", []string{"kind"}, nil)
+		"Objects the collection deleted, by kind (packs, manifests, forward, names, uploads); counted when it ends.", []string{"kind"}, nil)
 	gcFreedDesc = prometheus.NewDesc("nardedup_gc_freed_bytes_total",
-		"Bytes of packs the collection deleted; counted when it ends.", nil, nil)
+		"Bytes of packs, forward records and upload records the collection deleted; counted when it ends.", nil, nil)
 )
 
 // NewGC returns a GC registered on reg.
@@ -88,5 +88,9 @@ func (m *GC) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(gcDeletedDesc, prometheus.CounterValue, float64(m.rep.DeletedPacks), "packs")
 	ch <- prometheus.MustNewConstMetric(gcDeletedDesc, prometheus.CounterValue, float64(m.rep.DeletedManifests), "manifests")
-	ch <- prometheus.MustNewConstMetric(gcFreedDesc, prometheus.CounterValue, float64(m.rep.DeletedPackBytes))
+	ch <- prometheus.MustNewConstMetric(gcDeletedDesc, prometheus.CounterValue, float64(m.rep.DeletedForwardRecords), "forward")
+	ch <- prometheus.MustNewConstMetric(gcDeletedDesc, prometheus.CounterValue, float64(m.rep.DeletedNames), "names")
+	ch <- prometheus.MustNewConstMetric(gcDeletedDesc, prometheus.CounterValue, float64(m.rep.DeletedUploads), "uploads")
+	ch <- prometheus.MustNewConstMetric(gcFreedDesc, prometheus.CounterValue,
+		float64(m.rep.DeletedPackBytes+m.rep.DeletedForwardBytes+m.rep.DeletedUploadBytes))
 }

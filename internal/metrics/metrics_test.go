@@ -77,7 +77,8 @@ func TestGC(t *testing.T) {
 	}
 	m.Phase("list")
 	now = now.Add(time.Second)
-	m.Done(&gc.Report{DeletedPacks: 4, DeletedPackBytes: 4096, DeletedManifests: 7})
+	m.Done(&gc.Report{DeletedPacks: 4, DeletedPackBytes: 4096, DeletedManifests: 7,
+		DeletedForwardRecords: 3, DeletedForwardBytes: 300, DeletedNames: 2, DeletedUploads: 1, DeletedUploadBytes: 100})
 	now = now.Add(time.Hour)
 	for phase, want := range map[string]float64{"list": 3, "mark": 3, "delete": 0} {
 		if got := seconds(phase); got != want {
@@ -88,13 +89,16 @@ func TestGC(t *testing.T) {
 		}
 	}
 	want := `
-# HELP nardedup_gc_deleted_objects_total Objects the collection deleted, by kind (packs, manifests); counted when it ends.
+# HELP nardedup_gc_deleted_objects_total Objects the collection deleted, by kind (packs, manifests, forward, names, uploads); counted when it ends.
 # TYPE nardedup_gc_deleted_objects_total counter
+nardedup_gc_deleted_objects_total{kind="forward"} 3
 nardedup_gc_deleted_objects_total{kind="manifests"} 7
+nardedup_gc_deleted_objects_total{kind="names"} 2
 nardedup_gc_deleted_objects_total{kind="packs"} 4
-# HELP nardedup_gc_freed_bytes_total Bytes of packs the collection deleted; counted when it ends.
+nardedup_gc_deleted_objects_total{kind="uploads"} 1
+# HELP nardedup_gc_freed_bytes_total Bytes of packs, forward records and upload records the collection deleted; counted when it ends.
 # TYPE nardedup_gc_freed_bytes_total counter
-nardedup_gc_freed_bytes_total 4096
+nardedup_gc_freed_bytes_total 4496
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "nardedup_gc_deleted_objects_total", "nardedup_gc_freed_bytes_total"); err != nil {
 		t.Error(err)
