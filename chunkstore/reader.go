@@ -64,6 +64,20 @@ func (s *Store) ReadChunkAt(ctx context.Context, ref Ref, loc Location) ([]byte,
 	return data, err
 }
 
+// readResolved reads the frame at loc, a location Resolve returned for
+// chunk id, and returns it with the location it was read at: if loc's
+// pack went since Resolve saw it, it follows that pack's record on.
+func (s *Store) readResolved(ctx context.Context, id ID, loc Location) ([]byte, Location, error) {
+	frame, err := s.rd.readFrame(ctx, loc, getBuf(int(loc.FrameULen)))
+	for hop := 0; errors.Is(err, backend.ErrNotExist) && hop < forward.MaxHops; hop++ {
+		if loc, err = s.fwd.Resolve(ctx, loc.Pack, id); err != nil {
+			return nil, loc, err
+		}
+		frame, err = s.rd.readFrame(ctx, loc, getBuf(int(loc.FrameULen)))
+	}
+	return frame, loc, err
+}
+
 func (s *Store) readChunkAt(ctx context.Context, ref Ref, loc Location) ([]byte, error) {
 	frame, err := s.rd.readFramePrefix(ctx, loc, loc.Offset+loc.Length, nil)
 	if err != nil {
@@ -231,7 +245,7 @@ func (j *frameJob) relocate(ctx context.Context, s *Store) {
 		if frame == nil || floc.Pack != loc.Pack || floc.FrameOffset != loc.FrameOffset {
 			putBuf(frame)
 			var err error
-			if frame, err = s.rd.readFrame(ctx, loc, getBuf(int(loc.FrameULen))); err != nil {
+			if frame, loc, err = s.readResolved(ctx, ref.ID, loc); err != nil {
 				frame, j.err = nil, err
 				putBuf(buf)
 				return
