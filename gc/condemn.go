@@ -45,8 +45,16 @@ func (g *collector) condemn(ctx context.Context, live *liveSet, now time.Time) (
 	g.rep.RepackedPacks = len(repack)
 	g.rep.CondemnedPacks = len(cond.Packs) + len(repack) + len(recompress)
 	g.opts.Logf("condemned: %d dead packs, %d packs to repack, %d manifests", len(cond.Packs), len(repack), len(cond.Objects))
-	if g.opts.DryRun || (len(cond.Packs) == 0 && len(repack) == 0 && len(recompress) == 0 && len(cond.Objects) == 0) {
+	if g.opts.DryRun {
 		return nil, nil
+	}
+	if len(cond.Packs) == 0 && len(repack) == 0 && len(recompress) == 0 && len(cond.Objects) == 0 {
+		// An empty list still makes the writers reload their index, so
+		// that the sweep may delete records.
+		if due, err := g.recordsDue(ctx, live, cutoff); err != nil || !due {
+			return nil, err
+		}
+		return cond, g.lc.Condemn(ctx, cond)
 	}
 	if err := g.copyLive(ctx, repack, recompress, rc, has, cond); err != nil {
 		return nil, err

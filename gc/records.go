@@ -43,6 +43,47 @@ func (g *collector) sweepRecords(ctx context.Context, cond *lease.Condemned, liv
 	return g.sweepUploads(ctx, cutoff)
 }
 
+// recordsDue reports whether, with nothing else to condemn, a sweep would
+// find something to delete: an upload record or a forward record of a
+// gone pack that no live manifest names, stored before cutoff. It does
+// not follow records: a chain may keep what it counts.
+func (g *collector) recordsDue(ctx context.Context, live *liveSet, cutoff time.Time) (bool, error) {
+	due := errors.New("due")
+	err := layout.List(ctx, g.be, layout.Upload, func(_ string, fi backend.Info) error {
+		if fi.ModTime.Before(cutoff) {
+			return due
+		}
+		return nil
+	})
+	if err != nil {
+		return errors.Is(err, due), ignore(err, due, "list uploads")
+	}
+	named := make(map[chunkstore.ID]bool)
+	if err := live.forNamed(func(p chunkstore.ID) error { named[p] = true; return nil }); err != nil {
+		return false, fmt.Errorf("gc: live set: %w", err)
+	}
+	packs, err := g.listPacks(ctx)
+	if err != nil {
+		return false, err
+	}
+	err = layout.List(ctx, g.be, layout.Forward, func(name string, fi backend.Info) error {
+		p, perr := chunkstore.ParseID(name)
+		if _, exists := packs[p]; perr == nil && fi.ModTime.Before(cutoff) && !exists && !named[p] {
+			return due
+		}
+		return nil
+	})
+	return errors.Is(err, due), ignore(err, due, "list forward records")
+}
+
+// ignore returns err but for want, prefixed with what.
+func ignore(err, want error, what string) error {
+	if err == nil || errors.Is(err, want) {
+		return nil
+	}
+	return fmt.Errorf("gc: %s: %w", what, err)
+}
+
 // keepStored adds to live every manifest still stored that the mark did
 // not reach (younger than the grace period, or stored meanwhile: a
 // narinfo may yet name it), with the packs its locations name. It reports
