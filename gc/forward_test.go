@@ -210,6 +210,31 @@ func TestCollectKilledInSweepKeepsLocations(t *testing.T) {
 // Two collections that repack the same chunks twice: a location from
 // before the first resolves through two records.
 func TestForwardChain(t *testing.T) {
+	r, snap := forwardChain(t)
+	two := 0
+	for ref, locs := range snap {
+		for _, l := range locs {
+			switch hops(t, r.be, ref.ID, l) {
+			case -1:
+				t.Errorf("chunk %s at %+v: no forward record leads to a pack that exists", ref.ID, l)
+			case 2:
+				two++
+			}
+		}
+	}
+	if two == 0 {
+		t.Fatal("no location needs two records: the test tests nothing")
+	}
+	rd := newProcess(t, r.be, "reader")
+	n := snap.check(t, "after two collections", rd.cs)
+	t.Logf("%d locations read through forward records, %d of them through two", n, two)
+}
+
+// forwardChain runs two collections that repack the same chunks twice
+// over the sample's three generations, and returns the repository and
+// every location the index held, before the first, of the chunks still
+// live.
+func forwardChain(t *testing.T) (*repo, locSnapshot) {
 	ctx := context.Background()
 	s := loadSampleNARs(t)
 	r := newRepo(t, walkConfig())
@@ -287,25 +312,9 @@ func TestForwardChain(t *testing.T) {
 	}
 	rep, err = gc.Collect(ctx, r.rp, o)
 	must(t, err)
-	t.Logf("second collection: deleted %d packs (%d repacked), %d forward records", rep.DeletedPacks, rep.RepackedPacks, rep.ForwardRecords)
-
-	two := 0
-	for ref, locs := range snap {
-		for _, l := range locs {
-			switch hops(t, r.be, ref.ID, l) {
-			case -1:
-				t.Errorf("chunk %s at %+v: no forward record leads to a pack that exists", ref.ID, l)
-			case 2:
-				two++
-			}
-		}
-	}
-	if two == 0 {
-		t.Fatal("no location needs two records: the test tests nothing")
-	}
-	rd := newProcess(t, r.be, "reader")
-	n := snap.check(t, "after two collections", rd.cs)
-	t.Logf("%d locations read through forward records, %d of them through two", n, two)
+	t.Logf("second collection: deleted %d packs (%d repacked), %d forward records; deleted %d records, kept %d",
+		rep.DeletedPacks, rep.RepackedPacks, rep.ForwardRecords, rep.DeletedForwardRecords, rep.KeptForwardRecords)
+	return r, snap
 }
 
 // indexLists counts the listings of index objects: the reloads of a

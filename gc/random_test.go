@@ -110,9 +110,12 @@ type process struct {
 	// frames is the frame cache of a reader (chunkstore.Options.FrameCache):
 	// frames of packs the collector deletes stay readable from it.
 	frames int64
-	rp     *nrepo.Repo
-	cs     *chunkstore.Store
-	st     *narstore.Store
+	// noIndex opens the store without a local index, as serve does
+	// (chunkstore.Options.NoIndex).
+	noIndex bool
+	rp      *nrepo.Repo
+	cs      *chunkstore.Store
+	st      *narstore.Store
 }
 
 func newProcess(t testing.TB, be backend.Backend, name string) *process {
@@ -145,7 +148,8 @@ func (p *process) newIndex() string {
 
 func (p *process) open(t testing.TB, index string) {
 	t.Helper()
-	rp, err := nrepo.Open(context.Background(), p.be, nrepo.Options{Chunks: chunkstore.Options{IndexPath: index, ResyncInterval: p.resync, FlushInterval: p.flush, FrameCache: p.frames}})
+	rp, err := nrepo.Open(context.Background(), p.be, nrepo.Options{Chunks: chunkstore.Options{IndexPath: index, ResyncInterval: p.resync, FlushInterval: p.flush, FrameCache: p.frames,
+		NoIndex: p.noIndex}})
 	must(t, err)
 	cs := rp.Chunks()
 	st := rp.NARs()
