@@ -250,15 +250,17 @@ type walkState struct {
 	rng  *rand.Rand
 	s    *sampleNARs
 	r    *repo
-	// Three processes: one ingests, one collects, one reads.
+	// Three processes: one ingests, one collects, one reads; and a
+	// server that reads without an index, by the manifests' locations.
 	ing, col, rd *process
+	srv          *process
 
 	live   map[string]bool   // store paths whose narinfo is stored
 	stored map[[32]byte]bool // NARs stored at some point
 
 	steps    map[string]int
 	restored int // NARs stored again after a collection took them
-	deleted  struct{ packs, manifests, repacked int }
+	deleted  struct{ packs, manifests, repacked, records, names, uploads int }
 	// forwarded counts the locations of live chunks, taken before a
 	// collection, that named a pack it deleted: read through forward
 	// records.
@@ -302,6 +304,7 @@ func testRandomSteps(t *testing.T) {
 	w.ing = newProcess(t, r.be, "ingest")
 	w.col = newProcess(t, r.be, "gc")
 	w.rd = newReaderProcess(t, r.be, "reader")
+	w.srv = newServerProcess(t, r.be, "server")
 	start := time.Now()
 	for i := 1; i <= steps; i++ {
 		tag := fmt.Sprintf("seed %d step %d/%d", seed, i, steps)
@@ -326,6 +329,11 @@ func testRandomSteps(t *testing.T) {
 		seed, steps, time.Since(start).Round(time.Millisecond), w.steps, w.restored, w.deleted.packs, w.deleted.repacked, w.deleted.manifests)
 	if w.steps["gc"] == 0 || w.deleted.packs+w.deleted.manifests == 0 {
 		t.Errorf("the walk collected nothing: it tests nothing")
+	}
+	t.Logf("seed %d: collections deleted %d forward records, %d names objects and %d upload records",
+		seed, w.deleted.records, w.deleted.names, w.deleted.uploads)
+	if w.deleted.names == 0 || w.deleted.uploads == 0 {
+		t.Errorf("the walk deleted no names object or no upload record: it tests nothing")
 	}
 	t.Logf("seed %d: %d locations of live chunks read through forward records", seed, w.forwarded)
 	if w.deleted.repacked > 0 && w.forwarded == 0 {
@@ -376,6 +384,11 @@ func (w *walkState) ingest(tag string) {
 		w.stored[w.s.narHash[p]] = true
 	}
 	w.restored += again
+	// What names dedup and a push leave: names objects, an upload record.
+	putNames(t, w.r.be, w.s, paths)
+	if w.rng.IntN(2) == 0 {
+		must(t, w.ing.st.PutUpload(w.ctx, fmt.Sprintf("%d.nar", w.steps["ingest"]), narstore.Upload{NarHash: w.s.narHash[paths[0]]}))
+	}
 }
 
 // forget deletes the narinfos of a random subset of the live paths.
@@ -418,10 +431,19 @@ func (w *walkState) collect(tag string) {
 	snapProc := newProcess(t, w.r.be, "snapshot")
 	snap := snapshotLocations(t, snapProc.st, snapProc.cs, liveNARs)
 	snapProc.close(t)
+	records, _ := storedRecords(t, w.r.be)
 	rep, err := gc.Collect(w.ctx, w.col.rp, o)
 	if err != nil {
 		t.Errorf("%s: gc: %v", tag, err)
 		return
+	}
+	w.deleted.records += checkRecords(t, tag, w.col.st, w.r.be, records)
+	checkNames(t, tag, w.col.st, w.r.be)
+	checkNoUploads(t, tag, w.r.be)
+	w.deleted.names += rep.DeletedNames
+	w.deleted.uploads += rep.DeletedUploads
+	if len(w.livePaths()) > 0 {
+		serveAll(t, tag+": server without index", w.srv.st, liveHashes(t, w.col.st))
 	}
 	w.forwarded += snap.check(t, tag, w.rd.cs)
 	t.Logf("%s: gc (repack below %.2f, zstd %d, group %d KiB): %d packs before, condemned %d packs (%d repacked, %d chunks copied), %d manifests; deleted %d packs, %d manifests; %d packs after",
@@ -697,9 +719,10 @@ func concurrentRound(t *testing.T, s *sampleNARs, seed uint64, sum *concSummary)
 	}
 	col := newProcess(t, r.be, "gc")
 	rd := newReaderProcess(t, r.be, "reader")
+	srv := newServerProcess(t, r.be, "server")
 
 	// The reader reads every live NAR through and checks it, until told
-	// to stop.
+	// to stop; so does the server, which has no index.
 	var (
 		mu       sync.Mutex
 		readErrs []string
@@ -721,8 +744,12 @@ func concurrentRound(t *testing.T, s *sampleNARs, seed uint64, sum *concSummary)
 				hashes = append(hashes, h)
 				return nil
 			})
-			for _, h := range hashes {
-				rerr := readAndCheckNAR(ctx, rd.st, h)
+			for i, h := range hashes {
+				st := rd.st
+				if i%2 == 1 {
+					st = srv.st
+				}
+				rerr := readAndCheckNAR(ctx, st, h)
 				mu.Lock()
 				if rerr != nil {
 					readErrs = append(readErrs, rerr.Error())
@@ -833,8 +860,11 @@ func concurrentRound(t *testing.T, s *sampleNARs, seed uint64, sum *concSummary)
 	// it may find packs whose chunks were stored again meanwhile, and
 	// takes them. Then nothing is left to condemn.
 	o = gc.Options{Grace: -1, RepackBelow: -1, Wait: 10 * time.Second, Poll: 20 * time.Millisecond, TempDir: t.TempDir()}
+	records, _ := storedRecords(t, r.be)
 	rep, err := gc.Collect(ctx, col.rp, o)
 	must(t, err)
+	checkRecords(t, tag+" after a second collection", col.st, r.be, records)
+	serveAll(t, tag+" after a second collection: server", srv.st, liveHashes(t, col.st))
 	if rep.CondemnedManifests != 0 || rep.DeletedPacks != rep.CondemnedPacks {
 		t.Errorf("%s: a second collection condemned %d packs and %d manifests, deleted %d packs", tag, rep.CondemnedPacks, rep.CondemnedManifests, rep.DeletedPacks)
 	}

@@ -284,35 +284,14 @@ func testCollectDeletesRecords(t *testing.T, kind layout.Type, kill int) {
 	t.Logf("third collection: deleted %d packs, %d manifests, %d forward records (kept %d), %d names objects, %d upload records",
 		rep.DeletedPacks, rep.DeletedManifests, rep.DeletedForwardRecords, rep.KeptForwardRecords, rep.DeletedNames, rep.DeletedUploads)
 
-	// Every record of a gone pack stored before is needed, or was deleted.
-	needed := neededRecords(t, r.st, r.be, before)
-	after, _ := storedRecords(t, r.be)
-	deleted := 0
-	for p := range before {
-		switch {
-		case after[p] != nil && !needed[p]:
-			t.Errorf("forward record of pack %s is kept, though no manifest needs it", p)
-		case after[p] == nil && needed[p]:
-			t.Errorf("forward record of pack %s was deleted, though a manifest needs it", p)
-		case after[p] == nil:
-			deleted++
-		}
-	}
+	deleted := checkRecords(t, "third collection", r.st, r.be, before)
 	if deleted == 0 {
 		t.Error("no forward record was deleted: the test tests nothing")
 	}
 	if kill < 0 && rep.DeletedForwardRecords != deleted {
 		t.Errorf("the report says %d forward records deleted, %d were", rep.DeletedForwardRecords, deleted)
 	}
-	// A names object stays exactly while its NAR's manifest does.
-	must(t, layout.List(ctx, r.be, layout.Names, func(name string, _ backend.Info) error {
-		h, err := narfmt.ParseHash(path.Base(name))
-		must(t, err)
-		if ok, err := r.st.HasManifest(ctx, h); err != nil || !ok {
-			t.Errorf("names object %s left for a NAR not stored (%v)", name, err)
-		}
-		return nil
-	}))
+	checkNames(t, "third collection", r.st, r.be)
 	for _, p := range kept {
 		key := layout.NameOf(path.Base(p)[33:], s.narHash[p]).Key()
 		if _, err := r.be.Stat(ctx, key); err != nil {
@@ -322,10 +301,7 @@ func testCollectDeletesRecords(t *testing.T, kind layout.Type, kill int) {
 	if rep.DeletedNames == 0 && kill < 0 {
 		t.Error("no names object was deleted")
 	}
-	must(t, layout.List(ctx, r.be, layout.Upload, func(name string, _ backend.Info) error {
-		t.Errorf("upload record %s left behind", name)
-		return nil
-	}))
+	checkNoUploads(t, "third collection", r.be)
 	serveAll(t, "after", srv.st, hs)
 	serveAll(t, "a new server after", newServerProcess(t, r.be, "new server").st, hs)
 	r.check(t, r.rp)
@@ -349,4 +325,47 @@ func plantRecord(t testing.TB, r *repo) {
 	var gone chunkstore.ID
 	gone[0] = 0xfe
 	must(t, forward.Put(context.Background(), r.be, &forward.Record{Pack: gone, Entries: []forward.Entry{e}}))
+}
+
+// checkRecords checks that of the records before (storedRecords), those
+// that st's manifests need are kept and the others deleted, and returns
+// how many were.
+func checkRecords(t testing.TB, tag string, st *narstore.Store, be backend.Backend, before map[chunkstore.ID]*forward.Record) (deleted int) {
+	t.Helper()
+	needed := neededRecords(t, st, be, before)
+	after, _ := storedRecords(t, be)
+	for p := range before {
+		switch {
+		case after[p] != nil && !needed[p]:
+			t.Errorf("%s: forward record of pack %s is kept, though no manifest needs it", tag, p)
+		case after[p] == nil && needed[p]:
+			t.Errorf("%s: forward record of pack %s was deleted, though a manifest needs it", tag, p)
+		case after[p] == nil:
+			deleted++
+		}
+	}
+	return deleted
+}
+
+// checkNames checks that every names object names a stored NAR.
+func checkNames(t testing.TB, tag string, st *narstore.Store, be backend.Backend) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, layout.List(ctx, be, layout.Names, func(name string, _ backend.Info) error {
+		h, err := narfmt.ParseHash(path.Base(name))
+		must(t, err)
+		if ok, err := st.HasManifest(ctx, h); err != nil || !ok {
+			t.Errorf("%s: names object %s left for a NAR not stored (%v)", tag, name, err)
+		}
+		return nil
+	}))
+}
+
+// checkNoUploads checks that no upload record is left.
+func checkNoUploads(t testing.TB, tag string, be backend.Backend) {
+	t.Helper()
+	must(t, layout.List(context.Background(), be, layout.Upload, func(name string, _ backend.Info) error {
+		t.Errorf("%s: upload record %s left behind", tag, name)
+		return nil
+	}))
 }
