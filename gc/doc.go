@@ -104,6 +104,9 @@
 // gone, each only if stored before the grace period (by the backend's
 // clock): a crash in the middle loses nothing, as every object it still
 // has to delete is found again by the next run, which resumes the list.
+// A collection that finds nothing to condemn but such records (an upload
+// record, or a record of a gone pack no live manifest names) condemns an
+// empty list, so that the wait below holds before they go.
 //
 // A forward record is needed while any kept manifest's location table
 // (narstore.Manifest.Locations) names its pack, or names a pack whose

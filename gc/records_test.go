@@ -281,8 +281,9 @@ func testCollectDeletesRecords(t *testing.T, kind layout.Type, kill int) {
 		}
 	}
 	must(t, err)
-	t.Logf("third collection: deleted %d packs, %d manifests, %d forward records (kept %d), %d names objects, %d upload records",
-		rep.DeletedPacks, rep.DeletedManifests, rep.DeletedForwardRecords, rep.KeptForwardRecords, rep.DeletedNames, rep.DeletedUploads)
+	t.Logf("third collection: deleted %d packs, %d manifests, %d forward records of %d bytes (kept %d), %d names objects, %d upload records of %d bytes",
+		rep.DeletedPacks, rep.DeletedManifests, rep.DeletedForwardRecords, rep.DeletedForwardBytes, rep.KeptForwardRecords,
+		rep.DeletedNames, rep.DeletedUploads, rep.DeletedUploadBytes)
 
 	deleted := checkRecords(t, "third collection", r.st, r.be, before)
 	if deleted == 0 {
