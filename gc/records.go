@@ -44,9 +44,10 @@ func (g *collector) sweepRecords(ctx context.Context, cond *lease.Condemned, liv
 }
 
 // recordsDue reports whether, with nothing else to condemn, a sweep would
-// find something to delete: an upload record or a forward record of a
-// gone pack that no live manifest names, stored before cutoff. It does
-// not follow records: a chain may keep what it counts.
+// find something to delete: an upload record, or a forward record of a
+// gone pack that the live manifests do not need, stored before cutoff.
+// Manifests no narinfo reaches are not read here: the sweep may keep a
+// record this counts.
 func (g *collector) recordsDue(ctx context.Context, live *liveSet, cutoff time.Time) (bool, error) {
 	due := errors.New("due")
 	err := layout.List(ctx, g.be, layout.Upload, func(_ string, fi backend.Info) error {
@@ -58,17 +59,17 @@ func (g *collector) recordsDue(ctx context.Context, live *liveSet, cutoff time.T
 	if err != nil {
 		return errors.Is(err, due), ignore(err, due, "list uploads")
 	}
-	named := make(map[chunkstore.ID]bool)
-	if err := live.forNamed(func(p chunkstore.ID) error { named[p] = true; return nil }); err != nil {
-		return false, fmt.Errorf("gc: live set: %w", err)
-	}
 	packs, err := g.listPacks(ctx)
 	if err != nil {
 		return false, err
 	}
+	needed, err := g.neededRecords(ctx, live, packs)
+	if err != nil || needed == nil {
+		return false, err
+	}
 	err = layout.List(ctx, g.be, layout.Forward, func(name string, fi backend.Info) error {
 		p, perr := chunkstore.ParseID(name)
-		if _, exists := packs[p]; perr == nil && fi.ModTime.Before(cutoff) && !exists && !named[p] {
+		if _, exists := packs[p]; perr == nil && fi.ModTime.Before(cutoff) && !exists && !needed[p] {
 			return due
 		}
 		return nil

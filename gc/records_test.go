@@ -160,8 +160,12 @@ func TestForwardRecordsKeptWhileNeeded(t *testing.T) {
 	srv := newServerProcess(t, r.be, "server")
 	serveAll(t, "before the third collection", srv.st, hs)
 
+	plantRecord(t, r) // something to delete: the collection sweeps
 	rep, err := gc.Collect(ctx, r.rp, opts(t))
 	must(t, err)
+	if rep.DeletedForwardRecords == 0 {
+		t.Error("the third collection deleted no forward record, not even the one nothing needs")
+	}
 	t.Logf("third collection: deleted %d packs, %d forward records; kept %d", rep.DeletedPacks, rep.DeletedForwardRecords, rep.KeptForwardRecords)
 	if rep.KeptForwardRecords < 2 {
 		t.Errorf("kept %d forward records, want at least the two of a chain", rep.KeptForwardRecords)
