@@ -17,13 +17,14 @@
 //	names/<name hash>/<NarHash>   an empty object: a NAR of that package
 //	                              name is stored (NameOf; ingest's names
 //	                              dedup lists one name's NARs)
+//	cursors/<cursor id>           how far ingest --follow has read a source
 //
 // Packs, index objects, manifests and names objects are immutable and named by their
 // content (packs by a hash of their bytes and a nonce), so caches may keep
 // them forever. So are forward records: garbage collection writes one
 // once, before it deletes the pack it names, and never rewrites it.
-// Narinfos, tombstones, sessions, upload records and the condemned list
-// are written and deleted as the repository changes.
+// Narinfos, tombstones, sessions, upload records, cursors and the
+// condemned list are written and deleted as the repository changes.
 package layout
 
 import (
@@ -53,10 +54,11 @@ const (
 	Forward
 	Upload
 	Names
+	Cursor
 )
 
 // Types lists every kind of object.
-var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward, Upload, Names}
+var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward, Upload, Names, Cursor}
 
 // spec is how one kind of object is named.
 type spec struct {
@@ -81,6 +83,7 @@ var specs = [...]spec{
 	Forward:   {name: "forward", dir: "forward", shard: true, fixed: true},
 	Upload:    {name: "uploads", dir: "uploads"},
 	Names:     {name: "names", dir: "names", group: true, fixed: true},
+	Cursor:    {name: "cursors", dir: "cursors"},
 }
 
 // String returns the kind's name: the first element of its keys ("packs",
@@ -215,3 +218,6 @@ func UploadOf(file string) Handle { return Handle{Upload, file} }
 
 // TombstoneOf returns the handle of the tombstone of a store path hash.
 func TombstoneOf(hash string) Handle { return Handle{Tombstone, hash} }
+
+// CursorOf returns the handle of the cursor named id (see ingest.Follow).
+func CursorOf(id string) Handle { return Handle{Cursor, id} }

@@ -26,6 +26,7 @@ func TestKeyParse(t *testing.T) {
 		{layout.Handle{Type: layout.Forward, Name: "3fa0b1"}, "forward/3f/3fa0b1"},
 		{layout.Handle{Type: layout.Upload, Name: "0c2wd7rk.nar.xz"}, "uploads/0c2wd7rk.nar.xz"},
 		{layout.Handle{Type: layout.Names, Name: "9e1c/0c2wd7rk"}, "names/9e1c/0c2wd7rk"},
+		{layout.Handle{Type: layout.Cursor, Name: "0123abcd"}, "cursors/0123abcd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
