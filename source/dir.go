@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nardedup/nardedup/narfmt/storepath"
 )
@@ -32,6 +33,27 @@ func (d *dirSource) objectName(name string) string { return d.dir + "/" + name }
 
 // List reads the cache directory and reports every <hash>.narinfo.
 func (d *dirSource) List(ctx context.Context, fn func(hash string) error) error {
+	return d.list(ctx, func(hash string, _ os.DirEntry) error { return fn(hash) })
+}
+
+// ListDated reports every <hash>.narinfo with the later of its
+// modification and change times: a file copied with its modification
+// time kept (cp -p, rsync -t) still has a change time of its arrival.
+// A narinfo removed during the listing is passed over.
+func (d *dirSource) ListDated(ctx context.Context, fn func(hash string, written time.Time) error) error {
+	return d.list(ctx, func(hash string, e os.DirEntry) error {
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+		return fn(hash, written(fi))
+	})
+}
+
+func (d *dirSource) list(ctx context.Context, fn func(hash string, e os.DirEntry) error) error {
 	entries, err := os.ReadDir(d.dir) // sorted by name
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
@@ -44,7 +66,7 @@ func (d *dirSource) List(ctx context.Context, fn func(hash string) error) error 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(hash); err != nil {
+		if err := fn(hash, e); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,9 @@
 // refuses non-regular files such as FIFOs. Narinfos and nix-cache-info are
 // limited to MaxNarInfoSize (ErrTooLarge).
 //
+// The directory and S3 sources are Dated: they also list when each narinfo
+// was written, which ingest --follow keeps its place by.
+//
 // # HTTP source
 //
 // A plain HTTP binary cache cannot be listed, so List fails with

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/narfmt/storepath"
@@ -49,22 +50,28 @@ func (s *s3Source) objectName(key string) string { return s.b.String() + key }
 
 // List reports every <hash>.narinfo directly under the prefix, sorted.
 func (s *s3Source) List(ctx context.Context, fn func(hash string) error) error {
-	var hashes []string
+	return s.ListDated(ctx, func(hash string, _ time.Time) error { return fn(hash) })
+}
+
+// ListDated reports every <hash>.narinfo directly under the prefix,
+// sorted, with its LastModified.
+func (s *s3Source) ListDated(ctx context.Context, fn func(hash string, written time.Time) error) error {
+	var found []backend.Info
 	err := s.b.ListShallow(ctx, "", func(info backend.Info) error {
 		if hash, ok := strings.CutSuffix(info.Key, ".narinfo"); ok && storepath.IsHash(hash) {
-			hashes = append(hashes, hash)
+			found = append(found, backend.Info{Key: hash, ModTime: info.ModTime})
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
-	slices.Sort(hashes)
-	for _, h := range hashes {
+	slices.SortFunc(found, func(a, b backend.Info) int { return strings.Compare(a.Key, b.Key) })
+	for _, f := range found {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(h); err != nil {
+		if err := fn(f.Key, f.ModTime); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nardedup/nardedup/narfmt/storepath"
 )
@@ -27,6 +28,17 @@ type Source interface {
 	// a narinfo URL field. The caller closes the stream.
 	Open(ctx context.Context, url string) (io.ReadCloser, error)
 	String() string
+}
+
+// Dated is a Source that can tell when each of its narinfos was written,
+// so that a follower can pass over what it read before: directories
+// (the file's modification time) and S3 buckets (LastModified).
+type Dated interface {
+	Source
+	// ListDated calls fn with the hash part of every narinfo, sorted, and
+	// the time it was last written, on the calling goroutine. An error
+	// returned by fn stops the listing and is returned unchanged.
+	ListDated(ctx context.Context, fn func(hash string, written time.Time) error) error
 }
 
 var (
