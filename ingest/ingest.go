@@ -50,6 +50,10 @@ type Options struct {
 	// (names dedup, chunkstore.Options.Candidates): 0 means
 	// DefaultNameCandidates.
 	NameCandidates int
+	// Drain, when closed, stops the run from taking more store paths: it
+	// ends once those in flight are stored (or failed), with
+	// Stats.Drained set and no error for the ones it did not take.
+	Drain <-chan struct{}
 }
 
 // DefaultNameCandidates is the default of Options.NameCandidates.
@@ -67,6 +71,15 @@ const DefaultMaxConsecutiveFailures = 50
 // run's statistics and an error if any store path failed (see
 // Stats.Failures) or the run could not go on.
 func Run(ctx context.Context, src source.Source, rp *repo.Repo, opts Options) (*Stats, error) {
+	stats, err := runPass(ctx, src, rp, opts)
+	if err == nil && len(stats.Failures) > 0 {
+		err = fmt.Errorf("ingest: %d of %d store paths failed", len(stats.Failures), stats.Seen)
+	}
+	return stats, err
+}
+
+// runPass is Run without the error for the store paths that failed.
+func runPass(ctx context.Context, src source.Source, rp *repo.Repo, opts Options) (*Stats, error) {
 	st := rp.NARs()
 	if opts.Jobs <= 0 {
 		opts.Jobs = runtime.NumCPU()
@@ -91,7 +104,7 @@ func Run(ctx context.Context, src source.Source, rp *repo.Repo, opts Options) (*
 		return r.snapshot(), fmt.Errorf("ingest: %w", err)
 	}
 	stopProgress := r.progress(opts)
-	err = r.work(ctx, opts.Jobs)
+	err = r.work(ctx, opts.Jobs, opts.Drain)
 	if ferr := rp.Chunks().Flush(context.WithoutCancel(ctx)); err == nil {
 		err = ferr
 	}
@@ -104,9 +117,6 @@ func Run(ctx context.Context, src source.Source, rp *repo.Repo, opts Options) (*
 		stats.Interrupted = true
 		err = fmt.Errorf("ingest: interrupted with %d store paths in flight, none of them stored (run again to resume): %w",
 			len(stats.InFlight), ctx.Err())
-	}
-	if err == nil && len(stats.Failures) > 0 {
-		err = fmt.Errorf("ingest: %d of %d store paths failed", len(stats.Failures), stats.Seen)
 	}
 	return stats, err
 }
@@ -147,8 +157,12 @@ func (r *run) checkCacheInfo(ctx context.Context) error {
 	return nil
 }
 
-// work lists the source and processes its store paths on jobs workers.
-func (r *run) work(ctx context.Context, jobs int) error {
+// errDrained ends the listing when Options.Drain is closed.
+var errDrained = errors.New("drained")
+
+// work lists the source and processes its store paths on jobs workers,
+// until drain is closed.
+func (r *run) work(ctx context.Context, jobs int, drain <-chan struct{}) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.mu.Lock()
@@ -167,12 +181,23 @@ func (r *run) work(ctx context.Context, jobs int) error {
 	}
 	err := r.src.List(ctx, func(h string) error {
 		select {
+		case <-drain:
+			return errDrained
+		default:
+		}
+		select {
 		case hashes <- h:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-drain:
+			return errDrained
 		}
 	})
+	if errors.Is(err, errDrained) {
+		r.add(func(s *Stats) { s.Drained = true })
+		err = nil
+	}
 	close(hashes)
 	wg.Wait()
 	r.mu.Lock()

@@ -36,6 +36,34 @@ type Stats struct {
 	// visible and a new run ingests them.
 	Interrupted bool
 	InFlight    []string
+	// Drained says the run stopped taking store paths when
+	// Options.Drain was closed: the ones it took are done, the others
+	// are left for a later run.
+	Drained bool
+}
+
+// Add adds the counters of o to s (as the passes of Follow do), and
+// appends its failures and the store paths it cut off.
+func (s *Stats) Add(o Stats) {
+	s.Seen += o.Seen
+	s.Skipped += o.Skipped
+	s.OtherShard += o.OtherShard
+	s.Linked += o.Linked
+	s.NARs += o.NARs
+	s.Committed += o.Committed
+	s.Revived += o.Revived
+	s.Failed += o.Failed
+	s.NarBytes += o.NarBytes
+	s.SourceBytes += o.SourceBytes
+	s.StoredBytes += o.StoredBytes
+	s.Cuts += o.Cuts
+	s.Chunks += o.Chunks
+	s.NewChunks += o.NewChunks
+	s.Elapsed += o.Elapsed
+	s.Failures = append(s.Failures, o.Failures...)
+	s.InFlight = append(s.InFlight, o.InFlight...)
+	s.Interrupted = s.Interrupted || o.Interrupted
+	s.Drained = s.Drained || o.Drained
 }
 
 func (r *run) add(f func(*Stats)) {
