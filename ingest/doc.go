@@ -58,4 +58,50 @@
 // narinfo and takes only the store paths whose package name falls in its
 // shard (see Shard), so that the versions of a package are stored by one
 // process, and counts the others in Stats.OtherShard.
+//
+// # Following a source
+//
+// Follow ingests a source that is still being written: a pass, a wait of
+// FollowOptions.Every, a pass of what appeared since, and so on, until
+// Options.Drain is closed (the NARs in flight are stored, nothing else is
+// started) or the context ends. A listing is sorted by hash, not by time,
+// so new narinfos land anywhere in it; a cursor in the repository,
+// cursors/<id> (id: CursorID of the source, the list file and the shard,
+// so each shard has its own), records how far the follower has read, so
+// that neither the next pass nor a restarted follower checks again, one
+// request each, what is done. It is written after every pass that went
+// to its end; a pass cut short leaves it as it was, and the next pass
+// does that one again (the repository check skips what it stored). What
+// it records depends on the source:
+//
+//   - A directory or an S3 bucket (source.Dated): the mark, the latest
+//     time a narinfo was written (the later of mtime and ctime for a
+//     file, LastModified in S3), and the hashes of the narinfos written
+//     within FollowOptions.Slack before it. A pass takes the narinfos
+//     written after mark minus slack that are not among those hashes.
+//     The slack covers what a listing can miss: a narinfo written while
+//     the listing went past its place, whose time is before the mark
+//     that a later one set; it must exceed the time a listing takes and
+//     the skew between the writers' clocks (S3 sets LastModified itself).
+//     The set it keeps is what was written in one slack, small at any
+//     write rate a cache sees.
+//   - A growing file of store paths (FollowOptions.List, the way to
+//     follow an HTTP cache): the byte offset of the end of the last
+//     complete line read and the SHA-256 of the bytes before it. A pass
+//     reads the lines after the offset if the file still starts with
+//     those bytes; a file that shrank or was rewritten is read from the
+//     start, with a warning. A last line without its newline is left for
+//     the next pass.
+//   - An S3 Inventory manifest as the list: the SHA-256 of the manifest.
+//     A pass reads the inventory only when a new one replaced it (S3
+//     writes one a day), and then whole: each inventory lists the
+//     bucket, not what changed.
+//
+// Store paths that failed are kept in the cursor and tried again at every
+// pass. A cursor that does not parse, has another version or belongs to
+// another source is started over with a warning rather than refused: the
+// repository, not the cursor, says what is stored, so the cost is one
+// pass that checks every narinfo, where an error would stop the follower
+// until someone deleted the object. A cursor the backend fails to read is
+// an error.
 package ingest
