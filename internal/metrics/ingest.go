@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"sync"
+	"time"
 
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,4 +70,64 @@ func (m *Ingest) Collect(ch chan<- prometheus.Metric) {
 	counter(ingestStoredBytesDesc, s.StoredBytes)
 	counter(ingestChunksDesc, int64(s.NewChunks), "new")
 	counter(ingestChunksDesc, int64(s.Chunks-s.NewChunks), "duplicate")
+}
+
+// Follow exports the passes of a following ingest (ingest.Follow).
+type Follow struct {
+	mu         sync.Mutex
+	passes     int64
+	failed     int64
+	newPaths   int64
+	lastPass   time.Time
+	lastLength time.Duration
+}
+
+var (
+	followPassesDesc = prometheus.NewDesc("nardedup_ingest_follow_passes_total",
+		"Passes of ingest --follow, by result: ok or failed.", []string{"result"}, nil)
+	followNewDesc = prometheus.NewDesc("nardedup_ingest_follow_new_store_paths_total",
+		"Store paths that passes found new (past the cursor) and ingested.", nil, nil)
+	followLastDesc = prometheus.NewDesc("nardedup_ingest_follow_last_pass_timestamp_seconds",
+		"When the last pass of ingest --follow ended, in seconds since the epoch.", nil, nil)
+	followLengthDesc = prometheus.NewDesc("nardedup_ingest_follow_last_pass_seconds",
+		"How long the last pass of ingest --follow took.", nil, nil)
+)
+
+// NewFollow returns a Follow registered on reg.
+func NewFollow(reg prometheus.Registerer) (*Follow, error) {
+	m := &Follow{}
+	return m, reg.Register(m)
+}
+
+// Pass records a pass.
+func (m *Follow) Pass(p ingest.Pass) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.passes++
+	if p.Err != nil {
+		m.failed++
+	}
+	m.newPaths += int64(p.New)
+	m.lastPass = p.Start.Add(p.Elapsed)
+	m.lastLength = p.Elapsed
+}
+
+// Describe implements prometheus.Collector.
+func (m *Follow) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{followPassesDesc, followNewDesc, followLastDesc, followLengthDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Follow) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(followPassesDesc, prometheus.CounterValue, float64(m.passes-m.failed), "ok")
+	ch <- prometheus.MustNewConstMetric(followPassesDesc, prometheus.CounterValue, float64(m.failed), "failed")
+	ch <- prometheus.MustNewConstMetric(followNewDesc, prometheus.CounterValue, float64(m.newPaths))
+	if !m.lastPass.IsZero() {
+		ch <- prometheus.MustNewConstMetric(followLastDesc, prometheus.GaugeValue, float64(m.lastPass.UnixNano())/1e9)
+		ch <- prometheus.MustNewConstMetric(followLengthDesc, prometheus.GaugeValue, m.lastLength.Seconds())
+	}
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,37 @@ nardedup_ingest_store_paths_total{result="stored"} 5
 		t.Error(err)
 	}
 }
+
+func TestFollow(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewFollow(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(1700000000, 0)
+	m.Pass(ingest.Pass{N: 1, Start: start, New: 7, Elapsed: 2 * time.Second})
+	m.Pass(ingest.Pass{N: 2, Start: start.Add(time.Minute), New: 0, Elapsed: time.Second / 2, Err: errTest})
+	want := `
+# HELP nardedup_ingest_follow_last_pass_seconds How long the last pass of ingest --follow took.
+# TYPE nardedup_ingest_follow_last_pass_seconds gauge
+nardedup_ingest_follow_last_pass_seconds 0.5
+# HELP nardedup_ingest_follow_last_pass_timestamp_seconds When the last pass of ingest --follow ended, in seconds since the epoch.
+# TYPE nardedup_ingest_follow_last_pass_timestamp_seconds gauge
+nardedup_ingest_follow_last_pass_timestamp_seconds 1.7000000605e+09
+# HELP nardedup_ingest_follow_new_store_paths_total Store paths that passes found new (past the cursor) and ingested.
+# TYPE nardedup_ingest_follow_new_store_paths_total counter
+nardedup_ingest_follow_new_store_paths_total 7
+# HELP nardedup_ingest_follow_passes_total Passes of ingest --follow, by result: ok or failed.
+# TYPE nardedup_ingest_follow_passes_total counter
+nardedup_ingest_follow_passes_total{result="failed"} 1
+nardedup_ingest_follow_passes_total{result="ok"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+}
+
+var errTest = errors.New("test")
 
 func TestGC(t *testing.T) {
 	reg := prometheus.NewRegistry()
