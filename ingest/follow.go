@@ -60,8 +60,16 @@ type Pass struct {
 // command line, a list file ("" without one) and a shard: one a source
 // and shard, so that each process of a sharded run keeps its own.
 func CursorID(src, list string, shard Shard) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s", src, list, shard))
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s", src, list, shardName(shard)))
 	return hex.EncodeToString(sum[:16])
+}
+
+// shardName names a shard in a cursor: "" for every store path.
+func shardName(s Shard) string {
+	if s.all() {
+		return ""
+	}
+	return s.String()
 }
 
 // cursor is where Follow has come to in a source: the object
@@ -146,7 +154,7 @@ func (f *follower) handle() layout.Handle { return layout.CursorOf(f.opts.Cursor
 // follower until someone deleted the object. A cursor the backend cannot
 // read is an error.
 func (f *follower) load(ctx context.Context) (*cursor, error) {
-	fresh := &cursor{Version: cursorVersion, Source: f.src.String(), List: f.opts.List, Shard: f.opts.Shard.String()}
+	fresh := &cursor{Version: cursorVersion, Source: f.src.String(), List: f.opts.List, Shard: shardName(f.opts.Shard)}
 	h := f.handle()
 	r, err := f.rp.Backend().Get(ctx, h.Key(), 0, -1)
 	if errors.Is(err, backend.ErrNotExist) {
