@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
@@ -22,6 +25,7 @@ import (
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/source"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 )
 
@@ -65,6 +69,16 @@ is stored; the others go on and the command exits non-zero.
 The chunking and compression flags apply when the repository is created and
 are recorded in it; later runs use the recorded values.
 
+--follow DURATION keeps going: after a pass it waits DURATION and ingests
+what appeared since, until SIGTERM or SIGINT, which stop it once the NARs in
+flight are stored (exit 0; a second signal aborts them). It keeps its place in
+a cursor in the repository, one per source, list file and shard, so that a
+restart reads only what is new: for a directory or S3 bucket the time of the
+newest narinfo, with those written within --follow-slack before it; for
+--list, the part of the file read (it may only grow; a rewritten file is read
+again) or the S3 Inventory manifest last read. An HTTP cache is followed
+through a --list file that its writer appends store paths to.
+
 With --metrics-listen ADDR, the run's counters (store paths by result, NAR,
 source and stored bytes, new and duplicate chunks) and the backend's requests
 are served as Prometheus metrics at http://ADDR/metrics while it runs.`,
@@ -79,6 +93,8 @@ are served as Prometheus metrics at http://ADDR/metrics while it runs.`,
 			&cli.IntFlag{Name: "zstd-level", Usage: "at creation: libzstd level of new frames, 1 (fastest) to 22 (best; 4 is a good trade for ingest, gc --recompress does better later)", Value: chunkstore.DefaultConfig().ZstdLevel, EnvVars: []string{"NARDEDUP_ZSTD_LEVEL"}},
 			&cli.IntFlag{Name: "group-size", Usage: "at creation: bytes of new chunks compressed together", Value: chunkstore.DefaultConfig().GroupSize, EnvVars: []string{"NARDEDUP_GROUP_SIZE"}},
 			&cli.StringFlag{Name: "strip", Usage: "at creation: what to cut from store paths, hash or hash-name", Value: narstore.DefaultConfig().Strip, EnvVars: []string{"NARDEDUP_STRIP"}},
+			&cli.DurationFlag{Name: "follow", Usage: "after a pass, wait this long and ingest what appeared since, until SIGTERM (0: one pass)", EnvVars: []string{"NARDEDUP_FOLLOW"}},
+			&cli.DurationFlag{Name: "follow-slack", Usage: "with --follow on a directory or bucket: how long before the newest narinfo seen one may still appear (more than a listing takes, plus clock skew)", Value: ingest.DefaultSlack, EnvVars: []string{"NARDEDUP_FOLLOW_SLACK"}},
 			quietFlag("NARDEDUP_INGEST_QUIET"),
 		)...),
 		Action: runIngest,
@@ -108,11 +124,24 @@ func runIngest(c *cli.Context) error {
 	default:
 		return fmt.Errorf("--dedup %q: want index or names", c.String("dedup"))
 	}
-	src, total, err := openSource(c.Context, c.Args().First(), c.String("list"))
+	ctx, drain, stopSignals := c.Context, (<-chan struct{})(nil), func() {}
+	if c.Duration("follow") > 0 {
+		ctx, drain, stopSignals = drainOnSignal(c.Context)
+	}
+	defer stopSignals()
+	var (
+		src   source.Source
+		total int
+	)
+	if c.Duration("follow") > 0 {
+		src, err = openCache(ctx, c.Args().First()) // the list is read at every pass
+	} else {
+		src, total, err = openSource(ctx, c.Args().First(), c.String("list"))
+	}
 	if err != nil {
 		return err
 	}
-	be, err := repo.CreateBackend(c.Context, c.String("repo"))
+	be, err := repo.CreateBackend(ctx, c.String("repo"))
 	if err != nil {
 		return err
 	}
@@ -122,7 +151,7 @@ func runIngest(c *cli.Context) error {
 	if err := initRepo(c, be); err != nil {
 		return err
 	}
-	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "ingest", Chunks: chunks})
+	rp, err := repo.Open(ctx, be, repo.Options{IndexCache: c.String("index-cache"), Role: "ingest", Chunks: chunks})
 	if err != nil {
 		return err
 	}
@@ -141,14 +170,107 @@ func runIngest(c *cli.Context) error {
 		part = ", shard " + shard.String()
 	}
 	fmt.Fprintf(os.Stderr, "ingesting %s into %s (%d jobs%s, xz decoder %s)\n", src, be, c.Int("jobs"), part, decompress.DefaultXZ())
+	opts := ingest.Options{
+		Jobs: c.Int("jobs"), ProgressEvery: progress.DefaultRedraw,
+		MaxConsecutiveFailures: c.Int("max-consecutive-failures"), Shard: shard, Drain: drain,
+	}
+	if c.Duration("follow") > 0 {
+		return follow(ctx, c, src, rp, opts, counters, reg)
+	}
 	rep := startProgress(c, "ingest")
-	stats, err := ingest.Run(c.Context, src, rp, ingest.Options{
-		Jobs: c.Int("jobs"), Progress: func(s ingest.Stats) { rep.Update(ingestCounts(s, total)); counters.Update(s) },
-		ProgressEvery: progress.DefaultRedraw, MaxConsecutiveFailures: c.Int("max-consecutive-failures"), Shard: shard,
-	})
+	opts.Progress = func(s ingest.Stats) { rep.Update(ingestCounts(s, total)); counters.Update(s) }
+	stats, err := ingest.Run(ctx, src, rp, opts)
 	rep.Close()
 	printSummary(os.Stdout, stats)
 	return err
+}
+
+// follow runs ingest --follow: passes until drained by a signal.
+func follow(ctx context.Context, c *cli.Context, src source.Source, rp *repo.Repo, opts ingest.Options,
+	counters *metrics.Ingest, reg prometheus.Registerer) error {
+	passes, err := metrics.NewFollow(reg)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	spec, list := c.Args().First(), c.String("list")
+	if !strings.Contains(spec, "://") {
+		spec, _ = filepath.Abs(spec)
+	}
+	if list != "" {
+		list, _ = filepath.Abs(list)
+	}
+	var total ingest.Stats // of the passes so far
+	opts.Progress = func(s ingest.Stats) {
+		sum := total
+		sum.Add(s)
+		counters.Update(sum)
+	}
+	fopts := ingest.FollowOptions{
+		Options: opts, Every: c.Duration("follow"), Slack: c.Duration("follow-slack"),
+		Cursor: ingest.CursorID(spec, list, opts.Shard), List: list, Prefix: listPrefix(spec),
+		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
+		Pass: func(p ingest.Pass) {
+			passes.Pass(p)
+			if p.Stats != nil {
+				total.Add(*p.Stats)
+				counters.Update(total)
+			}
+			if !c.Bool("quiet") || p.Err != nil {
+				fmt.Fprintln(os.Stderr, passLine(p))
+			}
+		},
+	}
+	err = ingest.Follow(ctx, src, rp, fopts)
+	printSummary(os.Stdout, &total)
+	return err
+}
+
+// passLine describes one pass of ingest --follow.
+func passLine(p ingest.Pass) string {
+	line := fmt.Sprintf("pass %d at %s: %d listed, %d new", p.N, p.Start.Format(time.TimeOnly), p.Listed, p.New)
+	if s := p.Stats; s != nil {
+		line += fmt.Sprintf(" (%d stored, %d linked, %d present, %d other shard, %d failed)",
+			s.Committed, s.Linked, s.Skipped, s.OtherShard, s.Failed)
+		if s.Drained {
+			line += ", stopped after the NARs in flight"
+		}
+	}
+	line += fmt.Sprintf(", %s", p.Elapsed.Round(time.Millisecond))
+	if p.Err != nil {
+		line += fmt.Sprintf("; failed, the cursor stays: %v", p.Err)
+	}
+	return line
+}
+
+// drainOnSignal returns a context that SIGINT or SIGTERM do not end, and a
+// channel they close: the first signal drains the run (the NARs in flight
+// are finished), a second one ends the context. stop undoes it.
+func drainOnSignal(parent context.Context) (ctx context.Context, drain <-chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	ch := make(chan struct{})
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(os.Stderr, "%s: stopping after the NARs in flight (again to abort them)\n", s)
+			close(ch)
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sig:
+			fmt.Fprintf(os.Stderr, "%s: aborting\n", s)
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, ch, func() {
+		signal.Stop(sig)
+		close(done)
+		cancel()
+	}
 }
 
 // openCache opens the binary cache spec names: an s3:// URL on S3 (see
@@ -175,16 +297,21 @@ func openSource(ctx context.Context, spec, list string) (source.Source, int, err
 	if err != nil || list == "" {
 		return src, 0, err
 	}
-	prefix := ""
-	if u, err := url.Parse(spec); err == nil && u.Scheme == "s3" {
-		prefix = u.Path
-	}
-	hashes, err := source.ReadList(list, prefix)
+	hashes, err := source.ReadList(list, listPrefix(spec))
 	if err != nil {
 		return nil, 0, err
 	}
 	src, err = source.WithHashes(src, hashes)
 	return src, len(slices.Compact(slices.Sorted(slices.Values(hashes)))), err
+}
+
+// listPrefix returns the key prefix under which an S3 Inventory lists the
+// cache spec names: the path of an s3:// URL, "" for anything else.
+func listPrefix(spec string) string {
+	if u, err := url.Parse(spec); err == nil && u.Scheme == "s3" {
+		return u.Path
+	}
+	return ""
 }
 
 // initRepo creates the repository from the flags if it does not exist.
