@@ -196,8 +196,8 @@ func (f *follower) save(ctx context.Context, c *cursor) error {
 
 // pass lists what is new past cur, ingests it and, if the pass went to
 // its end, moves cur on and stores it.
-func (f *follower) pass(ctx context.Context, n int, cur *cursor) Pass {
-	p := Pass{N: n, Start: time.Now()}
+func (f *follower) pass(ctx context.Context, n int, cur *cursor) (p Pass) {
+	p = Pass{N: n, Start: time.Now()}
 	defer func() { p.Elapsed = time.Since(p.Start) }()
 	var (
 		fresh []string
