@@ -143,6 +143,7 @@ type follower struct {
 	rp    *repo.Repo
 	opts  FollowOptions
 	logf  func(string, ...any)
+	saved []byte // the cursor as last read or written
 }
 
 func (f *follower) handle() layout.Handle { return layout.CursorOf(f.opts.Cursor) }
@@ -178,6 +179,7 @@ func (f *follower) load(ctx context.Context) (*cursor, error) {
 		f.logf("warning: cursor %s is of %s (list %q, shard %s), not of this run: reading %s from the start",
 			h, c.Source, c.List, c.Shard, f.src)
 	default:
+		f.saved = data
 		return &c, nil
 	}
 	return fresh, nil
@@ -188,9 +190,13 @@ func (f *follower) save(ctx context.Context, c *cursor) error {
 	if err != nil {
 		return err
 	}
+	if bytes.Equal(data, f.saved) {
+		return nil // a pass that found nothing new writes nothing
+	}
 	if err := f.rp.Backend().Put(ctx, f.handle().Key(), bytes.NewReader(data), int64(len(data))); err != nil {
 		return fmt.Errorf("ingest: follow: writing cursor %s: %w", f.handle(), err)
 	}
+	f.saved = data
 	return nil
 }
 
