@@ -3,6 +3,10 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -15,10 +19,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nardedup/nardedup/chunkstore/backend/local"
+	"github.com/nardedup/nardedup/chunkstore/backend/metered"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/nixtest"
+	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/source"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // follow runs ingest.Follow on src until each of steps has run, one after
@@ -238,5 +246,93 @@ func TestFollowBadCursor(t *testing.T) {
 	must(t, err)
 	if !strings.Contains(b.String(), `"version":1`) {
 		t.Errorf("cursor not rewritten: %s", b.String())
+	}
+}
+
+// writeNarInfos writes a directory binary cache of n store paths, each a
+// small uncompressed NAR of one file.
+func writeNarInfos(t testing.TB, dir string, n int) {
+	t.Helper()
+	must(t, os.MkdirAll(filepath.Join(dir, "nar"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "nix-cache-info"), []byte("StoreDir: /nix/store\n"), 0o644))
+	for i := range n {
+		var h [20]byte
+		binary.BigEndian.PutUint64(h[:], uint64(i)+1)
+		nar := testNAR(fmt.Appendf(nil, "content of path %d\n", i))
+		sum := sha256.Sum256(nar)
+		file := "nar/" + hex.EncodeToString(sum[:]) + ".nar"
+		must(t, os.WriteFile(filepath.Join(dir, file), nar, 0o644))
+		hash, sum32 := nixbase32.EncodeToString(h[:]), nixbase32.EncodeToString(sum[:])
+		text := fmt.Sprintf("StorePath: /nix/store/%s-pkg%d-1.0\nURL: %s\nCompression: none\nFileHash: sha256:%s\nFileSize: %d\nNarHash: sha256:%s\nNarSize: %d\nReferences: \n",
+			hash, i, file, sum32, len(nar), sum32, len(nar))
+		must(t, os.WriteFile(filepath.Join(dir, hash+".narinfo"), []byte(text), 0o644))
+	}
+}
+
+// testNAR returns the NAR of a regular file with the given contents.
+func testNAR(contents []byte) []byte {
+	var b []byte
+	str := func(s []byte) {
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(s)))
+		b = append(b, s...)
+		b = append(b, make([]byte, (8-len(s)%8)%8)...)
+	}
+	for _, s := range []string{"nix-archive-1", "(", "type", "regular", "contents"} {
+		str([]byte(s))
+	}
+	str(contents)
+	str([]byte(")"))
+	return b
+}
+
+// A pass over a directory with nothing new makes no request to the
+// repository's backend, where a run without the cursor makes one a store
+// path. With -v it prints what a pass costs either way (see README,
+// "Following a source").
+func TestFollowPassCost(t *testing.T) {
+	n := 3000
+	if testing.Short() {
+		n = 200
+	}
+	dir := filepath.Join(t.TempDir(), "cache")
+	writeNarInfos(t, dir, n)
+	lb, err := local.Open(t.TempDir())
+	must(t, err)
+	reg := prometheus.NewRegistry()
+	be, err := metered.New(lb, reg)
+	must(t, err)
+	r := newRepoOn(t, be, t.TempDir())
+	requests := func() int {
+		mfs, err := reg.Gather()
+		must(t, err)
+		total := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() == "nardedup_backend_requests_total" {
+				for _, m := range mf.Metric {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return int(total)
+	}
+	src, err := source.Open(dir)
+	must(t, err)
+	if _, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r0, start := requests(), time.Now()
+	if _, err := ingest.Run(context.Background(), src, r.rp, ingest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d narinfos, nothing new, without a cursor: %d backend requests, %v", n, requests()-r0, time.Since(start).Round(time.Millisecond))
+	var got []int
+	r0 = requests()
+	passes := follow(t, src, r, ingest.FollowOptions{}, func(ingest.Pass) { r0 = requests() },
+		func(p ingest.Pass) {
+			got = append(got, requests()-r0)
+			t.Logf("%d narinfos, nothing new, with the cursor: %d backend requests, %v", n, got[0], p.Elapsed.Round(time.Millisecond))
+		})
+	if passes[1].New != 0 || got[0] != 0 {
+		t.Errorf("a pass with nothing new: %d store paths new, %d backend requests; want none", passes[1].New, got[0])
 	}
 }
