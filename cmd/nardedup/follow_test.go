@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,27 +68,15 @@ func TestFollowStopsOnSIGTERM(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("ingest --follow after SIGTERM: %v\n%s", err, out.String())
 	}
-	stored := matchedNumber(t, out.String(), `(\d+) new NARs`)
+	stored := number(t, out.String(), `(\d+) new NARs`)
 	if stored < 1 || stored >= len(infos) || strings.Contains(out.String(), "INTERRUPTED") {
 		t.Fatalf("SIGTERM during the first NAR: %d of %d stored\n%s", stored, len(infos), out.String())
 	}
 
 	slow.Store(false)
 	again := mustRun(t, bin, append(args, srv.URL)...)
-	if present := matchedNumber(t, again, `(\d+) already present`); present < stored {
+	if present := number(t, again, `(\d+) already present`); present < stored {
 		t.Errorf("after the stop, %d store paths already present; want at least the %d stored\n%s", present, stored, again)
 	}
 	mustRun(t, bin, "verify", "--repo", filepath.Join(work, "repo"), "--index-cache", filepath.Join(work, "ic"))
-}
-
-// matchedNumber returns the number the first group of re matches in out.
-func matchedNumber(t *testing.T, out, re string) int {
-	t.Helper()
-	m := regexp.MustCompile(re).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no %q in\n%s", re, out)
-	}
-	n, err := strconv.Atoi(m[1])
-	must(t, err)
-	return n
 }
