@@ -336,3 +336,50 @@ func TestFollowPassCost(t *testing.T) {
 		t.Errorf("a pass with nothing new: %d store paths new, %d backend requests; want none", passes[1].New, got[0])
 	}
 }
+
+// A store path that failed is tried again at the next pass, though it was
+// written before the cursor's mark and outside its slack.
+func TestFollowRetriesFailures(t *testing.T) {
+	bucket := sampleBucket(t)
+	infos := narinfos(t, bucket)
+	h := slices.Sorted(maps.Keys(infos))[0]
+	nar := filepath.Join(bucket, nixtest.Field(infos[h], "URL"))
+	hidden := filepath.Join(t.TempDir(), "nar")
+	must(t, os.Rename(nar, hidden))
+	time.Sleep(10 * time.Millisecond)
+	for other := range infos { // written after h's narinfo: the mark is theirs
+		if other != h {
+			must(t, os.WriteFile(filepath.Join(bucket, other+".narinfo"), infos[other], 0o644))
+		}
+	}
+	r := newRepo(t)
+	src, err := source.Open(bucket)
+	must(t, err)
+	drain := make(chan struct{})
+	var passes []ingest.Pass
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = ingest.Follow(ctx, src, r.rp, ingest.FollowOptions{
+		Options: ingest.Options{Drain: drain, MaxConsecutiveFailures: -1}, Every: time.Millisecond, Slack: time.Nanosecond,
+		Cursor: "retry", Logf: t.Logf,
+		Pass: func(p ingest.Pass) {
+			passes = append(passes, p)
+			switch p.N {
+			case 1:
+				must(t, os.Rename(hidden, nar))
+			case 2:
+				close(drain)
+			}
+		},
+	})
+	must(t, err)
+	if p := passes[0]; p.Stats == nil || p.Stats.Failed == 0 {
+		t.Fatalf("pass 1 did not fail without the NAR: %+v", p)
+	}
+	if p := passes[1]; p.New == 0 || p.Stats == nil || p.Stats.Failed != 0 {
+		t.Errorf("pass 2, with the NAR back: %d new, stats %+v", p.New, p.Stats)
+	}
+	if ok, err := r.st.HasNarInfo(context.Background(), h); err != nil || !ok {
+		t.Errorf("store path %s not stored after its NAR came back: %v", h, err)
+	}
+}
