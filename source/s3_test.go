@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
@@ -62,6 +63,8 @@ func TestS3Source(t *testing.T) {
 
 	src := source.NewS3(b)
 	sameAsDir(t, src, source.NewDir(dir))
+	datedAsListed(t, src)
+	datedAsListed(t, source.NewDir(dir))
 
 	ctx := context.Background()
 	be := mem.New()
@@ -116,6 +119,35 @@ func sameAsDir(t *testing.T, src, d source.Source) {
 	}
 	if _, err := src.Open(ctx, "nar/../x"); !errors.Is(err, source.ErrBadURL) {
 		t.Errorf("Open(nar/../x): %v, want ErrBadURL", err)
+	}
+}
+
+// datedAsListed checks that src is a source.Dated whose ListDated reports
+// what List does, each written within the last minute (the test wrote
+// them).
+func datedAsListed(t *testing.T, src source.Source) {
+	t.Helper()
+	ctx := context.Background()
+	d, ok := src.(source.Dated)
+	if !ok {
+		t.Fatalf("%s is not a source.Dated", src)
+	}
+	var listed, dated []string
+	if err := src.List(ctx, func(h string) error { listed = append(listed, h); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	err := d.ListDated(ctx, func(h string, written time.Time) error {
+		if age := time.Since(written); age < -time.Minute || age > time.Minute {
+			t.Errorf("%s: %s.narinfo written %v ago", src, h, age)
+		}
+		dated = append(dated, h)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) == 0 || !slices.Equal(listed, dated) {
+		t.Errorf("%s: ListDated = %v, List = %v", src, dated, listed)
 	}
 }
 
