@@ -18,13 +18,16 @@
 //	                              name is stored (NameOf; ingest's names
 //	                              dedup lists one name's NARs)
 //	cursors/<cursor id>           how far ingest --follow has read a source
+//	log/<drv basename>            a build log, zstd-compressed
+//	realisations/<id>.doi         a realisation (JSON), as the cache had it
 //
 // Packs, index objects, manifests and names objects are immutable and named by their
 // content (packs by a hash of their bytes and a nonce), so caches may keep
 // them forever. So are forward records: garbage collection writes one
 // once, before it deletes the pack it names, and never rewrites it.
-// Narinfos, tombstones, sessions, upload records, cursors and the
-// condemned list are written and deleted as the repository changes.
+// Narinfos, tombstones, sessions, upload records, cursors, build logs,
+// realisations and the condemned list are written and deleted as the
+// repository changes.
 package layout
 
 import (
@@ -55,10 +58,12 @@ const (
 	Upload
 	Names
 	Cursor
+	Log
+	Realisation
 )
 
 // Types lists every kind of object.
-var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward, Upload, Names, Cursor}
+var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward, Upload, Names, Cursor, Log, Realisation}
 
 // spec is how one kind of object is named.
 type spec struct {
@@ -72,18 +77,20 @@ type spec struct {
 }
 
 var specs = [...]spec{
-	Config:    {name: "config", key: "config"},
-	Pack:      {name: "packs", dir: "packs", shard: true, fixed: true},
-	Index:     {name: "index", dir: "index", fixed: true},
-	Manifest:  {name: "manifests", dir: "manifests", fixed: true},
-	NarInfo:   {name: "narinfo", dir: "narinfo", suffix: ".narinfo"},
-	Tombstone: {name: "tombstones", dir: "tombstones", suffix: ".narinfo"},
-	Session:   {name: "sessions", dir: "sessions"},
-	Condemned: {name: "gc", key: "gc/condemned"},
-	Forward:   {name: "forward", dir: "forward", shard: true, fixed: true},
-	Upload:    {name: "uploads", dir: "uploads"},
-	Names:     {name: "names", dir: "names", group: true, fixed: true},
-	Cursor:    {name: "cursors", dir: "cursors"},
+	Config:      {name: "config", key: "config"},
+	Pack:        {name: "packs", dir: "packs", shard: true, fixed: true},
+	Index:       {name: "index", dir: "index", fixed: true},
+	Manifest:    {name: "manifests", dir: "manifests", fixed: true},
+	NarInfo:     {name: "narinfo", dir: "narinfo", suffix: ".narinfo"},
+	Tombstone:   {name: "tombstones", dir: "tombstones", suffix: ".narinfo"},
+	Session:     {name: "sessions", dir: "sessions"},
+	Condemned:   {name: "gc", key: "gc/condemned"},
+	Forward:     {name: "forward", dir: "forward", shard: true, fixed: true},
+	Upload:      {name: "uploads", dir: "uploads"},
+	Names:       {name: "names", dir: "names", group: true, fixed: true},
+	Cursor:      {name: "cursors", dir: "cursors"},
+	Log:         {name: "log", dir: "log"},
+	Realisation: {name: "realisations", dir: "realisations", suffix: ".doi"},
 }
 
 // String returns the kind's name: the first element of its keys ("packs",
@@ -221,3 +228,11 @@ func TombstoneOf(hash string) Handle { return Handle{Tombstone, hash} }
 
 // CursorOf returns the handle of the cursor named id (see ingest.Follow).
 func CursorOf(id string) Handle { return Handle{Cursor, id} }
+
+// LogOf returns the handle of the build log of a derivation, named by
+// its store path's base name ("<hash>-<name>.drv").
+func LogOf(drv string) Handle { return Handle{Log, drv} }
+
+// RealisationOf returns the handle of the realisation with this id
+// ("sha256:<hex>!<output>").
+func RealisationOf(id string) Handle { return Handle{Realisation, id} }
