@@ -10,6 +10,8 @@
 //	GET|HEAD /nar/<narhash>.nar          the NAR, rebuilt bit for bit
 //	GET|HEAD /nar/<narhash>.nar.zst      the same, zstd-compressed on the fly
 //	GET|HEAD /<hash>.ls                  the NAR's file listing, as JSON
+//	GET|HEAD /log/<drv>                  a build log (see logs.go)
+//	GET|HEAD /realisations/<id>.doi      a realisation (see logs.go)
 //
 // Narinfos point at the zstd-compressed NAR when Options.Compression is
 // "zstd" (the default: it cuts egress several times), and at the plain NAR
@@ -240,26 +242,28 @@ var _ Store = (*narstore.Store)(nil)
 // Server is an http.Handler serving one repository. It is read-only
 // unless Options.Uploads is set.
 type Server struct {
-	zstd        bool
-	st          Store
-	storeDir    string
-	log         *slog.Logger
-	cacheInfo   []byte
-	sendTimeout time.Duration
-	minRate     int64
-	rateWindow  time.Duration
-	streams     *streamLimit
-	auth        *Auth
-	cache       cachePolicy
-	infoETag    string // of cacheInfo
-	uploads     Uploads
-	uploadAuth  *Auth
-	maxUpload   int64
-	requireSigs []signature.PublicKey
-	signKey     *signature.SecretKey
-	readAPI     *ReadAPI
-	infoDoc     []byte    // the read API's info document
-	nars        *NARCache // nil: none
+	zstd         bool
+	st           Store
+	storeDir     string
+	log          *slog.Logger
+	cacheInfo    []byte
+	sendTimeout  time.Duration
+	minRate      int64
+	rateWindow   time.Duration
+	streams      *streamLimit
+	auth         *Auth
+	cache        cachePolicy
+	infoETag     string // of cacheInfo
+	uploads      Uploads
+	uploadAuth   *Auth
+	maxUpload    int64
+	requireSigs  []signature.PublicKey
+	signKey      *signature.SecretKey
+	readAPI      *ReadAPI
+	infoDoc      []byte       // the read API's info document
+	nars         *NARCache    // nil: none
+	extras       Extras       // nil: no build logs or realisations
+	extraUploads ExtraUploads // nil: none taken
 }
 
 // New returns a Server for st.
@@ -282,7 +286,9 @@ func New(st Store, opts Options) *Server {
 	dir := st.StoreDir()
 	info := fmt.Sprintf("StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", dir, opts.Priority)
 	minRate, window := opts.minRate()
-	srv := &Server{st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
+	extras, _ := st.(Extras)
+	extraUploads, _ := opts.Uploads.(ExtraUploads)
+	srv := &Server{extras: extras, extraUploads: extraUploads, st: st, storeDir: dir, log: opts.Logger, cacheInfo: []byte(info),
 		zstd: opts.Compression != "none", sendTimeout: opts.SendTimeout,
 		minRate: minRate, rateWindow: window,
 		streams: newStreamLimit(opts.MaxConcurrentNARs, opts.MaxStreamsPerClient, opts.QueueTimeout), auth: opts.Auth,
@@ -359,6 +365,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveNAR(w, r, strings.TrimSuffix(p[len("/nar/"):], ".nar"), false)
 	case strings.HasPrefix(p, "/nar/") && strings.HasSuffix(p, ".nar.zst") && strings.Count(p, "/") == 2:
 		s.serveNAR(w, r, strings.TrimSuffix(p[len("/nar/"):], ".nar.zst"), true)
+	case strings.HasPrefix(p, "/log/"):
+		drv, _ := logName(p)
+		s.serveLog(w, r, drv)
+	case strings.HasPrefix(p, "/realisations/"):
+		id, _ := realisationID(p)
+		s.serveRealisation(w, r, id)
 	default:
 		s.notFound(w, r)
 	}

@@ -29,6 +29,8 @@ import (
 //	                                        arrives, decompressed and stored
 //	                                        up to its manifest
 //	PUT /<hash>.narinfo                     its narinfo, Sig lines kept
+//	PUT /<hash>.ls, /log/<drv>,             see logs.go
+//	    /realisations/<id>.doi
 //
 // A NAR file is checked against the hash its name gives; what it held is
 // kept as an upload record in the repository, so that its narinfo may come
@@ -106,8 +108,9 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.putNAR(w, r, file, fileHash, comp)
+	case s.putExtra(w, r, p):
 	default:
-		s.refuse(w, r, http.StatusNotFound, "uploads go to nar/<hash>.nar[.xz|.zst|.bz2] and <hash>.narinfo only")
+		s.refuse(w, r, http.StatusNotFound, "uploads go to nar/<hash>.nar[.xz|.zst|.bz2], <hash>.narinfo, <hash>.ls, log/<drv> and realisations/<id>.doi only")
 	}
 }
 
