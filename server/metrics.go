@@ -2,7 +2,9 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,10 @@ import (
 //	nardedup_http_requests_in_flight
 //	nardedup_nar_stream_duration_seconds{compression}  NAR downloads answered 200 or 206, to their end
 //	nardedup_nar_streams_aborted_total{compression}    of those, cut off before their end
+//	nardedup_uploads_total{kind,result}             PUTs: kind nar, narinfo, ls, log,
+//	                                                realisation or other; result ok
+//	                                                (2xx), refused (4xx) or error
+//	nardedup_upload_bytes_total{kind}               request body bytes received
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -25,7 +31,12 @@ type httpMetrics struct {
 	inFlight prometheus.Gauge
 	streams  *prometheus.HistogramVec
 	aborted  *prometheus.CounterVec
+	uploads  *prometheus.CounterVec
+	upBytes  *prometheus.CounterVec
 }
+
+// uploadKinds are the kind label values of the upload metrics.
+var uploadKinds = []string{"nar", routeNarInfo, routeListing, routeLog, routeRealis, routeOther}
 
 // streamBuckets span a small NAR on a local network to a large one over
 // a slow link.
@@ -63,8 +74,16 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Name: "nardedup_nar_streams_aborted_total",
 			Help: "NAR downloads cut off before their end (client gone, timeout or read error), by compression.",
 		}, []string{"compression"}),
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nardedup_uploads_total",
+			Help: "Uploads (PUT requests), by kind and result (ok, refused: 4xx, error: 5xx or none).",
+		}, []string{"kind", "result"}),
+		upBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nardedup_upload_bytes_total",
+			Help: "Request body bytes of uploads received, by kind.",
+		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.bytes, m.notFound, m.inFlight, m.streams, m.aborted} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.bytes, m.notFound, m.inFlight, m.streams, m.aborted, m.uploads, m.upBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -72,6 +91,12 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	for _, route := range routes {
 		m.bytes.WithLabelValues(route)
 		m.notFound.WithLabelValues(route)
+	}
+	for _, kind := range uploadKinds {
+		m.upBytes.WithLabelValues(kind)
+		for _, result := range []string{"ok", "refused", "error"} {
+			m.uploads.WithLabelValues(kind, result)
+		}
 	}
 	for _, comp := range []string{"none", "zstd"} {
 		m.aborted.WithLabelValues(comp)
@@ -99,4 +124,25 @@ func (m *httpMetrics) observe(r *http.Request, route string, status int, bytes i
 	if aborted {
 		m.aborted.WithLabelValues(comp).Inc()
 	}
+}
+
+// observeUpload counts one PUT to p answered with status, with n body
+// bytes read.
+func (m *httpMetrics) observeUpload(p string, status int, n int64) {
+	kind := routeOf(p)
+	switch {
+	case strings.HasPrefix(p, "/nar/"):
+		kind = "nar"
+	case !slices.Contains(uploadKinds, kind):
+		kind = routeOther
+	}
+	result := "error"
+	switch {
+	case status >= 200 && status < 300:
+		result = "ok"
+	case status >= 400 && status < 500:
+		result = "refused"
+	}
+	m.uploads.WithLabelValues(kind, result).Inc()
+	m.upBytes.WithLabelValues(kind).Add(float64(n))
 }

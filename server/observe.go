@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -77,12 +78,14 @@ const (
 	routeListing   = "ls"
 	routeNAR       = "nar"
 	routeNARZstd   = "nar.zst"
+	routeLog       = "log"
+	routeRealis    = "realisation"
 	routeHealth    = "healthz"
 	routeReady     = "readyz"
 	routeOther     = "other"
 )
 
-var routes = []string{routeCacheInfo, routeNarInfo, routeListing, routeNAR, routeNARZstd, routeHealth, routeReady, routeOther}
+var routes = []string{routeCacheInfo, routeNarInfo, routeListing, routeNAR, routeNARZstd, routeLog, routeRealis, routeHealth, routeReady, routeOther}
 
 // routeOf names the route of a request path, as ServeHTTP dispatches it.
 func routeOf(p string) string {
@@ -102,6 +105,10 @@ func routeOf(p string) string {
 		return routeNAR
 	case nar && strings.HasSuffix(p, ".nar.zst"):
 		return routeNARZstd
+	case strings.HasPrefix(p, "/log/"):
+		return routeLog
+	case strings.HasPrefix(p, "/realisations/"):
+		return routeRealis
 	}
 	return routeOther
 }
@@ -117,7 +124,12 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// it is recorded as the panic goes on to net/http, which cuts the
 	// connection.
 	completed := false
-	defer func() { o.record(r, route, rec, time.Since(start), !completed) }()
+	var body *countingBody
+	if r.Method == http.MethodPut && r.Body != nil {
+		body = &countingBody{ReadCloser: r.Body}
+		r.Body = body
+	}
+	defer func() { o.record(r, route, rec, body, time.Since(start), !completed) }()
 	o.serve(rec, r, route)
 	completed = true
 }
@@ -154,7 +166,7 @@ func writeText(w http.ResponseWriter, r *http.Request, code int, body string) {
 
 // record logs and counts one request. A response that was aborted has
 // status 0 if its headers never went out.
-func (o *observer) record(r *http.Request, route string, rec *recorder, d time.Duration, aborted bool) {
+func (o *observer) record(r *http.Request, route string, rec *recorder, body *countingBody, d time.Duration, aborted bool) {
 	status := rec.status
 	if status == 0 && !aborted {
 		status = http.StatusOK
@@ -172,6 +184,9 @@ func (o *observer) record(r *http.Request, route string, rec *recorder, d time.D
 	o.log.LogAttrs(context.WithoutCancel(r.Context()), level, "request", attrs...)
 	if o.metrics != nil {
 		o.metrics.observe(r, route, status, rec.bytes, d, aborted)
+		if body != nil {
+			o.metrics.observeUpload(r.URL.Path, status, body.n)
+		}
 	}
 }
 
@@ -206,6 +221,18 @@ func (rec *recorder) Write(p []byte) (int, error) {
 func (rec *recorder) Flush() { http.NewResponseController(rec.ResponseWriter).Flush() }
 
 func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// countingBody counts the bytes of a request body read.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n += int64(n)
+	return n, err
+}
 
 // readiness caches the answer of a readiness check for ttl.
 type readiness struct {
