@@ -105,6 +105,9 @@ func runPass(ctx context.Context, src source.Source, rp *repo.Repo, opts Options
 	}
 	stopProgress := r.progress(opts)
 	err = r.work(ctx, opts.Jobs, opts.Drain)
+	if err == nil {
+		err = r.extras(ctx)
+	}
 	if ferr := rp.Chunks().Flush(context.WithoutCancel(ctx)); err == nil {
 		err = ferr
 	}

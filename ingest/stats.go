@@ -7,7 +7,7 @@ import (
 
 // Failure is one store path that could not be ingested.
 type Failure struct {
-	Hash string // store path hash part
+	Hash string // store path hash part, or log/<drv> or realisations/<id>.doi
 	Err  error
 }
 
@@ -30,7 +30,14 @@ type Stats struct {
 	Chunks      int   // residue chunks of committed NARs
 	NewChunks   int   // of those, not stored before
 	Elapsed     time.Duration
-	Failures    []Failure
+	// Logs and Realisations count the build logs and realisations
+	// copied (see extras.go), LogBytes the logs' size; ExtrasUnlisted
+	// says the source cannot list them (an HTTP cache), so none were.
+	Logs           int
+	Realisations   int
+	LogBytes       int64
+	ExtrasUnlisted bool
+	Failures       []Failure
 	// Interrupted says the run's context ended before it was done, and
 	// InFlight lists the store paths it cut off: nothing of them is
 	// visible and a new run ingests them.

@@ -129,6 +129,16 @@ func compressLog(w io.Writer, r io.Reader, drv string) (int64, error) {
 	return n, zw.Close()
 }
 
+// HasLog reports whether the build log of derivation drv is stored.
+func (s *Store) HasLog(ctx context.Context, drv string) (bool, error) {
+	return s.exists(ctx, layout.LogOf(drv).Key())
+}
+
+// HasRealisation reports whether the realisation with this id is stored.
+func (s *Store) HasRealisation(ctx context.Context, id string) (bool, error) {
+	return s.exists(ctx, layout.RealisationOf(id).Key())
+}
+
 // OpenLog streams the build log of derivation drv. A missing log wraps
 // ErrNotFound, a damaged one fails with ErrCorrupt as it is read.
 func (s *Store) OpenLog(ctx context.Context, drv string) (io.ReadCloser, error) {

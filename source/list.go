@@ -59,13 +59,5 @@ func WithHashes(src Source, hashes []string) (Source, error) {
 }
 
 func (l *listed) List(ctx context.Context, fn func(hash string) error) error {
-	for _, h := range l.hashes {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := fn(h); err != nil {
-			return err
-		}
-	}
-	return nil
+	return each(ctx, l.hashes, fn)
 }

@@ -357,6 +357,11 @@ func printSummary(w io.Writer, s *ingest.Stats) {
 	if s.Revived > 0 {
 		fmt.Fprintf(w, "revived:       %d forgotten store paths, their tombstones deleted\n", s.Revived)
 	}
+	if s.ExtrasUnlisted {
+		fmt.Fprintf(w, "build logs:    not copied: an HTTP cache cannot list its build logs and realisations\n")
+	} else if s.Logs > 0 || s.Realisations > 0 {
+		fmt.Fprintf(w, "build logs:    %d new (%s), %d new realisations\n", s.Logs, mib(s.LogBytes), s.Realisations)
+	}
 	fmt.Fprintf(w, "NAR bytes:     %s (source files %s)\n", mib(s.NarBytes), mib(s.SourceBytes))
 	fmt.Fprintf(w, "stored bytes:  %s  (NAR/stored %s, source/stored %s)\n", mib(s.StoredBytes),
 		ratio(s.NarBytes, s.StoredBytes), ratio(s.SourceBytes, s.StoredBytes))
