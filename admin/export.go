@@ -20,10 +20,12 @@ import (
 
 // ExportResult is what Export wrote.
 type ExportResult struct {
-	NarInfos  int
-	NARs      int   // NAR files written
-	NarBytes  int64 // uncompressed
-	FileBytes int64 // as written
+	NarInfos     int
+	NARs         int   // NAR files written
+	NarBytes     int64 // uncompressed
+	FileBytes    int64 // as written
+	Logs         int   // build logs written (log/<drv>)
+	Realisations int   // realisations written (realisations/<id>.doi)
 }
 
 // Export writes the repository out as a plain binary cache in dir, the
@@ -33,7 +35,8 @@ type ExportResult struct {
 // written to a temporary name and renamed, so an interrupted export leaves
 // no partial file under a final name; NAR files already present are kept.
 // dir must be missing, empty or an earlier export (a binary cache of the
-// same store directory); a nardedup repository is refused. progress, if
+// same store directory); a nardedup repository is refused. Build logs
+// and realisations are written too. progress, if
 // set, is called after each narinfo.
 func Export(ctx context.Context, st *narstore.Store, dir, compression string, progress func(ExportResult)) (*ExportResult, error) {
 	if compression != "none" && compression != "zstd" {
@@ -70,7 +73,53 @@ func Export(ctx context.Context, st *narstore.Store, dir, compression string, pr
 		}
 		return err
 	})
+	if err == nil {
+		err = exportExtras(ctx, st, dir, res)
+	}
 	return res, err
+}
+
+// exportExtras writes the build logs and realisations, byte for byte as
+// they were ingested or pushed, where 'nix copy' and 'nix store copy-log'
+// put them; files already present are kept.
+func exportExtras(ctx context.Context, st *narstore.Store, dir string, res *ExportResult) error {
+	err := st.ListLogs(ctx, func(drv string) error {
+		path := filepath.Join(dir, "log", drv)
+		if _, err := os.Lstat(path); err == nil {
+			return nil
+		}
+		rc, err := st.OpenLog(ctx, drv)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := writeFile(path, func(w io.Writer) error { _, err := io.Copy(w, rc); return err }); err != nil {
+			return fmt.Errorf("export build log %s: %w", drv, err)
+		}
+		res.Logs++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return st.ListRealisations(ctx, func(id string) error {
+		path := filepath.Join(dir, "realisations", id+".doi")
+		text, err := st.Realisation(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := writeFile(path, func(w io.Writer) error { _, err := w.Write(text); return err }); err != nil {
+			return fmt.Errorf("export realisation %s: %w", id, err)
+		}
+		res.Realisations++
+		return nil
+	})
 }
 
 // checkExportDir refuses to export into dir unless it is missing, empty or

@@ -150,8 +150,8 @@ func exportCommand() *cli.Command {
 			res, err := admin.Export(c.Context, st, c.String("to"), c.String("compression"), func(r admin.ExportResult) { rep.Update(exportCounts(r)) })
 			rep.Close()
 			if res != nil {
-				fmt.Printf("exported %d narinfos, %d NAR files (%s of NAR, %s written) to %s\n",
-					res.NarInfos, res.NARs, mib(res.NarBytes), mib(res.FileBytes), c.String("to"))
+				fmt.Printf("exported %d narinfos, %d NAR files (%s of NAR, %s written), %d build logs, %d realisations to %s\n",
+					res.NarInfos, res.NARs, mib(res.NarBytes), mib(res.FileBytes), res.Logs, res.Realisations, c.String("to"))
 			}
 			return err
 		},
