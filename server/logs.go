@@ -17,7 +17,9 @@ import (
 //
 //	GET|HEAD /log/<drv>               the build log, byte for byte
 //	GET|HEAD /realisations/<id>.doi   the realisation (JSON), byte for byte
-//	PUT      /log/<drv>               what nix store copy-log --to sends
+//	PUT      /log/<drv>               what nix store copy-log --to sends,
+//	                                  at most Options.MaxUploadSize and
+//	                                  narstore.MaxLogSize bytes
 //	PUT      /realisations/<id>.doi   what nix copy sends for a CA output
 //	PUT      /<hash>.ls               accepted and dropped: listings are
 //	                                  built from the NAR (see Listings)
@@ -147,8 +149,9 @@ func (s *Server) putLog(w http.ResponseWriter, r *http.Request, drv string) {
 		return
 	}
 	what := "build log " + drv + " from " + r.RemoteAddr
-	rcv := receiver{r: http.MaxBytesReader(w, r.Body, narstore.MaxLogSize), ctl: http.NewResponseController(w), timeout: s.sendTimeout}
-	n, err := s.extraUploads.PutLog(r.Context(), drv, &badReader{r: rcv, max: narstore.MaxLogSize})
+	limit := min(s.maxUpload, narstore.MaxLogSize)
+	rcv := receiver{r: http.MaxBytesReader(w, r.Body, limit), ctl: http.NewResponseController(w), timeout: s.sendTimeout}
+	n, err := s.extraUploads.PutLog(r.Context(), drv, &badReader{r: rcv, max: limit})
 	rcv.moveDeadlines()
 	if !s.uploadError(w, r, what, err) {
 		return

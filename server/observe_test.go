@@ -90,6 +90,7 @@ func TestObserveMetrics(t *testing.T) {
 # HELP nardedup_http_not_found_total Requests answered 404, by route; a narinfo's is a cache miss.
 # TYPE nardedup_http_not_found_total counter
 nardedup_http_not_found_total{route="healthz"} 0
+nardedup_http_not_found_total{route="log"} 0
 nardedup_http_not_found_total{route="ls"} 0
 nardedup_http_not_found_total{route="nar"} 0
 nardedup_http_not_found_total{route="nar.zst"} 0
@@ -97,6 +98,7 @@ nardedup_http_not_found_total{route="narinfo"} 1
 nardedup_http_not_found_total{route="nix-cache-info"} 0
 nardedup_http_not_found_total{route="other"} 1
 nardedup_http_not_found_total{route="readyz"} 0
+nardedup_http_not_found_total{route="realisation"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "nardedup_http_not_found_total"); err != nil {
 		t.Error(err)

@@ -193,7 +193,7 @@ func TestPushRefusals(t *testing.T) {
 	refuse("not xz", "/"+strings.TrimSuffix(ni.URL, ".xz")+".zst", file, uploadToken, http.StatusBadRequest, "")
 	refuse("narinfo before its NAR", "/"+hash+".narinfo", text, uploadToken, http.StatusConflict, "was never pushed")
 	refuse("path traversal", "/nar/..%2f..%2fconfig", file, uploadToken, http.StatusNotFound, "")
-	refuse("other path", "/log/"+hash, file, uploadToken, http.StatusNotFound, "uploads go to")
+	refuse("other path", "/debuginfo/"+hash, file, uploadToken, http.StatusNotFound, "uploads go to")
 	refuse("not a NAR", "/nar/"+strings.TrimPrefix(ni.FileHash, "sha256:")+".nar", []byte("hello"), uploadToken, http.StatusBadRequest, "")
 
 	// Now the NAR file: a narinfo that disagrees with it is refused.
