@@ -30,9 +30,18 @@ func TestNixOSModuleOptions(t *testing.T) {
 	if !strings.Contains(text, "options.services.nardedup = {") {
 		t.Fatal("nixos/module.nix declares no options.services.nardedup")
 	}
-	for _, opt := range []string{"enable", "package", "repo", "listen", "authTokenFile", "basicAuthFile", "environmentFile", "settings", "gc"} {
+	for _, opt := range []string{"enable", "package", "repo", "listen", "authTokenFile", "basicAuthFile", "environmentFile", "settings", "gc",
+		"uploadTokenFile", "uploadBasicAuthFile", "signKeyFile", "uploadRequireSigs", "maxUploadSize", "minRate", "minRateWindow",
+		"narinfoMaxAge", "negativeMaxAge", "metricsListen", "logFormat", "logLevel"} {
 		if !regexp.MustCompile(`(?m)^    ` + opt + ` = `).MatchString(text) {
 			t.Errorf("nixos/module.nix: no option services.nardedup.%s", opt)
+		}
+	}
+	// Secrets are files handed over as systemd credentials, never
+	// values in the world-readable store.
+	for _, opt := range []string{"authTokenFile", "basicAuthFile", "uploadTokenFile", "uploadBasicAuthFile", "signKeyFile"} {
+		if !strings.Contains(text, "value = cfg."+opt+";") {
+			t.Errorf("nixos/module.nix: %s is not read as a systemd credential", opt)
 		}
 	}
 	if !strings.Contains(text, "flake") {

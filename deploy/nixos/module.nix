@@ -47,8 +47,22 @@ let
   settingsFile = (pkgs.formats.toml { }).generate "nardedup.toml" cfg.settings;
 
   # Flags every command takes.
-  commonArgs = [ "--repo" cfg.repo "--index-cache" "${stateDir}/index" ]
+  commonArgs = [ "--repo" cfg.repo "--index-cache" "${stateDir}/index"
+    "--log-format" cfg.logFormat "--log-level" cfg.logLevel ]
     ++ optionals (cfg.settings != { }) [ "--config" "${settingsFile}" ];
+
+  # An optional flag: passed only when its option is set.
+  opt = flag: value: optionals (value != null) [ flag (toString value) ];
+
+  # Secret files, read as systemd credentials: option, flag, credential.
+  secrets = [
+    { value = cfg.authTokenFile; flag = "--auth-token"; name = "auth-token"; }
+    { value = cfg.basicAuthFile; flag = "--basic-auth"; name = "basic-auth"; }
+    { value = cfg.uploadTokenFile; flag = "--upload-token"; name = "upload-token"; }
+    { value = cfg.uploadBasicAuthFile; flag = "--upload-basic-auth"; name = "upload-basic-auth"; }
+    { value = cfg.signKeyFile; flag = "--sign-key"; name = "sign-key"; }
+  ];
+  setSecrets = builtins.filter (x: x.value != null) secrets;
 
   serveArgs = commonArgs ++ [
     "--listen" cfg.listen
@@ -60,8 +74,14 @@ let
     "--idle-timeout" cfg.idleTimeout
   ]
   ++ optionals (cfg.cacheDir != null) [ "--cache-dir" cfg.cacheDir "--cache-size" cfg.cacheSize ]
-  ++ optionals (cfg.authTokenFile != null) [ "--auth-token" "%d/auth-token" ]
-  ++ optionals (cfg.basicAuthFile != null) [ "--basic-auth" "%d/basic-auth" ]
+  ++ lib.concatMap (x: [ x.flag "%d/${x.name}" ]) setSecrets
+  ++ optionals (cfg.uploadRequireSigs != [ ]) [ "--upload-require-sigs" (lib.concatStringsSep " " cfg.uploadRequireSigs) ]
+  ++ opt "--max-upload-size" cfg.maxUploadSize
+  ++ opt "--min-rate" cfg.minRate
+  ++ opt "--min-rate-window" cfg.minRateWindow
+  ++ opt "--narinfo-max-age" cfg.narinfoMaxAge
+  ++ opt "--negative-max-age" cfg.negativeMaxAge
+  ++ opt "--metrics-listen" cfg.metricsListen
   ++ cfg.extraArgs;
 
   gcArgs = commonArgs ++ [ "--quiet" "--grace" cfg.gc.grace ] ++ cfg.gc.extraArgs;
@@ -190,6 +210,91 @@ in
       description = "--basic-auth: a file of user:password lines (read as a systemd credential; null: no basic auth).";
     };
 
+    uploadTokenFile = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      example = "/run/secrets/nardedup-upload-tokens";
+      description = ''
+        --upload-token: a file of bearer tokens that may push (nix copy
+        --to, nix store copy-log --to), one a line (read as a systemd
+        credential; null, with uploadBasicAuthFile null too: read-only).
+      '';
+    };
+
+    uploadBasicAuthFile = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      description = "--upload-basic-auth: a file of user:password lines that may push (read as a systemd credential).";
+    };
+
+    signKeyFile = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      example = "/run/secrets/nardedup-sign-key";
+      description = "--sign-key: a Nix secret key file (nix-store --generate-binary-cache-key) to sign every pushed narinfo with (read as a systemd credential).";
+    };
+
+    uploadRequireSigs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "ci-1:AbCd…=" ];
+      description = "--upload-require-sigs: refuse a pushed narinfo without a valid signature by one of these public keys.";
+    };
+
+    maxUploadSize = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "8G";
+      description = "--max-upload-size: refuse a pushed NAR file, or the NAR it holds, or a build log, over this many bytes (null: the default, 32G).";
+    };
+
+    minRate = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "16K";
+      description = "--min-rate: cut off a NAR download read slower than this many bytes a second (null: the default, 16K; 0: never).";
+    };
+
+    minRateWindow = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "30s";
+      description = "--min-rate-window: the window over which minRate is measured (null: the default).";
+    };
+
+    narinfoMaxAge = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "1h";
+      description = "--narinfo-max-age: how long caches and CDNs may keep a narinfo, build log or realisation (null: the default, 1h).";
+    };
+
+    negativeMaxAge = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "1m";
+      description = "--negative-max-age: how long caches and CDNs may keep a 404 (null: the default, 1m).";
+    };
+
+    metricsListen = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "127.0.0.1:9101";
+      description = "--metrics-listen: serve Prometheus metrics at http://ADDR/metrics, a listener of their own (null: none).";
+    };
+
+    logFormat = mkOption {
+      type = types.enum [ "text" "json" ];
+      default = "text";
+      description = "--log-format of serve and gc: json for a collector.";
+    };
+
+    logLevel = mkOption {
+      type = types.enum [ "debug" "info" "warn" "error" ];
+      default = "info";
+      description = "--log-level of serve and gc.";
+    };
+
     environmentFile = mkOption {
       type = types.nullOr types.path;
       default = null;
@@ -247,8 +352,7 @@ in
       serviceConfig = hardening // {
         Type = "exec";
         ExecStart = lib.escapeShellArgs ([ "${cfg.package}/bin/nardedup" "serve" ] ++ serveArgs);
-        LoadCredential = optional (cfg.authTokenFile != null) "auth-token:${cfg.authTokenFile}"
-          ++ optional (cfg.basicAuthFile != null) "basic-auth:${cfg.basicAuthFile}";
+        LoadCredential = map (x: "${x.name}:${x.value}") setSecrets;
         Restart = "on-failure";
         RestartSec = "5s";
         LimitNOFILE = 65536;
