@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,12 +60,38 @@ func TestS3Source(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+
+	// Build logs and realisations, and a log in a deeper directory that
+	// is none.
+	realID := "sha256:" + strings.Repeat("0f", 32) + "!out"
+	for key, data := range map[string]string{"log/0apnlz8jhs8s3wyagsncrsq0mlj0v822-libpsl-0.21.2.drv": "log\n",
+		"log/deeper/x.drv": "no", "realisations/" + realID + ".doi": "{}", "realisations/stray": "no"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(key)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, key), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	uploadDir(t, b, dir)
 
 	src := source.NewS3(b)
 	sameAsDir(t, src, source.NewDir(dir))
 	datedAsListed(t, src)
 	datedAsListed(t, source.NewDir(dir))
+	for _, s := range []source.Source{src, source.NewDir(dir)} {
+		var logs, reals []string
+		x := s.(source.Extras)
+		if err := x.ListLogs(context.Background(), func(d string) error { logs = append(logs, d); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.ListRealisations(context.Background(), func(id string) error { reals = append(reals, id); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(logs, []string{"0apnlz8jhs8s3wyagsncrsq0mlj0v822-libpsl-0.21.2.drv"}) || !slices.Equal(reals, []string{realID}) {
+			t.Errorf("%s lists logs %q, realisations %q", s, logs, reals)
+		}
+	}
 
 	ctx := context.Background()
 	be := mem.New()
@@ -80,7 +107,7 @@ func TestS3Source(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ingest from %s: %v", src, err)
 	}
-	if stats.Failed != 0 || stats.Seen == 0 || stats.NARs+stats.Linked != stats.Seen {
+	if stats.Failed != 0 || stats.Seen == 0 || stats.NARs+stats.Linked != stats.Seen || stats.Logs != 1 || stats.Realisations != 1 {
 		t.Fatalf("ingest from %s: %+v", src, stats)
 	}
 }

@@ -27,6 +27,8 @@ func TestKeyParse(t *testing.T) {
 		{layout.Handle{Type: layout.Upload, Name: "0c2wd7rk.nar.xz"}, "uploads/0c2wd7rk.nar.xz"},
 		{layout.Handle{Type: layout.Names, Name: "9e1c/0c2wd7rk"}, "names/9e1c/0c2wd7rk"},
 		{layout.Handle{Type: layout.Cursor, Name: "0123abcd"}, "cursors/0123abcd"},
+		{layout.LogOf("0apnlz8j-libpsl.drv"), "log/0apnlz8j-libpsl.drv"},
+		{layout.RealisationOf("sha256:1d7b!out"), "realisations/sha256:1d7b!out.doi"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
