@@ -1,6 +1,8 @@
 package narstore
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,7 +23,8 @@ import (
 // written by `nix store copy-log --to`) and, with the ca-derivations
 // feature, realisations (realisations/<id>.doi, JSON). They are kept as
 // objects of their own, apart from NARs: a log zstd-compressed (build
-// logs are text and shrink several times), a realisation as it came.
+// logs are text and shrink several times) unless it is so short that
+// compressing does not pay, a realisation as it came.
 // Both give back exactly the bytes that were put.
 
 // MaxLogSize bounds a build log, uncompressed.
@@ -93,6 +96,15 @@ func (s *Store) PutLog(ctx context.Context, drv string, r io.Reader) (int64, err
 		return 0, err
 	}
 	h := layout.LogOf(drv)
+	head := make([]byte, smallLog+1)
+	k, err := io.ReadFull(r, head)
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return int64(k), s.putSmallLog(ctx, h, head[:k])
+	case err != nil:
+		return int64(k), err
+	}
+	r = io.MultiReader(bytes.NewReader(head), r)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -110,6 +122,32 @@ func (s *Store) PutLog(ctx context.Context, drv string, r io.Reader) (int64, err
 		return n, fmt.Errorf("narstore: write %s: %w", h, perr)
 	}
 	return n, nil
+}
+
+// smallLog is the size up to which a log is read whole, and stored as
+// it came when compressing would not make it smaller.
+const smallLog = 4 << 10
+
+// zstdMagic starts every zstd frame, so every compressed log: a log kept
+// as it came never starts with it (see putSmallLog), and OpenLog tells
+// the two apart by it.
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// putSmallLog stores a log of at most smallLog bytes, compressed unless
+// that does not pay (a one-line log grows by the frame's header).
+func (s *Store) putSmallLog(ctx context.Context, h layout.Handle, text []byte) error {
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	data := zw.EncodeAll(text, nil)
+	if len(text) <= len(data) && !bytes.HasPrefix(text, zstdMagic) {
+		data = text
+	}
+	if err := s.be.Put(ctx, h.Key(), bytes.NewReader(data), int64(len(data))); err != nil {
+		return fmt.Errorf("narstore: write %s: %w", h, err)
+	}
+	return nil
 }
 
 // compressLog writes r, zstd-compressed, to w.
@@ -153,7 +191,12 @@ func (s *Store) OpenLog(ctx context.Context, drv string) (io.ReadCloser, error) 
 	if err != nil {
 		return nil, fmt.Errorf("narstore: read %s: %w", h, err)
 	}
-	dec, err := decompress.NewReader(ctx, rc, "zstd")
+	br := bufio.NewReader(rc)
+	comp := "none"
+	if head, _ := br.Peek(len(zstdMagic)); bytes.Equal(head, zstdMagic) {
+		comp = "zstd"
+	}
+	dec, err := decompress.NewReader(ctx, br, comp)
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, h, err)

@@ -77,7 +77,7 @@ func TestLog(t *testing.T) {
 	if _, err := s.OpenLog(ctx, "1bpnlz8jhs8s3wyagsncrsq0mlj0v822-none.drv"); !errors.Is(err, narstore.ErrNotFound) {
 		t.Errorf("OpenLog of a missing log: %v, want ErrNotFound", err)
 	}
-	must(t, backend.PutBytes(ctx, be, key, []byte("not zstd at all")))
+	must(t, backend.PutBytes(ctx, be, key, []byte("\x28\xb5\x2f\xfdnot zstd after all")))
 	if _, err := readLog(); !errors.Is(err, narstore.ErrCorrupt) {
 		t.Errorf("OpenLog of a damaged log: %v, want ErrCorrupt", err)
 	}
@@ -85,6 +85,30 @@ func TestLog(t *testing.T) {
 	must(t, s.ListLogs(ctx, func(drv string) error { drvs = append(drvs, drv); return nil }))
 	if len(drvs) != 1 || drvs[0] != logDrv {
 		t.Errorf("ListLogs: %v", drvs)
+	}
+}
+
+// TestSmallLog checks that a log too short to gain from compression is
+// kept as it came, and that one which looks compressed still reads back
+// as it was put.
+func TestSmallLog(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	s := newStore(t, be)
+	for _, text := range []string{"", "one line\n", "\x28\xb5\x2f\xfd is the zstd magic"} {
+		_, err := s.PutLog(ctx, logDrv, strings.NewReader(text))
+		must(t, err)
+		rc, err := s.OpenLog(ctx, logDrv)
+		must(t, err)
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(got) != text {
+			t.Errorf("log %q read back as %q (%v)", text, got, err)
+		}
+	}
+	must(t, func() error { _, err := s.PutLog(ctx, logDrv, strings.NewReader("one line\n")); return err }())
+	if fi, err := be.Stat(ctx, layout.LogOf(logDrv).Key()); err != nil || fi.Size != int64(len("one line\n")) {
+		t.Errorf("a one-line log is stored in %d bytes (%v), not as it came", fi.Size, err)
 	}
 }
 
