@@ -9,8 +9,10 @@
 //
 //	frame 0 | frame 1 | … | table of contents | trailer
 //
-// The frames are zstd frames, each holding one group of chunks; they are
-// described by the table of contents and, concatenated, are one valid zstd
+// Each frame holds one group of chunks, compressed by the frame's codec:
+// zstd (a zstd frame), or xz (an xz stream of one LZMA2 block, which
+// garbage collection writes when it recompresses cold data). A pack whose
+// frames are all zstd is, without its table and trailer, one valid zstd
 // stream.
 //
 // The table of contents (TOC.Encode) is the magic "NDT1", the number of
@@ -18,7 +20,11 @@
 // the BLAKE3 of its compressed bytes, then the number of chunks and, for
 // each, its id, its frame's index, and its offset and length in the
 // decompressed frame (uvarints). A frame's offset in the pack is the sum of
-// the compressed lengths before it.
+// the compressed lengths before it. A table with a frame of another codec
+// than zstd has the magic "NDT2" and, after each frame's BLAKE3, one byte
+// naming its codec (Codec); the rest is as in "NDT1". Readers of packs
+// older than the codecs stop at "NDT2" as at any damaged table, which is
+// why a repository holding such packs says so in its configuration.
 //
 // The 16-byte trailer (AppendTrailer) holds the table's length
 // (little-endian uint32), the first 8 bytes of its BLAKE3 and the magic

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 const (
@@ -13,18 +14,47 @@ const (
 	// MaxFrameSize bounds a frame's decompressed length.
 	MaxFrameSize = 64 << 20
 
-	tocMagic = "NDT1"
+	// tocMagic starts a table whose frames are all zstd; tocMagicCodecs
+	// one that names each frame's codec. Encode writes the first whenever
+	// it can, so that packs of zstd frames read as they always did.
+	tocMagic       = "NDT1"
+	tocMagicCodecs = "NDT2"
 )
+
+// Codec says how a frame is compressed.
+type Codec uint8
+
+const (
+	// CodecZstd is a zstd frame: every frame of a table "NDT1".
+	CodecZstd Codec = 0
+	// CodecXZ is an xz stream of one LZMA2 block (cold data recompressed
+	// by garbage collection).
+	CodecXZ Codec = 1
+
+	maxCodec = CodecXZ
+)
+
+// String returns the codec's name: "zstd", "xz".
+func (c Codec) String() string {
+	switch c {
+	case CodecZstd:
+		return "zstd"
+	case CodecXZ:
+		return "xz"
+	}
+	return fmt.Sprintf("codec %d", uint8(c))
+}
 
 // ErrCorrupt is wrapped by every error about damaged repository data.
 var ErrCorrupt = errors.New("chunkstore: corrupt data")
 
-// FrameInfo describes one zstd frame of a pack.
+// FrameInfo describes one frame of a pack.
 type FrameInfo struct {
 	Offset int64  // in the pack
 	CLen   uint32 // compressed length
 	ULen   uint32 // decompressed length
 	Hash   ID     // BLAKE3 of the compressed bytes
+	Codec  Codec
 }
 
 // ChunkInfo places one chunk inside a pack.
@@ -41,15 +71,24 @@ type TOC struct {
 	Chunks []ChunkInfo
 }
 
-// Encode returns the binary form of the table (without trailer).
+// Encode returns the binary form of the table (without trailer): "NDT1"
+// when every frame is zstd, else "NDT2", whose frames carry their codec.
 func (t *TOC) Encode() []byte {
-	b := make([]byte, 0, 16+len(t.Frames)*44+len(t.Chunks)*44)
-	b = append(b, tocMagic...)
+	b := make([]byte, 0, 16+len(t.Frames)*45+len(t.Chunks)*44)
+	codecs := slices.ContainsFunc(t.Frames, func(f FrameInfo) bool { return f.Codec != CodecZstd })
+	if codecs {
+		b = append(b, tocMagicCodecs...)
+	} else {
+		b = append(b, tocMagic...)
+	}
 	b = binary.AppendUvarint(b, uint64(len(t.Frames)))
 	for _, f := range t.Frames {
 		b = binary.AppendUvarint(b, uint64(f.CLen))
 		b = binary.AppendUvarint(b, uint64(f.ULen))
 		b = append(b, f.Hash[:]...)
+		if codecs {
+			b = append(b, byte(f.Codec))
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.Chunks)))
 	for _, c := range t.Chunks {
@@ -65,18 +104,35 @@ func (t *TOC) Encode() []byte {
 // is self-consistent: every chunk lies inside its frame.
 func DecodeTOC(b []byte) (*TOC, error) {
 	d := Decoder{b: b}
-	if !bytes.HasPrefix(b, []byte(tocMagic)) {
+	var codecs bool
+	switch {
+	case bytes.HasPrefix(b, []byte(tocMagic)):
+	case bytes.HasPrefix(b, []byte(tocMagicCodecs)):
+		codecs = true
+	default:
 		return nil, fmt.Errorf("%w: table of contents: bad magic", ErrCorrupt)
 	}
 	d.b = d.b[len(tocMagic):]
 	t := &TOC{}
-	nf := d.Count(len(d.b) / 34)
+	frameMin := 34
+	if codecs {
+		frameMin++
+	}
+	nf := d.Count(len(d.b) / frameMin)
 	var off int64
 	for i := 0; i < nf && d.err == nil; i++ {
 		f := FrameInfo{Offset: off, CLen: d.U32(), ULen: d.U32()}
 		f.Hash = d.ID()
-		if f.ULen > MaxFrameSize {
+		if codecs {
+			if c := d.Bytes(1); c != nil {
+				f.Codec = Codec(c[0])
+			}
+		}
+		switch {
+		case f.ULen > MaxFrameSize:
 			d.Fail("frame %d: length %d too large", i, f.ULen)
+		case f.Codec > maxCodec:
+			d.Fail("frame %d: unknown %s", i, f.Codec)
 		}
 		off += int64(f.CLen)
 		t.Frames = append(t.Frames, f)
