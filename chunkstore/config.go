@@ -27,6 +27,12 @@ type Config struct {
 	ZstdLevel int           `json:"zstd_level"`        // of the encoder: klauspost's 1-4, libzstd's 1-22
 	GroupSize int           `json:"group_size"`        // bytes of new chunks compressed as one frame
 	PackSize  int           `json:"pack_size"`         // target pack size in bytes
+	// XZFrames allows packs holding xz frames (CopyOptions.Codec), which
+	// programs older than the codec cannot read: they refuse a
+	// configuration with this field, and so the repository, instead of
+	// taking its packs for damaged ones. EnableXZFrames in package repo
+	// sets it.
+	XZFrames bool `json:"xz_frames,omitempty"`
 }
 
 // DefaultConfig returns the chunk store settings of a new repository.

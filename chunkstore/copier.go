@@ -44,6 +44,15 @@ type CopyOptions struct {
 	NoLongDistance bool
 	// Workers compress that many frames at a time (default 1).
 	Workers int
+	// Codec compresses the new frames: CodecZstd (the default) or
+	// CodecXZ, which needs HasLibxz and a repository whose configuration
+	// allows xz frames (Config.XZFrames). The zstd options above do not
+	// apply to xz frames, whose encoder takes about 11 times GroupSize
+	// of memory per worker.
+	Codec string
+	// XZX86 puts xz frames through the x86 BCJ filter first, which turns
+	// the relative addresses of x86 calls and jumps into absolute ones.
+	XZX86 bool
 }
 
 // CopyResult counts what a Copier wrote.
@@ -74,11 +83,12 @@ type Copier struct {
 	bytes  int64
 	closed bool
 
-	encs []frameEncoder
-	work chan *copyJob // to the compressing workers
-	seq  chan *copyJob // to the appender, in order
-	wg   sync.WaitGroup
-	done chan struct{} // closed when the appender has finished
+	encs  []frameEncoder
+	codec pack.Codec    // of the frames encs write
+	work  chan *copyJob // to the compressing workers
+	seq   chan *copyJob // to the appender, in order
+	wg    sync.WaitGroup
+	done  chan struct{} // closed when the appender has finished
 
 	mu     sync.Mutex // guards stored, frames and err
 	stored int64
@@ -120,24 +130,25 @@ func (s *Store) NewCopier(opts CopyOptions) (*Copier, error) {
 	case opts.WindowLog < 10 || opts.WindowLog > MaxWindowLog:
 		return nil, fmt.Errorf("chunkstore: copy window log %d outside 10-%d", opts.WindowLog, MaxWindowLog)
 	}
-	c := &Copier{s: s, opts: opts,
+	c := &Copier{s: s, opts: opts, codec: pack.CodecZstd,
 		work: make(chan *copyJob), seq: make(chan *copyJob, opts.Workers), done: make(chan struct{})}
-	if opts.ZstdLevel <= MaxKlauspostLevel && s.cfg.Encoder != EncoderLibzstd {
-		// klauspost's encoder is safe for concurrent use: the workers share it.
-		enc, err := newFrameEncoder(s.cfg.Encoder, opts.ZstdLevel, opts.WindowLog, false, fallback)
+	switch opts.Codec {
+	case CodecXZ:
+		if !s.cfg.XZFrames {
+			return nil, fmt.Errorf("chunkstore: copy into xz frames: the repository's configuration does not allow them (xz_frames)")
+		}
+		enc, err := newXZEncoder(xzPreset, opts.XZX86)
 		if err != nil {
 			return nil, err
 		}
+		c.codec = pack.CodecXZ
 		c.encs = []frameEncoder{enc}
-	} else {
-		for range opts.Workers {
-			enc, err := newFrameEncoder(s.cfg.Encoder, opts.ZstdLevel, opts.WindowLog, !opts.NoLongDistance, fallback)
-			if err != nil {
-				c.closeEncoders()
-				return nil, err
-			}
-			c.encs = append(c.encs, enc)
+	case "", CodecZstd:
+		if err := c.zstdEncoders(fallback); err != nil {
+			return nil, err
 		}
+	default:
+		return nil, fmt.Errorf("chunkstore: unknown copy codec %q (want %s or %s)", opts.Codec, CodecZstd, CodecXZ)
 	}
 	for i := range opts.Workers {
 		enc := c.encs[min(i, len(c.encs)-1)]
@@ -152,6 +163,30 @@ func (s *Store) NewCopier(opts CopyOptions) (*Copier, error) {
 	}
 	go c.appender()
 	return c, nil
+}
+
+// zstdEncoders makes the encoders of zstd frames (see newFrameEncoder for
+// fallback).
+func (c *Copier) zstdEncoders(fallback bool) error {
+	s, opts := c.s, c.opts
+	if opts.ZstdLevel <= MaxKlauspostLevel && s.cfg.Encoder != EncoderLibzstd {
+		// klauspost's encoder is safe for concurrent use: the workers share it.
+		enc, err := newFrameEncoder(s.cfg.Encoder, opts.ZstdLevel, opts.WindowLog, false, fallback)
+		if err != nil {
+			return err
+		}
+		c.encs = []frameEncoder{enc}
+		return nil
+	}
+	for range opts.Workers {
+		enc, err := newFrameEncoder(s.cfg.Encoder, opts.ZstdLevel, opts.WindowLog, !opts.NoLongDistance, fallback)
+		if err != nil {
+			c.closeEncoders()
+			return err
+		}
+		c.encs = append(c.encs, enc)
+	}
+	return nil
 }
 
 func (c *Copier) closeEncoders() {
@@ -378,7 +413,7 @@ func (c *Copier) appender() {
 		err := j.err
 		if err == nil && c.failed() == nil {
 			t := newTicket()
-			c.s.appendFrame(j.frame, len(j.group), j.infos, t)
+			c.s.appendFrame(j.frame, c.codec, len(j.group), j.infos, t)
 			<-t.done
 			err = t.err
 		}

@@ -149,8 +149,8 @@ func putBuf(b []byte) {
 }
 
 // partialMin is the smallest frame whose head alone readFramePrefix
-// decodes when the chunks wanted end well before the frame does: zstd
-// decodes from the start of a frame, so a chunk early in a large frame
+// decodes when the chunks wanted end well before the frame does: zstd and
+// xz decode from the start of a frame, so a chunk early in a large frame
 // (recompressed data) then costs a fraction of the frame.
 const partialMin = 8 << 20
 
@@ -169,6 +169,16 @@ func (r *packReader) readFramePrefix(ctx context.Context, loc Location, need uin
 		return nil, err
 	}
 	defer putBuf(comp)
+	if cap(dst) < int(need) {
+		dst = make([]byte, 0, need)
+	}
+	dst = dst[:need]
+	if frameCodec(comp) == pack.CodecXZ {
+		if err := decodeXZ(ctx, comp, dst, false); err != nil {
+			return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
+		}
+		return dst, nil
+	}
 	dec, _ := streamDecs.Get().(*zstd.Decoder)
 	if dec == nil {
 		if dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
@@ -185,10 +195,6 @@ func (r *packReader) readFramePrefix(ctx context.Context, loc Location, need uin
 	if err := dec.Reset(struct{ io.Reader }{bytes.NewReader(comp)}); err != nil {
 		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
 	}
-	if cap(dst) < int(need) {
-		dst = make([]byte, 0, need)
-	}
-	dst = dst[:need]
 	if _, err := io.ReadFull(dec, dst); err != nil {
 		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
 	}
@@ -207,6 +213,16 @@ func (r *packReader) readFrame(ctx context.Context, loc Location, dst []byte) ([
 		return nil, err
 	}
 	defer putBuf(comp)
+	if frameCodec(comp) == pack.CodecXZ {
+		if cap(dst) < int(loc.FrameULen) {
+			dst = make([]byte, 0, loc.FrameULen)
+		}
+		dst = dst[:loc.FrameULen]
+		if err := decodeXZ(ctx, comp, dst, true); err != nil {
+			return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
+		}
+		return dst, nil
+	}
 	data, err := r.decodeFrame(dst, comp, loc.FrameULen)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)

@@ -120,9 +120,9 @@ func (s *Store) claimCandidate(id ID, t *ticket) (claimState, *ticket, Location,
 	return claimNew, t, Location{}, nil
 }
 
-// appendFrame adds a compressed frame holding chunks to the open pack and
-// finishes t. It seals the pack when it is full.
-func (s *Store) appendFrame(frame []byte, ulen int, chunks []pack.ChunkInfo, t *ticket) {
+// appendFrame adds a frame holding chunks, compressed by codec, to the open
+// pack and finishes t. It seals the pack when it is full.
+func (s *Store) appendFrame(frame []byte, codec pack.Codec, ulen int, chunks []pack.ChunkInfo, t *ticket) {
 	s.wr.mu.Lock()
 	if s.wr.err != nil {
 		err := s.wr.err
@@ -140,7 +140,7 @@ func (s *Store) appendFrame(frame []byte, ulen int, chunks []pack.ChunkInfo, t *
 	}
 	fi := uint32(len(b.toc.Frames))
 	b.toc.Frames = append(b.toc.Frames, pack.FrameInfo{
-		Offset: int64(len(b.data)), CLen: uint32(len(frame)), ULen: uint32(ulen), Hash: Sum(frame),
+		Offset: int64(len(b.data)), CLen: uint32(len(frame)), ULen: uint32(ulen), Hash: Sum(frame), Codec: codec,
 	})
 	for _, c := range chunks {
 		c.Frame = fi

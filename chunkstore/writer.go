@@ -179,7 +179,7 @@ func (w *Writer) flushGroup() error {
 		w.group, w.chunks, w.tk = w.group[:0], nil, newTicket()
 		return err
 	}
-	w.s.appendFrame(frame, len(w.group), w.chunks, t)
+	w.s.appendFrame(frame, pack.CodecZstd, len(w.group), w.chunks, t)
 	<-t.done
 	w.res.StoredBytes += int64(len(frame))
 	w.deps[t] = struct{}{}
