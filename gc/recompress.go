@@ -19,13 +19,17 @@ import (
 const (
 	DefaultRecompressLevel     = 19
 	DefaultRecompressGroupSize = 64 << 20
+	// DefaultRecompressCodec is the codec of recompressed frames in a
+	// repository whose configuration allows xz frames.
+	DefaultRecompressCodec = chunkstore.CodecXZ
 )
 
 // RecompressOptions configure the recompression of cold packs. Ingest
 // compresses fast, at a low level and in small frames; a collection that
 // recompresses copies the live chunks of the packs ingest wrote, once they
-// are old enough, into frames that are larger and compressed harder
-// (libzstd, which needs cgo), in the order the packs were stored. The old
+// are old enough, into frames that are larger and compressed harder (xz,
+// or libzstd at a high level; both need cgo), in the order the packs were
+// stored. The old
 // packs are then condemned exactly as repacked ones are: the whole
 // protocol of the package applies.
 //
@@ -46,7 +50,10 @@ type RecompressOptions struct {
 	MinAge time.Duration
 	// Copy configures the new frames. ZstdLevel defaults to
 	// DefaultRecompressLevel and GroupSize to DefaultRecompressGroupSize,
-	// which must be at least twice the repository's group size.
+	// which must be at least twice the repository's group size. Codec
+	// defaults to DefaultRecompressCodec where the repository's
+	// configuration allows xz frames (repo.EnableXZFrames), to zstd
+	// elsewhere.
 	Copy chunkstore.CopyOptions
 	// StoredOrder copies the packs' frames in the order the packs were
 	// stored. By default they go in the order of the names of the store
@@ -88,6 +95,12 @@ func (g *collector) newRecompressor(now time.Time) (*recompressor, error) {
 	}
 	if o.Copy.GroupSize == 0 {
 		o.Copy.GroupSize = DefaultRecompressGroupSize
+	}
+	if o.Copy.Codec == "" {
+		o.Copy.Codec = chunkstore.CodecZstd
+		if g.cs.Config().XZFrames {
+			o.Copy.Codec = DefaultRecompressCodec
+		}
 	}
 	if o.MinLiveBytes == 0 {
 		o.MinLiveBytes = int64(o.Copy.GroupSize)
@@ -167,8 +180,12 @@ func (r *recompressor) chosen() []chunkstore.ID {
 func (r *recompressor) copy(ctx context.Context, packs []chunkstore.ID, has func(chunkstore.ID) bool) error {
 	g := r.g
 	o := r.opts.Copy
-	g.opts.Logf("recompressing %d packs, %d bytes of live chunks, at zstd level %d in groups of %d bytes",
-		len(packs), r.live, o.ZstdLevel, o.GroupSize)
+	how := fmt.Sprintf("zstd level %d", o.ZstdLevel)
+	if o.Codec == chunkstore.CodecXZ {
+		how = "xz"
+	}
+	g.opts.Logf("recompressing %d packs, %d bytes of live chunks, into %s frames of %d bytes",
+		len(packs), r.live, how, o.GroupSize)
 	start := time.Now()
 	var frames []chunkstore.Frame
 	for _, p := range packs {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/internal/sample"
 	nrepo "github.com/nardedup/nardedup/repo"
@@ -195,4 +196,47 @@ func TestRecompressOrdersByName(t *testing.T) {
 		last = first
 	}
 	r.check(t, rp)
+}
+
+// Where the repository allows xz frames, recompression writes them by
+// default, and every NAR reads back from them; elsewhere it writes zstd.
+func TestRecompressXZ(t *testing.T) {
+	if !chunkstore.HasLibxz {
+		t.Skip("built without cgo")
+	}
+	ctx := context.Background()
+	for _, allow := range []bool{true, false} {
+		cfg := tinyConfig()
+		cfg.Chunks.XZFrames = allow
+		r := newRepo(t, cfg)
+		ingestInto(t, r.rp, bucket(t, sample.Paths(1)))
+		before := packSet(t, r.be)
+		o := recompressOpts(t)
+		o.Recompress.Copy.ZstdLevel = 0
+		rep, err := gc.Collect(ctx, r.rp, o)
+		must(t, err)
+		if rep.Recompressed.Frames == 0 {
+			t.Fatalf("allow %v: nothing recompressed", allow)
+		}
+		xz := 0
+		for k := range packSet(t, r.be) {
+			if before[k] {
+				continue
+			}
+			id, err := chunkstore.ParseID(k[strings.LastIndexByte(k, '/')+1:])
+			must(t, err)
+			toc, err := r.rp.Chunks().ReadTOC(ctx, id)
+			must(t, err)
+			for _, f := range toc.Frames {
+				if f.Codec == pack.CodecXZ {
+					xz++
+				}
+			}
+		}
+		if want := map[bool]int{true: rep.Recompressed.Frames, false: 0}[allow]; xz != want {
+			t.Fatalf("allow %v: %d xz frames of %d recompressed, want %d", allow, xz, rep.Recompressed.Frames, want)
+		}
+		r.check(t, r.rp)
+		r.check(t, r.open(t, t.TempDir()+"/index.db"))
+	}
 }

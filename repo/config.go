@@ -144,3 +144,21 @@ func LoadConfig(ctx context.Context, be backend.Backend) (Config, error) {
 	}
 	return cfg, cfg.Validate()
 }
+
+// EnableXZFrames allows the repository on be to hold packs of xz frames
+// (chunkstore.Config.XZFrames), so that gc can recompress cold data into
+// them. Programs older than xz frames then refuse to open the repository,
+// rather than take those packs for damaged ones. It returns whether the
+// configuration changed; a repository that allows them already is left as
+// it is.
+func EnableXZFrames(ctx context.Context, be backend.Backend) (bool, error) {
+	cfg, err := LoadConfig(ctx, be)
+	if err != nil {
+		return false, err
+	}
+	if cfg.Chunks.XZFrames {
+		return false, nil
+	}
+	cfg.Chunks.XZFrames = true
+	return true, writeConfig(ctx, be, cfg)
+}

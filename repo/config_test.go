@@ -78,3 +78,34 @@ func TestConfigLoad(t *testing.T) {
 		})
 	}
 }
+
+// EnableXZFrames writes "xz_frames" into the configuration, the field that
+// keeps programs older than xz frames from opening the repository (they
+// refuse unknown fields, as "unknown field" above), and nothing else; a
+// repository that never enables them keeps its configuration as it was.
+func TestEnableXZFrames(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	cfg, err := repo.Create(ctx, be, repo.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := backend.ReadAll(ctx, be, "config")
+	if bytes.Contains(before, []byte("xz_frames")) {
+		t.Fatalf("a new repository's configuration names xz frames:\n%s", before)
+	}
+	for i, want := range []bool{true, false} {
+		changed, err := repo.EnableXZFrames(ctx, be)
+		if err != nil || changed != want {
+			t.Fatalf("call %d: changed %v, %v; want %v", i, changed, err, want)
+		}
+	}
+	after, _ := backend.ReadAll(ctx, be, "config")
+	if got := bytes.Replace(after, []byte(",\n  \"xz_frames\": true"), nil, 1); !bytes.Equal(got, before) {
+		t.Fatalf("configuration after:\n%s\nwant the one before with xz_frames:\n%s", after, before)
+	}
+	loaded, err := repo.LoadConfig(ctx, be)
+	if err != nil || !loaded.Chunks.XZFrames || loaded.ID != cfg.ID {
+		t.Fatalf("loaded %+v, %v", loaded, err)
+	}
+}
