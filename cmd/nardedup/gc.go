@@ -41,12 +41,14 @@ http://ADDR/metrics while it runs.`,
 			&cli.StringFlag{Name: "temp-dir", Usage: "directory for the live set (about 230 bytes per live chunk)", EnvVars: []string{"NARDEDUP_GC_TEMP_DIR"}},
 			&cli.IntFlag{Name: "repack-zstd-level", Usage: "zstd level of repacked frames: 1-4 of the repository's encoder (its config's \"encoder\": libzstd, or klauspost/compress when absent), 5-22 libzstd's (cgo) (0: the repository's)", EnvVars: []string{"NARDEDUP_GC_REPACK_ZSTD_LEVEL"}},
 			&cli.IntFlag{Name: "repack-group-size", Usage: "bytes of chunks compressed together in repacked frames (0: the repository's)", EnvVars: []string{"NARDEDUP_GC_REPACK_GROUP_SIZE"}},
-			&cli.BoolFlag{Name: "recompress", Usage: "also copy the live chunks of cold packs that ingest or a repack wrote into larger frames at a higher zstd level (needs a build with cgo)", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS"}},
+			&cli.BoolFlag{Name: "recompress", Usage: "also copy the live chunks of cold packs that ingest or a repack wrote into larger frames compressed harder (--cold-codec; needs a build with cgo)", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS"}},
 			&cli.DurationFlag{Name: "recompress-min-age", Usage: "recompress only packs older than this (and than --grace)", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_MIN_AGE"}},
 			&cli.IntFlag{Name: "recompress-level", Usage: "zstd level of recompressed frames: 1-4 klauspost/compress's, 5-22 libzstd's", Value: gc.DefaultRecompressLevel, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_LEVEL"}},
 			&cli.IntFlag{Name: "recompress-group-size", Usage: "bytes of chunks compressed together in recompressed frames (at most 64 MiB; a read decompresses a whole frame)", Value: gc.DefaultRecompressGroupSize, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_GROUP_SIZE"}},
 			&cli.IntFlag{Name: "recompress-window-log", Usage: "log2 of how far back recompressed frames refer, 10-26 (0: the whole group)", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_WINDOW_LOG"}},
 			&cli.BoolFlag{Name: "recompress-stored-order", Usage: "recompress frames in the order their packs were stored, not by store path name", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_STORED_ORDER"}},
+			&cli.StringFlag{Name: "cold-codec", Usage: "codec of recompressed frames: xz (LZMA2, smaller; the first use makes the repository unreadable by releases before xz frames) or zstd", Value: gc.DefaultRecompressCodec, EnvVars: []string{"NARDEDUP_GC_COLD_CODEC"}},
+			&cli.BoolFlag{Name: "cold-xz-x86", Usage: "put xz frames through the x86 BCJ filter first (smaller for x86 machine code)", Value: true, EnvVars: []string{"NARDEDUP_GC_COLD_XZ_X86"}},
 			&cli.IntFlag{Name: "recompress-jobs", Usage: "frames compressed at a time", Value: 1, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_JOBS"}},
 			quietFlag("NARDEDUP_GC_QUIET"),
 		)...),
@@ -61,6 +63,15 @@ http://ADDR/metrics while it runs.`,
 			be, err := openMetered(c, reg)
 			if err != nil {
 				return err
+			}
+			if c.Bool("recompress") && c.String("cold-codec") == chunkstore.CodecXZ && !c.Bool("dry-run") {
+				changed, err := repo.EnableXZFrames(c.Context, be)
+				if err != nil {
+					return fmt.Errorf("gc: allow xz frames: %w", err)
+				}
+				if changed {
+					log.Info("the repository now allows xz frames: releases before them cannot open it")
+				}
 			}
 			rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "gc"})
 			if err != nil {
@@ -83,7 +94,8 @@ http://ADDR/metrics while it runs.`,
 				Recompress: gc.RecompressOptions{
 					Enabled: c.Bool("recompress"), MinAge: c.Duration("recompress-min-age"), StoredOrder: c.Bool("recompress-stored-order"),
 					Copy: chunkstore.CopyOptions{ZstdLevel: c.Int("recompress-level"), GroupSize: c.Int("recompress-group-size"),
-						WindowLog: c.Int("recompress-window-log"), Workers: c.Int("recompress-jobs")},
+						WindowLog: c.Int("recompress-window-log"), Workers: c.Int("recompress-jobs"),
+						Codec: c.String("cold-codec"), XZX86: c.Bool("cold-xz-x86")},
 				},
 			}
 			if opts.Grace == 0 {
@@ -117,6 +129,9 @@ func checkGCFlags(c *cli.Context) error {
 		if d := c.Duration(name); d < 0 {
 			return fmt.Errorf("gc: --%s %s: want a duration of 0 or more", name, d)
 		}
+	}
+	if codec := c.String("cold-codec"); codec != chunkstore.CodecXZ && codec != chunkstore.CodecZstd {
+		return fmt.Errorf("gc: --cold-codec %q: want %s or %s", codec, chunkstore.CodecXZ, chunkstore.CodecZstd)
 	}
 	// Negative means never; NaN compares false both ways.
 	if f := c.Float64("repack-below"); !(f <= 1) {
