@@ -70,3 +70,13 @@ func newFrameEncoder(encoder string, level, windowLog int, ldm, fallback bool) (
 func frameWindowLog(groupSize int) int {
 	return min(max(bits.Len(uint(groupSize-1)), 10), MaxWindowLog)
 }
+
+// reserve returns dst with room for n more bytes after its length.
+func reserve(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) < n {
+		grown := make([]byte, len(dst), len(dst)+n)
+		copy(grown, dst)
+		dst = grown
+	}
+	return dst
+}

@@ -87,11 +87,7 @@ func newXZEncoder(preset uint32, x86 bool) (frameEncoder, error) {
 
 func (e xzEncoder) encode(dst, src []byte) ([]byte, error) {
 	bound := int(C.lzma_stream_buffer_bound(C.size_t(len(src))))
-	if cap(dst)-len(dst) < bound {
-		grown := make([]byte, len(dst), len(dst)+bound)
-		copy(grown, dst)
-		dst = grown
-	}
+	dst = reserve(dst, bound)
 	out := dst[len(dst):cap(dst)]
 	var in *C.uint8_t
 	if len(src) > 0 {

@@ -102,11 +102,7 @@ func newLibzstdEncoder(level, windowLog int, ldm bool) (frameEncoder, error) {
 
 func (e *cEncoder) encode(dst, src []byte) ([]byte, error) {
 	bound := int(C.ZSTD_compressBound(C.size_t(len(src))))
-	if cap(dst)-len(dst) < bound {
-		grown := make([]byte, len(dst), len(dst)+bound)
-		copy(grown, dst)
-		dst = grown
-	}
+	dst = reserve(dst, bound)
 	out := dst[len(dst):cap(dst)]
 	var in unsafe.Pointer
 	if len(src) > 0 {
