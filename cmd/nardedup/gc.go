@@ -47,7 +47,7 @@ http://ADDR/metrics while it runs.`,
 			&cli.IntFlag{Name: "recompress-group-size", Usage: "bytes of chunks compressed together in recompressed frames (at most 64 MiB; a read decompresses a whole frame)", Value: gc.DefaultRecompressGroupSize, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_GROUP_SIZE"}},
 			&cli.IntFlag{Name: "recompress-window-log", Usage: "log2 of how far back recompressed frames refer, 10-26 (0: the whole group)", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_WINDOW_LOG"}},
 			&cli.BoolFlag{Name: "recompress-stored-order", Usage: "recompress frames in the order their packs were stored, not by store path name", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_STORED_ORDER"}},
-			&cli.StringFlag{Name: "cold-codec", Usage: "codec of recompressed frames: xz (LZMA2, smaller; the first use makes the repository unreadable by releases before xz frames) or zstd", Value: gc.DefaultRecompressCodec, EnvVars: []string{"NARDEDUP_GC_COLD_CODEC"}},
+			&cli.StringFlag{Name: "cold-codec", Usage: "codec of recompressed frames: xz (LZMA2, smaller, slower to read; the first use makes the repository unreadable by releases before xz frames) or zstd (default: xz where an earlier run chose it, else zstd)", EnvVars: []string{"NARDEDUP_GC_COLD_CODEC"}},
 			&cli.BoolFlag{Name: "cold-xz-x86", Usage: "put xz frames through the x86 BCJ filter first (smaller for x86 machine code)", Value: true, EnvVars: []string{"NARDEDUP_GC_COLD_XZ_X86"}},
 			&cli.IntFlag{Name: "recompress-jobs", Usage: "frames compressed at a time", Value: 1, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_JOBS"}},
 			quietFlag("NARDEDUP_GC_QUIET"),
@@ -130,7 +130,7 @@ func checkGCFlags(c *cli.Context) error {
 			return fmt.Errorf("gc: --%s %s: want a duration of 0 or more", name, d)
 		}
 	}
-	if codec := c.String("cold-codec"); codec != chunkstore.CodecXZ && codec != chunkstore.CodecZstd {
+	if codec := c.String("cold-codec"); codec != "" && codec != chunkstore.CodecXZ && codec != chunkstore.CodecZstd {
 		return fmt.Errorf("gc: --cold-codec %q: want %s or %s", codec, chunkstore.CodecXZ, chunkstore.CodecZstd)
 	}
 	// Negative means never; NaN compares false both ways.
