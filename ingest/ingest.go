@@ -496,16 +496,31 @@ func (r *run) parse(h string, text []byte) (*narinfo.NarInfo, narfmt.Hash, error
 	return ni, sum, err
 }
 
-// putNAR fetches, checks and stores one NAR.
-func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash narfmt.Hash, text []byte) error {
-	f, err := r.src.Open(ctx, ni.URL)
+// NARFile reads the NAR of one narinfo from its file in a source cache:
+// Read yields the decompressed NAR and fails past its NarSize (wrapping
+// narstore.ErrHashMismatch); Check, once the NAR has ended, reads the
+// rest of the file and compares it with FileHash and FileSize. Errors of
+// the file itself wrap a type that ownFault recognises. Pull-through
+// serving reads upstream NARs through it too.
+type NARFile struct {
+	f           io.ReadCloser
+	file        *fileCheck
+	dec         io.ReadCloser
+	nar         io.Reader
+	ni          *narinfo.NarInfo
+	compression string
+}
+
+// OpenNARFile opens the file of narinfo ni in src. The caller closes it.
+func OpenNARFile(ctx context.Context, src source.Source, ni *narinfo.NarInfo) (*NARFile, error) {
+	f, err := src.Open(ctx, ni.URL)
 	if err != nil {
-		return fileError{err}
+		return nil, fileError{err}
 	}
-	defer f.Close()
 	file, err := newFileCheck(f, ni)
 	if err != nil {
-		return fileError{err}
+		f.Close()
+		return nil, fileError{err}
 	}
 	compression := ni.Compression
 	if compression == "" {
@@ -513,17 +528,51 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 	}
 	dec, err := decompress.NewReader(ctx, file, compression)
 	if err != nil {
+		f.Close()
+		return nil, fileError{err}
+	}
+	// A NAR that decompresses past its NarSize is refused at NarSize+1 bytes.
+	nar := fileReader{&sizeLimit{r: dec, left: ni.NarSize, size: ni.NarSize}}
+	return &NARFile{f: f, file: file, dec: dec, nar: nar, ni: ni, compression: compression}, nil
+}
+
+// Read reads the decompressed NAR.
+func (n *NARFile) Read(p []byte) (int, error) { return n.nar.Read(p) }
+
+// Check stops the decompression, reads the rest of the file and checks
+// its FileHash and FileSize.
+func (n *NARFile) Check() error {
+	n.dec.Close()
+	if err := n.file.check(); err != nil {
 		return fileError{err}
 	}
-	defer dec.Close()
-	check := func() error {
-		dec.Close()
-		if err := file.check(); err != nil {
-			return fileError{err}
-		}
-		return nil
+	return nil
+}
+
+// FileBytes returns how many bytes of the file have been read.
+func (n *NARFile) FileBytes() int64 { return n.file.n }
+
+// Explain adds to err, from reading the NAR, what the file's first bytes
+// say about a compression other than the narinfo's.
+func (n *NARFile) Explain(err error) error {
+	n.dec.Close() // done reading file
+	return explainCompression(n.ni, n.compression, n.file.head, err)
+}
+
+// Close closes the decompressor and the file.
+func (n *NARFile) Close() error {
+	n.dec.Close()
+	return n.f.Close()
+}
+
+// putNAR fetches, checks and stores one NAR.
+func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash narfmt.Hash, text []byte) error {
+	nar, err := OpenNARFile(ctx, r.src, ni)
+	if err != nil {
+		return err
 	}
-	n := narstore.NAR{Hash: h, NarHash: narHash, NarSize: ni.NarSize, NarInfo: text, Check: check}
+	defer nar.Close()
+	n := narstore.NAR{Hash: h, NarHash: narHash, NarSize: ni.NarSize, NarInfo: text, Check: nar.Check}
 	if n.Name, err = r.packageName(ni.StorePath); err != nil {
 		return err
 	}
@@ -532,8 +581,6 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 			return err
 		}
 	}
-	// A NAR that decompresses past its NarSize is refused at NarSize+1 bytes.
-	nar := fileReader{&sizeLimit{r: dec, left: ni.NarSize, size: ni.NarSize}}
 	// What the NAR added to the repository counts once its narinfo is
 	// written (the callback) and PutNAR has said how much that was,
 	// whichever of the two comes last.
@@ -568,13 +615,12 @@ func (r *run) putNAR(ctx context.Context, h string, ni *narinfo.NarInfo, narHash
 		mu.Unlock()
 	})
 	if err != nil {
-		dec.Close() // done reading file
-		return explainCompression(ni, compression, file.head, err)
+		return nar.Explain(err)
 	}
 	r.add(func(s *Stats) {
 		s.NARs++
 		s.NarBytes += put.NarSize
-		s.SourceBytes += file.n
+		s.SourceBytes += nar.FileBytes()
 	})
 	mu.Lock()
 	res = &put
