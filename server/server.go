@@ -220,6 +220,9 @@ type Options struct {
 	// NARCache, if not nil, keeps the NARs served, checked, in local
 	// files, and serves them from there while the repository holds them.
 	NARCache *NARCache
+	// Pull, if not nil, serves what the repository lacks from upstream
+	// caches and stores it (see pull.go).
+	Pull *Pull
 }
 
 // Store is what a Server reads: narinfos by store path hash and NARs by
@@ -264,6 +267,7 @@ type Server struct {
 	nars         *NARCache    // nil: none
 	extras       Extras       // nil: no build logs or realisations
 	extraUploads ExtraUploads // nil: none taken
+	pull         *puller      // nil: no pull-through
 }
 
 // New returns a Server for st.
@@ -297,6 +301,9 @@ func New(st Store, opts Options) *Server {
 		requireSigs: opts.UploadRequireSigs, signKey: opts.SignKey, readAPI: opts.ReadAPI, nars: opts.NARCache}
 	if opts.ReadAPI != nil {
 		srv.infoDoc = infoDocument(opts.ReadAPI.Config)
+	}
+	if opts.Pull != nil {
+		srv.pull = newPuller(*opts.Pull, dir, opts.Logger)
 	}
 	return srv
 }
@@ -398,6 +405,10 @@ func (s *Server) serveNarInfo(w http.ResponseWriter, r *http.Request, hash strin
 	}
 	what := "narinfo " + hash
 	ni, narHash, err := s.narInfo(r.Context(), hash)
+	if errors.Is(err, narstore.ErrNotFound) && s.pull != nil {
+		s.servePulledNarInfo(w, r, hash)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, what, err)
 		return
@@ -487,12 +498,12 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string, z
 		// A HEAD needs the size, a conditional GET that the NAR is
 		// still there: a client holding it must not be told it is fresh
 		// after it was deleted.
-		m, err := s.st.Manifest(r.Context(), narHash)
+		size, err := s.narSize(r.Context(), narHash)
 		if err != nil {
 			s.fail(w, r, what, err)
 			return
 		}
-		s.narHeaders(w, narHash, m.NarSize, zst)
+		s.narHeaders(w, narHash, size, zst)
 		if notModified(w, r, w.Header().Get("ETag"), true) || r.Method == http.MethodHead {
 			return
 		}
@@ -543,6 +554,12 @@ func (s *Server) acquireStream(w http.ResponseWriter, r *http.Request, client st
 func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, narHash narfmt.Hash, name string, zst bool) {
 	what := "NAR " + name
 	rc, m, cached, err := s.openNAR(r.Context(), narHash)
+	var size uint64
+	if err == nil {
+		size = m.NarSize
+	} else if errors.Is(err, narstore.ErrNotFound) && s.pull != nil {
+		rc, size, err = s.openPulled(r.Context(), narHash)
+	}
 	if err != nil {
 		s.fail(w, r, what, err)
 		return
@@ -550,10 +567,10 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, 
 	defer func() { rc.Close() }()
 	rng, ranged := byteRange{}, rangeNone
 	if !zst {
-		rng, ranged = parseRange(r, m.NarSize, `"`+narHash.String()+`"`)
+		rng, ranged = parseRange(r, size, `"`+narHash.String()+`"`)
 	}
 	if ranged == rangeUnsatisfiable {
-		w.Header().Set("Content-Range", "bytes */"+strconv.FormatUint(m.NarSize, 10))
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatUint(size, 10))
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
@@ -567,7 +584,7 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, 
 		// A damaged cache entry (now removed): rebuild the NAR instead.
 		s.log.Warn("NAR cache entry damaged", "nar", name, "err", err)
 		rc.Close()
-		if rc, m, err = s.openRepo(r.Context(), narHash); err != nil {
+		if rc, _, err = s.openRepo(r.Context(), narHash); err != nil {
 			rc = io.NopCloser(nil)
 			s.fail(w, r, what, err)
 			return
@@ -578,20 +595,20 @@ func (s *Server) streamNAR(w http.ResponseWriter, r *http.Request, snd *sender, 
 		s.fail(w, r, what, err)
 		return
 	}
-	s.narHeaders(w, narHash, m.NarSize, zst)
+	s.narHeaders(w, narHash, size, zst)
 	defer snd.next() // for the final flush
 	if ranged == rangeOne {
-		s.sendRange(w, r, snd, rc, buf[:], n, err, name, m.NarSize, rng)
+		s.sendRange(w, r, snd, rc, buf[:], n, err, name, size, rng)
 		return
 	}
 	if !zst {
-		s.copyNAR(snd, r, rc, buf[:], n, err, name, m.NarSize)
+		s.copyNAR(snd, r, rc, buf[:], n, err, name, size)
 		return
 	}
 	zw := zstdWriters.Get().(*zstd.Encoder)
 	zw.Reset(snd)
 	defer func() { zw.Reset(nil); zstdWriters.Put(zw) }()
-	s.copyNAR(zw, r, rc, buf[:], n, err, name, m.NarSize)
+	s.copyNAR(zw, r, rc, buf[:], n, err, name, size)
 	// Only a NAR that was rebuilt and checked to its end gets the end of
 	// its zstd frame; an aborted one is an incomplete stream.
 	if err := zw.Close(); err != nil {
