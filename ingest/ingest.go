@@ -150,10 +150,19 @@ func (r *run) checkCacheInfo(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ingest: %s: nix-cache-info: %w", r.src, err)
 	}
+	if err := CheckCacheInfo(text, r.storeDir); err != nil {
+		return fmt.Errorf("ingest: %s %w", r.src, err)
+	}
+	return nil
+}
+
+// CheckCacheInfo fails if the nix-cache-info text names a store directory
+// other than storeDir.
+func CheckCacheInfo(text []byte, storeDir string) error {
 	for _, line := range bytes.Split(text, []byte("\n")) {
 		if v, ok := bytes.CutPrefix(line, []byte("StoreDir:")); ok {
-			if dir := string(bytes.TrimSpace(v)); dir != r.storeDir {
-				return fmt.Errorf("ingest: %s has store dir %s, the repository %s", r.src, dir, r.storeDir)
+			if dir := string(bytes.TrimSpace(v)); dir != storeDir {
+				return fmt.Errorf("has store dir %s, the repository %s", dir, storeDir)
 			}
 		}
 	}
