@@ -84,6 +84,10 @@ func fromConfig(f cli.Flag) (cli.Flag, bool) {
 		g := *f
 		g.Required = false
 		return altsrc.NewIntSliceFlag(&g), f.Required
+	case *cli.StringSliceFlag:
+		g := *f
+		g.Required = false
+		return altsrc.NewStringSliceFlag(&g), f.Required
 	case *cli.Float64Flag:
 		g := *f
 		g.Required = false

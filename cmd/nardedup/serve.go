@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/cache"
 	"github.com/nardedup/nardedup/chunkstore/lease"
+	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/metrics"
 	"github.com/nardedup/nardedup/narfmt/signature"
 	"github.com/nardedup/nardedup/repo"
@@ -92,6 +94,16 @@ Pushed narinfos keep their Sig lines; --upload-require-sigs KEYS refuses one
 without a valid signature by one of KEYS, and --sign-key FILE adds the
 server's own signature to each one accepted.
 
+Pull-through (off by default): with --upstream URL (repeatable: asked in
+order; a directory, file://, http(s):// or s3:// cache, as ingest takes) a
+narinfo the repository lacks is asked of the upstreams, and its NAR is pulled
+once however many clients ask, streamed to them as it arrives while it is
+checked and stored; only a NAR that matches its NarHash is committed, with
+the upstream narinfo and its Sig lines. --upstream-public-keys KEYS admits
+only narinfos signed by one of KEYS; misses are remembered for
+--upstream-negative-ttl. Pulling writes to the repository, so --upstream
+opens it for writing like pushing does, and fails if it cannot be written.
+
 Health: /healthz answers 200 while the process serves, /readyz 200 if the
 repository answers (a Stat of its config, reused for 5s) and 503 if not;
 both without auth. Logs: one line per request (method, path, status, bytes,
@@ -116,6 +128,9 @@ duration, client) at info, as text or --log-format json. Metrics: with
 			&cli.StringFlag{Name: "upload-require-sigs", Usage: "refuse a pushed narinfo without a valid signature by one of `KEYS` (space-separated, as in nix.conf)", EnvVars: []string{"NARDEDUP_UPLOAD_REQUIRE_SIGS"}},
 			&cli.StringFlag{Name: "sign-key", Usage: "sign every pushed narinfo accepted with the Nix secret key in `FILE` (nix-store --generate-binary-cache-key)", EnvVars: []string{"NARDEDUP_SIGN_KEY_FILE"}},
 			&cli.StringFlag{Name: "max-upload-size", Usage: "refuse a pushed NAR file, or the NAR it holds, over `BYTES` (suffixes K, M, G, T)", Value: "32G", EnvVars: []string{"NARDEDUP_MAX_UPLOAD_SIZE"}},
+			&cli.StringSliceFlag{Name: "upstream", Usage: "pull what the repository lacks from the binary cache at `URL` (repeatable, asked in order)", EnvVars: []string{"NARDEDUP_UPSTREAM"}},
+			&cli.StringFlag{Name: "upstream-public-keys", Usage: "admit only upstream narinfos with a valid signature by one of `KEYS` (space-separated, as in nix.conf)", EnvVars: []string{"NARDEDUP_UPSTREAM_PUBLIC_KEYS"}},
+			&cli.DurationFlag{Name: "upstream-negative-ttl", Usage: "remember for this long that no upstream has a store path (0: ask every time)", Value: time.Minute, EnvVars: []string{"NARDEDUP_UPSTREAM_NEGATIVE_TTL"}},
 			frameCacheFlag(),
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep a local cache of packs, manifests and index objects in `DIR` (for a repository on S3)", EnvVars: []string{"NARDEDUP_CACHE_DIR"}},
 			&cli.StringFlag{Name: "cache-size", Usage: "bound of --cache-dir in `BYTES` (suffixes K, M, G, T)", Value: "10G", EnvVars: []string{"NARDEDUP_CACHE_SIZE"}},
@@ -165,14 +180,24 @@ func runServe(c *cli.Context) error {
 		be.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	// A server taking pushes writes, and so keeps a local index of its own.
+	pull, err := pullOptions(c)
+	if err != nil {
+		be.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	// A server taking pushes or pulling writes, and so keeps a local
+	// index of its own.
+	writes := upAuth != nil || pull != nil
 	role := "serve"
-	if upAuth != nil {
+	if writes {
 		role = "serve-push"
 	}
 	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: role,
-		Chunks: chunkstore.Options{FrameCache: frames}, ReadOnly: upAuth == nil})
+		Chunks: chunkstore.Options{FrameCache: frames}, ReadOnly: !writes})
 	if err != nil {
+		if pull != nil {
+			return fmt.Errorf("serve: --upstream stores what it pulls and so needs to write the repository: %w", err)
+		}
 		return err
 	}
 	defer rp.Close()
@@ -180,12 +205,22 @@ func runServe(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	st := rp.NARs()
-	if upAuth != nil {
+	if writes {
 		ss, err := rp.Chunks().StartSession(c.Context, lease.SessionOptions{Kind: "serve"})
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
 		defer ss.Close(context.WithoutCancel(c.Context))
+	}
+	if pull != nil {
+		if err := checkUpstreams(c.Context, pull, st.StoreDir(), log); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		pull.Store, pull.Flush = st, rp.Chunks().Flush
+		opts.Pull = pull
+		authLine += fmt.Sprintf("; pull-through from %d upstreams", len(pull.Upstreams))
+	}
+	if upAuth != nil {
 		opts.Uploads, opts.UploadAuth, opts.MaxUploadSize = st, upAuth, maxUpload
 		if opts.UploadRequireSigs, opts.SignKey, err = uploadKeys(c); err != nil {
 			return fmt.Errorf("serve: %w", err)
@@ -201,6 +236,12 @@ func runServe(c *cli.Context) error {
 	opts.Logger = log
 	opts.ReadAPI = &server.ReadAPI{Objects: rp.Backend(), Config: rp.Config().NARs}
 	h := server.New(st, opts)
+	if pull != nil {
+		if err := metrics.RegisterPull(reg, h.PullStats); err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	oh, err := server.Observe(h, server.ObserveOptions{Logger: log, Metrics: reg, Ready: ready})
 	if err != nil {
 		ln.Close()
@@ -353,4 +394,50 @@ func uploadKeys(c *cli.Context) ([]signature.PublicKey, *signature.SecretKey, er
 		return nil, nil, fmt.Errorf("--sign-key %s: %w", file, err)
 	}
 	return pub, &sk, nil
+}
+
+// pullOptions returns the pull-through configuration of the --upstream
+// flags, nil without an upstream, the store and flush left to the caller.
+func pullOptions(c *cli.Context) (*server.Pull, error) {
+	specs := c.StringSlice("upstream")
+	if len(specs) == 0 {
+		if c.String("upstream-public-keys") != "" {
+			return nil, errors.New("--upstream-public-keys needs --upstream")
+		}
+		return nil, nil
+	}
+	pull := &server.Pull{NegativeTTL: c.Duration("upstream-negative-ttl")}
+	if v := c.String("upstream-public-keys"); v != "" {
+		var err error
+		if pull.PublicKeys, err = signature.ParsePublicKeys(v); err != nil {
+			return nil, fmt.Errorf("--upstream-public-keys: %w", err)
+		}
+	}
+	for _, spec := range specs {
+		src, err := openCache(c.Context, spec)
+		if err != nil {
+			return nil, fmt.Errorf("--upstream %s: %w", spec, err)
+		}
+		pull.Upstreams = append(pull.Upstreams, src)
+	}
+	return pull, nil
+}
+
+// checkUpstreams fails if an upstream's nix-cache-info names a store
+// directory other than storeDir, and logs the upstreams that do not
+// answer: they may come up later.
+func checkUpstreams(ctx context.Context, pull *server.Pull, storeDir string, log *slog.Logger) error {
+	for _, src := range pull.Upstreams {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		text, err := src.CacheInfo(ctx)
+		cancel()
+		if err != nil {
+			log.Warn("upstream does not answer (yet)", "upstream", src.String(), "err", err)
+			continue
+		}
+		if err := ingest.CheckCacheInfo(text, storeDir); err != nil {
+			return fmt.Errorf("--upstream %s %w", src, err)
+		}
+	}
+	return nil
 }
