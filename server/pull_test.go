@@ -25,6 +25,7 @@ import (
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narfmt/signature"
+	"github.com/nardedup/nardedup/narstore"
 	nrepo "github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 	"github.com/nardedup/nardedup/source"
@@ -47,7 +48,29 @@ func newPullTarget(t *testing.T, pull server.Pull) *pullTarget {
 	check(t, err)
 	t.Cleanup(func() { be.Close() })
 	rp := testrepo.Open(t, be, nrepo.DefaultConfig(), filepath.Join(dir, "index.db"))
+	if s, ok := pull.Store.(slowCheck); ok {
+		s.Store = rp.NARs()
+		pull.Store = s
+	}
 	return servePull(t, be, rp, pull)
+}
+
+// slowCheck is a repository whose PutNAR waits half a second at the end
+// of the NAR before checking it.
+type slowCheck struct{ *narstore.Store }
+
+func (s slowCheck) PutNAR(ctx context.Context, n narstore.NAR, r io.Reader, done func(error)) (narstore.PutResult, error) {
+	return s.Store.PutNAR(ctx, n, slowEOF{r}, done)
+}
+
+type slowEOF struct{ r io.Reader }
+
+func (s slowEOF) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		time.Sleep(500 * time.Millisecond)
+	}
+	return n, err
 }
 
 // servePull serves rp with pull-through from pull's upstreams (none: no
@@ -57,7 +80,10 @@ func servePull(t *testing.T, be *local.Backend, rp *nrepo.Repo, pull server.Pull
 	opts, log := loggingOptions()
 	opts.MaxStreamsPerClient = -1 // every client is on loopback
 	if len(pull.Upstreams) > 0 {
-		pull.Store, pull.Flush = rp.NARs(), rp.Chunks().Flush
+		if pull.Store == nil {
+			pull.Store = rp.NARs()
+		}
+		pull.Flush = rp.Chunks().Flush
 		opts.Pull = &pull
 	}
 	srv := server.New(rp.NARs(), opts)
@@ -281,21 +307,24 @@ func TestPullThroughDir(t *testing.T) {
 }
 
 // bigUpstream writes a binary cache holding one store path with an
-// uncompressed NAR of about size bytes, whose narinfo says narHash (the
-// NAR's own if zero), and returns its directory, the path's hash and
-// narinfo.
+// uncompressed NAR of size bytes (a multiple of 8), whose narinfo says
+// narHash (the NAR's own if zero), and returns its directory, the path's
+// hash and narinfo.
 func bigUpstream(t *testing.T, size int, narHash narfmt.Hash) (string, string, *narinfo.NarInfo) {
 	t.Helper()
 	dir := t.TempDir()
-	var buf bytes.Buffer
-	w := narfmt.NewWriter(&buf)
-	check(t, w.WriteHeader(&narfmt.Header{Path: "/", Type: narfmt.TypeRegular, Size: int64(size)}))
-	content := make([]byte, size)
-	rand.New(rand.NewSource(int64(size))).Read(content)
-	_, err := w.Write(content)
-	check(t, err)
-	check(t, w.Close())
-	nar := buf.Bytes()
+	narOf := func(size int) []byte {
+		var buf bytes.Buffer
+		w := narfmt.NewWriter(&buf)
+		check(t, w.WriteHeader(&narfmt.Header{Path: "/", Type: narfmt.TypeRegular, Size: int64(size)}))
+		content := make([]byte, size)
+		rand.New(rand.NewSource(int64(size))).Read(content)
+		_, err := w.Write(content)
+		check(t, err)
+		check(t, w.Close())
+		return buf.Bytes()
+	}
+	nar := narOf(size - len(narOf(0)))
 	sum := sha256.Sum256(nar)
 	if narHash == (narfmt.Hash{}) {
 		narHash = sum
@@ -304,6 +333,9 @@ func bigUpstream(t *testing.T, size int, narHash narfmt.Hash) (string, string, *
 	file := nixbase32.EncodeToString(sum[:])
 	text := fmt.Sprintf("StorePath: /nix/store/%s-big\nURL: nar/%s.nar\nCompression: none\nFileHash: sha256:%s\nFileSize: %d\nNarHash: sha256:%s\nNarSize: %d\nReferences: \n",
 		hash, file, file, len(nar), nixbase32.EncodeToString(narHash[:]), len(nar))
+	if len(nar) != size {
+		t.Fatalf("NAR of %d bytes; want %d", len(nar), size)
+	}
 	check(t, os.MkdirAll(filepath.Join(dir, "nar"), 0o755))
 	check(t, os.WriteFile(filepath.Join(dir, "nix-cache-info"), []byte("StoreDir: /nix/store\n"), 0o644))
 	check(t, os.WriteFile(filepath.Join(dir, hash+".narinfo"), []byte(text), 0o644))
@@ -319,6 +351,8 @@ func TestPullStreams(t *testing.T) {
 	dir, hash, ni := bigUpstream(t, 4<<20, narfmt.Hash{})
 	gate := make(chan struct{})
 	up := newCountingUpstream(t, dir, gate)
+	open := sync.OnceFunc(func() { close(gate) })
+	defer open() // on failure, before the servers close
 	p := newPullTarget(t, server.Pull{Upstreams: []source.Source{up.source(t)}})
 	resp, _, err := fetch(t, "GET", p.ts.URL+"/"+hash+".narinfo")
 	check(t, err)
@@ -327,6 +361,7 @@ func TestPullStreams(t *testing.T) {
 	}
 	h := strings.TrimPrefix(ni.NarHash, "sha256:")
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", p.ts.URL+"/nar/"+h+".nar", nil)
 	check(t, err)
 	got := make(chan error, 1)
@@ -345,7 +380,7 @@ func TestPullStreams(t *testing.T) {
 		t.Fatal("no bytes before the upstream sent the whole NAR")
 	}
 	cancel() // the client leaves
-	close(gate)
+	open()
 	waitStored(t, p.rp, hash)
 	nar, err := pullNAR(t, p.ts.URL, hash)
 	check(t, err)
@@ -362,7 +397,11 @@ func TestPullHashMismatch(t *testing.T) {
 	var other narfmt.Hash
 	other[0] = 1
 	dir, hash, ni := bigUpstream(t, 1<<20, other)
-	p := newPullTarget(t, server.Pull{Upstreams: []source.Source{source.NewDir(dir)}})
+	// The NAR is checked once the repository has read it to its end:
+	// have that take a while, so that the clients get every byte the
+	// server would send them before it is checked. The server sends a NAR
+	// in whole buffers of 64 KiB, so this one is a multiple of that.
+	p := newPullTarget(t, server.Pull{Upstreams: []source.Source{source.NewDir(dir)}, Store: slowCheck{}})
 	for _, plain := range []bool{true, false} {
 		nar, err := pullNARAs(t, p.ts.URL, hash, plain)
 		if err == nil {
