@@ -130,6 +130,11 @@
 // revalidated by its ETag. A frame's length is bounded by MaxFrameBytes;
 // any path not spelled exactly as above is 404.
 //
+// # Pull-through
+//
+// With Options.Pull, what the repository lacks is asked of upstream
+// caches, served as it arrives and stored: see pull.go.
+//
 // # Observing it
 //
 // Observe wraps the handler New returns with an access log, Prometheus
