@@ -359,6 +359,11 @@ func (p *puller) run(pl *pull) {
 		}
 		defer func() { fileBytes = nar.FileBytes(); nar.Close() }()
 		n := narstore.NAR{Hash: info.hash, NarHash: info.narHash, NarSize: info.ni.NarSize, NarInfo: info.text, Check: nar.Check}
+		// Recorded under its package name, as ingest and pushes do, for
+		// names dedup (the store path was checked with the narinfo).
+		if sp, err := storepath.Parse(p.storeDir, info.ni.StorePath); err == nil {
+			n.Name = storepath.PackageName(sp.Name)
+		}
 		committed := make(chan error, 1)
 		if _, err := p.cfg.Store.PutNAR(ctx, n, io.TeeReader(nar, pl), func(err error) { committed <- err }); err != nil {
 			return nar.Explain(err)

@@ -25,8 +25,10 @@ import (
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narfmt/signature"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
 	nrepo "github.com/nardedup/nardedup/repo"
+	"github.com/nardedup/nardedup/repo/layout"
 	"github.com/nardedup/nardedup/server"
 	"github.com/nardedup/nardedup/source"
 )
@@ -303,6 +305,15 @@ func TestPullThroughDir(t *testing.T) {
 		}
 		checkNAR(t, u.hash, nar, u.ni)
 		waitStored(t, p.rp, u.hash)
+		// Recorded under its package name, for names dedup.
+		sp, err := storepath.Parse("/nix/store", u.ni.StorePath)
+		check(t, err)
+		narHash, err := u.ni.NarSHA256()
+		check(t, err)
+		key := layout.NameOf(storepath.PackageName(sp.Name), narHash).Key()
+		if _, err := p.be.Stat(context.Background(), key); err != nil {
+			t.Errorf("%s: names object: %v", u.ni.StorePath, err)
+		}
 	}
 }
 
