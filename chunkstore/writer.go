@@ -39,6 +39,7 @@ type Writer struct {
 	deps map[*ticket]struct{}
 
 	group  []byte
+	frame  []byte // the last frame compressed, for its buffer
 	chunks []pack.ChunkInfo
 	tk     *ticket
 }
@@ -170,7 +171,7 @@ func (w *Writer) flushGroup() error {
 		return nil
 	}
 	t := w.tk
-	frame, err := w.s.compress(w.group)
+	frame, err := w.s.compress(w.frame[:0], w.group)
 	if err != nil {
 		// Other writers may wait for these chunks: fail the store, as a
 		// pack that cannot be stored does.
@@ -179,6 +180,7 @@ func (w *Writer) flushGroup() error {
 		w.group, w.chunks, w.tk = w.group[:0], nil, newTicket()
 		return err
 	}
+	w.frame = frame
 	w.s.appendFrame(frame, pack.CodecZstd, len(w.group), w.chunks, t)
 	<-t.done
 	w.res.StoredBytes += int64(len(frame))
@@ -189,9 +191,9 @@ func (w *Writer) flushGroup() error {
 	return t.err
 }
 
-// compress returns data as one zstd frame, compressed with the
-// repository's encoder and level.
-func (s *Store) compress(data []byte) ([]byte, error) {
+// compress appends data as one zstd frame, compressed with the
+// repository's encoder and level, to dst (nil: a new buffer).
+func (s *Store) compress(dst, data []byte) ([]byte, error) {
 	enc, _ := s.wr.enc.Get().(frameEncoder)
 	if enc == nil {
 		var err error
@@ -199,7 +201,7 @@ func (s *Store) compress(data []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	frame, err := enc.encode(nil, data)
+	frame, err := enc.encode(dst, data)
 	s.wr.enc.Put(enc)
 	return frame, err
 }
