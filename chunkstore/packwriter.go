@@ -33,13 +33,16 @@ type writeState struct {
 	pending map[ID]*ticket // chunks in packs not yet indexed
 	cur     *packBuilder
 	nextSeq uint64
-	err     error // sticky: a pack failed to be stored
+	err     error    // sticky: a pack failed to be stored
+	free    [][]byte // mapped buffers of stored packs, for the next ones
+	mapped  int      // mapped buffers in use or in free
 }
 
 // packBuilder collects frames for one pack.
 type packBuilder struct {
 	seq  uint64
 	data []byte
+	buf  []byte // the mapped buffer data is in, if it is (packBuffer)
 	toc  pack.TOC
 	// locs, with Options.Candidates, says where each chunk lies once the
 	// pack is stored (WriteResult.LocateAll).
@@ -131,7 +134,8 @@ func (s *Store) appendFrame(frame []byte, codec pack.Codec, ulen int, chunks []p
 		return
 	}
 	if s.wr.cur == nil {
-		s.wr.cur = &packBuilder{seq: s.wr.nextSeq, data: make([]byte, 0, s.cfg.PackSize+s.cfg.GroupSize/4)}
+		buf := s.packBuffer()
+		s.wr.cur = &packBuilder{seq: s.wr.nextSeq, data: buf, buf: buf}
 		s.wr.nextSeq++
 	}
 	b := s.wr.cur
@@ -156,6 +160,59 @@ func (s *Store) appendFrame(frame []byte, codec pack.Codec, ulen int, chunks []p
 	if full {
 		s.startUpload(b)
 	}
+}
+
+// packBuffer returns an empty buffer for a pack, with room for the
+// largest pack that can be built, so that appending to it never copies:
+// one that a stored pack left, or a new one. Up to maxPackBuffers are
+// mapped outside the Go heap (mapPackBuffer), and recycled; any others,
+// and all where mapping fails, come from the heap. Call with s.wr.mu held.
+func (s *Store) packBuffer() []byte {
+	if n := len(s.wr.free); n > 0 {
+		b := s.wr.free[n-1]
+		s.wr.free = s.wr.free[:n-1]
+		return b
+	}
+	// A pack is sealed once it reaches PackSize, so its last frame may
+	// take it past by a whole frame of incompressible chunks; the table
+	// of contents and the trailer follow.
+	size := s.cfg.PackSize + s.cfg.GroupSize + s.cfg.GroupSize/64 + 64<<10
+	if s.wr.mapped < s.maxPackBuffers() {
+		if b := mapPackBuffer(size); b != nil {
+			s.wr.mapped++
+			return b
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+// maxPackBuffers is how many packs can be in memory at once: one being
+// built, those being stored and one waiting for its turn.
+func (s *Store) maxPackBuffers() int { return cap(s.uploads.sem) + 2 }
+
+// recyclePack keeps the mapped buffer of a stored pack for the next one.
+// The backend must be done with it.
+func (s *Store) recyclePack(b *packBuilder) {
+	if b.buf == nil {
+		return
+	}
+	s.wr.mu.Lock()
+	s.wr.free = append(s.wr.free, b.buf[:0])
+	s.wr.mu.Unlock()
+	b.buf = nil
+}
+
+// unmapPacks releases the mapped buffers of stored packs. Buffers of
+// packs that failed to be stored stay mapped: a backend may still read
+// them, and the store takes no more writes.
+func (s *Store) unmapPacks() {
+	s.wr.mu.Lock()
+	defer s.wr.mu.Unlock()
+	for _, b := range s.wr.free {
+		unmapPackBuffer(b)
+	}
+	s.wr.mapped -= len(s.wr.free)
+	s.wr.free = nil
 }
 
 // seal stores the open pack, if any, whatever its size.
@@ -239,6 +296,9 @@ func (s *Store) storePack(ctx context.Context, b *packBuilder) error {
 		return s.wrap("store index of pack "+id.String(), err)
 	}
 	b.data = nil // tickets keep b: let the pack's bytes go
+	// The backend is done with data: a successful Put returns only once
+	// it has read all of it.
+	s.recyclePack(b)
 	if s.cands != nil {
 		b.locs = packLocations(id, &b.toc)
 		s.cands.addPack(id, b.locs)

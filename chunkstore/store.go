@@ -202,6 +202,7 @@ func (s *Store) Close() error {
 	err := s.Flush(context.Background())
 	close(s.stop)
 	s.wg.Wait()
+	s.unmapPacks()
 	s.rd.dec.Close()
 	if cerr := s.closeIndex(); err == nil {
 		err = cerr
