@@ -11,8 +11,10 @@
 // before its last byte goes out, so Nix never receives a complete wrong
 // NAR.
 //
-// The cache holds chunks in memory, bounded by Options.CacheSize bytes,
-// and evicts the least recently used. Not yet done: a cache on disk that
-// outlives the process, and passing NARs through unchanged when the
-// upstream is not nardedup.
+// The cache holds chunks, bounded by Options.CacheSize bytes, and evicts
+// the least recently used: in memory, or in Options.CacheDir across
+// restarts, one file a chunk named by its id, written by rename and
+// checked against its id on every read (a damaged file is removed and
+// its chunk fetched again). Not yet done: passing NARs through unchanged
+// when the upstream is not nardedup.
 package proxy

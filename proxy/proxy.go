@@ -33,7 +33,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// CacheSize bounds the bytes of chunks kept (DefaultCacheSize).
 	CacheSize int64
-	Logger    *slog.Logger // nil: slog.Default()
+	// CacheDir, if not empty, is the directory the chunks are kept in,
+	// across restarts; else they are kept in memory. A directory
+	// belongs to one process at a time.
+	CacheDir string
+	Logger   *slog.Logger // nil: slog.Default()
 }
 
 // Proxy is an http.Handler serving the binary cache protocol from an
@@ -68,7 +72,13 @@ func New(opts Options) (*Proxy, error) {
 	if opts.Token != "" {
 		hc = &http.Client{Transport: bearer{token: opts.Token, next: transportOf(hc)}, Timeout: hc.Timeout}
 	}
-	return &Proxy{c: c, up: source.NewHTTP(u, hc), cache: newChunkCache(opts.CacheSize), log: opts.Logger}, nil
+	cache := newChunkCache(opts.CacheSize)
+	if opts.CacheDir != "" {
+		if cache, err = openChunkCache(opts.CacheDir, opts.CacheSize); err != nil {
+			return nil, err
+		}
+	}
+	return &Proxy{c: c, up: source.NewHTTP(u, hc), cache: cache, log: opts.Logger}, nil
 }
 
 // bearer adds a bearer token to requests without credentials.
@@ -99,14 +109,16 @@ func (p *Proxy) Upstream() string { return p.c.String() }
 // Stats are what the proxy's client did and what its cache holds.
 type Stats struct {
 	remote.Stats
-	CachedChunks int
-	CachedBytes  int64
+	CachedChunks  int
+	CachedBytes   int64
+	EvictedChunks int64 // evicted to stay within the cache's size
+	DroppedChunks int64 // found damaged on disk and removed
 }
 
 // Stats returns the proxy's counters.
 func (p *Proxy) Stats() Stats {
-	n, b := p.cache.stats()
-	return Stats{Stats: p.c.Stats(), CachedChunks: n, CachedBytes: b}
+	n, b, ev, dr := p.cache.stats()
+	return Stats{Stats: p.c.Stats(), CachedChunks: n, CachedBytes: b, EvictedChunks: ev, DroppedChunks: dr}
 }
 
 // ServeHTTP routes a request.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/proxy"
+	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
 )
 
@@ -38,55 +41,131 @@ func get(t *testing.T, url string) []byte {
 	return body
 }
 
+// upstream is the sample repository served with the read API, counting
+// the frames fetched.
+type upstream struct {
+	url    string
+	rp     *repo.Repo
+	files  []string // the narinfos of the sample
+	frames atomic.Int64
+}
+
+func newUpstream(t *testing.T) *upstream {
+	t.Helper()
+	be, rp, bucket := testrepo.Sample(t)
+	u := &upstream{rp: rp}
+	h := server.New(rp.NARs(), server.Options{Logger: quiet,
+		ReadAPI: &server.ReadAPI{Objects: be, Config: rp.Config().NARs}})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, server.ReadAPIPrefix+"frame/") {
+			u.frames.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	u.url = ts.URL
+	var err error
+	u.files, err = filepath.Glob(filepath.Join(bucket, "*.narinfo"))
+	must(t, err)
+	return u
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// substitute fetches every NAR of the sample through the proxy at url,
+// checks it, and returns the frames the upstream served meanwhile.
+func (u *upstream) substitute(t *testing.T, url string) int64 {
+	t.Helper()
+	before := u.frames.Load()
+	for _, f := range u.files {
+		hash := strings.TrimSuffix(filepath.Base(f), ".narinfo")
+		ni, err := narinfo.Parse(bytes.NewReader(get(t, url+"/"+hash+".narinfo")))
+		must(t, err)
+		nar := get(t, url+"/"+ni.URL)
+		narHash, err := ni.NarSHA256()
+		must(t, err)
+		rc, _, err := u.rp.NARs().Open(context.Background(), narHash)
+		must(t, err)
+		want, err := io.ReadAll(rc)
+		rc.Close()
+		must(t, err)
+		if !bytes.Equal(nar, want) {
+			t.Fatalf("NAR of %s through the proxy differs", hash)
+		}
+	}
+	return u.frames.Load() - before
+}
+
 // TestProxy substitutes every NAR of the sample through the proxy twice:
 // the second time every chunk is cached and no frame is fetched; with a
 // cache too small for them, frames are fetched again.
 func TestProxy(t *testing.T) {
-	be, rp, bucket := testrepo.Sample(t)
-	quiet := slog.New(slog.DiscardHandler)
-	var frames atomic.Int64
-	h := server.New(rp.NARs(), server.Options{Logger: quiet,
-		ReadAPI: &server.ReadAPI{Objects: be, Config: rp.Config().NARs}})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, server.ReadAPIPrefix+"frame/") {
-			frames.Add(1)
-		}
-		h.ServeHTTP(w, r)
-	}))
-	defer up.Close()
-	files, err := filepath.Glob(filepath.Join(bucket, "*.narinfo"))
-	must(t, err)
+	up := newUpstream(t)
 	for _, tc := range []struct {
 		cacheSize int64
 		cached    bool
 	}{{0, true}, {1024, false}} {
-		p, err := proxy.New(proxy.Options{Upstream: up.URL, CacheSize: tc.cacheSize, Logger: quiet})
+		p, err := proxy.New(proxy.Options{Upstream: up.url, CacheSize: tc.cacheSize, Logger: quiet})
 		must(t, err)
 		ps := httptest.NewServer(p)
 		for round := range 2 {
-			before := frames.Load()
-			for _, f := range files {
-				hash := strings.TrimSuffix(filepath.Base(f), ".narinfo")
-				ni, err := narinfo.Parse(bytes.NewReader(get(t, ps.URL+"/"+hash+".narinfo")))
-				must(t, err)
-				nar := get(t, ps.URL+"/"+ni.URL)
-				narHash, err := ni.NarSHA256()
-				must(t, err)
-				rc, _, err := rp.NARs().Open(context.Background(), narHash)
-				must(t, err)
-				want, err := io.ReadAll(rc)
-				rc.Close()
-				must(t, err)
-				if !bytes.Equal(nar, want) {
-					t.Fatalf("NAR of %s through the proxy differs", hash)
-				}
-			}
-			fetched := frames.Load() - before
+			fetched := up.substitute(t, ps.URL)
 			if round == 1 && (fetched == 0) != tc.cached {
 				t.Errorf("cache of %d bytes, second round: %d frames fetched", tc.cacheSize, fetched)
 			}
 		}
 		t.Logf("cache of %d bytes: %+v", tc.cacheSize, p.Stats())
 		ps.Close()
+	}
+}
+
+// TestDiskCache keeps the chunks on disk: a proxy started again on the
+// directory fetches no frame; one whose files were damaged drops them and
+// fetches their frames again, serving right NARs; a small bound holds.
+func TestDiskCache(t *testing.T) {
+	up := newUpstream(t)
+	dir := t.TempDir()
+	run := func(size int64) (int64, proxy.Stats) {
+		p, err := proxy.New(proxy.Options{Upstream: up.url, CacheDir: dir, CacheSize: size, Logger: quiet})
+		must(t, err)
+		ps := httptest.NewServer(p)
+		defer ps.Close()
+		return up.substitute(t, ps.URL), p.Stats()
+	}
+	if n, st := run(0); n == 0 || st.CachedChunks == 0 {
+		t.Fatalf("first run: %d frames fetched, %+v", n, st)
+	}
+	if n, st := run(0); n != 0 {
+		t.Fatalf("after a restart: %d frames fetched, %+v", n, st)
+	}
+	damaged := 0
+	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || damaged == 3 {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && len(b) > 0 {
+			b[len(b)/2] ^= 1
+			err = os.WriteFile(p, b, 0o644)
+			damaged++
+		}
+		return err
+	}))
+	if n, st := run(0); n == 0 || st.DroppedChunks != int64(damaged) {
+		t.Fatalf("%d files damaged: %d frames fetched, %+v", damaged, n, st)
+	}
+	const small = 64 << 10
+	_, st := run(small)
+	var total int64
+	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			info, ierr := d.Info()
+			must(t, ierr)
+			total += info.Size()
+		}
+		return err
+	}))
+	if total > small || st.CachedBytes != total || st.EvictedChunks == 0 {
+		t.Fatalf("cache of %d bytes holds %d bytes on disk: %+v", small, total, st)
 	}
 }
