@@ -73,7 +73,10 @@ type Got func(id pack.ID, data []byte)
 type Stats struct {
 	Requests       int64 // HTTP requests sent
 	BytesReceived  int64 // bodies of successful answers
+	ManifestBytes  int64 // of which manifests
+	FrameBytes     int64 // of which frames
 	Frames         int64 // frames fetched
+	FramesShared   int64 // frames a concurrent fetch fetched for this one
 	ChunksHeld     int64 // chunks taken from Have
 	ChunksFetched  int64 // chunks cut from fetched frames
 	ForwardRecords int64 // forward records fetched
@@ -92,7 +95,11 @@ type Client struct {
 	mu   sync.Mutex
 	info *server.Info // once fetched
 
+	flightMu sync.Mutex
+	flights  map[string]*flight // frames being fetched, by name
+
 	requests, received, frames, held, fetched, records atomic.Int64
+	manifestBytes, frameBytes, shared                  atomic.Int64
 }
 
 // New returns a Client of the server at base, an http:// or https:// URL.
@@ -122,7 +129,7 @@ func New(base string, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("remote: %w", err)
 	}
 	return &Client{base: u, hc: opts.HTTPClient, token: opts.Token, idle: opts.IdleTimeout,
-		small: opts.SmallTimeout, dec: dec}, nil
+		small: opts.SmallTimeout, dec: dec, flights: make(map[string]*flight)}, nil
 }
 
 // String returns the server's URL without its password.
@@ -130,8 +137,10 @@ func (c *Client) String() string { return c.base.Redacted() }
 
 // Stats returns what the client did so far.
 func (c *Client) Stats() Stats {
-	return Stats{Requests: c.requests.Load(), BytesReceived: c.received.Load(), Frames: c.frames.Load(),
-		ChunksHeld: c.held.Load(), ChunksFetched: c.fetched.Load(), ForwardRecords: c.records.Load()}
+	return Stats{Requests: c.requests.Load(), BytesReceived: c.received.Load(),
+		ManifestBytes: c.manifestBytes.Load(), FrameBytes: c.frameBytes.Load(), Frames: c.frames.Load(),
+		FramesShared: c.shared.Load(), ChunksHeld: c.held.Load(), ChunksFetched: c.fetched.Load(),
+		ForwardRecords: c.records.Load()}
 }
 
 // Info returns the server's info document, fetched on the first call. It
@@ -186,6 +195,7 @@ func (c *Client) Manifest(ctx context.Context, narHash narfmt.Hash) (*narstore.M
 	if err != nil {
 		return nil, err
 	}
+	c.manifestBytes.Add(int64(len(body)))
 	m, err := narstore.DecodeManifest(body, pathstrip.DefaultMaxPaths)
 	switch {
 	case err != nil:

@@ -164,11 +164,10 @@ func (r *chunkReader) frame(loc chunkstore.Location) ([]byte, error) {
 	// The frame held is dropped first: one frame's memory at a time.
 	dst := r.last.data[:0]
 	r.last = frame{}
-	comp, err := c.get(r.ctx, what, "frame/"+name, int64(loc.FrameCLen), true)
+	comp, err := c.frame(r.ctx, what, name, int64(loc.FrameCLen))
 	if err != nil {
 		return nil, err
 	}
-	c.frames.Add(1)
 	if cap(dst) < int(loc.FrameULen) {
 		dst = make([]byte, 0, loc.FrameULen)
 	}
@@ -181,4 +180,51 @@ func (r *chunkReader) frame(loc chunkstore.Location) ([]byte, error) {
 	}
 	r.last = frame{pack: loc.Pack, offset: loc.FrameOffset, data: data}
 	return data, nil
+}
+
+// flight is one fetch of a frame that concurrent fetches share.
+type flight struct {
+	done chan struct{}
+	comp []byte
+	err  error
+}
+
+// frame returns the compressed frame of this name and length, fetched
+// once however many fetches want it at the same time. A fetch whose
+// leader failed fetches for itself: the failure may have been the
+// leader's own (cancelled).
+func (c *Client) frame(ctx context.Context, what, name string, n int64) ([]byte, error) {
+	c.flightMu.Lock()
+	if fl, ok := c.flights[name]; ok {
+		c.flightMu.Unlock()
+		select {
+		case <-fl.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("remote: %s: %s: %w", c, what, ctx.Err())
+		}
+		if fl.err == nil {
+			c.shared.Add(1)
+			return fl.comp, nil
+		}
+		return c.fetchFrame(ctx, what, name, n)
+	}
+	fl := &flight{done: make(chan struct{})}
+	c.flights[name] = fl
+	c.flightMu.Unlock()
+	fl.comp, fl.err = c.fetchFrame(ctx, what, name, n)
+	c.flightMu.Lock()
+	delete(c.flights, name)
+	c.flightMu.Unlock()
+	close(fl.done)
+	return fl.comp, fl.err
+}
+
+func (c *Client) fetchFrame(ctx context.Context, what, name string, n int64) ([]byte, error) {
+	comp, err := c.get(ctx, what, "frame/"+name, n, true)
+	if err != nil {
+		return nil, err
+	}
+	c.frames.Add(1)
+	c.frameBytes.Add(int64(len(comp)))
+	return comp, nil
 }

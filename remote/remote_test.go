@@ -512,3 +512,46 @@ func TestAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameFetchedOnce fetches one NAR from several goroutines at once,
+// frames answered slowly so that they overlap: each frame is fetched
+// from the server once.
+func TestFrameFetchedOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var frameHits atomic.Int64
+	f.setTamper(func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
+		if strings.HasPrefix(r.URL.Path, server.ReadAPIPrefix+"frame/") {
+			frameHits.Add(1)
+			time.Sleep(50 * time.Millisecond)
+		}
+		return false
+	})
+	one := f.client(t, remote.Options{})
+	h := f.nars[0]
+	if _, err := one.FetchNAR(ctx, h, io.Discard, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	frames := one.Stats().Frames
+	frameHits.Store(0)
+	c := f.client(t, remote.Options{})
+	want := f.want(t, h)
+	const n = 4
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			var buf bytes.Buffer
+			_, err := c.FetchNAR(ctx, h, &buf, nil, nil)
+			if err == nil && !bytes.Equal(buf.Bytes(), want) {
+				err = errors.New("NAR differs")
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		must(t, <-errs)
+	}
+	if got := frameHits.Load(); got != frames {
+		t.Fatalf("%d concurrent fetches of a NAR of %d frames: %d frame requests; stats %+v", n, frames, got, c.Stats())
+	}
+}
