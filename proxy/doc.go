@@ -15,6 +15,15 @@
 // the least recently used: in memory, or in Options.CacheDir across
 // restarts, one file a chunk named by its id, written by rename and
 // checked against its id on every read (a damaged file is removed and
-// its chunk fetched again). Not yet done: passing NARs through unchanged
-// when the upstream is not nardedup.
+// its chunk fetched again).
+//
+// An upstream that is not nardedup (no read API info document) has its
+// narinfos and NAR files passed through unchanged, streamed; so has a NAR
+// whose manifest the read API lacks (404). A file passed through is
+// checked before its last byte goes out: against its narinfo's FileHash
+// and FileSize and, decompressed on the side, its NarHash and NarSize;
+// a NAR asked for without its narinfo (Nix remembers narinfos across a
+// restart of the proxy) against the hash its name holds, by the
+// convention of Nix's binary caches, and bounded by
+// Options.MaxPassThrough. Any other file is 404.
 package proxy

@@ -2,13 +2,18 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	pathpkg "path"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
@@ -37,16 +42,49 @@ type Options struct {
 	// across restarts; else they are kept in memory. A directory
 	// belongs to one process at a time.
 	CacheDir string
-	Logger   *slog.Logger // nil: slog.Default()
+	// MaxPassThrough bounds a NAR file passed through whose size no
+	// narinfo gave (DefaultMaxPassThrough).
+	MaxPassThrough int64
+	Logger         *slog.Logger // nil: slog.Default()
 }
 
 // Proxy is an http.Handler serving the binary cache protocol from an
 // upstream nardedup server.
 type Proxy struct {
-	c     *remote.Client
-	up    source.Source
-	cache *chunkCache
-	log   *slog.Logger
+	c        *remote.Client
+	up       source.Source
+	cache    *chunkCache
+	log      *slog.Logger
+	expected expectations
+	maxPass  int64
+
+	mu         sync.Mutex
+	plainUntil time.Time // until then the upstream is taken as not nardedup
+
+	passed, served atomic.Int64
+}
+
+// plainTTL is how long an upstream without the read API is taken as one
+// before it is asked again.
+const plainTTL = time.Minute
+
+// plain reports whether the upstream is not nardedup: it has no read API,
+// and its NARs are passed through.
+func (p *Proxy) plain(ctx context.Context) (bool, error) {
+	p.mu.Lock()
+	until := p.plainUntil
+	p.mu.Unlock()
+	if time.Now().Before(until) {
+		return true, nil
+	}
+	_, err := p.c.Info(ctx)
+	if errors.Is(err, remote.ErrNotFound) {
+		p.mu.Lock()
+		p.plainUntil = time.Now().Add(plainTTL)
+		p.mu.Unlock()
+		return true, nil
+	}
+	return false, err
 }
 
 // New returns a Proxy of opts.Upstream.
@@ -56,6 +94,9 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.MaxPassThrough <= 0 {
+		opts.MaxPassThrough = DefaultMaxPassThrough
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -78,7 +119,7 @@ func New(opts Options) (*Proxy, error) {
 			return nil, err
 		}
 	}
-	return &Proxy{c: c, up: source.NewHTTP(u, hc), cache: cache, log: opts.Logger}, nil
+	return &Proxy{c: c, up: source.NewHTTP(u, hc), cache: cache, log: opts.Logger, maxPass: opts.MaxPassThrough}, nil
 }
 
 // bearer adds a bearer token to requests without credentials.
@@ -113,12 +154,15 @@ type Stats struct {
 	CachedBytes   int64
 	EvictedChunks int64 // evicted to stay within the cache's size
 	DroppedChunks int64 // found damaged on disk and removed
+	PassedBytes   int64 // of NAR files passed through, received
+	ServedBytes   int64 // of NARs sent to clients
 }
 
 // Stats returns the proxy's counters.
 func (p *Proxy) Stats() Stats {
 	n, b, ev, dr := p.cache.stats()
-	return Stats{Stats: p.c.Stats(), CachedChunks: n, CachedBytes: b, EvictedChunks: ev, DroppedChunks: dr}
+	return Stats{Stats: p.c.Stats(), CachedChunks: n, CachedBytes: b, EvictedChunks: ev, DroppedChunks: dr,
+		PassedBytes: p.passed.Load(), ServedBytes: p.served.Load()}
 }
 
 // ServeHTTP routes a request.
@@ -136,8 +180,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.small(w, r, "nix-cache-info", "text/x-nix-cache-info", body, err)
 	case strings.HasSuffix(path, ".narinfo") && strings.Count(path, "/") == 1:
 		p.serveNarInfo(w, r, strings.TrimSuffix(path[1:], ".narinfo"))
-	case strings.HasPrefix(path, "/nar/") && strings.HasSuffix(path, ".nar") && strings.Count(path, "/") == 2:
-		p.serveNAR(w, r, strings.TrimSuffix(path[len("/nar/"):], ".nar"))
+	case isPassThroughPath(path):
+		p.serveNAR(w, r, path[1:])
 	default:
 		http.NotFound(w, r)
 	}
@@ -162,7 +206,7 @@ func (p *Proxy) serveNarInfo(w http.ResponseWriter, r *http.Request, hash string
 		return
 	}
 	what := "narinfo " + hash
-	info, err := p.c.Info(r.Context())
+	plain, err := p.plain(r.Context())
 	if err != nil {
 		p.fail(w, r, what, err)
 		return
@@ -172,25 +216,77 @@ func (p *Proxy) serveNarInfo(w http.ResponseWriter, r *http.Request, hash string
 		p.fail(w, r, what, err)
 		return
 	}
+	if plain {
+		// Passed through unchanged; what it says of its NAR is kept to
+		// check the NAR against.
+		var x expect
+		ni, err := narinfo.Parse(bytes.NewReader(text))
+		if err == nil {
+			x, err = expectOf(ni)
+		}
+		if err == nil && !strings.HasPrefix(pathpkg.Base(ni.StorePath), hash+"-") {
+			err = fmt.Errorf("narinfo of %s served as %s", ni.StorePath, hash)
+		}
+		if err != nil {
+			p.fail(w, r, what, fmt.Errorf("upstream %s: %w", p.up, err))
+			return
+		}
+		p.expected.put("/"+ni.URL, x)
+		p.small(w, r, what, "text/x-nix-narinfo", text, nil)
+		return
+	}
+	info, err := p.c.Info(r.Context())
+	if err != nil {
+		p.fail(w, r, what, err)
+		return
+	}
 	ni, err := narinfo.ParseStoreDir(bytes.NewReader(text), info.StoreDir)
+	var narHash narfmt.Hash
 	if err == nil {
-		_, err = server.PointAtNAR(ni, info.StoreDir, hash)
+		narHash, err = server.PointAtNAR(ni, info.StoreDir, hash)
 	}
 	if err != nil {
 		p.fail(w, r, what, fmt.Errorf("upstream %s: %w", p.c, err))
 		return
 	}
+	// For a NAR without a manifest in the read API, passed through.
+	p.expected.put("/"+ni.URL, expect{nar: &sum{narHash, ni.NarSize}, compression: "none"})
 	p.small(w, r, what, "text/x-nix-narinfo", []byte(ni.String()), nil)
 }
 
+// serveNAR serves the file name (nar/…): rebuilt from chunks when the
+// upstream has its manifest, else passed through, checked against what
+// its narinfo said or, without one, against the hash its name holds.
 func (p *Proxy) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
-	narHash, err := narfmt.ParseHash(name)
+	what := "NAR " + name
+	plain, err := p.plain(r.Context())
 	if err != nil {
-		http.NotFound(w, r)
+		p.fail(w, r, what, err)
 		return
 	}
-	what := "NAR " + name
+	x, ok := p.expected.get("/" + name)
+	if !ok {
+		x, ok = expectOfName(name)
+	}
+	base, isPlainNAR := strings.CutSuffix(strings.TrimPrefix(name, "nar/"), ".nar")
+	narHash, err := narfmt.ParseHash(base)
+	if plain || !isPlainNAR || err != nil {
+		if !ok {
+			p.log.Warn("NAR asked for without its narinfo, and not named by its hash", "path", r.URL.Path, "client", r.RemoteAddr)
+			http.NotFound(w, r)
+			return
+		}
+		p.passThrough(w, r, what, name, x)
+		return
+	}
 	m, err := p.c.Manifest(r.Context(), narHash)
+	if errors.Is(err, remote.ErrNotFound) {
+		if x.nar == nil || x.nar.hash != narHash {
+			x = expect{nar: &sum{hash: narHash}, compression: "none"}
+		}
+		p.passThrough(w, r, what, name, x)
+		return
+	}
 	if err != nil {
 		p.fail(w, r, what, err)
 		return
@@ -202,6 +298,7 @@ func (p *Proxy) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 		return
 	}
 	cw := &countingWriter{w: w}
+	defer func() { p.served.Add(cw.n) }()
 	if err := p.c.Fetch(r.Context(), m, cw, p.cache.get, p.cache.add); err != nil {
 		if cw.n == 0 {
 			h.Del("Content-Length")

@@ -52,8 +52,8 @@ type upstream struct {
 
 func newUpstream(t *testing.T) *upstream {
 	t.Helper()
-	be, rp, bucket := testrepo.Sample(t)
-	u := &upstream{rp: rp}
+	be, rp, bucket := newSample(t)
+	u := &upstream{rp: rp, files: narinfos(t, bucket)}
 	h := server.New(rp.NARs(), server.Options{Logger: quiet,
 		ReadAPI: &server.ReadAPI{Objects: be, Config: rp.Config().NARs}})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,10 +64,20 @@ func newUpstream(t *testing.T) *upstream {
 	}))
 	t.Cleanup(ts.Close)
 	u.url = ts.URL
-	var err error
-	u.files, err = filepath.Glob(filepath.Join(bucket, "*.narinfo"))
-	must(t, err)
 	return u
+}
+
+var newSample = testrepo.Sample
+
+// narinfos returns the narinfo files of bucket.
+func narinfos(t *testing.T, bucket string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(bucket, "*.narinfo"))
+	must(t, err)
+	if len(files) == 0 {
+		t.Fatalf("no narinfos in %s", bucket)
+	}
+	return files
 }
 
 var quiet = slog.New(slog.DiscardHandler)
