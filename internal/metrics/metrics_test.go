@@ -9,6 +9,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend/cache"
 	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/proxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -183,4 +184,28 @@ func gathered(t *testing.T, reg *prometheus.Registry, name, label string) float6
 	}
 	t.Fatalf("no series %s{%q}", name, label)
 	return 0
+}
+
+// TestRegisterProxy exports a proxy's bytes by kind.
+func TestRegisterProxy(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	st := proxy.Stats{PassedBytes: 7, ServedBytes: 9}
+	st.ManifestBytes, st.FrameBytes = 3, 5
+	if err := RegisterProxy(reg, func() proxy.Stats { return st }); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP nardedup_proxy_upstream_bytes_total Bytes received from the upstream, by kind: manifests, frames, NAR files passed through.
+# TYPE nardedup_proxy_upstream_bytes_total counter
+nardedup_proxy_upstream_bytes_total{kind="frame"} 5
+nardedup_proxy_upstream_bytes_total{kind="manifest"} 3
+nardedup_proxy_upstream_bytes_total{kind="passthrough"} 7
+# HELP nardedup_proxy_served_bytes_total Bytes of NARs sent to clients.
+# TYPE nardedup_proxy_served_bytes_total counter
+nardedup_proxy_served_bytes_total 9
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"nardedup_proxy_upstream_bytes_total", "nardedup_proxy_served_bytes_total"); err != nil {
+		t.Fatal(err)
+	}
 }

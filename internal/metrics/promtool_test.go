@@ -16,6 +16,7 @@ import (
 	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/metrics"
+	"github.com/nardedup/nardedup/proxy"
 	"github.com/nardedup/nardedup/server"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -60,13 +61,16 @@ func TestPromtool(t *testing.T) {
 	if err := metrics.RegisterDiskCache(reg, func() cache.Stats { return cache.Stats{} }); err != nil {
 		t.Fatal(err)
 	}
+	if err := metrics.RegisterProxy(reg, func() proxy.Stats { return proxy.Stats{} }); err != nil {
+		t.Fatal(err)
+	}
 
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	out := rec.Body.String()
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "nardedup_backend_requests_total",
 		"nardedup_http_requests_total", "nardedup_ingest_store_paths_total", "nardedup_gc_phase", "nardedup_frame_cache_hits_total",
-		"nardedup_disk_cache_bytes"} {
+		"nardedup_disk_cache_bytes", "nardedup_proxy_upstream_bytes_total"} {
 		if !strings.Contains(out, "\n"+name) {
 			t.Errorf("metrics output lacks %s", name)
 		}
