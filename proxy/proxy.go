@@ -42,6 +42,9 @@ type Options struct {
 	// across restarts; else they are kept in memory. A directory
 	// belongs to one process at a time.
 	CacheDir string
+	// IdleTimeout cuts a download from the upstream that receives
+	// nothing for that long (remote.DefaultIdleTimeout).
+	IdleTimeout time.Duration
 	// MaxPassThrough bounds a NAR file passed through whose size no
 	// narinfo gave (DefaultMaxPassThrough).
 	MaxPassThrough int64
@@ -101,7 +104,8 @@ func New(opts Options) (*Proxy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c, err := remote.New(opts.Upstream, remote.Options{HTTPClient: opts.HTTPClient, Token: opts.Token})
+	c, err := remote.New(opts.Upstream, remote.Options{HTTPClient: opts.HTTPClient, Token: opts.Token,
+		IdleTimeout: opts.IdleTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}

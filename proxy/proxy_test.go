@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
@@ -48,6 +49,8 @@ type upstream struct {
 	rp     *repo.Repo
 	files  []string // the narinfos of the sample
 	frames atomic.Int64
+	// tamper, if set, answers the frame requests.
+	tamper atomic.Pointer[func(w http.ResponseWriter, r *http.Request, h http.Handler)]
 }
 
 func newUpstream(t *testing.T) *upstream {
@@ -59,6 +62,10 @@ func newUpstream(t *testing.T) *upstream {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, server.ReadAPIPrefix+"frame/") {
 			u.frames.Add(1)
+			if tp := u.tamper.Load(); tp != nil {
+				(*tp)(w, r, h)
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	}))
@@ -178,4 +185,54 @@ func TestDiskCache(t *testing.T) {
 	if total > small || st.CachedBytes != total || st.EvictedChunks == 0 {
 		t.Fatalf("cache of %d bytes holds %d bytes on disk: %+v", small, total, st)
 	}
+}
+
+// TestHostileFrames has the upstream answer frames wrong, truncated,
+// endless or stalled: no NAR is served whole, the proxy caches nothing
+// wrong, and once the upstream is right again every NAR is.
+func TestHostileFrames(t *testing.T) {
+	up := newUpstream(t)
+	p, err := proxy.New(proxy.Options{Upstream: up.url, Logger: quiet, IdleTimeout: 200 * time.Millisecond})
+	must(t, err)
+	ps := httptest.NewServer(p)
+	defer ps.Close()
+	answer := func(w http.ResponseWriter, r *http.Request, h http.Handler) []byte {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		return rec.Body.Bytes()
+	}
+	hostile := map[string]func(w http.ResponseWriter, r *http.Request, h http.Handler){
+		"stalled": func(w http.ResponseWriter, r *http.Request, h http.Handler) {
+			b := answer(w, r, h)
+			w.Write(b[:len(b)/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		},
+	}
+	for name, tp := range tamperings {
+		hostile[name] = func(w http.ResponseWriter, r *http.Request, h http.Handler) {
+			b := answer(w, r, h)
+			w.Header().Del("Content-Length")
+			serveTampered(w, b, tp)
+		}
+	}
+	for name, fn := range hostile {
+		up.tamper.Store(&fn)
+		for _, f := range up.files {
+			hash := strings.TrimSuffix(filepath.Base(f), ".narinfo")
+			ni, err := narinfo.Parse(bytes.NewReader(get(t, ps.URL+"/"+hash+".narinfo")))
+			must(t, err)
+			if ni.NarSize == 0 {
+				continue
+			}
+			if _, ok := fetch(t, ps.URL+"/"+ni.URL); ok {
+				t.Fatalf("frames %s: NAR %s served whole", name, ni.URL)
+			}
+		}
+	}
+	up.tamper.Store(nil)
+	up.substitute(t, ps.URL)
 }
