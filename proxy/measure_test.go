@@ -23,7 +23,9 @@ import (
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/testrepo"
+	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
+	"github.com/nardedup/nardedup/pathstrip"
 	"github.com/nardedup/nardedup/proxy"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/server"
@@ -104,12 +106,13 @@ func packBytes(t *testing.T, be backend.Backend) int64 {
 // generation is one generation of a corpus as the proxy sees it.
 type generation struct {
 	paths    []string
-	fileSize map[string]uint64 // nar.xz bytes by store path
+	fileSize map[string]uint64      // nar.xz bytes by store path
+	narHash  map[string]narfmt.Hash // by store path
 }
 
 func readGeneration(t *testing.T, corpus string, k int) generation {
 	t.Helper()
-	g := generation{fileSize: make(map[string]uint64)}
+	g := generation{fileSize: make(map[string]uint64), narHash: make(map[string]narfmt.Hash)}
 	f, err := os.Open(filepath.Join(corpus, fmt.Sprintf("gen-%d.paths", k)))
 	must(t, err)
 	defer f.Close()
@@ -127,6 +130,8 @@ func readGeneration(t *testing.T, corpus string, k int) generation {
 		ni, err := narinfo.Parse(bytes.NewReader(text))
 		must(t, err)
 		g.fileSize[ni.StorePath] = ni.FileSize
+		g.narHash[ni.StorePath], err = ni.NarSHA256()
+		must(t, err)
 	}
 	return g
 }
@@ -209,11 +214,14 @@ func TestMeasureGenerations(t *testing.T) {
 		for _, sp := range prev.paths {
 			have[sp] = true
 		}
-		newPaths := 0
+		newPaths, pathTables := 0, 0
 		for _, sp := range g.paths {
 			if !have[sp] {
 				xz += int64(g.fileSize[sp])
 				newPaths++
+				mf, err := rp.NARs().Manifest(context.Background(), g.narHash[sp])
+				must(t, err)
+				pathTables += len(pathstrip.EncodePaths(mf.Paths))
 			}
 		}
 		var total int64
@@ -221,9 +229,10 @@ func TestMeasureGenerations(t *testing.T) {
 			total += n
 		}
 		t.Logf("generation %d: %d new store paths, %d bytes of nar.xz, %d bytes of new packs; "+
-			"moved %d bytes (%.1f %% of nar.xz, %.1f %% of new packs): %v; frames %d, chunks held %d, fetched %d",
+			"moved %d bytes (%.1f %% of nar.xz, %.1f %% of new packs): %v, of the manifests %d bytes of path tables; "+
+			"frames %d, chunks held %d, fetched %d",
 			k, newPaths, xz, newChunks[k], total, 100*float64(total)/float64(xz),
-			100*float64(total)/float64(newChunks[k]), moved, st.Frames-before.Frames,
+			100*float64(total)/float64(newChunks[k]), moved, pathTables, st.Frames-before.Frames,
 			st.ChunksHeld-before.ChunksHeld, st.ChunksFetched-before.ChunksFetched)
 		if moved["nar"] != 0 {
 			t.Errorf("generation %d: %d bytes of NARs passed through", k, moved["nar"])
