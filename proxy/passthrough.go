@@ -131,14 +131,7 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, what, name s
 	if err == nil {
 		return
 	}
-	err = fmt.Errorf("upstream %s: %s: %w", p.up, what, err)
-	if cw.n == 0 {
-		h.Del("Content-Length")
-		p.fail(w, r, what, err)
-		return
-	}
-	p.log.Error("pass-through aborted", "path", r.URL.Path, "client", r.RemoteAddr, "sent", cw.n, "err", err)
-	panic(http.ErrAbortHandler)
+	p.failAfter(w, r, what, cw.n, fmt.Errorf("upstream %s: %s: %w", p.up, what, err))
 }
 
 // holdBack copies r to w, each piece once ck has seen it, and the last

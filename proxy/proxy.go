@@ -304,14 +304,20 @@ func (p *Proxy) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 	cw := &countingWriter{w: w}
 	defer func() { p.served.Add(cw.n) }()
 	if err := p.c.Fetch(r.Context(), m, cw, p.cache.get, p.cache.add); err != nil {
-		if cw.n == 0 {
-			h.Del("Content-Length")
-			p.fail(w, r, what, err)
-			return
-		}
-		p.log.Error("NAR aborted", "path", r.URL.Path, "client", r.RemoteAddr, "sent", cw.n, "err", err)
-		panic(http.ErrAbortHandler)
+		p.failAfter(w, r, what, cw.n, err)
 	}
+}
+
+// failAfter is fail for an answer of which sent bytes went out: with
+// some sent, the answer is cut short, so that the client sees it fail.
+func (p *Proxy) failAfter(w http.ResponseWriter, r *http.Request, what string, sent int64, err error) {
+	if sent == 0 {
+		w.Header().Del("Content-Length")
+		p.fail(w, r, what, err)
+		return
+	}
+	p.log.Error("answer aborted", "path", r.URL.Path, "client", r.RemoteAddr, "object", what, "sent", sent, "err", err)
+	panic(http.ErrAbortHandler)
 }
 
 // fail answers 404 for what the upstream lacks, 502 for anything else.
