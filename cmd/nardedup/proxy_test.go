@@ -1,6 +1,21 @@
 package main
 
-import "testing"
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nardedup/nardedup/internal/testrepo"
+	"github.com/nardedup/nardedup/narfmt/narinfo"
+	"github.com/nardedup/nardedup/server"
+)
 
 func TestNetrcEntry(t *testing.T) {
 	const text = `machine other.example login o password op
@@ -25,4 +40,97 @@ default login anon password none
 				tc.text, tc.host, login, password, ok, tc.login, tc.password, tc.ok)
 		}
 	}
+}
+
+// proxy reads the upstream's credentials from --upstream-netrc, keeps
+// chunks in --cache-dir, answers /healthz and exports on --metrics-listen
+// the bytes it received by kind and served.
+func TestProxyCommand(t *testing.T) {
+	be, rp, bucket := testrepo.Sample(t)
+	quiet := slog.New(slog.DiscardHandler)
+	h := server.New(rp.NARs(), server.Options{Logger: quiet,
+		ReadAPI: &server.ReadAPI{Objects: be, Config: rp.Config().NARs}})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "secret" {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	netrc := filepath.Join(dir, "netrc")
+	if err := os.WriteFile(netrc, []byte("machine 127.0.0.1 login alice password secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen, metricsAddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- app().RunContext(ctx, []string{"nardedup", "proxy", "--upstream", up.URL, "--upstream-netrc", netrc,
+			"--cache-dir", filepath.Join(dir, "cache"), "--listen", listen, "--metrics-listen", metricsAddr, "--log-level", "error"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("proxy: %v", err)
+		}
+	})
+	base := "http://" + listen
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if code, _ := httpGetErr(base + "/healthz"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("proxy did not answer /healthz within 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	matches, _ := filepath.Glob(filepath.Join(bucket, "*.narinfo"))
+	var served int
+	for _, m := range matches {
+		hash := strings.TrimSuffix(filepath.Base(m), ".narinfo")
+		code, text := httpGet(t, base+"/"+hash+".narinfo")
+		if code != http.StatusOK {
+			t.Fatalf("narinfo %s: %d %s", hash, code, text)
+		}
+		ni, err := narinfo.Parse(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, nar := httpGet(t, base+"/"+ni.URL)
+		if code != http.StatusOK || uint64(len(nar)) != ni.NarSize {
+			t.Fatalf("NAR %s: %d, %d bytes, want %d", ni.URL, code, len(nar), ni.NarSize)
+		}
+		served += len(nar)
+	}
+	code, out := httpGet(t, "http://"+metricsAddr+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: got %d; want 200", code)
+	}
+	for _, line := range []string{
+		`nardedup_proxy_served_bytes_total ` + strconv.FormatFloat(float64(served), 'g', -1, 64),
+		`nardedup_proxy_upstream_bytes_total{kind="frame"} `,
+		`nardedup_http_requests_total{code="200",route="nar"} ` + strconv.Itoa(len(matches)),
+	} {
+		if !strings.Contains(out, "\n"+line) {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+	if strings.Contains(out, "\n"+`nardedup_proxy_upstream_bytes_total{kind="frame"} 0`+"\n") {
+		t.Error("no frame bytes counted")
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "cache", "*", "*")); len(files) == 0 {
+		t.Error("no chunk kept in --cache-dir")
+	}
+}
+
+// httpGetErr returns the status of a GET, 0 if it failed.
+func httpGetErr(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
