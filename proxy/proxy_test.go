@@ -152,8 +152,14 @@ func TestDiskCache(t *testing.T) {
 	if n, st := run(0); n == 0 || st.CachedChunks == 0 {
 		t.Fatalf("first run: %d frames fetched, %+v", n, st)
 	}
+	// A kill during a write leaves a temporary file: dropped on start.
+	stray := filepath.Join(dir, "tmp", "chunk-killed")
+	must(t, os.WriteFile(stray, []byte("half a chunk"), 0o644))
 	if n, st := run(0); n != 0 {
 		t.Fatalf("after a restart: %d frames fetched, %+v", n, st)
+	}
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Fatalf("temporary file of a killed write left: %v", err)
 	}
 	damaged := 0
 	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
