@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -241,4 +242,57 @@ func TestHostileFrames(t *testing.T) {
 	}
 	up.tamper.Store(nil)
 	up.substitute(t, ps.URL)
+}
+
+// TestConcurrentClients has several clients substitute the sample at
+// once through a proxy with a disk cache: every NAR comes out right.
+func TestConcurrentClients(t *testing.T) {
+	up := newUpstream(t)
+	p, err := proxy.New(proxy.Options{Upstream: up.url, CacheDir: t.TempDir(), Logger: quiet})
+	must(t, err)
+	ps := httptest.NewServer(p)
+	defer ps.Close()
+	type nar struct {
+		url  string
+		want []byte
+	}
+	var nars []nar
+	for _, f := range up.files {
+		hash := strings.TrimSuffix(filepath.Base(f), ".narinfo")
+		ni, err := narinfo.Parse(bytes.NewReader(get(t, ps.URL+"/"+hash+".narinfo")))
+		must(t, err)
+		h, err := ni.NarSHA256()
+		must(t, err)
+		rc, _, err := up.rp.NARs().Open(context.Background(), h)
+		must(t, err)
+		want, err := io.ReadAll(rc)
+		rc.Close()
+		must(t, err)
+		nars = append(nars, nar{ps.URL + "/" + ni.URL, want})
+	}
+	const clients = 4
+	errs := make(chan error, clients)
+	for c := range clients {
+		go func() {
+			for i := range nars {
+				n := nars[(i+c*len(nars)/clients)%len(nars)]
+				resp, err := http.Get(n.url)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || !bytes.Equal(body, n.want) {
+					errs <- fmt.Errorf("client %d: NAR %s differs (%v)", c, n.url, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range clients {
+		must(t, <-errs)
+	}
+	t.Logf("%+v", p.Stats())
 }
