@@ -12,7 +12,9 @@
 // FetchNAR (or Manifest, then Fetch) writes a NAR to an io.Writer. Every
 // chunk is taken from the caller's Have function when it holds it, else
 // cut from a frame fetched by its location; a frame is fetched once for
-// its consecutive chunks. When a frame's pack is gone (garbage collection
+// its consecutive chunks, and once for all the fetches of a Client that
+// want it at the same time. Stats counts the bytes received by kind
+// (manifests, frames). When a frame's pack is gone (garbage collection
 // deleted it after the manifest was written), the pack's forward record
 // says where its chunks live now, and Fetch follows it, up to
 // forward.MaxHops records.
