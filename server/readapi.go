@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +16,9 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/forward"
 	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/narfmt"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
+	"github.com/nardedup/nardedup/repo/layout"
 )
 
 // The read API (see the package documentation) lives below this prefix;
@@ -67,6 +71,14 @@ func (s *Server) serveReadAPI(w http.ResponseWriter, r *http.Request, p string) 
 		s.serveFrame(w, r, rest)
 	case "forward":
 		s.serveForward(w, r, rest)
+	case "narinfos":
+		if rest != "" {
+			s.notFound(w, r)
+			return
+		}
+		s.serveNarInfoList(w, r)
+	case "narinfo":
+		s.serveStoredNarInfo(w, r, rest)
 	default:
 		s.notFound(w, r)
 	}
@@ -252,4 +264,105 @@ func (s *Server) failObject(w http.ResponseWriter, r *http.Request, what string,
 		return
 	}
 	s.fail(w, r, what, err)
+}
+
+// Bounds of a page of /_nardedup/v1/narinfos.
+const (
+	DefaultNarInfoPage = 1000
+	MaxNarInfoPage     = 10000
+)
+
+// NarInfoPage is the document /_nardedup/v1/narinfos serves: the store
+// path hashes of stored narinfos, sorted, all greater than the query's
+// after, at most limit of them. More is true when hashes beyond the last
+// one may exist; the next page starts after the last hash.
+type NarInfoPage struct {
+	Hashes []string `json:"hashes"`
+	More   bool     `json:"more"`
+}
+
+// serveNarInfoList answers /_nardedup/v1/narinfos?after=<hash>&limit=<n>
+// with a NarInfoPage. The backend lists in no particular order, so every
+// page lists every narinfo and keeps the smallest hashes after the
+// cursor: memory is bounded by the page, not by the repository. The list
+// changes as paths are ingested and forgotten, so it is never cached.
+func (s *Server) serveNarInfoList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after := q.Get("after")
+	if after != "" && !storepath.IsHash(after) {
+		http.Error(w, "after: not a store path hash", http.StatusBadRequest)
+		return
+	}
+	limit := DefaultNarInfoPage
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxNarInfoPage {
+			http.Error(w, fmt.Sprintf("limit: want 1..%d", MaxNarInfoPage), http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	page, err := listNarInfoPage(r.Context(), s.readAPI.Objects, after, limit)
+	if err != nil {
+		s.fail(w, r, "narinfo list", err)
+		return
+	}
+	body, err := json.Marshal(page)
+	if err != nil {
+		s.fail(w, r, "narinfo list", err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodGet {
+		w.Write(body)
+	}
+}
+
+// listNarInfoPage returns the limit smallest narinfo hashes of be greater
+// than after, holding at most 2*limit of them at any time.
+func listNarInfoPage(ctx context.Context, be backend.Backend, after string, limit int) (*NarInfoPage, error) {
+	page := &NarInfoPage{Hashes: []string{}}
+	bound := "" // when More: the largest hash the page may hold
+	keep := func() {
+		slices.Sort(page.Hashes)
+		if len(page.Hashes) > limit {
+			page.Hashes, page.More = page.Hashes[:limit], true
+			bound = page.Hashes[limit-1]
+		}
+	}
+	err := layout.List(ctx, be, layout.NarInfo, func(h string, _ backend.Info) error {
+		if h <= after || page.More && h > bound {
+			return nil
+		}
+		page.Hashes = append(page.Hashes, h)
+		if len(page.Hashes) == 2*limit {
+			keep()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list narinfos: %w", err)
+	}
+	keep()
+	return page, nil
+}
+
+// serveStoredNarInfo answers /_nardedup/v1/narinfo/<hash> with the
+// narinfo as it was stored, byte for byte (the binary cache protocol
+// serves it pointed at the NARs this server serves), so that a mirror
+// keeps the upstream's text. It may change when a path is ingested
+// again, so it is cached like a narinfo.
+func (s *Server) serveStoredNarInfo(w http.ResponseWriter, r *http.Request, hash string) {
+	if !storepath.IsHash(hash) {
+		s.notFound(w, r)
+		return
+	}
+	text, err := s.st.NarInfo(r.Context(), hash)
+	if err != nil {
+		s.fail(w, r, "narinfo "+hash, err)
+		return
+	}
+	s.serveBytes(w, r, "text/x-nix-narinfo", text, etagOf(text))
 }

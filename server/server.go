@@ -120,6 +120,8 @@
 //	GET|HEAD /_nardedup/v1/manifest/<narhash>        the NAR's manifest, locations included
 //	GET|HEAD /_nardedup/v1/frame/<pack>/<off>/<len>  bytes of a pack: a zstd frame
 //	GET|HEAD /_nardedup/v1/forward/<pack>            the forward record of a deleted pack
+//	GET|HEAD /_nardedup/v1/narinfos?after=&limit=    JSON: a page of narinfo hashes, sorted
+//	GET|HEAD /_nardedup/v1/narinfo/<hash>            the narinfo as stored, byte for byte
 //
 // The version is in the path: a client reads info, and a server of a later
 // release may serve /_nardedup/v2/ beside v1. nix-cache-info is left as it
