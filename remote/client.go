@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/forward"
 	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/narfmt"
+	"github.com/nardedup/nardedup/narfmt/storepath"
 	"github.com/nardedup/nardedup/narstore"
 	"github.com/nardedup/nardedup/pathstrip"
 	"github.com/nardedup/nardedup/server"
@@ -31,6 +33,9 @@ const (
 	MaxManifestSize = 64 << 20
 	// maxInfoSize bounds the info document.
 	maxInfoSize = 64 << 10
+	// maxNarInfoPageSize bounds a page of the narinfo list: the largest
+	// page, a quoted hash and a comma each, and some slack.
+	maxNarInfoPageSize = server.MaxNarInfoPage*(storepath.HashLen+3) + 1<<10
 )
 
 // ErrNotFound is wrapped by errors about an object the server does not
@@ -253,11 +258,14 @@ func (c *Client) Fetch(ctx context.Context, m *narstore.Manifest, w io.Writer, h
 	return nil
 }
 
-// get fetches name below the read API's prefix, an answer of at most max
+// get fetches name (with a query after "?") below the read API's
+// prefix, an answer of at most max
 // bytes (exactly max if exact). A small request is bounded in time as a
 // whole, others only between received bytes.
 func (c *Client) get(ctx context.Context, what, name string, max int64, exact bool) ([]byte, error) {
+	name, query, _ := strings.Cut(name, "?")
 	u := c.base.JoinPath(server.ReadAPIPrefix + name)
+	u.RawQuery = query
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("remote: GET %s (%s): "+format, append([]any{u.Redacted(), what}, args...)...)
 	}
@@ -303,4 +311,50 @@ func (c *Client) get(ctx context.Context, what, name string, max int64, exact bo
 		return nil, fail("%w: %d bytes, want %d", ErrCorrupt, len(data), max)
 	}
 	return data, nil
+}
+
+// NarInfos returns a page of the store path hashes of the server's
+// narinfos, sorted, all greater than after (from the start if empty), and
+// whether more may follow the last one. A page holds at most limit hashes
+// (the server's default if 0).
+func (c *Client) NarInfos(ctx context.Context, after string, limit int) ([]string, bool, error) {
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	name := "narinfos"
+	if len(q) > 0 {
+		name += "?" + q.Encode()
+	}
+	what := "narinfo list after " + strconv.Quote(after)
+	body, err := c.get(ctx, what, name, maxNarInfoPageSize, false)
+	if err != nil {
+		return nil, false, err
+	}
+	var page server.NarInfoPage
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, false, fmt.Errorf("%w: remote: %s: %s: %v", ErrCorrupt, c, what, err)
+	}
+	prev := after
+	for _, h := range page.Hashes {
+		if !storepath.IsHash(h) || h <= prev {
+			return nil, false, fmt.Errorf("%w: remote: %s: %s: %q is not a hash after %q", ErrCorrupt, c, what, h, prev)
+		}
+		prev = h
+	}
+	if limit > 0 && len(page.Hashes) > limit || page.More && len(page.Hashes) == 0 {
+		return nil, false, fmt.Errorf("%w: remote: %s: %s: %d hashes, more %v", ErrCorrupt, c, what, len(page.Hashes), page.More)
+	}
+	return page.Hashes, page.More, nil
+}
+
+// NarInfo returns the narinfo of store path hash as the server stored it.
+func (c *Client) NarInfo(ctx context.Context, hash string) ([]byte, error) {
+	if !storepath.IsHash(hash) {
+		return nil, fmt.Errorf("remote: %q is not a store path hash", hash)
+	}
+	return c.get(ctx, "narinfo "+hash, "narinfo/"+hash, narstore.MaxNarInfoSize, false)
 }
