@@ -24,7 +24,7 @@ type NAR struct {
 	Hash    string      // store path hash part: the narinfo's key
 	NarHash narfmt.Hash // SHA-256 of the NAR
 	NarSize uint64
-	NarInfo []byte // the upstream narinfo text
+	NarInfo []byte // the upstream narinfo text; nil: the caller writes it (PutNarInfo)
 	// Name, if set, is the package name of the store path
 	// (storepath.PackageName): a names object (layout.NameOf) then records
 	// the NAR under it, after its manifest and before its narinfo, so that later
@@ -89,6 +89,9 @@ func (s *Store) putNAR(ctx context.Context, n NAR, r io.Reader, done func(error)
 			if err := s.putName(ctx, n.Name, n.NarHash); err != nil {
 				return err
 			}
+		}
+		if n.NarInfo == nil {
+			return nil
 		}
 		return s.putNarInfo(ctx, n.Hash, n.NarInfo)
 	}

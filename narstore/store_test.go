@@ -249,3 +249,29 @@ func TestPutOpenManyPaths(t *testing.T) {
 		t.Fatalf("Open: err %v, equal %v", err, bytes.Equal(got, nar.Bytes()))
 	}
 }
+
+// TestPutWithoutNarInfo stores a NAR without a narinfo text: its
+// manifest is written, no narinfo, until PutNarInfo.
+func TestPutWithoutNarInfo(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, mem.New())
+	r := rand.New(rand.NewSource(7))
+	hash := storeHash(r)
+	nar := makeNAR(t, 7, []string{storeHash(r)})
+	n := narstore.NAR{Hash: hash, NarHash: sha256.Sum256(nar), NarSize: uint64(len(nar))}
+	done := make(chan error, 1)
+	_, err := s.PutNAR(ctx, n, bytes.NewReader(nar), func(err error) { done <- err })
+	must(t, err)
+	must(t, narstore.Flush(ctx, s))
+	must(t, <-done)
+	if ok, err := s.HasManifest(ctx, n.NarHash); err != nil || !ok {
+		t.Fatalf("manifest: %v %v", ok, err)
+	}
+	if ok, err := s.HasNarInfo(ctx, hash); err != nil || ok {
+		t.Fatalf("narinfo written without a text: %v %v", ok, err)
+	}
+	must(t, s.PutNarInfo(ctx, hash, n.NarHash, []byte("StorePath: /nix/store/"+hash+"-x\n")))
+	if ok, err := s.HasNarInfo(ctx, hash); err != nil || !ok {
+		t.Fatalf("narinfo after PutNarInfo: %v %v", ok, err)
+	}
+}
