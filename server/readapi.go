@@ -42,6 +42,9 @@ type ReadAPI struct {
 	// Config is the repository's NAR store configuration, which a client
 	// needs to put back the store paths that manifests cut out.
 	Config narstore.Config
+	// Chunker, if not nil, is the repository's chunking, offered in the
+	// info document so that a mirror cuts NARs into the same chunks.
+	Chunker *chunkstore.ChunkerConfig
 }
 
 // Info is the document /_nardedup/v1/info serves.
@@ -49,6 +52,9 @@ type Info struct {
 	Version  int    `json:"version"`   // ReadAPIVersion
 	StoreDir string `json:"store_dir"` // narstore.Config.StoreDir
 	Strip    string `json:"strip"`     // narstore.Config.Strip
+	// Chunker is the repository's chunking (ReadAPI.Chunker), absent
+	// from servers that do not offer it.
+	Chunker *chunkstore.ChunkerConfig `json:"chunker,omitempty"`
 }
 
 // serveReadAPI routes a request below ReadAPIPrefix.
@@ -85,8 +91,9 @@ func (s *Server) serveReadAPI(w http.ResponseWriter, r *http.Request, p string) 
 }
 
 // infoDocument returns the body of /_nardedup/v1/info.
-func infoDocument(cfg narstore.Config) []byte {
-	b, err := json.Marshal(Info{Version: ReadAPIVersion, StoreDir: cfg.StoreDir, Strip: cfg.Strip})
+func infoDocument(api *ReadAPI) []byte {
+	b, err := json.Marshal(Info{Version: ReadAPIVersion, StoreDir: api.Config.StoreDir, Strip: api.Config.Strip,
+		Chunker: api.Chunker})
 	if err != nil {
 		panic(err) // a struct of strings and ints always marshals
 	}

@@ -116,7 +116,7 @@
 // auth, the read API that nardedup's own clients (package remote) use to
 // fetch only the chunks they lack (readapi.go):
 //
-//	GET|HEAD /_nardedup/v1/info                      JSON: version, store_dir, strip
+//	GET|HEAD /_nardedup/v1/info                      JSON: version, store_dir, strip, chunker
 //	GET|HEAD /_nardedup/v1/manifest/<narhash>        the NAR's manifest, locations included
 //	GET|HEAD /_nardedup/v1/frame/<pack>/<off>/<len>  bytes of a pack: a zstd frame
 //	GET|HEAD /_nardedup/v1/forward/<pack>            the forward record of a deleted pack
@@ -307,7 +307,7 @@ func New(st Store, opts Options) *Server {
 		uploads: opts.Uploads, uploadAuth: opts.UploadAuth, maxUpload: opts.MaxUploadSize,
 		requireSigs: opts.UploadRequireSigs, signKey: opts.SignKey, readAPI: opts.ReadAPI, nars: opts.NARCache}
 	if opts.ReadAPI != nil {
-		srv.infoDoc = infoDocument(opts.ReadAPI.Config)
+		srv.infoDoc = infoDocument(opts.ReadAPI)
 	}
 	if opts.Pull != nil {
 		srv.pull = newPuller(*opts.Pull, dir, opts.Logger)

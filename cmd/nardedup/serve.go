@@ -234,7 +234,8 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	opts.Logger = log
-	opts.ReadAPI = &server.ReadAPI{Objects: rp.Backend(), Config: rp.Config().NARs}
+	chunker := rp.Config().Chunks.Chunker
+	opts.ReadAPI = &server.ReadAPI{Objects: rp.Backend(), Config: rp.Config().NARs, Chunker: &chunker}
 	h := server.New(st, opts)
 	if pull != nil {
 		if err := metrics.RegisterPull(reg, h.PullStats); err != nil {
