@@ -57,7 +57,7 @@ type Stats struct {
 	Held     int64 // already held by the mirror
 	Mirrored int64 // narinfos written
 	NARs     int64 // NARs fetched and stored
-	Resumed  int64 // NARs whose manifest a former run stored
+	Resumed  int64 // NARs already stored: by a former run, or for another store path
 	NarBytes int64 // NarSize of the NARs fetched
 	Failed   int64 // store paths that failed
 	Remote   remote.Stats
