@@ -419,7 +419,19 @@ func (p *pass) have(id chunkstore.ID) ([]byte, bool) {
 		return nil, false
 	}
 	for _, loc := range locs {
-		if data, err := cs.ReadChunkAt(p.ctx, chunkstore.Ref{ID: id, Size: loc.Length}, loc); err == nil {
+		// A located reader goes through the store's frame cache: the
+		// chunks of a NAR held lie mostly in a few frames, decoded once.
+		sent := false
+		rc := cs.NewLocatedReader(p.ctx, func() (chunkstore.Ref, chunkstore.Location, error) {
+			if sent {
+				return chunkstore.Ref{}, chunkstore.Location{}, io.EOF
+			}
+			sent = true
+			return chunkstore.Ref{ID: id, Size: loc.Length}, loc, nil
+		})
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err == nil {
 			return data, true
 		}
 	}
