@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/internal/metrics"
 	"github.com/nardedup/nardedup/mirror"
 	"github.com/nardedup/nardedup/repo"
@@ -33,6 +34,7 @@ it syncs again after each interval until SIGTERM.
 			&cli.StringFlag{Name: "from-token-file", Usage: "`FILE` holding a bearer token for the remote", EnvVars: []string{"NARDEDUP_MIRROR_TOKEN_FILE"}},
 			&cli.StringFlag{Name: "paths", Usage: "mirror only the closure of the store paths in this `FILE`, one a line", EnvVars: []string{"NARDEDUP_MIRROR_PATHS"}},
 			&cli.DurationFlag{Name: "follow", Usage: "sync again after each `DURATION` until stopped (0: once)", EnvVars: []string{"NARDEDUP_MIRROR_FOLLOW"}},
+			frameCacheFlag(),
 			&cli.IntFlag{Name: "batch", Usage: "NARs stored before they are checked and made visible together", Value: mirror.DefaultBatch, EnvVars: []string{"NARDEDUP_MIRROR_BATCH"}},
 		}, observeFlags()...)...),
 		Action: runMirror,
@@ -70,7 +72,14 @@ func runMirror(c *cli.Context) error {
 			return err
 		}
 	}
-	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "mirror"})
+	frames, err := frameCache(c)
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	// The frame cache serves the chunks of a NAR the mirror holds, which
+	// lie mostly in a few frames, without decoding a frame per chunk.
+	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "mirror",
+		Chunks: chunkstore.Options{FrameCache: frames}})
 	if err != nil {
 		return err
 	}
