@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,15 +109,9 @@ func Create(ctx context.Context, be backend.Backend, c *remote.Client) error {
 // New returns a Mirror that copies the remote of opts.From into rp,
 // which must cut store paths as the remote does.
 func New(ctx context.Context, rp *repo.Repo, opts Options) (*Mirror, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.Batch <= 0 {
-		opts.Batch = DefaultBatch
-	}
-	if opts.BatchBytes <= 0 {
-		opts.BatchBytes = DefaultBatchBytes
-	}
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	opts.Batch = cmp.Or(max(opts.Batch, 0), DefaultBatch)
+	opts.BatchBytes = cmp.Or(max(opts.BatchBytes, 0), DefaultBatchBytes)
 	c, err := NewClient(opts)
 	if err != nil {
 		return nil, fmt.Errorf("mirror: %w", err)
