@@ -193,6 +193,9 @@ type pass struct {
 	bytes  int64
 	failed int
 	first  error
+	// held, when not nil, are the narinfos the mirror held when the
+	// pass began: one listing instead of a request per remote narinfo.
+	held map[string]bool
 }
 
 // pending is a narinfo whose NAR is being stored.
@@ -205,6 +208,13 @@ type pending struct {
 
 // all mirrors every narinfo of the remote, a page at a time.
 func (p *pass) all() error {
+	p.held = make(map[string]bool)
+	if err := p.m.rp.NARs().ListNarInfos(p.ctx, func(h string) error {
+		p.held[h] = true
+		return nil
+	}); err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
 	after := ""
 	for {
 		hashes, more, err := p.m.c.NarInfos(p.ctx, after, 0)
@@ -278,7 +288,13 @@ func (p *pass) path(hash string, refs func(*narinfo.NarInfo)) error {
 	m, st := p.m, p.m.rp.NARs()
 	m.seen.Add(1)
 	var text []byte
-	held, err := st.HasNarInfo(p.ctx, hash)
+	var held bool
+	var err error
+	if p.held != nil {
+		held = p.held[hash]
+	} else {
+		held, err = st.HasNarInfo(p.ctx, hash)
+	}
 	if err == nil && held {
 		m.held.Add(1)
 		if refs == nil {
