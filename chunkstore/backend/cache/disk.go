@@ -1,18 +1,17 @@
 package cache
 
 import (
-	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/nardedup/nardedup/internal/filecache"
 )
 
 // entryID names one cached range: the key's hash, offset and length.
@@ -51,6 +50,11 @@ func (e *entry) path(dir string) string {
 	return filepath.Join(dir, n[:2], n)
 }
 
+// file returns e as an entry of the cache in dir.
+func (e *entry) file(dir string) filecache.Entry[entryID, uint32] {
+	return filecache.Entry[entryID, uint32]{Key: e.id, Path: e.path(dir), Size: e.size, Value: e.crc}
+}
+
 // parseName is the inverse of name.
 func parseName(n string) (*entry, bool) {
 	f := strings.Split(n, "_")
@@ -69,47 +73,29 @@ func parseName(n string) (*entry, bool) {
 	return e, e.name() == n
 }
 
-// disk is the set of cache files with their LRU order (front: most recent).
+// disk is the set of cache files with their LRU order; an entry's value
+// is its CRC-32C.
 type disk struct {
-	dir, tmp string
-	max      int64
+	dir   string
+	files *filecache.Cache[entryID, uint32]
 
-	mu               sync.Mutex
-	entries          map[entryID]*list.Element
-	lru              list.List
-	total            int64
-	epoch            uint64 // bumped by dropKey
-	evicted, dropped int64
+	mu    sync.Mutex // orders store against dropKey
+	epoch uint64     // bumped by dropKey
 }
 
 // read returns the data of entry id if it is cached and intact; a damaged
 // file is dropped.
 func (d *disk) read(id entryID) ([]byte, bool) {
-	d.mu.Lock()
-	el, ok := d.entries[id]
-	d.mu.Unlock()
+	e, ok := d.files.Get(id)
 	if !ok {
 		return nil, false
 	}
-	e := el.Value.(*entry)
-	p := e.path(d.dir)
-	data, err := os.ReadFile(p)
-	if err != nil || int64(len(data)) != e.size || crc32.Checksum(data, castagnoli) != e.crc {
-		d.mu.Lock()
-		if d.entries[id] == el {
-			d.remove(el)
-			d.dropped++
-		}
-		d.mu.Unlock()
+	data, err := os.ReadFile(e.Path)
+	if err != nil || int64(len(data)) != e.Size || crc32.Checksum(data, castagnoli) != e.Value {
+		d.files.Drop(e)
 		return nil, false
 	}
-	d.mu.Lock()
-	if d.entries[id] == el {
-		d.lru.MoveToFront(el)
-	}
-	d.mu.Unlock()
-	now := time.Now()
-	os.Chtimes(p, now, now) // keeps the order across restarts; best effort
+	filecache.Touch(e.Path)
 	return data, true
 }
 
@@ -117,73 +103,20 @@ func (d *disk) read(id entryID) ([]byte, bool) {
 // evicts the least recently used entries beyond the size bound.
 func (d *disk) store(id entryID, data []byte, epoch uint64) {
 	e := &entry{id: id, size: int64(len(data)), crc: crc32.Checksum(data, castagnoli)}
-	if e.size > d.max {
+	if e.size > d.files.Max() {
 		return
 	}
-	tmp, err := d.writeTemp(data)
+	tmp, err := d.files.WriteTemp("entry-*", data)
 	if err != nil {
 		return
 	}
-	p := e.path(d.dir)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.epoch != epoch {
 		os.Remove(tmp)
 		return
 	}
-	if el, ok := d.entries[id]; ok {
-		d.remove(el)
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		os.Remove(tmp)
-		return
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return
-	}
-	d.add(e)
-	d.evict()
-}
-
-func (d *disk) writeTemp(data []byte) (string, error) {
-	f, err := os.CreateTemp(d.tmp, "entry-*")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-// add puts e at the front; d.mu is held.
-func (d *disk) add(e *entry) {
-	d.entries[e.id] = d.lru.PushFront(e)
-	d.total += e.size
-}
-
-// remove forgets el and deletes its file; d.mu is held.
-func (d *disk) remove(el *list.Element) {
-	e := el.Value.(*entry)
-	d.lru.Remove(el)
-	delete(d.entries, e.id)
-	d.total -= e.size
-	os.Remove(e.path(d.dir))
-}
-
-// evict removes least recently used entries until the bound holds; d.mu
-// is held.
-func (d *disk) evict() {
-	for d.total > d.max && d.lru.Len() > 0 {
-		d.remove(d.lru.Back())
-		d.evicted++
-	}
+	d.files.Commit(tmp, e.file(d.dir))
 }
 
 // dropKey removes every entry of key.
@@ -192,19 +125,13 @@ func (d *disk) dropKey(key string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.epoch++
-	for id, el := range d.entries {
-		if id.key == h {
-			d.remove(el)
-		}
-	}
+	d.files.RemoveFunc(func(e *filecache.Entry[entryID, uint32]) bool { return e.Key.key == h })
 }
 
 // size returns the size of entry id if it is cached.
 func (d *disk) size(id entryID) (int64, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if el, ok := d.entries[id]; ok {
-		return el.Value.(*entry).size, true
+	if e, ok := d.files.Peek(id); ok {
+		return e.Size, true
 	}
 	return 0, false
 }
@@ -216,52 +143,37 @@ func (d *disk) epochNow() uint64 {
 }
 
 func (d *disk) stats() Stats {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return Stats{Evictions: d.evicted, Dropped: d.dropped, Entries: d.lru.Len(), Bytes: d.total}
+	s := d.files.Stats()
+	return Stats{Evictions: s.Evicted, Dropped: s.Dropped, Entries: s.Entries, Bytes: s.Bytes}
 }
 
 // openDisk prepares dir and adopts the entries already in it, oldest
 // modification time first, evicting beyond max.
 func openDisk(dir string, max int64) (*disk, error) {
-	d := &disk{dir: dir, tmp: filepath.Join(dir, "tmp"), max: max, entries: make(map[entryID]*list.Element)}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.RemoveAll(d.tmp); err != nil {
+	tmp := filepath.Join(dir, "tmp")
+	if err := filecache.ClearTemp(tmp); err != nil {
 		return nil, fmt.Errorf("clear temporary files: %w", err)
-	}
-	if err := os.Mkdir(d.tmp, 0o755); err != nil {
-		return nil, err
 	}
 	found, err := scan(dir)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(found, func(a, b adopted) int { return a.mtime.Compare(b.mtime) })
-	for _, f := range found {
-		if el, ok := d.entries[f.e.id]; ok { // the same range twice: keep the newer
-			d.remove(el)
-		}
-		d.add(f.e)
-	}
-	d.evict()
+	d := &disk{dir: dir, files: filecache.New[entryID, uint32](max, tmp)}
+	d.files.Adopt(found)
 	return d, nil
-}
-
-type adopted struct {
-	e     *entry
-	mtime time.Time
 }
 
 // scan lists the entry files under dir, removing files in its entry
 // directories that are not entries or have the wrong size.
-func scan(dir string) ([]adopted, error) {
+func scan(dir string) ([]filecache.Found[entryID, uint32], error) {
 	subs, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	var found []adopted
+	var found []filecache.Found[entryID, uint32]
 	for _, sub := range subs {
 		if _, err := hex.DecodeString(sub.Name()); !sub.IsDir() || len(sub.Name()) != 2 || err != nil {
 			continue
@@ -278,7 +190,7 @@ func scan(dir string) ([]adopted, error) {
 				os.RemoveAll(p)
 				continue
 			}
-			found = append(found, adopted{e, info.ModTime()})
+			found = append(found, filecache.Found[entryID, uint32]{Entry: e.file(dir), Mtime: info.ModTime()})
 		}
 	}
 	return found, nil
