@@ -1,17 +1,15 @@
 package server
 
 import (
-	"container/list"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/nardedup/nardedup/internal/filecache"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narstore"
 )
@@ -25,21 +23,16 @@ import (
 // NARs: a damaged file is an error before the last byte, and is removed.
 // It is safe for concurrent use; the directory must be the cache's alone.
 type NARCache struct {
-	dir string
-	max int64
+	dir   string
+	files *filecache.Cache[narfmt.Hash, struct{}]
 
 	mu      sync.Mutex
-	size    int64
-	m       map[narfmt.Hash]*list.Element // of *narEntry
-	lru     list.List                     // front most recently served
-	filling map[narfmt.Hash]bool          // being written by a request
-	stored  int64                         // entries written since opening
+	filling map[narfmt.Hash]bool // being written by a request
+	stored  int64                // entries written since opening
 }
 
-type narEntry struct {
-	hash narfmt.Hash
-	size int64
-}
+// narEntry is one cached NAR.
+type narEntry = filecache.Entry[narfmt.Hash, struct{}]
 
 // narSuffix ends the name of an entry, which is its NarHash as in
 // /nar/<hash>.nar; tmpSuffix ends that of one being written.
@@ -62,12 +55,8 @@ func OpenNARCache(dir string, max int64) (*NARCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("NAR cache: %w", err)
 	}
-	c := &NARCache{dir: dir, max: max, m: make(map[narfmt.Hash]*list.Element), filling: make(map[narfmt.Hash]bool)}
-	type found struct {
-		e   *narEntry
-		mod time.Time
-	}
-	var all []found
+	c := &NARCache{dir: dir, files: filecache.New[narfmt.Hash, struct{}](max, dir), filling: make(map[narfmt.Hash]bool)}
+	var all []filecache.Found[narfmt.Hash, struct{}]
 	for _, de := range ents {
 		name := de.Name()
 		if strings.HasSuffix(name, tmpSuffix) {
@@ -82,16 +71,9 @@ func OpenNARCache(dir string, max int64) (*NARCache, error) {
 		if err != nil {
 			continue
 		}
-		all = append(all, found{&narEntry{hash: h, size: fi.Size()}, fi.ModTime()})
+		all = append(all, filecache.Found[narfmt.Hash, struct{}]{Entry: c.entry(h, fi.Size()), Mtime: fi.ModTime()})
 	}
-	slices.SortFunc(all, func(a, b found) int { return a.mod.Compare(b.mod) })
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, f := range all {
-		c.m[f.e.hash] = c.lru.PushFront(f.e)
-		c.size += f.e.size
-	}
-	c.evict()
+	c.files.Adopt(all)
 	return c, nil
 }
 
@@ -99,44 +81,41 @@ func (c *NARCache) path(h narfmt.Hash) string {
 	return filepath.Join(c.dir, h.String()+narSuffix)
 }
 
+func (c *NARCache) entry(h narfmt.Hash, size int64) narEntry {
+	return narEntry{Key: h, Path: c.path(h), Size: size}
+}
+
 // has reports whether the cache holds NAR h.
 func (c *NARCache) has(h narfmt.Hash) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.m[h]
+	_, ok := c.files.Peek(h)
 	return ok
 }
 
 // open returns the cached NAR h of size bytes, checked as it is read, or
 // nil if the cache does not hold it.
 func (c *NARCache) open(h narfmt.Hash, size uint64) io.ReadCloser {
-	c.mu.Lock()
-	el, ok := c.m[h]
-	if ok {
-		c.lru.MoveToFront(el)
-	}
-	c.mu.Unlock()
+	e, ok := c.files.Get(h)
 	if !ok {
 		return nil
 	}
-	f, err := os.Open(c.path(h))
+	f, err := os.Open(e.Path)
 	if err != nil {
-		c.drop(h)
+		c.files.Drop(e)
 		return nil
 	}
 	if fi, err := f.Stat(); err != nil || uint64(fi.Size()) != size {
 		f.Close()
-		c.drop(h)
+		c.files.Drop(e)
 		return nil
 	}
-	return &cachedNAR{c: c, h: h, f: f, r: narstore.Verify(f, h, size)}
+	return &cachedNAR{c: c, e: e, f: f, r: narstore.Verify(f, h, size)}
 }
 
 // cachedNAR is a cache entry being read. An entry found damaged is
 // removed.
 type cachedNAR struct {
 	c *NARCache
-	h narfmt.Hash
+	e *narEntry
 	f *os.File
 	r io.Reader
 }
@@ -144,39 +123,13 @@ type cachedNAR struct {
 func (n *cachedNAR) Read(p []byte) (int, error) {
 	k, err := n.r.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
-		n.c.drop(n.h)
-		err = fmt.Errorf("NAR cache %s: %w", n.c.path(n.h), err)
+		n.c.files.Drop(n.e)
+		err = fmt.Errorf("NAR cache %s: %w", n.e.Path, err)
 	}
 	return k, err
 }
 
 func (n *cachedNAR) Close() error { return n.f.Close() }
-
-// drop removes entry h.
-func (c *NARCache) drop(h narfmt.Hash) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.m[h]; ok {
-		c.remove(el)
-	}
-}
-
-// remove deletes an entry and its file; c.mu is held.
-func (c *NARCache) remove(el *list.Element) {
-	e := el.Value.(*narEntry)
-	c.lru.Remove(el)
-	delete(c.m, e.hash)
-	c.size -= e.size
-	os.Remove(c.path(e.hash))
-}
-
-// evict removes the least recently served entries beyond the bound; c.mu
-// is held.
-func (c *NARCache) evict() {
-	for c.size > c.max && c.lru.Len() > 0 {
-		c.remove(c.lru.Back())
-	}
-}
 
 // fill returns rc, the repository's stream of NAR h of size bytes, that
 // also writes what it reads to a new entry, added once rc reaches its end
@@ -185,14 +138,13 @@ func (c *NARCache) evict() {
 // larger than the bound.
 func (c *NARCache) fill(rc io.ReadCloser, h narfmt.Hash, size uint64) io.ReadCloser {
 	c.mu.Lock()
-	_, held := c.m[h]
-	if held || c.filling[h] || size > uint64(c.max) {
+	if c.has(h) || c.filling[h] || size > uint64(c.files.Max()) {
 		c.mu.Unlock()
 		return rc
 	}
 	c.filling[h] = true
 	c.mu.Unlock()
-	f, err := os.CreateTemp(c.dir, "*"+tmpSuffix)
+	f, err := c.files.CreateTemp("*" + tmpSuffix)
 	if err != nil {
 		c.done(h)
 		return rc
@@ -244,19 +196,15 @@ func (w *narFill) commit() {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), w.c.path(w.h))
-	}
-	if err != nil {
+		err = w.c.files.Commit(f.Name(), w.c.entry(w.h, int64(w.size)))
+	} else {
 		os.Remove(f.Name())
-		return
 	}
-	c := w.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[w.h] = c.lru.PushFront(&narEntry{hash: w.h, size: int64(w.size)})
-	c.size += int64(w.size)
-	c.stored++
-	c.evict()
+	if err == nil {
+		w.c.mu.Lock()
+		w.c.stored++
+		w.c.mu.Unlock()
+	}
 }
 
 // Close abandons an entry not read to its end.
@@ -272,7 +220,6 @@ func (w *narFill) Close() error {
 
 // Stats returns the number of entries and their total size.
 func (c *NARCache) Stats() (entries int, size int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len(), c.size
+	s := c.files.Stats()
+	return s.Entries, s.Bytes
 }
