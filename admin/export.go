@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/nardedup/nardedup/internal/countio"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/nixbase32"
 	"github.com/nardedup/nardedup/narstore"
@@ -179,10 +180,10 @@ func exportOne(ctx context.Context, st *narstore.Store, dir, compression string,
 	fileHash := sha256.New()
 	var written int64
 	err = writeFile(path, func(w io.Writer) error {
-		cw := &countingWriter{w: io.MultiWriter(w, fileHash)}
+		cw := &countio.Writer{W: io.MultiWriter(w, fileHash)}
 		n, err := compressTo(cw, rc, compression)
 		res.NarBytes += n
-		written = cw.n
+		written = cw.N
 		return err
 	})
 	if err != nil {
@@ -244,15 +245,4 @@ func writeFile(path string, fill func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nardedup/nardedup/internal/countio"
 	"github.com/nardedup/nardedup/internal/decompress"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
@@ -124,14 +125,14 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, what, name s
 	if r.Method == http.MethodHead {
 		return
 	}
-	cw := &countingWriter{w: w}
+	cw := &countio.Writer{W: w}
 	err = holdBack(cw, rc, ck)
 	p.passed.Add(ck.n)
-	p.served.Add(cw.n)
+	p.served.Add(cw.N)
 	if err == nil {
 		return
 	}
-	p.failAfter(w, r, what, cw.n, fmt.Errorf("upstream %s: %s: %w", p.up, what, err))
+	p.failAfter(w, r, what, cw.N, fmt.Errorf("upstream %s: %s: %w", p.up, what, err))
 }
 
 // holdBack copies r to w, each piece once ck has seen it, and the last

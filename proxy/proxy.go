@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nardedup/nardedup/internal/countio"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/storepath"
@@ -301,10 +302,10 @@ func (p *Proxy) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	cw := &countingWriter{w: w}
-	defer func() { p.served.Add(cw.n) }()
+	cw := &countio.Writer{W: w}
+	defer func() { p.served.Add(cw.N) }()
 	if err := p.c.Fetch(r.Context(), m, cw, p.cache.get, p.cache.add); err != nil {
-		p.failAfter(w, r, what, cw.n, err)
+		p.failAfter(w, r, what, cw.N, err)
 	}
 }
 
@@ -331,15 +332,4 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, what string, err er
 	}
 	p.log.Error("request failed", "path", r.URL.Path, "client", r.RemoteAddr, "object", what, "err", err)
 	http.Error(w, "upstream failed", http.StatusBadGateway)
-}
-
-type countingWriter struct {
-	w http.ResponseWriter
-	n int64
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/internal/countio"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -95,11 +96,11 @@ func (b *Backend) start(ctx context.Context, op string) func(error) {
 // Put implements backend.Backend.
 func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	end := b.start(ctx, opPut)
-	cr := &countReader{r: r}
+	cr := &countio.Reader{R: r}
 	err := b.inner.Put(ctx, key, cr, size)
 	end(err)
 	if err == nil {
-		b.written.Add(float64(cr.n))
+		b.written.Add(float64(cr.N))
 	}
 	return err
 }
@@ -146,18 +147,6 @@ func (b *Backend) Close() error { return b.inner.Close() }
 
 // String names the wrapped backend.
 func (b *Backend) String() string { return b.inner.String() }
-
-// countReader counts the bytes read through it.
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // getReader ends its Get request on Close, with the first read error
 // other than io.EOF.
