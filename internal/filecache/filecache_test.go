@@ -1,8 +1,12 @@
 package filecache_test
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,15 +25,20 @@ func open(t *testing.T, max int64) (*filecache.Cache[string, int], string) {
 
 func put(t *testing.T, c *filecache.Cache[string, int], dir, key, data string) string {
 	t.Helper()
-	tmp, err := c.WriteTemp("entry-*", []byte(data))
+	p, err := tryPut(c, dir, key, data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, key[:1], key)
-	if err := c.Commit(tmp, filecache.Entry[string, int]{Key: key, Path: p, Size: int64(len(data))}); err != nil {
-		t.Fatal(err)
-	}
 	return p
+}
+
+func tryPut(c *filecache.Cache[string, int], dir, key, data string) (string, error) {
+	tmp, err := c.WriteTemp("entry-*", []byte(data))
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, key[:1], key)
+	return p, c.Commit(tmp, filecache.Entry[string, int]{Key: key, Path: p, Size: int64(len(data))})
 }
 
 func exists(p string) bool {
@@ -150,5 +159,44 @@ func TestClearTemp(t *testing.T) {
 	}
 	if exists(f.Name()) {
 		t.Error("temporary file left")
+	}
+}
+
+// TestConcurrentBound checks that concurrent writes, reads and drops keep
+// the bound, and that the files left are exactly the entries counted.
+func TestConcurrentBound(t *testing.T) {
+	c, dir := open(t, 64)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				k := fmt.Sprintf("k%d", (g*7+i)%20)
+				if _, err := tryPut(c, dir, k, strings.Repeat("x", 1+i%8)); err != nil {
+					t.Error(err)
+					return
+				}
+				if e, ok := c.Get(k); ok && i%5 == 0 {
+					c.Drop(e)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s := c.Stats()
+	if s.Bytes > 64 {
+		t.Errorf("%d bytes held; want at most 64", s.Bytes)
+	}
+	var files int
+	var bytes int64
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			info, _ := d.Info()
+			files++
+			bytes += info.Size()
+		}
+		return nil
+	})
+	if files != s.Entries || bytes != s.Bytes {
+		t.Errorf("%d files of %d bytes on disk; stats say %d entries of %d bytes", files, bytes, s.Entries, s.Bytes)
 	}
 }
