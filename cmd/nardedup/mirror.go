@@ -7,6 +7,7 @@ import (
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/internal/metrics"
+	"github.com/nardedup/nardedup/internal/progress"
 	"github.com/nardedup/nardedup/mirror"
 	"github.com/nardedup/nardedup/repo"
 	"github.com/nardedup/nardedup/retention"
@@ -36,6 +37,7 @@ it syncs again after each interval until SIGTERM.
 			&cli.DurationFlag{Name: "follow", Usage: "sync again after each `DURATION` until stopped (0: once)", EnvVars: []string{"NARDEDUP_MIRROR_FOLLOW"}},
 			frameCacheFlag(),
 			&cli.IntFlag{Name: "batch", Usage: "NARs stored before they are checked and made visible together", Value: mirror.DefaultBatch, EnvVars: []string{"NARDEDUP_MIRROR_BATCH"}},
+			quietFlag(),
 		}, observeFlags()...)...),
 		Action: runMirror,
 	}
@@ -102,11 +104,15 @@ func runMirror(c *cli.Context) error {
 	}
 	defer stop()
 	log.Info("mirroring "+m.Remote(), "repo", be.String())
+	rep := startProgress(c, "mirror")
+	stopCounts := pollProgress(rep, func() progress.Counts { return mirrorCounts(m.Stats()) })
 	if every := c.Duration("follow"); every > 0 {
 		err = m.Follow(c.Context, every)
 	} else {
 		err = m.Sync(c.Context)
 	}
+	stopCounts()
+	rep.Close()
 	st := m.Stats()
 	log.Info("mirror done", "narinfos_seen", st.Seen, "held", st.Held, "written", st.Mirrored, "nars", st.NARs,
 		"resumed", st.Resumed, "failed", st.Failed, "received_bytes", st.Remote.BytesReceived,

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -97,8 +98,13 @@ func TestMirrorEndToEnd(t *testing.T) {
 	mustRun(t, bin, append([]string{"ingest"}, append(up, filepath.Join(corpus, "gen-1"))...)...)
 	proxy := newCountingProxy(t, serve(t, bin, up...))
 	mirrorArgs := append([]string{"mirror", "--from", proxy.url}, mir...)
-	t.Log(mustRun(t, bin, mirrorArgs...))
+	out := mustRun(t, bin, mirrorArgs...)
+	t.Log(out)
 	gen1 := proxy.bytes.Load()
+	// Not on a terminal, progress comes as log lines: at least the last.
+	if !regexp.MustCompile(`mirror: \d+ store paths, [0-9.]+ MiB of NAR`).MatchString(out) {
+		t.Errorf("mirror printed no progress line:\n%s", out)
+	}
 
 	for gen := 2; gen <= 3; gen++ {
 		mustRun(t, bin, append([]string{"ingest"}, append(up, filepath.Join(corpus, fmt.Sprintf("gen-%d", gen)))...)...)

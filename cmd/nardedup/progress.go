@@ -6,6 +6,7 @@ import (
 	"github.com/nardedup/nardedup/admin"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/progress"
+	"github.com/nardedup/nardedup/mirror"
 	"github.com/urfave/cli/v2"
 )
 
@@ -39,6 +40,44 @@ func ingestCounts(s ingest.Stats, total int) progress.Counts {
 	}
 	return progress.Counts{Done: done, Total: total, Bytes: s.NarBytes}
 }
+
+// mirrorCounts is how far a mirror has got: the remote's store paths
+// looked at, and the NAR bytes fetched.
+func mirrorCounts(s mirror.Stats) progress.Counts {
+	return progress.Counts{Done: int(s.Seen), Bytes: s.NarBytes}
+}
+
+// pollProgress updates rep with counts() every pollEvery until the
+// returned stop is called, which updates it a last time: for commands
+// whose work reports no progress of its own.
+func pollProgress(rep *progress.Reporter, counts func() progress.Counts) (stop func()) {
+	if rep == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(pollEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				rep.Update(counts())
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		rep.Update(counts())
+	}
+}
+
+// pollEvery is how often pollProgress reads the counts.
+const pollEvery = 200 * time.Millisecond
 
 func verifyCounts(r admin.VerifyResult) progress.Counts {
 	return progress.Counts{Done: r.StorePaths, Bytes: r.NarBytes}
