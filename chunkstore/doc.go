@@ -21,7 +21,8 @@
 // frames, at other levels and group sizes (garbage collection's repacking
 // and recompression). Readers can keep decoded frames in a frame cache
 // (Options.FrameCache), so that a frame several NARs or several runs of
-// one NAR's chunks come from is decompressed once. Frames are appended into packs, objects of about Config.PackSize
+// one NAR's chunks come from is decompressed once; a reader without one
+// keeps the last few frames of its own stream. Frames are appended into packs, objects of about Config.PackSize
 // bytes stored under "packs/<2 hex>/<pack id>". A pack is
 //
 //	frame 0 | frame 1 | … | table of contents | trailer

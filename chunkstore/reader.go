@@ -93,6 +93,13 @@ const (
 	readWorkers = 2
 )
 
+// streamFrames bounds the decoded frames that a reader of a store
+// without a frame cache keeps for itself: a stream's chunks often return
+// to a frame after others (the chunks of one NAR are stored in frames
+// filled side by side), and each return would decode the frame again.
+// It holds about six frames of the default group size.
+const streamFrames = 24 << 20
+
 // NewReader returns the concatenation of the chunks that next yields (until
 // it returns io.EOF), each checked against its id. Consecutive chunks of one
 // frame cost one read. A planning goroutine calls next and looks chunks up;
@@ -123,12 +130,16 @@ func (s *Store) NewLocatedReader(ctx context.Context, next func() (Ref, Location
 	ctx, cancel := context.WithCancel(ctx)
 	r := &chunkReader{jobs: make(chan *frameJob, readAhead), cancel: cancel}
 	work := make(chan *frameJob, readAhead)
+	frames := s.rd.frames
+	if frames == nil {
+		frames = newFrameCache(streamFrames)
+	}
 	for i := 0; i < readWorkers; i++ {
 		r.workers.Add(1)
 		go func() {
 			defer r.workers.Done()
 			for j := range work {
-				j.run(ctx, s)
+				j.run(ctx, s, frames)
 			}
 		}()
 	}
@@ -149,7 +160,9 @@ type frameJob struct {
 	err    error
 }
 
-func (j *frameJob) run(ctx context.Context, s *Store) {
+// run reads the job's frame through frames, the store's frame cache or
+// the reader's own.
+func (j *frameJob) run(ctx context.Context, s *Store, frames *frameCache) {
 	defer close(j.done)
 	if j.err != nil {
 		return
@@ -158,16 +171,12 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 	for _, l := range j.locs {
 		need = max(need, l.Offset+l.Length)
 	}
-	var cf *cachedFrame
-	if s.rd.frames != nil {
-		key := frameKey{pack: j.loc.Pack, offset: j.loc.FrameOffset}
-		if cf, j.err = s.rd.frames.get(ctx, key, need, func() ([]byte, error) {
-			return s.rd.readFramePrefix(ctx, j.loc, need, nil)
-		}); j.err == nil {
-			j.frame, j.shared = cf.data, true
-		}
-	} else {
-		j.frame, j.err = s.rd.readFramePrefix(ctx, j.loc, need, getBuf(int(need)))
+	key := frameKey{pack: j.loc.Pack, offset: j.loc.FrameOffset}
+	cf, err := frames.get(ctx, key, need, func() ([]byte, error) {
+		return s.rd.readFramePrefix(ctx, j.loc, need, nil)
+	})
+	if j.err = err; err == nil {
+		j.frame, j.shared = cf.data, true
 	}
 	if j.err != nil {
 		if errors.Is(j.err, backend.ErrNotExist) {
@@ -177,15 +186,8 @@ func (j *frameJob) run(ctx context.Context, s *Store) {
 	}
 	for i, ref := range j.refs {
 		var data []byte
-		if cf != nil {
-			data, j.err = cf.slice(j.locs[i], ref)
-		} else {
-			data, j.err = sliceChunk(j.frame, j.locs[i], ref)
-		}
-		if j.err != nil {
-			if cf != nil {
-				s.rd.frames.drop(cf) // damage may be transient: read it again next time
-			}
+		if data, j.err = cf.slice(j.locs[i], ref); j.err != nil {
+			frames.drop(cf) // damage may be transient: read it again next time
 			return
 		}
 		j.pieces = append(j.pieces, data)
