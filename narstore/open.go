@@ -93,6 +93,10 @@ func newReadAhead(v *verifyReader) *readAhead {
 
 func (ra *readAhead) Read(p []byte) (int, error) { return ra.p.Read(p) }
 
+// WriteTo writes the rest of the NAR to w from the pipe's blocks, without
+// copying it into a buffer of the caller's first.
+func (ra *readAhead) WriteTo(w io.Writer) (int64, error) { return ra.p.WriteTo(w) }
+
 // Close stops the rebuilding and waits for its goroutine.
 func (ra *readAhead) Close() error {
 	ra.v.cancel()

@@ -142,6 +142,18 @@ func (p *Pipe) CloseWrite(err error) error {
 
 // Read reads what the writer wrote.
 func (p *Pipe) Read(b []byte) (int, error) {
+	if err := p.fetch(); err != nil {
+		return 0, err
+	}
+	n := copy(b, p.rd)
+	p.rd = p.rd[n:]
+	return n, nil
+}
+
+// fetch waits for a block to read unless the current one has bytes left,
+// and gives the one read back to the writer. At the end of the stream it
+// returns the writer's error, or io.EOF.
+func (p *Pipe) fetch() error {
 	for len(p.rd) == 0 {
 		if p.rblock != nil {
 			select {
@@ -153,15 +165,35 @@ func (p *Pipe) Read(b []byte) (int, error) {
 		blk, ok := <-p.blocks
 		if !ok {
 			if p.werr != nil {
-				return 0, p.werr
+				return p.werr
 			}
-			return 0, io.EOF
+			return io.EOF
 		}
 		p.rd, p.rblock = blk, blk
 	}
-	n := copy(b, p.rd)
-	p.rd = p.rd[n:]
-	return n, nil
+	return nil
+}
+
+// WriteTo writes what the writer writes to w, from the pipe's blocks
+// directly, without copying, until the writer's end: it returns nil if
+// the writer closed with a nil error, else the writer's error or w's. It
+// is Read's alternative for the reading goroutine; io.Copy from a Pipe
+// uses it.
+func (p *Pipe) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := p.fetch(); errors.Is(err, io.EOF) {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+		n, err := w.Write(p.rd)
+		total += int64(n)
+		p.rd = p.rd[n:]
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // CloseRead stops the reader: Writes from now on return err.

@@ -92,3 +92,61 @@ func TestReadFrom(t *testing.T) {
 		t.Errorf("read %d bytes, %v; want 100, %v", len(got), err, boom)
 	}
 }
+
+// errWriter takes n bytes, then fails.
+type errWriter struct {
+	n   int
+	err error
+}
+
+func (w *errWriter) Write(b []byte) (int, error) {
+	if len(b) > w.n {
+		n := w.n
+		w.n = 0
+		return n, w.err
+	}
+	w.n -= len(b)
+	return len(b), nil
+}
+
+func TestWriteTo(t *testing.T) {
+	data := make([]byte, 3*BlockSize+12345)
+	rand.New(rand.NewSource(1)).Read(data)
+	boom := errors.New("boom")
+	for _, werr := range []error{nil, boom} {
+		p := New()
+		go func() {
+			p.Write(data)
+			p.CloseWrite(werr)
+		}()
+		// Part of the first block read, the rest written on.
+		head := make([]byte, 100)
+		if _, err := io.ReadFull(p, head); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		n, err := p.WriteTo(&out)
+		if got := append(head, out.Bytes()...); !bytes.Equal(got, data) || n != int64(out.Len()) || !errors.Is(err, werr) {
+			t.Errorf("writer's error %v: read 100 bytes, wrote %d (%d said), %v; want %d, %v",
+				werr, out.Len(), n, err, len(data)-100, werr)
+		}
+	}
+
+	// w's error stops WriteTo, and the writer gets the reader's error once
+	// the reader closes.
+	p := New()
+	werr := make(chan error, 1)
+	go func() {
+		_, err := p.Write(make([]byte, (Depth+3)*BlockSize))
+		werr <- err
+	}()
+	n, err := p.WriteTo(&errWriter{n: BlockSize + 5, err: boom})
+	if n != BlockSize+5 || !errors.Is(err, boom) {
+		t.Errorf("WriteTo into a failing writer: %d, %v; want %d, %v", n, err, BlockSize+5, boom)
+	}
+	stop := errors.New("stop")
+	p.CloseRead(stop)
+	if err := <-werr; !errors.Is(err, stop) {
+		t.Errorf("writer got %v, want %v", err, stop)
+	}
+}
