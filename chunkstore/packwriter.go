@@ -28,14 +28,15 @@ func (t *ticket) finish(seq uint64, err error) {
 // writeState is the write side's: the open pack, the chunks on their way
 // into packs, and the error that stopped the store.
 type writeState struct {
-	enc     sync.Pool // frameEncoder
-	mu      sync.Mutex
-	pending map[ID]*ticket // chunks in packs not yet indexed
-	cur     *packBuilder
-	nextSeq uint64
-	err     error    // sticky: a pack failed to be stored
-	free    [][]byte // mapped buffers of stored packs, for the next ones
-	mapped  int      // mapped buffers in use or in free
+	enc      sync.Pool // frameEncoder
+	chunkers sync.Pool // *pooledChunker
+	mu       sync.Mutex
+	pending  map[ID]*ticket // chunks in packs not yet indexed
+	cur      *packBuilder
+	nextSeq  uint64
+	err      error    // sticky: a pack failed to be stored
+	free     [][]byte // mapped buffers of stored packs, for the next ones
+	mapped   int      // mapped buffers in use or in free
 }
 
 // packBuilder collects frames for one pack.

@@ -95,11 +95,40 @@ func (w *Writer) run() {
 	}
 }
 
+// pooledChunker is a chunker and the buffer its chunks are cut into,
+// reused by the writers of a Store: each holds MaxSize plus the chunker's
+// own 512 KiB, which a NAR of a few bytes would otherwise allocate anew
+// for each of its three streams.
+type pooledChunker struct {
+	c   *chunker.Chunker
+	buf []byte
+}
+
+// getChunker returns a chunker of the store's configuration reading r.
+// Put it back with putChunker once done with it.
+func (s *Store) getChunker(r io.Reader) *pooledChunker {
+	cc := s.cfg.Chunker
+	pol := chunker.Pol(cc.Polynomial)
+	pc, _ := s.wr.chunkers.Get().(*pooledChunker)
+	if pc == nil {
+		pc = &pooledChunker{c: chunker.NewWithBoundaries(r, pol, cc.MinSize, cc.MaxSize), buf: make([]byte, cc.MaxSize)}
+	} else {
+		pc.c.ResetWithBoundaries(r, pol, cc.MinSize, cc.MaxSize)
+	}
+	pc.c.SetAverageBits(cc.AvgBits) // reset to the chunker's default by a reset
+	return pc
+}
+
+// putChunker returns pc to the pool, dropping its reader.
+func (s *Store) putChunker(pc *pooledChunker) {
+	pc.c.ResetWithBoundaries(nil, chunker.Pol(s.cfg.Chunker.Polynomial), s.cfg.Chunker.MinSize, s.cfg.Chunker.MaxSize)
+	s.wr.chunkers.Put(pc)
+}
+
 func (w *Writer) chunk(pr io.Reader) error {
-	cc := w.s.cfg.Chunker
-	c := chunker.NewWithBoundaries(pr, chunker.Pol(cc.Polynomial), cc.MinSize, cc.MaxSize)
-	c.SetAverageBits(cc.AvgBits)
-	buf := make([]byte, cc.MaxSize)
+	pc := w.s.getChunker(pr)
+	defer w.s.putChunker(pc)
+	c, buf := pc.c, pc.buf
 	for {
 		ch, err := c.Next(buf)
 		if errors.Is(err, io.EOF) {
