@@ -89,6 +89,32 @@ func (p *Pipe) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
+// blocks holds the blocks of pipes read to their end, for the next
+// pipes: a stream of a few bytes, such as a small NAR's, would otherwise
+// allocate and zero a whole block of its own.
+var blocks sync.Pool // *[BlockSize]byte
+
+// newBlock returns an empty block, reused if one is free.
+func newBlock() []byte {
+	if b, _ := blocks.Get().(*[BlockSize]byte); b != nil {
+		return b[:0]
+	}
+	return make([]byte, 0, BlockSize)
+}
+
+// recycle hands the blocks the writer left for reuse to other pipes once
+// the stream has ended: the writer takes none after CloseWrite.
+func (p *Pipe) recycle() {
+	for {
+		select {
+		case b := <-p.free:
+			blocks.Put((*[BlockSize]byte)(b[:BlockSize]))
+		default:
+			return
+		}
+	}
+}
+
 // room returns the free end of the block being filled, taking a block
 // first if there is none.
 func (p *Pipe) room() []byte {
@@ -97,7 +123,7 @@ func (p *Pipe) room() []byte {
 		case p.cur = <-p.free:
 			p.cur = p.cur[:0]
 		default:
-			p.cur = make([]byte, 0, BlockSize)
+			p.cur = newBlock()
 		}
 	}
 	return p.cur[len(p.cur):cap(p.cur)]
@@ -164,6 +190,7 @@ func (p *Pipe) fetch() error {
 		}
 		blk, ok := <-p.blocks
 		if !ok {
+			p.recycle()
 			if p.werr != nil {
 				return p.werr
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand"
+	"runtime"
 	"testing"
 	"testing/iotest"
 )
@@ -148,5 +149,33 @@ func TestWriteTo(t *testing.T) {
 	p.CloseRead(stop)
 	if err := <-werr; !errors.Is(err, stop) {
 		t.Errorf("writer got %v, want %v", err, stop)
+	}
+}
+
+// TestBlocksReused checks that a pipe read to its end leaves its block to
+// the next pipe: a short stream then allocates far less than a block.
+func TestBlocksReused(t *testing.T) {
+	data := make([]byte, 1<<10)
+	stream := func() {
+		p := New()
+		if _, err := p.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		p.CloseWrite(nil)
+		got, err := io.ReadAll(p)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read %d bytes, %v; want the %d written", len(got), err, len(data))
+		}
+	}
+	stream()
+	const n = 100
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < n; i++ {
+		stream()
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > BlockSize/2 {
+		t.Errorf("a pipe of %d bytes allocated %d bytes, more than half a block", len(data), per)
 	}
 }
