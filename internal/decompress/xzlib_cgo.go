@@ -62,6 +62,18 @@ static nd_lzma_stream *nd_decoder_new(uint64_t memlimit, uint32_t flags, int *re
 	return s;
 }
 
+// nd_decoder_reset starts a new stream on s, a decoder used before:
+// liblzma keeps its allocations (the dictionary among them) when the
+// options allow. On failure s is freed.
+static int nd_decoder_reset(nd_lzma_stream *s, uint64_t memlimit, uint32_t flags) {
+	int ret = nd_stream_decoder(s, memlimit, flags);
+	if (ret != 0) {
+		nd_end(s);
+		free(s);
+	}
+	return ret;
+}
+
 // nd_decode runs lzma_code over in and out, which are Go memory: they are
 // only referred to during the call.
 static int nd_decode(nd_lzma_stream *s, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
@@ -94,6 +106,7 @@ import (
 	"io"
 
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/nardedup/nardedup/internal/bufpipe"
@@ -126,12 +139,17 @@ var lzmaErrors = map[C.int]string{
 	10: "unexpected end of input", 11: "internal error",
 }
 
-func lzmaError(r C.int) error {
-	if msg, ok := lzmaErrors[r]; ok {
-		return fmt.Errorf("decompress: xz: %s", msg)
+// lzmaErr is an error returned by liblzma.
+type lzmaErr C.int
+
+func (e lzmaErr) Error() string {
+	if msg, ok := lzmaErrors[C.int(e)]; ok {
+		return "decompress: xz: " + msg
 	}
-	return fmt.Errorf("decompress: xz: liblzma error %d", int(r))
+	return fmt.Sprintf("decompress: xz: liblzma error %d", int(e))
 }
+
+func lzmaError(r C.int) error { return lzmaErr(r) }
 
 // libXZReader decodes xz with liblzma in this process: no pipe to copy the
 // output through, no process to switch to. It is not safe for concurrent
@@ -153,10 +171,9 @@ func startLibXZ(ctx context.Context, r io.Reader) (io.ReadCloser, error) {
 	if err := liblzma(); err != nil {
 		return nil, fmt.Errorf("decompress: xz: %w", err)
 	}
-	var ret C.int
-	s := C.nd_decoder_new(C.uint64_t(xzMemLimitBytes), lzmaConcatenated|lzmaTellUnsupportedCheck, &ret)
-	if s == nil {
-		return nil, lzmaError(ret)
+	s, err := newDecoder()
+	if err != nil {
+		return nil, err
 	}
 	x := &libXZReader{in: ctxReader{ctx, r}, buf: make([]byte, 0, 128<<10), s: s}
 	p := bufpipe.New()
@@ -241,8 +258,46 @@ func (x *libXZReader) Read(p []byte) (int, error) {
 	}
 }
 
-// free frees the decoder; the reader is not used again.
+// free frees the decoder, or keeps it for the next stream unless liblzma
+// failed on this one; the reader is not used again.
 func (x *libXZReader) free() {
-	C.nd_decoder_free(x.s)
+	var lerr lzmaErr
+	if errors.As(x.err, &lerr) {
+		C.nd_decoder_free(x.s)
+	} else {
+		select {
+		case idleDecoders <- x.s:
+		default:
+			C.nd_decoder_free(x.s)
+		}
+	}
 	x.s = nil
+}
+
+// idleDecoders keeps a few decoders of finished streams: a new stream on
+// one reuses its dictionary and tables instead of allocating them, and
+// touching every page of them anew.
+var idleDecoders = make(chan *C.nd_lzma_stream, 4)
+
+// decodersMade counts the decoders allocated, for tests.
+var decodersMade atomic.Int64
+
+// newDecoder returns a decoder ready for a new stream, an idle one if
+// there is.
+func newDecoder() (*C.nd_lzma_stream, error) {
+	const flags = lzmaConcatenated | lzmaTellUnsupportedCheck
+	select {
+	case s := <-idleDecoders:
+		if C.nd_decoder_reset(s, C.uint64_t(xzMemLimitBytes), flags) == 0 {
+			return s, nil
+		} // else s is freed: make a new one
+	default:
+	}
+	var ret C.int
+	s := C.nd_decoder_new(C.uint64_t(xzMemLimitBytes), flags, &ret)
+	if s == nil {
+		return nil, lzmaError(ret)
+	}
+	decodersMade.Add(1)
+	return s, nil
 }
