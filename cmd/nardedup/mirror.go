@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/internal/metrics"
@@ -33,6 +31,7 @@ it syncs again after each interval until SIGTERM.
 		Flags: repoFlags(append([]cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "`URL` of the remote nardedup server (user:password@ for basic auth)", Required: true, EnvVars: []string{"NARDEDUP_MIRROR_FROM"}},
 			&cli.StringFlag{Name: "from-token-file", Usage: "`FILE` holding a bearer token for the remote", EnvVars: []string{"NARDEDUP_MIRROR_TOKEN_FILE"}},
+			&cli.StringFlag{Name: "from-netrc", Usage: "netrc `FILE` holding basic auth for the remote's host", EnvVars: []string{"NARDEDUP_MIRROR_NETRC"}},
 			&cli.StringFlag{Name: "paths", Usage: "mirror only the closure of the store paths in this `FILE`, one a line", EnvVars: []string{"NARDEDUP_MIRROR_PATHS"}},
 			&cli.DurationFlag{Name: "follow", Usage: "sync again after each `DURATION` until stopped (0: once)", EnvVars: []string{"NARDEDUP_MIRROR_FOLLOW"}},
 			frameCacheFlag(),
@@ -48,14 +47,11 @@ func runMirror(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("mirror: %w", err)
 	}
-	opts := mirror.Options{From: c.String("from"), Batch: c.Int("batch"), Logger: log}
-	if f := c.String("from-token-file"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("mirror: %w", err)
-		}
-		opts.Token = strings.TrimSpace(string(b))
+	from, token, err := remoteAuth(c, "from")
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
 	}
+	opts := mirror.Options{From: from, Token: token, Batch: c.Int("batch"), Logger: log}
 	client, err := mirror.NewClient(opts)
 	if err != nil {
 		return fmt.Errorf("mirror: %w", err)

@@ -58,19 +58,9 @@ func runProxy(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("proxy: --cache-size: %w", err)
 	}
-	var token string
-	if f := c.String("upstream-token-file"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("proxy: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-	}
-	upstream := c.String("upstream")
-	if f := c.String("upstream-netrc"); f != "" {
-		if upstream, err = withNetrc(upstream, f); err != nil {
-			return fmt.Errorf("proxy: %w", err)
-		}
+	upstream, token, err := remoteAuth(c, "upstream")
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
 	}
 	p, err := proxy.New(proxy.Options{Upstream: upstream, Token: token, CacheSize: size,
 		CacheDir: c.String("cache-dir"), Logger: log})
@@ -98,24 +88,44 @@ func runProxy(c *cli.Context) error {
 	return server.Serve(c.Context, ln, h, server.HTTPOptions{})
 }
 
-// withNetrc returns the URL upstream with the login and password that the
+// remoteAuth returns the URL of flag --NAME with the credentials of
+// --NAME-netrc, if given and the URL holds none, and the bearer token in
+// --NAME-token-file, if given.
+func remoteAuth(c *cli.Context, name string) (remote, token string, err error) {
+	remote = c.String(name)
+	if f := c.String(name + "-token-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", "", fmt.Errorf("--%s-token-file: %w", name, err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if f := c.String(name + "-netrc"); f != "" {
+		if remote, err = withNetrc(remote, f); err != nil {
+			return "", "", fmt.Errorf("--%s-netrc: %w", name, err)
+		}
+	}
+	return remote, token, nil
+}
+
+// withNetrc returns the URL remote with the login and password that the
 // netrc file gives for its host (or its default entry), unless it holds
 // credentials already.
-func withNetrc(upstream, file string) (string, error) {
-	u, err := url.Parse(upstream)
+func withNetrc(remote, file string) (string, error) {
+	u, err := url.Parse(remote)
 	if err != nil {
-		return "", fmt.Errorf("--upstream: %w", err)
+		return "", err
 	}
 	if u.User != nil {
-		return upstream, nil
+		return remote, nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("--upstream-netrc: %w", err)
+		return "", err
 	}
 	login, password, ok := netrcEntry(string(b), u.Hostname())
 	if !ok {
-		return "", fmt.Errorf("--upstream-netrc %s: no machine %s and no default", file, u.Hostname())
+		return "", fmt.Errorf("%s: no machine %s and no default", file, u.Hostname())
 	}
 	u.User = url.UserPassword(login, password)
 	return u.String(), nil

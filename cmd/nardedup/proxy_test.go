@@ -134,3 +134,36 @@ func httpGetErr(url string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+// mirror reads the remote's credentials from --from-netrc: every store
+// path of a remote that asks for basic auth is mirrored.
+func TestMirrorNetrc(t *testing.T) {
+	_, rp, bucket := testrepo.Sample(t)
+	be := rp.Backend()
+	h := server.New(rp.NARs(), server.Options{Logger: slog.New(slog.DiscardHandler),
+		ReadAPI: &server.ReadAPI{Objects: be, Config: rp.Config().NARs}})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "secret" {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	netrc := filepath.Join(dir, "netrc")
+	if err := os.WriteFile(netrc, []byte("machine 127.0.0.1 login alice password secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repoDir := filepath.Join(dir, "mirror")
+	err := app().Run([]string{"nardedup", "mirror", "--from", up.URL, "--from-netrc", netrc, "--repo", repoDir,
+		"--index-cache", filepath.Join(dir, "cache"), "--quiet", "--log-level", "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Glob(filepath.Join(bucket, "*.narinfo"))
+	got, _ := filepath.Glob(filepath.Join(repoDir, "narinfo", "*.narinfo"))
+	if len(got) != len(want) || len(want) == 0 {
+		t.Errorf("mirror holds %d narinfos; the remote %d", len(got), len(want))
+	}
+}
