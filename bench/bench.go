@@ -76,9 +76,12 @@ type Report struct {
 	// Recompressed: the repository of each comparison scope after
 	// `gc --recompress`.
 	Recompressed []Recompressed `json:"recompressed,omitempty"`
-	Sweep        *Sweep         `json:"sweep,omitempty"`
-	Speed        *Speed         `json:"speed,omitempty"`
-	Peers        *Peers         `json:"peers,omitempty"`
+	// RecompressedXZ are the same copies recompressed into xz frames
+	// (gc --recompress --cold-codec xz).
+	RecompressedXZ []Recompressed `json:"recompressed_xz,omitempty"`
+	Sweep          *Sweep         `json:"sweep,omitempty"`
+	Speed          *Speed         `json:"speed,omitempty"`
+	Peers          *Peers         `json:"peers,omitempty"`
 }
 
 // RepoConfig is the part of a repository configuration a run varies.

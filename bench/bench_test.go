@@ -14,6 +14,7 @@ import (
 
 	"github.com/nardedup/nardedup/bench"
 	"github.com/nardedup/nardedup/bench/report"
+	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/source"
@@ -163,10 +164,25 @@ func checkCompare(t *testing.T, rep *bench.Report) {
 			t.Errorf("%s after recompression: %+v; %d bytes before", r.Scope, r, sc[i].Strip)
 		}
 	}
+	xz := rep.RecompressedXZ
+	if len(xz) != len(sc) {
+		t.Fatalf("%d repositories recompressed into xz, want one per scope (%d)", len(xz), len(sc))
+	}
+	for i, r := range xz {
+		if r.Unavailable != "" {
+			continue
+		}
+		if r.Codec != chunkstore.CodecXZ || r.Frames == 0 || r.Stored <= 0 || r.Stored >= sc[i].Strip {
+			t.Errorf("%s after recompression into xz: %+v; %d bytes before", r.Scope, r, sc[i].Strip)
+		}
+	}
 	var md strings.Builder
 	md.WriteString(report.Markdown(rep))
 	if !strings.Contains(md.String(), "after `gc --recompress`") {
 		t.Error("the report has no row for the recompressed repository")
+	}
+	if xz[0].Unavailable == "" && !strings.Contains(md.String(), "after `gc --recompress --cold-codec xz`") {
+		t.Error("the report has no row for the repository recompressed into xz")
 	}
 }
 

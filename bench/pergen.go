@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/nardedup/nardedup/admin"
 	"github.com/nardedup/nardedup/bench/internal/units"
+	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/repo"
 )
@@ -100,14 +102,27 @@ func (r *runner) runGenerations(ctx context.Context) error {
 		return err
 	}
 	for i, sn := range snaps {
-		rc, err := r.recompressCopy(ctx, sn.dir, sn.scope)
+		// The xz copy first: recompressCopy deletes the snapshot.
+		xzDir, err := r.scratch("recompress-xz-" + sn.scope)
+		if err == nil {
+			err = copyTree(filepath.Join(sn.dir, "repo"), filepath.Join(xzDir, "repo"))
+		}
+		var rc, rcXZ Recompressed
+		if err == nil {
+			rcXZ, err = r.recompressCopy(ctx, xzDir, sn.scope, chunkstore.CodecXZ)
+		}
+		if err == nil {
+			rc, err = r.recompressCopy(ctx, sn.dir, sn.scope, chunkstore.CodecZstd)
+		}
 		if err != nil {
-			for _, rest := range snaps[i+1:] {
+			os.RemoveAll(xzDir)
+			for _, rest := range snaps[i:] {
 				os.RemoveAll(rest.dir)
 			}
 			return err
 		}
 		r.rep.Recompressed = append(r.rep.Recompressed, rc)
+		r.rep.RecompressedXZ = append(r.rep.RecompressedXZ, rcXZ)
 	}
 	return nil
 }

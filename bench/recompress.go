@@ -26,16 +26,21 @@ type Recompressed struct {
 	Frames      int     `json:"frames"`
 	Seconds     float64 `json:"seconds"`
 	CPU         float64 `json:"cpu_seconds"`
+	Codec       string  `json:"codec,omitempty"` // of the frames: zstd when empty
 	Level       int     `json:"zstd_level"`
 	GroupSize   int     `json:"group_size"`
 	Workers     int     `json:"workers"`
 	Unavailable string  `json:"unavailable,omitempty"` // why it was not measured
 }
 
-// recompressWorkers compress frames in parallel, as many as ingest jobs.
-func recompressOptions(jobs int) gc.Options {
-	return gc.Options{Grace: -1, RepackBelow: -1, Recompress: gc.RecompressOptions{Enabled: true, MinLiveBytes: -1,
-		Copy: chunkstore.CopyOptions{ZstdLevel: gc.DefaultRecompressLevel, GroupSize: gc.DefaultRecompressGroupSize, Workers: jobs}}}
+// recompressOptions are those of `gc --recompress --cold-codec codec`,
+// with as many workers compressing frames in parallel as ingest jobs.
+func recompressOptions(jobs int, codec string) gc.Options {
+	cp := chunkstore.CopyOptions{ZstdLevel: gc.DefaultRecompressLevel, GroupSize: gc.DefaultRecompressGroupSize, Workers: jobs, Codec: codec}
+	if codec == chunkstore.CodecXZ {
+		cp.XZX86 = true
+	}
+	return gc.Options{Grace: -1, RepackBelow: -1, Recompress: gc.RecompressOptions{Enabled: true, MinLiveBytes: -1, Copy: cp}}
 }
 
 // snapshot copies the repository of rp (idle) into a scratch directory,
@@ -53,18 +58,24 @@ func (r *runner) snapshot(rp *scratchRepo, scope string) (string, error) {
 }
 
 // recompressCopy runs a collection that recompresses everything in the
-// snapshot in dir, then deletes the snapshot.
-func (r *runner) recompressCopy(ctx context.Context, dir, scope string) (Recompressed, error) {
+// snapshot in dir into frames of codec, then deletes the snapshot. For xz
+// frames it first allows them in the copy's configuration.
+func (r *runner) recompressCopy(ctx context.Context, dir, scope, codec string) (Recompressed, error) {
 	defer os.RemoveAll(dir)
-	gopts := recompressOptions(r.opts.Jobs)
-	res := Recompressed{Scope: scope, Level: gopts.Recompress.Copy.ZstdLevel, GroupSize: gopts.Recompress.Copy.GroupSize, Workers: r.opts.Jobs}
-	if !chunkstore.HasLibzstd {
+	gopts := recompressOptions(r.opts.Jobs, codec)
+	res := Recompressed{Scope: scope, Codec: codec, Level: gopts.Recompress.Copy.ZstdLevel, GroupSize: gopts.Recompress.Copy.GroupSize, Workers: r.opts.Jobs}
+	if !chunkstore.HasLibzstd || codec == chunkstore.CodecXZ && !chunkstore.HasLibxz {
 		res.Unavailable = "built without cgo"
 		return res, nil
 	}
 	be, err := local.Open(filepath.Join(dir, "repo"))
 	if err != nil {
 		return res, fmt.Errorf("bench: open copy: %w", err)
+	}
+	if codec == chunkstore.CodecXZ {
+		if _, err := repo.EnableXZFrames(ctx, be); err != nil {
+			return res, fmt.Errorf("bench: allow xz frames in the copy: %w", err)
+		}
 	}
 	rp, err := repo.Open(ctx, be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(dir, "index.db")}})
 	if err != nil {
@@ -82,7 +93,7 @@ func (r *runner) recompressCopy(ctx context.Context, dir, scope string) (Recompr
 		return res, fmt.Errorf("bench: recompress %s: %s", scope, rep.Pending)
 	}
 	res.Stored, res.Packs, res.LiveBytes, res.Frames = rep.After.Bytes, rep.RecompressedPacks, rep.RecompressLiveBytes, rep.Recompressed.Frames
-	r.logf("recompress %s: %s -> %s in %.1fs (%.1f CPU s)", scope, units.MiB(rep.Before.Bytes), units.MiB(res.Stored), res.Seconds, res.CPU)
+	r.logf("recompress %s into %s: %s -> %s in %.1fs (%.1f CPU s)", scope, gopts.Recompress.Copy.Codec, units.MiB(rep.Before.Bytes), units.MiB(res.Stored), res.Seconds, res.CPU)
 	return res, nil
 }
 

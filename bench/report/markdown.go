@@ -120,17 +120,8 @@ func mdCompare(b *strings.Builder, r *bench.Report) {
 		b.WriteString("\n")
 	}
 	rc := r.Recompressed
-	if len(rc) == len(c.Scopes) {
-		b.WriteString("| **nardedup after `gc --recompress`** ³ |")
-		for i, s := range c.Scopes {
-			if rc[i].Unavailable != "" {
-				fmt.Fprintf(b, " (%s) | |", rc[i].Unavailable)
-				continue
-			}
-			fmt.Fprintf(b, " **%s** | %s |", units.MiB(rc[i].Stored), pct(rc[i].Stored, s.XZBytes))
-		}
-		b.WriteString("\n")
-	}
+	mdRecompressed(b, c, rc, "**nardedup after `gc --recompress`** ³")
+	mdRecompressed(b, c, r.RecompressedXZ, "**nardedup after `gc --recompress --cold-codec xz`** ⁴")
 	fmt.Fprintf(b, "\n¹ %s.  \n² %s", c.ZstdMethod, c.NoStripMethod)
 	if len(rc) == len(c.Scopes) && rc[0].Unavailable == "" {
 		fmt.Fprintf(b, "  \n³ a copy of the default repository after the scope's last generation, collected with "+
@@ -141,7 +132,32 @@ func mdCompare(b *strings.Builder, r *bench.Report) {
 				units.MiB(rc[i].LiveBytes), rc[i].Frames, rc[i].Seconds, rc[i].CPU)
 		}
 	}
+	if xz := r.RecompressedXZ; len(xz) == len(c.Scopes) && xz[0].Unavailable == "" {
+		b.WriteString("  \n⁴ the same copy collected with `nardedup gc --recompress --cold-codec xz`: xz frames (LZMA2 preset 9e, " +
+			"after the x86 filter, as gc writes them by default).")
+		for i, s := range c.Scopes {
+			fmt.Fprintf(b, " For %s: %s of chunks into %d frames in %.0f s (%.0f CPU s).", s.Name,
+				units.MiB(xz[i].LiveBytes), xz[i].Frames, xz[i].Seconds, xz[i].CPU)
+		}
+	}
 	b.WriteString("\n\n")
+}
+
+// mdRecompressed writes the row of the recompressed copies rc, one per
+// scope, if there are.
+func mdRecompressed(b *strings.Builder, c *bench.Compare, rc []bench.Recompressed, name string) {
+	if len(rc) != len(c.Scopes) {
+		return
+	}
+	fmt.Fprintf(b, "| %s |", name)
+	for i, s := range c.Scopes {
+		if rc[i].Unavailable != "" {
+			fmt.Fprintf(b, " (%s) | |", rc[i].Unavailable)
+			continue
+		}
+		fmt.Fprintf(b, " **%s** | %s |", units.MiB(rc[i].Stored), pct(rc[i].Stored, s.XZBytes))
+	}
+	b.WriteString("\n")
 }
 
 // mdCost prices the repository after every generation against the
