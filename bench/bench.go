@@ -82,6 +82,9 @@ type Report struct {
 	Sweep          *Sweep         `json:"sweep,omitempty"`
 	Speed          *Speed         `json:"speed,omitempty"`
 	Peers          *Peers         `json:"peers,omitempty"`
+	// Limits set the figures above against their limits; they are
+	// derived from them, so ParseJSON derives them again.
+	Limits []Limit `json:"limits,omitempty"`
 }
 
 // RepoConfig is the part of a repository configuration a run varies.
@@ -140,6 +143,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	r.rep.limits()
 	r.rep.Elapsed = time.Since(start).Seconds()
 	r.rep.LoadEnd = loadAvg()
 	return r.rep, nil

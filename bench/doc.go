@@ -27,6 +27,13 @@
 //   - the backend reads per NAR served, from which Report.Measured lets
 //     package cost price the repository against the source.
 //
+// Report.Limits sets three of these against the limit the machine allows,
+// measured in the same run: serving at 8 clients (just started and warm)
+// against the static file server, ingest CPU from nar.xz against `xz -dc`
+// CPU over the same files, and the first generation after recompression
+// (zstd and xz frames) against its nar.xz files; each as a ratio beside
+// its goal.
+//
 // The Report it returns encodes as JSON (Report.JSON, read back by
 // ParseJSON); package bench/report renders it as Markdown and SVG bar
 // charts. Nothing in a report is fixed in code: every number is measured

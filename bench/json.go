@@ -30,5 +30,6 @@ func ParseJSON(data []byte) (*Report, error) {
 		}
 		r.Sweep.pick()
 	}
+	r.limits()
 	return &r, nil
 }

@@ -19,6 +19,7 @@ func Markdown(r *bench.Report) string {
 	fmt.Fprintf(&b, "Command: `%s`  \nStarted %s, took %s.\n\n", r.Command, r.Started.Format(time.RFC3339),
 		(time.Duration(r.Elapsed * float64(time.Second))).Round(time.Second))
 	mdMachine(&b, r)
+	mdLimits(&b, r)
 	mdGenerations(&b, r)
 	if r.Compare != nil {
 		mdCompare(&b, r)
@@ -48,6 +49,36 @@ func mdMachine(b *strings.Builder, r *bench.Report) {
 		fmt.Fprintf(b, "- Corpus: `%s`, %d generations%s\n", r.Corpus.Dir, r.Corpus.Generations, params(r.Corpus.Params))
 	}
 	b.WriteString("\n")
+}
+
+// mdLimits writes the table of the figures set against their limits, if
+// the run measured any.
+func mdLimits(b *strings.Builder, r *bench.Report) {
+	if len(r.Limits) == 0 {
+		return
+	}
+	b.WriteString("## Limits\n\nEach figure against the limit beside it, both measured in this run (details in the sections below).\n\n" +
+		"| figure | measured | limit | ratio | goal |\n|---|--:|---|--:|---|\n")
+	for _, l := range r.Limits {
+		cmp, met := "≤", "not met"
+		if l.AtLeast {
+			cmp = "≥"
+		}
+		if l.Met() {
+			met = "met"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s: %s | **%.2f×** | %s %.2f× (%s) |\n", l.Figure, limitValue(l.Measured, l.Unit), l.Limit,
+			limitValue(l.Against, l.Unit), l.Ratio, cmp, l.Goal, met)
+	}
+	b.WriteString("\n")
+}
+
+// limitValue writes v, a figure in unit.
+func limitValue(v float64, unit string) string {
+	if unit == "bytes" {
+		return units.MiB(int64(v))
+	}
+	return fmt.Sprintf("%.1f %s", v, unit)
 }
 
 func params(p map[string]any) string {
