@@ -42,13 +42,13 @@ default login anon password none
 	}
 }
 
-// proxy reads the upstream's credentials from --upstream-netrc, keeps
-// chunks in --cache-dir, answers /healthz and exports on --metrics-listen
-// the bytes it received by kind and served.
-func TestProxyCommand(t *testing.T) {
+// basicAuthRemote serves the sample repository, read API included, to
+// alice with password secret only, and returns the server, the sample's
+// bucket and a netrc file with her credentials for its host.
+func basicAuthRemote(t *testing.T) (*httptest.Server, string, string) {
+	t.Helper()
 	be, rp, bucket := testrepo.Sample(t)
-	quiet := slog.New(slog.DiscardHandler)
-	h := server.New(rp.NARs(), server.Options{Logger: quiet,
+	h := server.New(rp.NARs(), server.Options{Logger: slog.New(slog.DiscardHandler),
 		ReadAPI: &server.ReadAPI{Objects: be, Config: rp.Config().NARs}})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "secret" {
@@ -57,12 +57,20 @@ func TestProxyCommand(t *testing.T) {
 		}
 		h.ServeHTTP(w, r)
 	}))
-	defer up.Close()
-	dir := t.TempDir()
-	netrc := filepath.Join(dir, "netrc")
+	t.Cleanup(up.Close)
+	netrc := filepath.Join(t.TempDir(), "netrc")
 	if err := os.WriteFile(netrc, []byte("machine 127.0.0.1 login alice password secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return up, bucket, netrc
+}
+
+// proxy reads the upstream's credentials from --upstream-netrc, keeps
+// chunks in --cache-dir, answers /healthz and exports on --metrics-listen
+// the bytes it received by kind and served.
+func TestProxyCommand(t *testing.T) {
+	up, bucket, netrc := basicAuthRemote(t)
+	dir := t.TempDir()
 	listen, metricsAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -138,23 +146,8 @@ func httpGetErr(url string) (int, error) {
 // mirror reads the remote's credentials from --from-netrc: every store
 // path of a remote that asks for basic auth is mirrored.
 func TestMirrorNetrc(t *testing.T) {
-	_, rp, bucket := testrepo.Sample(t)
-	be := rp.Backend()
-	h := server.New(rp.NARs(), server.Options{Logger: slog.New(slog.DiscardHandler),
-		ReadAPI: &server.ReadAPI{Objects: be, Config: rp.Config().NARs}})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "secret" {
-			http.Error(w, "who are you", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	defer up.Close()
+	up, bucket, netrc := basicAuthRemote(t)
 	dir := t.TempDir()
-	netrc := filepath.Join(dir, "netrc")
-	if err := os.WriteFile(netrc, []byte("machine 127.0.0.1 login alice password secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	repoDir := filepath.Join(dir, "mirror")
 	err := app().Run([]string{"nardedup", "mirror", "--from", up.URL, "--from-netrc", netrc, "--repo", repoDir,
 		"--index-cache", filepath.Join(dir, "cache"), "--quiet", "--log-level", "error"})
