@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,15 +113,24 @@ func TestProxyCommand(t *testing.T) {
 		}
 		served += len(nar)
 	}
-	code, out := httpGet(t, "http://"+metricsAddr+"/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics: got %d; want 200", code)
-	}
-	for _, line := range []string{
+	want := []string{
 		`nardedup_proxy_served_bytes_total ` + strconv.FormatFloat(float64(served), 'g', -1, 64),
 		`nardedup_proxy_upstream_bytes_total{kind="frame"} `,
 		`nardedup_http_requests_total{code="200",route="nar"} ` + strconv.Itoa(len(matches)),
-	} {
+	}
+	// A request is counted once its handler returns, which may be just
+	// after the client has read the whole answer.
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var code int
+		if code, out = httpGet(t, "http://"+metricsAddr+"/metrics"); code != http.StatusOK {
+			t.Fatalf("/metrics: got %d; want 200", code)
+		}
+		if !slices.ContainsFunc(want, func(line string) bool { return !strings.Contains(out, "\n"+line) }) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, line := range want {
 		if !strings.Contains(out, "\n"+line) {
 			t.Errorf("/metrics lacks %q", line)
 		}
