@@ -99,22 +99,13 @@ func TestServeMetricsAndHealth(t *testing.T) {
 		t.Errorf("narinfo %s without the token: got %d; want 401", hash, code)
 	}
 
-	code, out := httpGet(t, "http://"+metricsAddr+"/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics: got %d; want 200", code)
-	}
-	for _, line := range []string{
+	out := metricsWith(t, metricsAddr,
 		`nardedup_http_requests_total{code="200",route="narinfo"} 2`,
 		`nardedup_http_requests_total{code="401",route="narinfo"} 1`,
 		`nardedup_http_requests_total{code="200",route="readyz"} 1`,
 		`nardedup_backend_requests_total{op="stat"}`,
 		`nardedup_frame_cache_hits_total 0`,
-		`go_goroutines`,
-	} {
-		if !strings.Contains(out, "\n"+line) {
-			t.Errorf("/metrics lacks %q", line)
-		}
-	}
+		`go_goroutines`)
 	if code, _ := httpGet(t, base+"/metrics"); code == http.StatusOK {
 		t.Error("the cache's listener serves /metrics too; want it on --metrics-listen only")
 	}
@@ -132,6 +123,40 @@ func TestLogFlagsRefused(t *testing.T) {
 		err := app().Run(append([]string{"nardedup", "serve", "--repo", t.TempDir()}, args...))
 		if err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("serve %v: got %v; want an error naming %s", args, err, args[0])
+		}
+	}
+}
+
+// metricsWith returns the text of /metrics at addr once it has every one
+// of lines at the start of a line, waiting up to ten seconds: a request
+// is counted when its handler returns, which may be just after the
+// client has read the whole answer. It reports the lines still missing
+// then.
+func metricsWith(t *testing.T, addr string, lines ...string) string {
+	t.Helper()
+	missing := func(out string) []string {
+		var m []string
+		for _, line := range lines {
+			if !strings.Contains(out, "\n"+line) {
+				m = append(m, line)
+			}
+		}
+		return m
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, out := httpGet(t, "http://"+addr+"/metrics")
+		if code != http.StatusOK {
+			t.Fatalf("/metrics: got %d; want 200", code)
+		}
+		m := missing(out)
+		if len(m) == 0 {
+			return out
+		}
+		if time.Now().After(deadline) {
+			for _, line := range m {
+				t.Errorf("/metrics lacks %q", line)
+			}
+			return out
 		}
 	}
 }
