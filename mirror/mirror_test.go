@@ -21,6 +21,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
+	"github.com/nardedup/nardedup/internal/remotetest"
 	"github.com/nardedup/nardedup/internal/sample"
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/mirror"
@@ -332,60 +333,8 @@ func closure(t *testing.T, rp *repo.Repo, hash string) []string {
 // mirror shows is the upstream's, with its NAR intact.
 func TestMirrorHostile(t *testing.T) {
 	u := newUpstream(t)
-	isFrame := func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, server.ReadAPIPrefix+"frame/") }
-	record := func(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		return rec
-	}
-	for _, tc := range []struct {
-		name   string
-		tamper func(w http.ResponseWriter, r *http.Request, h http.Handler) bool
-		want   string
-	}{
-		{"corrupt frame", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
-			if !isFrame(r) {
-				return false
-			}
-			b := record(h, r).Body.Bytes()
-			b[len(b)/2] ^= 0xff
-			w.Write(b)
-			return true
-		}, "frame "},
-		{"truncated frame", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
-			if !isFrame(r) {
-				return false
-			}
-			rec := record(h, r)
-			w.Header().Set("Content-Length", rec.Header().Get("Content-Length"))
-			w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
-			return true
-		}, "frame "},
-		{"endless frame", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
-			if !isFrame(r) {
-				return false
-			}
-			w.WriteHeader(http.StatusOK)
-			for i := 0; i < 1<<20 && r.Context().Err() == nil; i++ {
-				if _, err := w.Write(make([]byte, 64<<10)); err != nil {
-					break
-				}
-			}
-			return true
-		}, "longer than"},
-		{"slow frame", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
-			if !isFrame(r) {
-				return false
-			}
-			w.WriteHeader(http.StatusOK)
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-			case <-time.After(10 * time.Second):
-			}
-			return true
-		}, "no data received"},
-		{"narinfo of another path", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
+	for _, tc := range append(remotetest.Frames(), []remotetest.Tamper{
+		{Name: "narinfo of another path", Do: func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
 			if !strings.HasPrefix(r.URL.Path, server.ReadAPIPrefix+"narinfo/") {
 				return false
 			}
@@ -399,18 +348,18 @@ func TestMirrorHostile(t *testing.T) {
 			r2.URL.Path = server.ReadAPIPrefix + "narinfo/" + other
 			h.ServeHTTP(w, r2)
 			return true
-		}, "narinfo "},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			u.setTamper(tc.tamper)
+		}, Want: "narinfo "},
+	}...) {
+		t.Run(tc.Name, func(t *testing.T) {
+			u.setTamper(tc.Do)
 			defer u.tamper.Store(nil)
 			rp, m := newMirror(t, u, mirror.Options{IdleTimeout: 300 * time.Millisecond})
 			err := m.Sync(context.Background())
 			if err == nil {
 				t.Fatal("the pass succeeded")
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), u.url) {
-				t.Errorf("error %q does not name the object (%q) and the upstream", err, tc.want)
+			if !strings.Contains(err.Error(), tc.Want) || !strings.Contains(err.Error(), u.url) {
+				t.Errorf("error %q does not name the object (%q) and the upstream", err, tc.Want)
 			}
 			t.Log(err)
 			u.tamper.Store(nil)

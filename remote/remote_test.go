@@ -19,6 +19,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/chunkstore/forward"
+	"github.com/nardedup/nardedup/internal/remotetest"
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
@@ -326,73 +327,14 @@ func TestForward(t *testing.T) {
 	}
 }
 
-// isFrame reports whether r asks for a frame.
-func isFrame(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, server.ReadAPIPrefix+"frame/")
-}
-
-// recorded runs h and returns its answer.
-func recorded(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
-	return rec
-}
-
 // TestHostileServer has the server send wrong, truncated, endless and
 // slow frames and a manifest of another NAR: each fetch fails, naming
 // the object, and the writer never receives the whole NAR.
 func TestHostileServer(t *testing.T) {
 	f := newFixture(t)
 	other := f.nars[1]
-	for _, tc := range []struct {
-		name   string
-		tamper func(w http.ResponseWriter, r *http.Request, h http.Handler) bool
-		want   string
-	}{
-		{"corrupt frame", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
-			if !isFrame(r) {
-				return false
-			}
-			rec := recorded(h, r)
-			b := rec.Body.Bytes()
-			b[len(b)/2] ^= 0xff
-			w.Write(b)
-			return true
-		}, "frame "},
-		{"truncated frame", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
-			if !isFrame(r) {
-				return false
-			}
-			rec := recorded(h, r)
-			w.Header().Set("Content-Length", rec.Header().Get("Content-Length"))
-			w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
-			return true
-		}, "frame "},
-		{"endless frame", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
-			if !isFrame(r) {
-				return false
-			}
-			w.WriteHeader(http.StatusOK)
-			for i := 0; i < 1<<20 && r.Context().Err() == nil; i++ {
-				if _, err := w.Write(make([]byte, 64<<10)); err != nil {
-					break
-				}
-			}
-			return true
-		}, "longer than"},
-		{"slow frame", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
-			if !isFrame(r) {
-				return false
-			}
-			w.WriteHeader(http.StatusOK)
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-			case <-time.After(10 * time.Second):
-			}
-			return true
-		}, "no data received"},
-		{"manifest of another NAR", func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
+	for _, tc := range append(remotetest.Frames(), []remotetest.Tamper{
+		{Name: "manifest of another NAR", Do: func(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
 			if !strings.HasPrefix(r.URL.Path, server.ReadAPIPrefix+"manifest/") {
 				return false
 			}
@@ -400,10 +342,10 @@ func TestHostileServer(t *testing.T) {
 			r2.URL.Path = server.ReadAPIPrefix + "manifest/" + other.String()
 			h.ServeHTTP(w, r2)
 			return true
-		}, "manifest "},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f.setTamper(tc.tamper)
+		}, Want: "manifest "},
+	}...) {
+		t.Run(tc.Name, func(t *testing.T) {
+			f.setTamper(tc.Do)
 			defer f.tamper.Store(nil)
 			c := f.client(t, remote.Options{IdleTimeout: 300 * time.Millisecond})
 			h := f.nars[0]
@@ -412,8 +354,8 @@ func TestHostileServer(t *testing.T) {
 			if err == nil {
 				t.Fatal("fetch succeeded")
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), f.url) {
-				t.Errorf("error %q does not name the object (%q) and the server", err, tc.want)
+			if !strings.Contains(err.Error(), tc.Want) || !strings.Contains(err.Error(), f.url) {
+				t.Errorf("error %q does not name the object (%q) and the server", err, tc.Want)
 			}
 			if m, merr := f.rp.NARs().Manifest(context.Background(), h); merr == nil && w.n.Load() >= int64(m.NarSize) {
 				t.Errorf("the writer received %d bytes, the whole NAR", w.n.Load())
