@@ -17,6 +17,11 @@
 // RemoveTemp deletes. A Put that fails removes its temporary file and leaves
 // any earlier object under the key untouched.
 //
+// OpenUnsynced skips the fsyncs of steps 2 and 4 and of new directories,
+// for scratch repositories filled in bulk (benchmarks, generated test
+// repositories) whose loss costs nothing: another process still never sees
+// an object half-written, but a crash of the machine may lose objects.
+//
 // # Confinement
 //
 // All access goes through an os.Root opened on the directory: keys are
@@ -62,14 +67,25 @@ var _ backend.Backend = (*Backend)(nil)
 // Backend stores objects as files below one directory. All methods are safe
 // for concurrent use; Close must not race with other calls.
 type Backend struct {
-	dir  string
-	root *os.Root
+	dir    string
+	root   *os.Root
+	noSync bool
 }
 
 // Open returns a backend rooted at dir, creating dir (and its parents) if
 // needed. The caller closes the backend.
 func Open(dir string) (*Backend, error) {
 	return open(dir, true)
+}
+
+// OpenUnsynced is Open without fsyncs: see "Crash safety" in the package
+// doc. Never use it for a repository whose data matters.
+func OpenUnsynced(dir string) (*Backend, error) {
+	b, err := open(dir, true)
+	if err == nil {
+		b.noSync = true
+	}
+	return b, err
 }
 
 // OpenExisting is Open for a directory that must exist already: a missing
@@ -158,7 +174,7 @@ func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	if err != nil {
 		return wrapPut(key, err)
 	}
-	if err := writeSync(ctx, f, r, size); err != nil {
+	if err := writeSync(ctx, f, r, size, !b.noSync); err != nil {
 		_ = b.root.Remove(tmp)
 		return wrapPut(key, err)
 	}
@@ -187,9 +203,9 @@ func isFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// writeSync copies r into f, checks the size, fsyncs and closes f. It
-// always closes f.
-func writeSync(ctx context.Context, f *os.File, r io.Reader, size int64) error {
+// writeSync copies r into f, checks the size, fsyncs f if sync is set and
+// closes f. It always closes f.
+func writeSync(ctx context.Context, f *os.File, r io.Reader, size int64, sync bool) error {
 	src := backend.ContextReader(ctx, r)
 	if size >= 0 {
 		src = io.LimitReader(src, size+1)
@@ -199,7 +215,7 @@ func writeSync(ctx context.Context, f *os.File, r io.Reader, size int64) error {
 	case err != nil:
 	case size >= 0 && n != size:
 		err = fmt.Errorf("%w: read %d bytes, want %d", backend.ErrSizeMismatch, n, size)
-	default:
+	case sync:
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -254,6 +270,9 @@ func (b *Backend) mkdirs(dir string) error {
 // syncDir fsyncs directory dir so that entries added to or removed from it
 // are durable.
 func (b *Backend) syncDir(dir string) error {
+	if b.noSync {
+		return nil
+	}
 	d, err := b.root.Open(dir)
 	if err != nil {
 		return err

@@ -27,6 +27,17 @@ func TestConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) backend.Backend { return openLocal(t) })
 }
 
+func TestConformanceUnsynced(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) backend.Backend {
+		b, err := local.OpenUnsynced(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	})
+}
+
 func BenchmarkBackend(b *testing.B) {
 	backendtest.Bench(b, func(b *testing.B) backend.Backend { return openLocal(b) })
 }
