@@ -28,7 +28,7 @@ import (
 func generate(t testing.TB, dir, index string, g *scalegen.Generator) scalegen.Stats {
 	t.Helper()
 	ctx := context.Background()
-	be, err := local.Open(dir)
+	be, err := local.OpenUnsynced(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
