@@ -139,3 +139,37 @@ func TestReaderFollowsForwardRecord(t *testing.T) {
 		t.Errorf("the reader reloaded its index %d times; the forward record should have answered", n)
 	}
 }
+
+// ReadChunk through an index that still names a repacked and deleted
+// pack reads the copy: through the pack's forward record without
+// reloading the index, or from the reloaded index when there is no record.
+func TestReadChunkFollowsRepackedChunks(t *testing.T) {
+	ctx := context.Background()
+	for _, record := range []bool{true, false} {
+		be := &listCounter{Backend: mem.New()}
+		dir := t.TempDir()
+		w := openStore(t, be, filepath.Join(dir, "writer.db"))
+		data := randomData(5, 200<<10)
+		refs, _ := write(t, w, data)
+		r := openStore(t, be, filepath.Join(dir, "reader.db")) // indexes the old pack only
+		repackAndDelete(t, w, be, record)
+
+		before := be.lists.Load()
+		var got []byte
+		for _, ref := range refs {
+			b, err := r.ReadChunk(ctx, ref.ID)
+			if err != nil {
+				t.Fatalf("record %v: chunk %s after repack: %v", record, ref.ID, err)
+			}
+			got = append(got, b...)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("record %v: read after repack: wrong bytes", record)
+		}
+		if n := be.lists.Load() - before; record && n != 0 || !record && n != 1 {
+			t.Errorf("record %v: the reader reloaded its index %d times", record, n)
+		}
+		r.Close()
+		w.Close()
+	}
+}

@@ -37,13 +37,40 @@ func (s *Store) Lookup(ctx context.Context, id ID) (Location, error) {
 	return loc, nil
 }
 
-// ReadChunk returns the bytes of chunk id, checked against the id.
+// ReadChunk returns the bytes of chunk id, checked against the id. A
+// chunk whose indexed pack is gone (deleted by garbage collection) is
+// found again as a reader's are: through the pack's forward record
+// (ReadChunkAt), or else in the index reloaded at once.
 func (s *Store) ReadChunk(ctx context.Context, id ID) ([]byte, error) {
 	loc, err := s.Lookup(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.readChunkAt(ctx, Ref{ID: id, Size: loc.Length}, loc)
+	ref := Ref{ID: id, Size: loc.Length}
+	data, err := s.ReadChunkAt(ctx, ref, loc)
+	if !errors.Is(err, forward.ErrNotForwarded) {
+		return data, err
+	}
+	if rerr := s.resyncNow(ctx); rerr != nil {
+		return nil, fmt.Errorf("%w (reloading the index: %v)", err, rerr)
+	}
+	if loc, err = s.lookupAgain(ctx, id, loc.Pack, err); err != nil {
+		return nil, err
+	}
+	return s.ReadChunkAt(ctx, ref, loc)
+}
+
+// lookupAgain looks chunk id up in the reloaded index after its pack
+// gone turned out to be missing with no forward record naming it (orig,
+// the error that said so).
+func (s *Store) lookupAgain(ctx context.Context, id, gone ID, orig error) (Location, error) {
+	loc, err := s.Lookup(ctx, id)
+	if err == nil && loc.Pack == gone {
+		err = orig // a missing pack still indexed: damage
+	} else if errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("%w (after %v)", err, orig)
+	}
+	return loc, err
 }
 
 // ReadChunkAt returns the bytes of the chunk at loc, checked against
@@ -222,12 +249,7 @@ func (j *frameJob) relocate(ctx context.Context, s *Store) {
 		}
 	}
 	for _, i := range unforwarded {
-		loc, err := s.Lookup(ctx, j.refs[i].ID)
-		if err == nil && loc.Pack == gone {
-			err = orig // a missing pack still indexed: damage
-		} else if errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w (after %v)", err, orig)
-		}
+		loc, err := s.lookupAgain(ctx, j.refs[i].ID, gone, orig)
 		if err != nil {
 			j.err = err
 			return
