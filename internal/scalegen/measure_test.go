@@ -167,6 +167,7 @@ func measureScale(t *testing.T, dir string, target int) figures {
 	stop()
 	f.rss = peakRSS()
 	f.batch = int64(objectBytes(t, be, "")) - f.stored
+	t.Logf("%d chunks, before gc: %+v", f.chunks, f)
 
 	// A collection that changes nothing, its live set watched. After
 	// names dedup, it fills a local index of its own from the index
