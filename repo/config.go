@@ -91,6 +91,11 @@ var configKey = layout.Key(layout.Config, "")
 // Create stores cfg as the configuration of a new, empty repository on be
 // (with a new random id unless cfg has one) and returns it as stored. It
 // fails if be already holds a repository.
+//
+// The new repository is marked NamesComplete: every writer of this
+// release records the names object of each NAR it stores. The marker is
+// written before the config, so that no repository of this release is
+// ever seen without it.
 func Create(ctx context.Context, be backend.Backend, cfg Config) (Config, error) {
 	if _, err := be.Stat(ctx, configKey); err == nil {
 		return cfg, fmt.Errorf("repo: %s already holds a repository", be)
@@ -103,6 +108,12 @@ func Create(ctx context.Context, be backend.Backend, cfg Config) (Config, error)
 			return cfg, err
 		}
 		cfg.ID = hex.EncodeToString(b[:])
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	if err := markNamesComplete(ctx, be); err != nil {
+		return cfg, err
 	}
 	return cfg, writeConfig(ctx, be, cfg)
 }

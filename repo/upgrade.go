@@ -78,6 +78,14 @@ func Upgrade(ctx context.Context, be backend.Backend, opts Options, logf func(st
 // names object each (two requests a store path, three where it writes),
 // so it is run once, by hand, before a repository moves to names dedup.
 // Safe beside servers and ingests; stopped, it resumes when run again.
+//
+// Once a pass has read every narinfo without an error, it marks the
+// repository NamesComplete, and ingest then dedups by names by default; a
+// pass stopped or failed leaves the marker unwritten. A NAR whose narinfo
+// a writer of this release stores during the pass has its names object
+// already; a writer of an older release, running meanwhile or later, may
+// leave some NARs without (see NamesComplete), and running AddNames again
+// records them.
 func AddNames(ctx context.Context, be backend.Backend, opts Options, logf func(string, ...any)) (UpgradeResult, error) {
 	rp, err := Open(ctx, be, opts)
 	if err != nil {
@@ -86,7 +94,10 @@ func AddNames(ctx context.Context, be backend.Backend, opts Options, logf func(s
 	defer rp.Close()
 	v := rp.Config().Version
 	res := UpgradeResult{From: v, To: v}
-	return res, rp.addNames(ctx, &res, logf)
+	if err := rp.addNames(ctx, &res, logf); err != nil {
+		return res, err
+	}
+	return res, markNamesComplete(ctx, be)
 }
 
 // addLocations rewrites every manifest without locations with them.

@@ -352,7 +352,8 @@ func TestRepoV1Upgrade(t *testing.T) {
 
 // TestRepoV1AddNames records the NARs of the repository, stored before
 // names objects existed, under their package names, once: a second run
-// writes none, and a names ingest would find every one.
+// writes none, and a names ingest would find every one. The repository,
+// unmarked, is then marked names-complete.
 func TestRepoV1AddNames(t *testing.T) {
 	ctx := context.Background()
 	want := upstream(t)
@@ -363,9 +364,15 @@ func TestRepoV1AddNames(t *testing.T) {
 	}
 	defer be.Close()
 	opts := repo.Options{IndexCache: t.TempDir(), Role: "upgrade"}
+	if ok, err := repo.NamesComplete(ctx, be); ok || err != nil {
+		t.Fatalf("repository v1 names-complete: %v, %v; want false", ok, err)
+	}
 	res, err := repo.AddNames(ctx, be, opts, t.Logf)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ok, err := repo.NamesComplete(ctx, be); !ok || err != nil {
+		t.Errorf("names-complete after AddNames: %v, %v; want true", ok, err)
 	}
 	names := map[string]bool{}
 	for _, ni := range want {

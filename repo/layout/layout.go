@@ -20,6 +20,9 @@
 //	cursors/<cursor id>           how far ingest --follow has read a source
 //	log/<drv basename>            a build log, zstd-compressed
 //	realisations/<id>.doi         a realisation (JSON), as the cache had it
+//	names-complete                an empty object: every stored NAR has its
+//	                              names object (repo.NamesComplete), so
+//	                              ingest may dedup by names by default
 //
 // Packs, index objects, manifests and names objects are immutable and named by their
 // content (packs by a hash of their bytes and a nonce), so caches may keep
@@ -27,7 +30,9 @@
 // once, before it deletes the pack it names, and never rewrites it.
 // Narinfos, tombstones, sessions, upload records, cursors, build logs,
 // realisations and the condemned list are written and deleted as the
-// repository changes.
+// repository changes. The names-complete marker is written once (at
+// creation, or when nardedup upgrade --names has recorded every NAR) and
+// nothing deletes it.
 package layout
 
 import (
@@ -60,10 +65,11 @@ const (
 	Cursor
 	Log
 	Realisation
+	NamesComplete
 )
 
 // Types lists every kind of object.
-var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward, Upload, Names, Cursor, Log, Realisation}
+var Types = []Type{Config, Pack, Index, Manifest, NarInfo, Tombstone, Session, Condemned, Forward, Upload, Names, Cursor, Log, Realisation, NamesComplete}
 
 // spec is how one kind of object is named.
 type spec struct {
@@ -91,6 +97,9 @@ var specs = [...]spec{
 	Cursor:      {name: "cursors", dir: "cursors"},
 	Log:         {name: "log", dir: "log"},
 	Realisation: {name: "realisations", dir: "realisations", suffix: ".doi"},
+	// Not under names/: a release that lists names objects, or gc that
+	// sweeps them, never meets it.
+	NamesComplete: {name: "names-complete", key: "names-complete"},
 }
 
 // String returns the kind's name: the first element of its keys ("packs",

@@ -29,6 +29,7 @@ func TestKeyParse(t *testing.T) {
 		{layout.Handle{Type: layout.Cursor, Name: "0123abcd"}, "cursors/0123abcd"},
 		{layout.LogOf("0apnlz8j-libpsl.drv"), "log/0apnlz8j-libpsl.drv"},
 		{layout.RealisationOf("sha256:1d7b!out"), "realisations/sha256:1d7b!out.doi"},
+		{layout.Handle{Type: layout.NamesComplete}, "names-complete"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -57,6 +58,7 @@ func TestParseRejects(t *testing.T) {
 		"narinfo/x8shz8np", "narinfo/a/b.narinfo", "narinfo/.narinfo",
 		"tombstones/x.nar", "gc/other", "other/thing", "manifests/a/b",
 		"names/9e1c", "names/9e1c/", "names//0c2w", "names/9e1c/0c2w/x",
+		"names-complete/x", "names/complete",
 	} {
 		if h, err := layout.Parse(key); err == nil {
 			t.Errorf("Parse(%q) = %+v; want an error", key, h)
