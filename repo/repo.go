@@ -137,16 +137,23 @@ type Repo struct {
 }
 
 // Open opens the repository on be: it loads the configuration, brings the
-// local index up to date and opens the chunk and NAR stores.
+// local index up to date and opens the chunk and NAR stores. A store
+// opened without a local index (Chunks.Candidates or Chunks.NoIndex, or
+// ReadOnly on format 2) needs no index cache: none is looked for or made.
 func Open(ctx context.Context, be backend.Backend, opts Options) (*Repo, error) {
 	cfg, err := LoadConfig(ctx, be)
 	if err != nil {
 		return nil, err
 	}
-	if opts.ReadOnly && cfg.Version >= 2 {
+	switch {
+	case opts.Chunks.Candidates > 0 || opts.Chunks.NoIndex:
+		// No local index: none to find, and no cache directory made.
+	case opts.ReadOnly && cfg.Version >= 2:
 		opts.Chunks.NoIndex = true
-	} else if err := opts.findIndex(cfg.ID); err != nil {
-		return nil, err
+	default:
+		if err := opts.findIndex(cfg.ID); err != nil {
+			return nil, err
+		}
 	}
 	cs, err := chunkstore.Open(ctx, be, cfg.Chunks, opts.Chunks)
 	if err != nil {

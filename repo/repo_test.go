@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/repo"
 )
 
@@ -120,5 +121,30 @@ func TestOpenBackendS3AnyCase(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "unsupported") || !strings.HasPrefix(err.Error(), "s3") {
 			t.Errorf("OpenBackend(%q): %v; want an error from the S3 backend", loc, err)
 		}
+	}
+}
+
+// A store opened to write without a local index (names dedup) needs no
+// index cache: nothing is made under it.
+func TestOpenCandidatesMakesNoIndexCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	be, err := repo.CreateBackend(ctx, filepath.Join(dir, "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Create(ctx, be, repo.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "cache")
+	rp, err := repo.Open(ctx, be, repo.Options{IndexCache: cache, Role: "ingest", Chunks: chunkstore.Options{Candidates: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cache); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("index cache %s made by a store without an index: %v", cache, err)
 	}
 }
