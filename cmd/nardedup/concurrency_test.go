@@ -140,7 +140,7 @@ func waitServes(t *testing.T, url string, paths []string) {
 // Two ingests with their own index caches (two machines) may write one
 // repository at once: both succeed and nothing is lost. Two with the same
 // index cache do not run together: the second is refused with a clear
-// message.
+// message. They dedup with the index: names dedup keeps no index cache.
 func TestTwoIngests(t *testing.T) {
 	bin := nixtest.Nardedup(t)
 	work := t.TempDir()
@@ -149,7 +149,7 @@ func TestTwoIngests(t *testing.T) {
 	repo := []string{"--repo", filepath.Join(work, "repo")}
 	// The repository exists before the two start: two ingests that both
 	// create an empty repository each write its config (see README).
-	mustRun(t, bin, append([]string{"ingest", "--index-cache", filepath.Join(work, "c3"),
+	mustRun(t, bin, append([]string{"ingest", "--dedup", "index", "--index-cache", filepath.Join(work, "c3"),
 		"--paths", writePaths(t, work, 1)}, append(repo, bucket)...)...)
 	outs := make([]string, 2)
 	errs := make([]error, 2)
@@ -158,7 +158,7 @@ func TestTwoIngests(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i], errs[i] = run(t, bin, append([]string{"ingest", "--index-cache", filepath.Join(work, fmt.Sprint("c", i)),
+			outs[i], errs[i] = run(t, bin, append([]string{"ingest", "--dedup", "index", "--index-cache", filepath.Join(work, fmt.Sprint("c", i)),
 				"--paths", writePaths(t, work, gens...)}, append(repo, bucket)...)...)
 		}()
 	}
@@ -184,7 +184,7 @@ func TestTwoIngests(t *testing.T) {
 	db := holdIndex(t, filepath.Join(work, "c0"))
 	defer db.Close()
 	start := time.Now()
-	out, err := run(t, bin, append([]string{"ingest", "--index-cache", filepath.Join(work, "c0")}, append(repo, bucket)...)...)
+	out, err := run(t, bin, append([]string{"ingest", "--dedup", "index", "--index-cache", filepath.Join(work, "c0")}, append(repo, bucket)...)...)
 	if err == nil || !strings.Contains(out, "in use by another process") {
 		t.Fatalf("second ingest on a busy index cache: err %v; want a refusal naming the busy index\n%s", err, out)
 	}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/nardedup/nardedup/admin"
+	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/ingest"
 	"github.com/nardedup/nardedup/internal/sample"
@@ -62,7 +64,13 @@ func runDemo(c *cli.Context) error {
 			return err
 		}
 	}
-	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: filepath.Join(dir, "index-cache"), Role: "demo"})
+	// As ingest's default: names dedup on a repository this release made.
+	cands, err := dedupCandidates(c.Context, be, "auto", slog.Default())
+	if err != nil {
+		return err
+	}
+	rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: filepath.Join(dir, "index-cache"), Role: "demo",
+		Chunks: chunkstore.Options{Candidates: cands}})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
@@ -54,13 +55,15 @@ hash equal to K modulo N, so that a package's versions meet in one process.
 Each reads every narinfo and counts the others as "other shard". Create the
 repository before starting them.
 
---dedup index (the default) deduplicates against a local index of every chunk
-in the repository, kept in --index-cache: it grows with the repository. --dedup
-names keeps no such index: before storing a NAR it reads the manifests of the
-newest few NARs stored (in names mode) under the same package name, and
-deduplicates against their chunks, the NAR's own and a bounded set of the
-chunks seen lately; memory and local disk stay flat, for a little more stored
-(see README, "Scale").
+--dedup index deduplicates against a local index of every chunk in the
+repository, kept in --index-cache: it grows with the repository. --dedup names
+keeps no such index: before storing a NAR it reads the manifests of the newest
+few NARs stored under the same package name, and deduplicates against their
+chunks, the NAR's own and a bounded set of the chunks seen lately; memory and
+local disk stay flat, for a little more stored (see README, "Scale"). --dedup
+auto (the default) takes names on a repository known to record every NAR
+under its package name (one created by this release, or after 'nardedup
+upgrade --names' completed), index otherwise, and logs which.
 
 Ingest is resumable and idempotent: store paths already in the repository are
 skipped. A store path that fails a check is reported by name and nothing of it
@@ -86,7 +89,7 @@ are served as Prometheus metrics at http://ADDR/metrics while it runs.`,
 			&cli.IntFlag{Name: "jobs", Usage: "NARs processed in parallel", Value: runtime.NumCPU(), EnvVars: []string{"NARDEDUP_JOBS"}},
 			&cli.StringFlag{Name: "list", Aliases: []string{"paths"}, Usage: "take the narinfos to ingest from this file: store paths one a line, or an S3 Inventory manifest.json (needed for HTTP sources)", EnvVars: []string{"NARDEDUP_LIST", "NARDEDUP_PATHS"}},
 			&cli.StringFlag{Name: "shard", Usage: "K/N: ingest only the store paths whose package name's FNV-1a hash is K modulo N", EnvVars: []string{"NARDEDUP_SHARD"}},
-			&cli.StringFlag{Name: "dedup", Usage: "what new chunks are deduplicated against: index (every chunk, local index) or names (earlier NARs of the same package name; no local index)", Value: "index", EnvVars: []string{"NARDEDUP_DEDUP"}},
+			&cli.StringFlag{Name: "dedup", Usage: "what new chunks are deduplicated against: index (every chunk, local index), names (earlier NARs of the same package name; no local index) or auto (names where the repository records every NAR's name, else index)", Value: "auto", EnvVars: []string{"NARDEDUP_DEDUP"}},
 			&cli.IntFlag{Name: "max-consecutive-failures", Usage: "stop after this many store paths in a row failed (-1: never)", Value: ingest.DefaultMaxConsecutiveFailures, EnvVars: []string{"NARDEDUP_MAX_CONSECUTIVE_FAILURES"}},
 			&cli.DurationFlag{Name: "flush-interval", Usage: "make ingested NARs durable and visible at least this often", Value: 30 * time.Second, EnvVars: []string{"NARDEDUP_FLUSH_INTERVAL"}},
 			&cli.IntFlag{Name: "chunk-avg-bits", Usage: "at creation: average chunk size is 2^N bytes", Value: chunkstore.DefaultConfig().Chunker.AvgBits, EnvVars: []string{"NARDEDUP_CHUNK_AVG_BITS"}},
@@ -116,13 +119,8 @@ func runIngest(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	chunks := chunkstore.Options{FlushInterval: c.Duration("flush-interval")}
-	switch c.String("dedup") {
-	case "index":
-	case "names":
-		chunks.Candidates = ingest.DefaultCandidates
-	default:
-		return fmt.Errorf("--dedup %q: want index or names", c.String("dedup"))
+	if !slices.Contains(dedupModes, c.String("dedup")) {
+		return fmt.Errorf("--dedup %q: want %s", c.String("dedup"), strings.Join(dedupModes, ", "))
 	}
 	ctx, drain, stopSignals := c.Context, (<-chan struct{})(nil), func() {}
 	if c.Duration("follow") > 0 {
@@ -149,6 +147,10 @@ func runIngest(c *cli.Context) error {
 		return fmt.Errorf("ingest: %w", err)
 	}
 	if err := initRepo(c, be); err != nil {
+		return err
+	}
+	chunks := chunkstore.Options{FlushInterval: c.Duration("flush-interval")}
+	if chunks.Candidates, err = dedupCandidates(ctx, be, c.String("dedup"), log); err != nil {
 		return err
 	}
 	rp, err := repo.Open(ctx, be, repo.Options{IndexCache: c.String("index-cache"), Role: "ingest", Chunks: chunks})
@@ -312,6 +314,37 @@ func listPrefix(spec string) string {
 		return u.Path
 	}
 	return ""
+}
+
+// dedupModes are the values of ingest --dedup.
+var dedupModes = []string{"auto", "index", "names"}
+
+// dedupCandidates returns the chunkstore.Options.Candidates that ingest
+// --dedup mode opens the repository on be with: 0 (the local index) for
+// index, ingest.DefaultCandidates for names. auto takes names where the
+// repository is marked repo.NamesComplete, the index otherwise, and logs
+// its choice on log.
+func dedupCandidates(ctx context.Context, be backend.Backend, mode string, log *slog.Logger) (int, error) {
+	switch mode {
+	case "index":
+		return 0, nil
+	case "names":
+		return ingest.DefaultCandidates, nil
+	case "auto":
+	default:
+		return 0, fmt.Errorf("--dedup %q: want %s", mode, strings.Join(dedupModes, ", "))
+	}
+	ok, err := repo.NamesComplete(ctx, be)
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		log.Info("dedup by package names, without a local index: the repository records every NAR under its name", "dedup", "names")
+		return ingest.DefaultCandidates, nil
+	}
+	log.Info("dedup by the local index: the repository may hold NARs not recorded under their package names; nardedup upgrade --names records them and enables names dedup",
+		"dedup", "index")
+	return 0, nil
 }
 
 // initRepo creates the repository from the flags if it does not exist.

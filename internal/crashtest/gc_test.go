@@ -113,8 +113,9 @@ func (g *gcRig) setup(rng *rand.Rand) {
 	for i, paths := range runs {
 		dir := sampleBucket(t, filepath.Join(h.work, fmt.Sprintf("gc-bucket-%d", i)), paths)
 		// Small chunks and frames, and a pack sealed every millisecond:
-		// many packs for the collection to delete and to repack.
-		res := h.command(-1, "ingest", "--repo", g.base.dir, "--index-cache", g.base.cache,
+		// many packs for the collection to delete and to repack. The
+		// index dedup, for a local index cache that trials keep or drop.
+		res := h.command(-1, "ingest", "--repo", g.base.dir, "--index-cache", g.base.cache, "--dedup", "index",
 			"--flush-interval", "1ms", "--group-size", "16384", "--chunk-avg-bits", "12", dir)
 		if res.err != nil {
 			t.Fatalf("ingest %d: %v\n%s", i+1, res.err, res.out)
