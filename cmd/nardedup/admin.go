@@ -52,7 +52,7 @@ func printStats(s *admin.Stats) {
 	sort.Strings(kinds)
 	for _, k := range kinds {
 		o := s.Objects[k]
-		fmt.Printf("%-10s %8d objects %12s\n", k, o.Count, mib(o.Bytes))
+		fmt.Printf("%-14s %8d objects %12s\n", k, o.Count, mib(o.Bytes))
 	}
 	fmt.Printf("repository %s in all\n", mib(s.StoredBytes))
 	fmt.Printf("store paths: %d, distinct NARs %d (%s)\n", s.NarInfos, s.UniqueNARs, mib(s.UniqueBytes))
