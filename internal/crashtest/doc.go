@@ -10,6 +10,9 @@
 // was itself killed, must finish and leave exactly the store paths of an
 // uninterrupted reference ingest. TestCrashDuringNamesIngest runs the same
 // trials with "ingest --dedup=names", which keeps no local index.
+// TestCrashDuringNamesUpgrade kills "upgrade --names" during its pass: the
+// names-complete marker, which makes names dedup ingest's default, must
+// never be found while a NAR lacks its names object.
 //
 //	go test ./internal/crashtest/ -v                          # small corpus, 20 trials
 //	go test ./internal/crashtest/ -short -v                   # embedded sample cache, 6 trials

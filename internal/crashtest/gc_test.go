@@ -284,14 +284,30 @@ func (g *gcRig) trial(i int, rng *rand.Rand) {
 // began marking; unless it ended before. It also returns when the run
 // began marking.
 func (g *gcRig) runGC(r *repo, fromStart, afterMark time.Duration) (run, time.Duration) {
-	h := g.h
+	args := append([]string{"gc", "--repo", r.dir, "--index-cache", r.cache}, gcArgs...)
+	return g.h.commandWatched(args, true, "gc: marking", fromStart, afterMark)
+}
+
+// commandWatched runs nardedup with args and watches the lines of its
+// stderr (or, if not fromStderr, its stdout) for one beginning with
+// prefix. With fromStart >= 0 it is killed that long after it started;
+// with afterLine >= 0, that long after it wrote the line; unless it ended
+// before. It also returns when it wrote the line (0: never).
+func (h *harness) commandWatched(args []string, fromStderr bool, prefix string, fromStart, afterLine time.Duration) (run, time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, h.bin, append([]string{"gc", "--repo", r.dir, "--index-cache", r.cache}, gcArgs...)...)
+	cmd := exec.CommandContext(ctx, h.bin, args...)
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "NARDEDUP_") })
-	var stdout strings.Builder
-	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
+	var other strings.Builder
+	var pipe io.ReadCloser
+	var err error
+	if fromStderr {
+		cmd.Stdout = &other
+		pipe, err = cmd.StderrPipe()
+	} else {
+		cmd.Stderr = &other
+		pipe, err = cmd.StdoutPipe()
+	}
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -307,14 +323,14 @@ func (g *gcRig) runGC(r *repo, fromStart, afterMark time.Duration) (run, time.Du
 	if fromStart >= 0 {
 		timers = append(timers, time.AfterFunc(fromStart, kill))
 	}
-	var mark time.Duration
+	var seen time.Duration
 	var lines []string
-	sc := bufio.NewScanner(stderr)
+	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
-		if mark == 0 && strings.HasPrefix(sc.Text(), "gc: marking") {
-			mark = time.Since(start)
-			if afterMark >= 0 {
-				timers = append(timers, time.AfterFunc(afterMark, kill))
+		if seen == 0 && strings.HasPrefix(sc.Text(), prefix) {
+			seen = time.Since(start)
+			if afterLine >= 0 {
+				timers = append(timers, time.AfterFunc(afterLine, kill))
 			}
 		}
 		lines = append(lines, sc.Text())
@@ -323,19 +339,19 @@ func (g *gcRig) runGC(r *repo, fromStart, afterMark time.Duration) (run, time.Du
 	for _, tm := range timers {
 		tm.Stop()
 	}
-	res := run{dur: time.Since(start), err: err, out: strings.Join(lines, "\n") + "\n" + stdout.String()}
+	res := run{dur: time.Since(start), err: err, out: strings.Join(lines, "\n") + "\n" + other.String()}
 	if h.sum.spent == nil {
 		h.sum.spent = make(map[string]time.Duration)
 	}
-	h.sum.spent["gc"] += res.dur
+	h.sum.spent[args[0]] += res.dur
 	if ctx.Err() != nil {
 		res.err = fmt.Errorf("timed out after %s: %w", h.timeout, err)
-		return res, mark
+		return res, seen
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 		res.killed = true
 	}
-	return res, mark
+	return res, seen
 }
 
 // gcPhase names where a run was killed, from its progress lines and
