@@ -20,11 +20,13 @@ release; stop those of older releases first. Stopped at any point, it
 resumes where it was when run again.
 
 --names then writes the names object of every stored NAR that lacks one
-(releases before this one wrote them only for ingests with --dedup=names):
-run it once before the first ingest with --dedup=names on a repository
-filled otherwise. It reads every narinfo.`,
+(earlier releases wrote them only for ingests with --dedup=names) and, once
+every narinfo was read, marks the repository names-complete: ingest's
+default --dedup=auto then dedups by names, without a local index. Run it
+once on a repository created by an earlier release. It reads every narinfo;
+stopped, it leaves no mark and resumes when run again.`,
 		Flags: append(repoFlags(),
-			&cli.BoolFlag{Name: "names", Usage: "also record every stored NAR under its package name, for ingest --dedup=names", EnvVars: []string{"NARDEDUP_UPGRADE_NAMES"}}),
+			&cli.BoolFlag{Name: "names", Usage: "also record every stored NAR under its package name, making names dedup ingest's default", EnvVars: []string{"NARDEDUP_UPGRADE_NAMES"}}),
 		Action: func(c *cli.Context) error {
 			be, err := openBackend(c)
 			if err != nil {
