@@ -34,9 +34,10 @@ type writeState struct {
 	pending  map[ID]*ticket // chunks in packs not yet indexed
 	cur      *packBuilder
 	nextSeq  uint64
-	err      error    // sticky: a pack failed to be stored
-	free     [][]byte // mapped buffers of stored packs, for the next ones
-	mapped   int      // mapped buffers in use or in free
+	err      error          // sticky: a pack failed to be stored
+	free     [][]byte       // mapped buffers of stored packs, for the next ones
+	mapped   int            // mapped buffers in use or in free
+	groups   []groupBuffers // of finished writers, for the next ones
 }
 
 // packBuilder collects frames for one pack.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 
 	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/internal/bufpipe"
@@ -83,15 +84,56 @@ func (w *Writer) Abort(err error) {
 
 func (w *Writer) run() {
 	defer close(w.done)
+	w.group, w.frame = w.s.getGroupBuffers()
 	err := w.chunk(w.pipe)
 	// Chunks already claimed must reach a pack whatever went wrong: other
 	// writers may depend on them.
 	if ferr := w.flushGroup(); err == nil {
 		err = ferr
 	}
+	// appendFrame copied the last frame into its pack: both buffers are
+	// free for the next writer.
+	w.s.putGroupBuffers(w.group, w.frame)
+	w.group, w.frame = nil, nil
 	if err != nil {
 		w.err = err
 		w.pipe.CloseRead(err)
+	}
+}
+
+// groupBuffers are the buffers a Writer gathers new chunks in and
+// compresses them into, reused by the writers of a Store: each grows to
+// about GroupSize, which would otherwise be allocated and grown by
+// doubling anew for every stream with new data. They are kept in a list
+// of their own rather than a sync.Pool, which every garbage collection
+// empties.
+type groupBuffers struct {
+	group, frame []byte
+}
+
+// getGroupBuffers returns the empty buffers of a finished writer, or nils.
+func (s *Store) getGroupBuffers() (group, frame []byte) {
+	s.wr.mu.Lock()
+	defer s.wr.mu.Unlock()
+	n := len(s.wr.groups)
+	if n == 0 {
+		return nil, nil
+	}
+	gb := s.wr.groups[n-1]
+	s.wr.groups = s.wr.groups[:n-1]
+	return gb.group, gb.frame
+}
+
+// putGroupBuffers keeps a finished writer's buffers for the next one, up
+// to one pair per CPU: more writers than that rarely run at once.
+func (s *Store) putGroupBuffers(group, frame []byte) {
+	if cap(group) == 0 && cap(frame) == 0 {
+		return
+	}
+	s.wr.mu.Lock()
+	defer s.wr.mu.Unlock()
+	if len(s.wr.groups) < runtime.GOMAXPROCS(0) {
+		s.wr.groups = append(s.wr.groups, groupBuffers{group[:0], frame[:0]})
 	}
 }
 
