@@ -96,12 +96,24 @@ func TestCrashDuringNamesIngest(t *testing.T) {
 	crashIngest(t, "names", 10, 4)
 }
 
+// trialCount returns -crashtest.trials if set, else short under -short
+// and full otherwise.
+func trialCount(full, short int) int {
+	switch {
+	case *trialsFlag != 0:
+		return *trialsFlag
+	case testing.Short():
+		return short
+	}
+	return full
+}
+
 // crashIngest runs the trials of the crash test with --dedup=dedup:
 // fullTrials of them on the small corpus, shortTrials on the embedded
 // sample under -short, unless -crashtest.trials says otherwise.
 func crashIngest(t *testing.T, dedup string, fullTrials, shortTrials int) {
 	h := &harness{t: t, seed: seed(t), work: t.TempDir(), dedup: dedup}
-	trials := *trialsFlag
+	trials := trialCount(fullTrials, shortTrials)
 	if testing.Short() {
 		dir, err := sample.WriteBucket(filepath.Join(h.work, "bucket"))
 		if err != nil {
@@ -109,15 +121,9 @@ func crashIngest(t *testing.T, dedup string, fullTrials, shortTrials int) {
 		}
 		h.source = dir
 		h.flush = "10ms" // the whole sample ingests in about 150ms
-		if trials == 0 {
-			trials = shortTrials
-		}
 	} else {
 		h.source = filepath.Join(nixtest.Corpus(t, "small", 3), "bucket")
 		h.flush = "200ms"
-		if trials == 0 {
-			trials = fullTrials
-		}
 	}
 	t.Logf("crashtest: seed %d (rerun with -crashtest.seed=%d or NARDEDUP_CRASH_SEED=%d), %d trials, --dedup=%s, source %s",
 		h.seed, h.seed, h.seed, trials, dedup, h.source)

@@ -76,13 +76,7 @@ type gcSummary struct {
 
 func TestCrashDuringGC(t *testing.T) {
 	h := &harness{t: t, seed: seed(t), work: t.TempDir(), timeout: 2 * time.Minute}
-	trials := *trialsFlag
-	if trials == 0 {
-		trials = 20
-		if testing.Short() {
-			trials = 8
-		}
-	}
+	trials := trialCount(20, 8)
 	t.Logf("crashtest gc: seed %d (rerun with -crashtest.seed=%d or NARDEDUP_CRASH_SEED=%d), %d trials", h.seed, h.seed, h.seed, trials)
 	start := time.Now()
 	h.build()

@@ -24,13 +24,7 @@ import (
 // default. Run again, the upgrade finishes and writes the marker.
 func TestCrashDuringNamesUpgrade(t *testing.T) {
 	h := &harness{t: t, seed: seed(t), work: t.TempDir(), timeout: 2 * time.Minute}
-	trials := *trialsFlag
-	if trials == 0 {
-		trials = 12
-		if testing.Short() {
-			trials = 6
-		}
-	}
+	trials := trialCount(12, 6)
 	if testing.Short() {
 		dir, err := sample.WriteBucket(filepath.Join(h.work, "bucket"))
 		if err != nil {
