@@ -3,6 +3,7 @@ package chunkstore
 import (
 	"container/list"
 	"context"
+	"math"
 	"sync"
 )
 
@@ -66,9 +67,16 @@ func newFrameCache(max int64) *frameCache {
 }
 
 // get returns a frame holding at least the first need bytes of the frame at
-// key, decoding them with decode (whose result it keeps) unless the cache
-// holds them. The frame is shared: callers must not modify its data.
-func (c *frameCache) get(ctx context.Context, key frameKey, need uint32, decode func() ([]byte, error)) (*cachedFrame, error) {
+// key, decoding them with decode (whose result, at least as long as the
+// head asked of it, it keeps) unless the cache holds them. The frame is
+// shared: callers must not modify its data.
+//
+// A cached head too short for need is decoded again from the frame's start
+// (zstd and xz cannot resume), and then at least twice as long: a reader
+// walking through a large frame, each job wanting a little more, so
+// decodes a bounded multiple of the frame instead of its square.
+func (c *frameCache) get(ctx context.Context, key frameKey, need uint32, decode func(head uint32) ([]byte, error)) (*cachedFrame, error) {
+	head := need
 	for {
 		c.mu.Lock()
 		e, ok := c.m[key]
@@ -92,6 +100,9 @@ func (c *frameCache) get(ctx context.Context, key frameKey, need uint32, decode 
 		}
 		// Failed, or only a shorter head: decode again, in place of it
 		// unless someone already has.
+		if e.err == nil {
+			head = max(need, uint32(min(2*len(e.data), math.MaxUint32)))
+		}
 		if c.m[key] == e {
 			c.remove(e)
 		}
@@ -102,7 +113,7 @@ func (c *frameCache) get(ctx context.Context, key frameKey, need uint32, decode 
 	c.misses++
 	c.mu.Unlock()
 
-	data, err := decode()
+	data, err := decode(head)
 	c.mu.Lock()
 	e.data, e.err = data, err
 	if err != nil {

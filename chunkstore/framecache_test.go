@@ -19,7 +19,7 @@ func TestFrameCacheLRU(t *testing.T) {
 	var decodes atomic.Int32
 	get := func(i byte) {
 		t.Helper()
-		e, err := c.get(ctx, key(i), 100, func() ([]byte, error) {
+		e, err := c.get(ctx, key(i), 100, func(uint32) ([]byte, error) {
 			decodes.Add(1)
 			return frame(100, i), nil
 		})
@@ -60,7 +60,7 @@ func TestFrameCacheSharesDecoding(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e, err := c.get(ctx, key(1), 10, func() ([]byte, error) {
+			e, err := c.get(ctx, key(1), 10, func(uint32) ([]byte, error) {
 				decodes.Add(1)
 				<-release
 				return frame(10, 1), nil
@@ -89,13 +89,13 @@ func TestFrameCacheHeadAndErrors(t *testing.T) {
 	ctx := context.Background()
 	c := newFrameCache(1 << 20)
 	boom := errors.New("boom")
-	if _, err := c.get(ctx, key(1), 10, func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := c.get(ctx, key(1), 10, func(uint32) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("got %v, want %v", err, boom)
 	}
 	// The failure is not kept.
 	decoded := 0
-	dec := func(n int) func() ([]byte, error) {
-		return func() ([]byte, error) { decoded++; return frame(n, 1), nil }
+	dec := func(n int) func(uint32) ([]byte, error) {
+		return func(uint32) ([]byte, error) { decoded++; return frame(n, 1), nil }
 	}
 	if e, err := c.get(ctx, key(1), 10, dec(10)); err != nil || len(e.data) != 10 || decoded != 1 {
 		t.Fatalf("after a failure: %v, %d decodes", err, decoded)
@@ -112,12 +112,39 @@ func TestFrameCacheHeadAndErrors(t *testing.T) {
 	}
 }
 
+// A reader walking through a large frame asks for a little more each
+// time; each new head is at least twice the last, so the decodes stay a
+// bounded multiple of the frame, not its square.
+func TestFrameCacheHeadsGrowGeometrically(t *testing.T) {
+	ctx := context.Background()
+	const size = 1 << 20
+	c := newFrameCache(4 << 20)
+	var decodes, decoded int
+	for need := uint32(1 << 10); need <= size; need += 1 << 10 {
+		e, err := c.get(ctx, key(1), need, func(head uint32) ([]byte, error) {
+			if head < need {
+				t.Fatalf("asked to decode %d bytes, %d needed", head, need)
+			}
+			head = min(head, size)
+			decodes++
+			decoded += int(head)
+			return frame(int(head), 1), nil
+		})
+		if err != nil || len(e.data) < int(need) {
+			t.Fatalf("need %d: %v", need, err)
+		}
+	}
+	if decodes > 11 || decoded > 3*size {
+		t.Errorf("%d decodes of %d bytes in all for a %d-byte frame read in 1 KiB steps; want at most 11 and %d", decodes, decoded, size, 3*size)
+	}
+}
+
 func TestCachedFrameSliceChecks(t *testing.T) {
 	ctx := context.Background()
 	c := newFrameCache(1 << 20)
 	good := []byte("the chunk's bytes")
 	data := append(append([]byte("head "), good...), " tail"...)
-	e, err := c.get(ctx, key(1), uint32(len(data)), func() ([]byte, error) { return data, nil })
+	e, err := c.get(ctx, key(1), uint32(len(data)), func(uint32) ([]byte, error) { return data, nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -199,8 +199,8 @@ func (j *frameJob) run(ctx context.Context, s *Store, frames *frameCache) {
 		need = max(need, l.Offset+l.Length)
 	}
 	key := frameKey{pack: j.loc.Pack, offset: j.loc.FrameOffset}
-	cf, err := frames.get(ctx, key, need, func() ([]byte, error) {
-		return s.rd.readFramePrefix(ctx, j.loc, need, nil)
+	cf, err := frames.get(ctx, key, need, func(head uint32) ([]byte, error) {
+		return s.rd.readFramePrefix(ctx, j.loc, min(head, j.loc.FrameULen), nil)
 	})
 	if j.err = err; err == nil {
 		j.frame, j.shared = cf.data, true
