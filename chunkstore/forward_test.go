@@ -13,6 +13,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
 	"github.com/nardedup/nardedup/chunkstore/forward"
+	"github.com/nardedup/nardedup/internal/faulty"
 	"github.com/nardedup/nardedup/repo/layout"
 )
 
@@ -171,5 +172,34 @@ func TestReadChunkFollowsRepackedChunks(t *testing.T) {
 		}
 		r.Close()
 		w.Close()
+	}
+}
+
+// A reader whose chunks all moved into one frame of another pack reads
+// that frame once, through its frame cache, not once for each frame job
+// that had to follow the forward record.
+func TestReaderReadsRelocatedFrameOnce(t *testing.T) {
+	be := faulty.New(mem.New())
+	dir := t.TempDir()
+	w := openStore(t, be, filepath.Join(dir, "writer.db"))
+	defer w.Close()
+	data := randomData(6, 200<<10) // four of testConfig's frames, one of the copy's
+	refs, _ := write(t, w, data)
+	r := openStore(t, be, filepath.Join(dir, "reader.db")) // indexes the old pack only
+	defer r.Close()
+	repackAndDelete(t, w, be, true)
+
+	before := be.Calls(faulty.OpGet)
+	got, err := readAll(t, r, refs)
+	if err != nil {
+		t.Fatalf("read after repack: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("read after repack: wrong bytes")
+	}
+	// The old pack's frames (each found missing), the forward record,
+	// the new frame.
+	if n, want := be.Calls(faulty.OpGet)-before, 4+1+1; n > want {
+		t.Errorf("%d reads from the backend, want at most %d", n, want)
 	}
 }

@@ -91,18 +91,29 @@ func (s *Store) ReadChunkAt(ctx context.Context, ref Ref, loc Location) ([]byte,
 	return data, err
 }
 
-// readResolved reads the frame at loc, a location Resolve returned for
-// chunk id, and returns it with the location it was read at: if loc's
-// pack went since Resolve saw it, it follows that pack's record on.
-func (s *Store) readResolved(ctx context.Context, id ID, loc Location) ([]byte, Location, error) {
-	frame, err := s.rd.readFrame(ctx, loc, getBuf(int(loc.FrameULen)))
+// readResolved reads, through frames, at least the first need bytes of
+// the frame at loc, a location Resolve returned for chunk id, and returns
+// it with the location it was read at: if loc's pack went since Resolve
+// saw it, it follows that pack's record on (and reads the whole frame
+// there, whose layout need no longer describes).
+func (s *Store) readResolved(ctx context.Context, frames *frameCache, id ID, loc Location, need uint32) (*cachedFrame, Location, error) {
+	cf, err := s.readCached(ctx, frames, loc, need)
 	for hop := 0; errors.Is(err, backend.ErrNotExist) && hop < forward.MaxHops; hop++ {
 		if loc, err = s.fwd.Resolve(ctx, loc.Pack, id); err != nil {
 			return nil, loc, err
 		}
-		frame, err = s.rd.readFrame(ctx, loc, getBuf(int(loc.FrameULen)))
+		cf, err = s.readCached(ctx, frames, loc, loc.FrameULen)
 	}
-	return frame, loc, err
+	return cf, loc, err
+}
+
+// readCached returns, from frames or decoded into it, a frame holding at
+// least the first need bytes of the frame at loc.
+func (s *Store) readCached(ctx context.Context, frames *frameCache, loc Location, need uint32) (*cachedFrame, error) {
+	key := frameKey{pack: loc.Pack, offset: loc.FrameOffset}
+	return frames.get(ctx, key, need, func(head uint32) ([]byte, error) {
+		return s.rd.readFramePrefix(ctx, loc, min(head, loc.FrameULen), nil)
+	})
 }
 
 func (s *Store) readChunkAt(ctx context.Context, ref Ref, loc Location) ([]byte, error) {
@@ -198,16 +209,13 @@ func (j *frameJob) run(ctx context.Context, s *Store, frames *frameCache) {
 	for _, l := range j.locs {
 		need = max(need, l.Offset+l.Length)
 	}
-	key := frameKey{pack: j.loc.Pack, offset: j.loc.FrameOffset}
-	cf, err := frames.get(ctx, key, need, func(head uint32) ([]byte, error) {
-		return s.rd.readFramePrefix(ctx, j.loc, min(head, j.loc.FrameULen), nil)
-	})
+	cf, err := s.readCached(ctx, frames, j.loc, need)
 	if j.err = err; err == nil {
 		j.frame, j.shared = cf.data, true
 	}
 	if j.err != nil {
 		if errors.Is(j.err, backend.ErrNotExist) {
-			j.relocate(ctx, s)
+			j.relocate(ctx, s, frames)
 		}
 		return
 	}
@@ -226,7 +234,7 @@ func (j *frameJob) run(ctx context.Context, s *Store, frames *frameCache) {
 // follows the pack's forward record for each chunk and, only if some chunk
 // has none, reloads the index at once and looks those up again. It reads
 // each chunk where it now lives.
-func (j *frameJob) relocate(ctx context.Context, s *Store) {
+func (j *frameJob) relocate(ctx context.Context, s *Store, frames *frameCache) {
 	gone, orig := j.loc.Pack, j.err
 	locs := make([]Location, len(j.refs))
 	var unforwarded []int
@@ -261,23 +269,27 @@ func (j *frameJob) relocate(ctx context.Context, s *Store) {
 		size += int(ref.Size)
 	}
 	buf := getBuf(size)
-	var frame []byte
-	var floc Location
-	defer func() { putBuf(frame) }()
+	var cf *cachedFrame
 	for i, ref := range j.refs {
 		loc := locs[i]
-		if frame == nil || floc.Pack != loc.Pack || floc.FrameOffset != loc.FrameOffset {
-			putBuf(frame)
+		if cf == nil || cf.key != (frameKey{pack: loc.Pack, offset: loc.FrameOffset}) {
+			// The chunks of this job that the same frame now holds
+			// (gc copies a pack's chunks in order, so they are
+			// usually neighbours): its head up to the last of them.
+			need := loc.Offset + loc.Length
+			for k := i + 1; k < len(locs) && locs[k].Pack == loc.Pack && locs[k].FrameOffset == loc.FrameOffset; k++ {
+				need = max(need, locs[k].Offset+locs[k].Length)
+			}
 			var err error
-			if frame, loc, err = s.readResolved(ctx, ref.ID, loc); err != nil {
-				frame, j.err = nil, err
+			if cf, loc, err = s.readResolved(ctx, frames, ref.ID, loc, need); err != nil {
+				j.err = err
 				putBuf(buf)
 				return
 			}
-			floc = loc
 		}
-		data, err := sliceChunk(frame, loc, ref)
+		data, err := cf.slice(loc, ref)
 		if err != nil {
+			frames.drop(cf)
 			j.err = err
 			putBuf(buf)
 			return
