@@ -61,6 +61,10 @@ type figures struct {
 // counts, comma-separated, e.g. 1e4,1e5,1e6) under NARDEDUP_SCALE_DIR
 // (default the test's temporary directory) and measures what grows with
 // them; see README.md, "Scale". Each repository is deleted once measured.
+// NARDEDUP_SCALE_REUSE=DIR measures instead the repository an earlier run
+// generated in DIR (one size; the test cut short before deleting it): the
+// server, a batch of one generation more than the earlier batch, and gc,
+// with the chunks and packs counted by gc's index.
 // With NARDEDUP_SCALE_DEDUP=names, the repository is generated and the
 // batch ingested with names dedup (no local index). Objects are written
 // without fsyncs (local.OpenUnsynced), as on /dev/shm.
@@ -69,25 +73,30 @@ func TestScale(t *testing.T) {
 	if env == "" {
 		t.Skip("set NARDEDUP_SCALE=1e4,1e5,… to measure")
 	}
+	reuse := os.Getenv("NARDEDUP_SCALE_REUSE")
 	var all []figures
 	for s := range strings.SplitSeq(env, ",") {
 		n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil {
 			t.Fatalf("NARDEDUP_SCALE: %v", err)
 		}
-		dir, err := os.MkdirTemp(os.Getenv("NARDEDUP_SCALE_DIR"), "scalegen-")
-		if err != nil {
-			t.Fatal(err)
+		dir := reuse
+		if dir == "" {
+			if dir, err = os.MkdirTemp(os.Getenv("NARDEDUP_SCALE_DIR"), "scalegen-"); err != nil {
+				t.Fatal(err)
+			}
 		}
-		f := measureScale(t, dir, int(n))
-		os.RemoveAll(dir)
+		f := measureScale(t, dir, int(n), reuse != "")
+		if reuse == "" {
+			os.RemoveAll(dir)
+		}
 		all = append(all, f)
 		t.Logf("%.0e chunks: %+v", n, f)
 	}
 	report(t, all)
 }
 
-func measureScale(t *testing.T, dir string, target int) figures {
+func measureScale(t *testing.T, dir string, target int, reused bool) figures {
 	ctx := context.Background()
 	var f figures
 	g := scalegen.New(scalegen.Options{Seed: 1, Chunks: target})
@@ -97,8 +106,11 @@ func measureScale(t *testing.T, dir string, target int) figures {
 		index = ""
 	}
 	start := time.Now()
-	gs := generate(t, filepath.Join(dir, "repo"), index, g)
-	f.genTime = time.Since(start)
+	var gs scalegen.Stats
+	if !reused {
+		gs = generate(t, filepath.Join(dir, "repo"), index, g)
+		f.genTime = time.Since(start)
+	}
 
 	be, err := local.OpenUnsynced(filepath.Join(dir, "repo"))
 	if err != nil {
@@ -137,6 +149,7 @@ func measureScale(t *testing.T, dir string, target int) figures {
 	if names {
 		// Every chunk stored is new: no chunk is stored twice in one
 		// process while pending or remembered.
+		// (A reused repository's are counted by gc, below.)
 		f.packs, f.chunks = countObjects(t, be, "packs/"), int(gs.New)
 	} else {
 		rp, err := repo.Open(ctx, be, repo.Options{Chunks: ingestOptions(index)})
@@ -155,13 +168,26 @@ func measureScale(t *testing.T, dir string, target int) figures {
 		f.indexFile = float64(fi.Size()) / float64(f.chunks)
 	}
 	f.nars = countObjects(t, be, "manifests/")
-	f.serverIndex /= float64(f.chunks)
-	f.indexObjects /= float64(f.chunks)
 	f.manifest /= float64(f.nars)
 
 	// An ingest with its index up to date stores a batch of the next
-	// generation. Its memory is what the process grows by, above the
-	// generator's description of the repository (which grows with it).
+	// generation (of the one after, in a reused repository). Its memory
+	// is what the process grows by. The batch comes from a generator of
+	// the same seed but fewer packages, whose first ones are the same:
+	// the full description of the repository would stay live beside the
+	// ingest, and with Go's collector pacing the heap by what is live,
+	// the ingest's garbage would grow with it.
+	n, gen := min(batchNARs, g.Packages()), g.Generations()
+	if reused {
+		gen++
+	}
+	bg := scalegen.New(scalegen.Options{Seed: 1, Chunks: min(target, 100_000)})
+	for i := range n {
+		if bg.StorePath(i, gen) != g.StorePath(i, gen) {
+			t.Fatalf("the batch's generator differs at package %d", i)
+		}
+	}
+	g = nil
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -174,7 +200,7 @@ func measureScale(t *testing.T, dir string, target int) figures {
 		t.Fatal(err)
 	}
 	defer rp.Close()
-	if _, err := g.Put(ctx, rp, g.Generations(), 0, min(batchNARs, g.Packages())); err != nil {
+	if _, err := bg.Put(ctx, rp, gen, 0, n); err != nil {
 		t.Fatal(err)
 	}
 	f.ingestTime = time.Since(start)
@@ -193,6 +219,7 @@ func measureScale(t *testing.T, dir string, target int) figures {
 	start = time.Now()
 	grp := rp
 	if names {
+		os.Remove(filepath.Join(dir, "gc.db")) // of a run cut short
 		if grp, err = repo.Open(ctx, be, repo.Options{Chunks: ingestOptions(filepath.Join(dir, "gc.db"))}); err != nil {
 			t.Fatal(err)
 		}
@@ -206,6 +233,13 @@ func measureScale(t *testing.T, dir string, target int) figures {
 	stop()
 	f.liveChunks = rep.LiveChunks
 	f.gcTemp = float64(tmp) / float64(rep.LiveChunks)
+	if reused && names {
+		if f.packs, f.chunks, err = grp.Chunks().IndexStats(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.serverIndex /= float64(f.chunks)
+	f.indexObjects /= float64(f.chunks)
 	return f
 }
 
