@@ -12,13 +12,15 @@
 // compresses only once it holds all the bytes gzip's next read would
 // return, or at Close.
 //
-// Fed from a pipe, gzip may get short reads. The matcher never looks at
-// more than it has read, except at the end of the input, where it compares
-// against stale window bytes beyond the data; the only behaviour of gzip
-// that depends on the kind of input is gzip's "store the whole file"
-// shortcut, which gzip compiles out (it can only rewrite a header it can
-// seek to), so the output is the same for a pipe in practice. Callers that
-// remake a stream must still compare it with the original.
+// gzip's input kind matters in one place only. Its old "store the whole
+// file" shortcut needs a seekable output and is compiled out, so a pipe
+// and a file get the same block choices. But at the end of the input the
+// matcher compares against window bytes past the data (gzip clears only
+// two of them), and which stale bytes lie there depends on how gzip's
+// reads fell. From a pipe reads can be short, so for an input longer than
+// 64 KiB with zero bytes near its end `gzip < pipe` could in principle
+// write another stream than `gzip < file` (a search with simulated short
+// reads found none). A Writer matches the file.
 //
 // The encoder follows gzip's choices exactly: the per-level table of good,
 // lazy, nice and chain lengths; the greedy matcher of levels 1-3 and the

@@ -336,6 +336,9 @@ func (z *Writer) longestMatch(candidate, best int) int {
 	if best >= z.tune.good {
 		chain >>= 2
 	}
+	// gzip 1.12 does not lower nice to the bytes left at the end of the
+	// input (1.13 does), so near the end it may go on searching for a
+	// match longer than what is left, and pick a farther one.
 	nice := z.tune.nice
 	limit := 0
 	if z.pos > maxDist {
