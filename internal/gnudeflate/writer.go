@@ -1,9 +1,11 @@
 package gnudeflate
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 )
 
 // Geometry of gzip's matcher. The window holds two halves of wSize bytes;
@@ -32,7 +34,7 @@ const (
 
 	// windowPad keeps the reads of a match comparison or a hash update
 	// that run past the data at the end of the input inside the array.
-	windowPad = 8
+	windowPad = 16
 )
 
 // tuning is one row of gzip's per-level table.
@@ -346,18 +348,19 @@ func (z *Writer) longestMatch(candidate, best int) int {
 	}
 	w := z.window[:]
 	s := z.pos
+	head := le16(w[s:])
+	tail := le16(w[s+best-1:])
 	for {
-		m := candidate
 		// Equal hashes imply an equal third byte, so it is not compared
 		// (past the end of the input it may differ, and gzip ignores it).
-		if w[m+best] == w[s+best] && w[m+best-1] == w[s+best-1] &&
-			w[m] == w[s] && w[m+1] == w[s+1] {
-			n := matchLen(w[s:], w[m:])
+		if le16(w[candidate+best-1:]) == tail && le16(w[candidate:]) == head {
+			n := matchLen(w[s:], w[candidate:])
 			if n > best {
 				z.matchPos, best = candidate, n
 				if n >= nice {
 					break
 				}
+				tail = le16(w[s+best-1:])
 			}
 		}
 		candidate = int(z.prev[candidate&wMask])
@@ -374,13 +377,17 @@ func (z *Writer) longestMatch(candidate, best int) int {
 // matchLen returns how far a and b agree from their fourth byte on, up to
 // maxMatch.
 func matchLen(a, b []byte) int {
-	a, b = a[:maxMatch], b[:maxMatch]
-	n := minMatch
-	for n < maxMatch && a[n] == b[n] {
-		n++
+	a, b = a[:maxMatch+5], b[:maxMatch+5]
+	for n := minMatch; n < maxMatch; n += 8 {
+		if x := le64(a[n:]) ^ le64(b[n:]); x != 0 {
+			return min(n+bits.TrailingZeros64(x)/8, maxMatch)
+		}
 	}
-	return n
+	return maxMatch
 }
+
+func le16(b []byte) uint16 { return binary.LittleEndian.Uint16(b) }
+func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
 
 // endBlock writes the block that ends at pos and starts the next one.
 func (z *Writer) endBlock(last bool) {
