@@ -336,3 +336,21 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+func TestWriteDoesNotAllocate(t *testing.T) {
+	data := words(12, 1<<20)
+	z, err := gnudeflate.NewWriter(io.Discard, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(3, func() {
+		z.Reset(io.Discard, 6)
+		for p := data; len(p) > 0; p = p[min(len(p), 10_000):] {
+			z.Write(p[:min(len(p), 10_000)])
+		}
+		z.Close()
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations to compress 1 MiB after Reset; want 0", allocs)
+	}
+}

@@ -54,32 +54,11 @@ var (
 )
 
 func init() {
-	n := 0
-	for c := range 28 {
-		lenBase[c] = n
-		for range 1 << lenExtra[c] {
-			lenCode[n] = uint8(c)
-			n++
-		}
-	}
+	spread(lenCode[:], lenBase[:], lenExtra[:], 0, 27, 0, 0)
 	// Length 258 has two codes; the one without extra bits wins.
-	lenCode[n-1] = 28
-	d := 0
-	for c := range 16 {
-		distBase[c] = d
-		for range 1 << distExtra[c] {
-			distCodes[d] = uint8(c)
-			d++
-		}
-	}
-	d >>= 7
-	for c := 16; c < numDist; c++ {
-		distBase[c] = d << 7
-		for range 1 << (distExtra[c] - 7) {
-			distCodes[256+d] = uint8(c)
-			d++
-		}
-	}
+	lenCode[maxMatch-minMatch] = 28
+	spread(distCodes[:], distBase[:], distExtra[:], 0, 15, 0, 0)
+	spread(distCodes[256:], distBase[:], distExtra[:], 16, 29, 256>>7, 7)
 
 	var count [maxBits + 1]int
 	for i := range fixedLitBits {
@@ -99,6 +78,19 @@ func init() {
 	for i := range fixedDistBits {
 		fixedDistBits[i] = 5
 		fixedDistCode[i] = reverseBits(i, 5)
+	}
+}
+
+// spread hands codes first..last consecutive runs of table, from index
+// n on, each as long as its extra bits (less shift) can count, and sets
+// each code's base value: its first index, shifted left by shift.
+func spread(table []uint8, base, extra []int, first, last, n, shift int) {
+	for c := first; c <= last; c++ {
+		base[c] = n << shift
+		for range 1 << (extra[c] - shift) {
+			table[n] = uint8(c)
+			n++
+		}
 	}
 }
 
