@@ -3,6 +3,7 @@ package gnudeflate_test
 import (
 	"bytes"
 	"compress/flate"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -353,4 +354,46 @@ func TestWriteDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations to compress 1 MiB after Reset; want 0", allocs)
 	}
+}
+
+// TestRemakesSystemGzipFiles remakes gzip members that Debian's packages
+// ship (changelogs and man pages, written by `gzip -9n` when the packages
+// were built) from their decompressed bytes.
+func TestRemakesSystemGzipFiles(t *testing.T) {
+	var paths []string
+	for _, g := range []string{"/usr/share/doc/*/changelog*.gz", "/usr/share/man/man*/*.gz"} {
+		m, _ := filepath.Glob(g)
+		paths = append(paths, m...)
+	}
+	most := 2000
+	if testing.Short() {
+		most = 200
+	}
+	if len(paths) > most {
+		paths = paths[:most]
+	}
+	if len(paths) == 0 {
+		t.Skip("no gzip files in /usr/share")
+	}
+	remade := 0
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil || len(raw) < 18 || raw[3] != 0 {
+			continue // unreadable, or a header with optional fields
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		zr.Multistream(false)
+		data, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if !bytes.Equal(compress(t, data, 9), raw[10:len(raw)-8]) {
+			t.Errorf("%s: not remade by level 9", p)
+		}
+		remade++
+	}
+	t.Logf("remade %d of %d members", remade, len(paths))
 }
