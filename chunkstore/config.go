@@ -33,6 +33,10 @@ type Config struct {
 	// taking its packs for damaged ones. EnableXZFrames in package repo
 	// sets it.
 	XZFrames bool `json:"xz_frames,omitempty"`
+	// XZGzipFrames allows packs holding xz frames whose gzip streams are
+	// expanded (CopyOptions.XZGzip), which programs older than that codec
+	// cannot read; as XZFrames, it makes them refuse the repository.
+	XZGzipFrames bool `json:"xz_gzip_frames,omitempty"`
 }
 
 // DefaultConfig returns the chunk store settings of a new repository.

@@ -53,6 +53,12 @@ type CopyOptions struct {
 	// XZX86 puts xz frames through the x86 BCJ filter first, which turns
 	// the relative addresses of x86 calls and jumps into absolute ones.
 	XZX86 bool
+	// XZGzip expands the gzip streams that GNU gzip's encoder remakes
+	// exactly in each group of an xz copy (package gzexpand), which xz
+	// then compresses far better; the repository's configuration must
+	// allow such frames (Config.XZGzipFrames). Reading such a frame costs
+	// remaking its streams, at gzip's speed.
+	XZGzip bool
 }
 
 // CopyResult counts what a Copier wrote.
@@ -101,6 +107,7 @@ type copyJob struct {
 	group []byte
 	infos []pack.ChunkInfo
 	frame []byte
+	codec pack.Codec
 	err   error
 	done  chan struct{}
 }
@@ -142,6 +149,12 @@ func (s *Store) NewCopier(opts CopyOptions) (*Copier, error) {
 			return nil, err
 		}
 		c.codec = pack.CodecXZ
+		if opts.XZGzip {
+			if !s.cfg.XZGzipFrames {
+				return nil, fmt.Errorf("chunkstore: copy into xz frames with gzip streams expanded: the repository's configuration does not allow them (xz_gzip_frames)")
+			}
+			enc = xzGzipEncoder{enc}
+		}
 		c.encs = []frameEncoder{enc}
 	case "", CodecZstd:
 		if err := c.zstdEncoders(fallback); err != nil {
@@ -156,7 +169,12 @@ func (s *Store) NewCopier(opts CopyOptions) (*Copier, error) {
 		go func() {
 			defer c.wg.Done()
 			for j := range c.work {
-				j.frame, j.err = enc.encode(nil, j.group)
+				if ce, ok := enc.(codecEncoder); ok {
+					j.frame, j.codec, j.err = ce.encodeCodec(nil, j.group)
+				} else {
+					j.frame, j.err = enc.encode(nil, j.group)
+					j.codec = c.codec
+				}
 				close(j.done)
 			}
 		}()
@@ -413,7 +431,7 @@ func (c *Copier) appender() {
 		err := j.err
 		if err == nil && c.failed() == nil {
 			t := newTicket()
-			c.s.appendFrame(j.frame, c.codec, len(j.group), j.infos, t)
+			c.s.appendFrame(j.frame, j.codec, len(j.group), j.infos, t)
 			<-t.done
 			err = t.err
 		}

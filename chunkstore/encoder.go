@@ -5,6 +5,8 @@ import (
 	"math/bits"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/nardedup/nardedup/chunkstore/pack"
 )
 
 // Encoders of Config.Encoder: which zstd implementation compresses new
@@ -26,6 +28,13 @@ const (
 type frameEncoder interface {
 	encode(dst, src []byte) ([]byte, error)
 	close()
+}
+
+// codecEncoder is a frameEncoder whose frames are not all of one codec: it
+// says which each is.
+type codecEncoder interface {
+	frameEncoder
+	encodeCodec(dst, src []byte) ([]byte, pack.Codec, error)
 }
 
 // klauspostEncoder is safe for concurrent use.

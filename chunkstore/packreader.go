@@ -169,6 +169,10 @@ func (r *packReader) readFramePrefix(ctx context.Context, loc Location, need uin
 		return nil, err
 	}
 	defer putBuf(comp)
+	if frameCodec(comp) == pack.CodecXZGzip {
+		// Its head would take remaking streams from the start anyway.
+		return r.decodeFrameOf(ctx, key, loc, comp, dst)
+	}
 	if cap(dst) < int(need) {
 		dst = make([]byte, 0, need)
 	}
@@ -213,7 +217,23 @@ func (r *packReader) readFrame(ctx context.Context, loc Location, dst []byte) ([
 		return nil, err
 	}
 	defer putBuf(comp)
-	if frameCodec(comp) == pack.CodecXZ {
+	return r.decodeFrameOf(ctx, key, loc, comp, dst)
+}
+
+// decodeFrameOf decompresses comp, the whole frame at loc in the pack
+// stored under key, into dst (which may be nil) and returns it.
+func (r *packReader) decodeFrameOf(ctx context.Context, key string, loc Location, comp, dst []byte) ([]byte, error) {
+	if loc.FrameULen > MaxFrameSize {
+		return nil, fmt.Errorf("%w: %s: frame at %d claims %d bytes", ErrCorrupt, key, loc.FrameOffset, loc.FrameULen)
+	}
+	switch frameCodec(comp) {
+	case pack.CodecXZGzip:
+		data, err := decodeXZGzip(ctx, comp, dst, int(loc.FrameULen))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
+		}
+		return data, nil
+	case pack.CodecXZ:
 		if cap(dst) < int(loc.FrameULen) {
 			dst = make([]byte, 0, loc.FrameULen)
 		}

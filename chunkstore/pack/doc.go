@@ -11,7 +11,9 @@
 //
 // Each frame holds one group of chunks, compressed by the frame's codec:
 // zstd (a zstd frame), or xz (an xz stream of one LZMA2 block, which
-// garbage collection writes when it recompresses cold data). A pack whose
+// garbage collection writes when it recompresses cold data), or xz of the
+// group with its gzip streams expanded (CodecXZGzip, also written by
+// garbage collection). A pack whose
 // frames are all zstd is, without its table and trailer, one valid zstd
 // stream.
 //

@@ -30,17 +30,24 @@ const (
 	// CodecXZ is an xz stream of one LZMA2 block (cold data recompressed
 	// by garbage collection).
 	CodecXZ Codec = 1
+	// CodecXZGzip is an xz stream as CodecXZ's of the frame's expanded
+	// form (package gzexpand): its gzip streams replaced by the bytes
+	// they decompress to. The frame starts with "NDXG" and the uvarint
+	// length of the expanded form, before the xz stream.
+	CodecXZGzip Codec = 2
 
-	maxCodec = CodecXZ
+	maxCodec = CodecXZGzip
 )
 
-// String returns the codec's name: "zstd", "xz".
+// String returns the codec's name: "zstd", "xz", "xz+gzip".
 func (c Codec) String() string {
 	switch c {
 	case CodecZstd:
 		return "zstd"
 	case CodecXZ:
 		return "xz"
+	case CodecXZGzip:
+		return "xz+gzip"
 	}
 	return fmt.Sprintf("codec %d", uint8(c))
 }
