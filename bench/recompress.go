@@ -38,7 +38,7 @@ type Recompressed struct {
 func recompressOptions(jobs int, codec string) gc.Options {
 	cp := chunkstore.CopyOptions{ZstdLevel: gc.DefaultRecompressLevel, GroupSize: gc.DefaultRecompressGroupSize, Workers: jobs, Codec: codec}
 	if codec == chunkstore.CodecXZ {
-		cp.XZX86 = true
+		cp.XZX86, cp.XZGzip = true, true
 	}
 	return gc.Options{Grace: -1, RepackBelow: -1, Recompress: gc.RecompressOptions{Enabled: true, MinLiveBytes: -1, Copy: cp}}
 }
@@ -73,7 +73,7 @@ func (r *runner) recompressCopy(ctx context.Context, dir, scope, codec string) (
 		return res, fmt.Errorf("bench: open copy: %w", err)
 	}
 	if codec == chunkstore.CodecXZ {
-		if _, err := repo.EnableXZFrames(ctx, be); err != nil {
+		if _, err := repo.EnableXZFrames(ctx, be, true); err != nil {
 			return res, fmt.Errorf("bench: allow xz frames in the copy: %w", err)
 		}
 	}

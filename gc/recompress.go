@@ -102,6 +102,9 @@ func (g *collector) newRecompressor(now time.Time) (*recompressor, error) {
 			o.Copy.Codec = DefaultRecompressCodec
 		}
 	}
+	// Expanded gzip streams only where the repository allows them: a
+	// later run that finds xz chosen keeps what the configuration says.
+	o.Copy.XZGzip = o.Copy.XZGzip && o.Copy.Codec == chunkstore.CodecXZ && g.cs.Config().XZGzipFrames
 	if o.MinLiveBytes == 0 {
 		o.MinLiveBytes = int64(o.Copy.GroupSize)
 	}
@@ -183,6 +186,9 @@ func (r *recompressor) copy(ctx context.Context, packs []chunkstore.ID, has func
 	how := fmt.Sprintf("zstd level %d", o.ZstdLevel)
 	if o.Codec == chunkstore.CodecXZ {
 		how = "xz"
+		if o.XZGzip {
+			how = "xz (gzip streams expanded)"
+		}
 	}
 	g.opts.Logf("recompressing %d packs, %d bytes of live chunks, into %s frames of %d bytes",
 		len(packs), r.live, how, o.GroupSize)

@@ -157,19 +157,21 @@ func LoadConfig(ctx context.Context, be backend.Backend) (Config, error) {
 }
 
 // EnableXZFrames allows the repository on be to hold packs of xz frames
-// (chunkstore.Config.XZFrames), so that gc can recompress cold data into
-// them. Programs older than xz frames then refuse to open the repository,
-// rather than take those packs for damaged ones. It returns whether the
-// configuration changed; a repository that allows them already is left as
-// it is.
-func EnableXZFrames(ctx context.Context, be backend.Backend) (bool, error) {
+// (chunkstore.Config.XZFrames), and with gzip those of xz frames whose gzip
+// streams are expanded (Config.XZGzipFrames), so that gc can recompress
+// cold data into them. Programs older than those frames then refuse to
+// open the repository, rather than take their packs for damaged ones. It
+// returns whether the configuration changed; a repository that allows them
+// already is left as it is.
+func EnableXZFrames(ctx context.Context, be backend.Backend, gzip bool) (bool, error) {
 	cfg, err := LoadConfig(ctx, be)
 	if err != nil {
 		return false, err
 	}
-	if cfg.Chunks.XZFrames {
+	if cfg.Chunks.XZFrames && (cfg.Chunks.XZGzipFrames || !gzip) {
 		return false, nil
 	}
 	cfg.Chunks.XZFrames = true
+	cfg.Chunks.XZGzipFrames = cfg.Chunks.XZGzipFrames || gzip
 	return true, writeConfig(ctx, be, cfg)
 }

@@ -83,6 +83,7 @@ func TestConfigLoad(t *testing.T) {
 // keeps programs older than xz frames from opening the repository (they
 // refuse unknown fields, as "unknown field" above), and nothing else; a
 // repository that never enables them keeps its configuration as it was.
+// With gzip it adds "xz_gzip_frames" likewise.
 func TestEnableXZFrames(t *testing.T) {
 	ctx := context.Background()
 	be := mem.New()
@@ -95,7 +96,7 @@ func TestEnableXZFrames(t *testing.T) {
 		t.Fatalf("a new repository's configuration names xz frames:\n%s", before)
 	}
 	for i, want := range []bool{true, false} {
-		changed, err := repo.EnableXZFrames(ctx, be)
+		changed, err := repo.EnableXZFrames(ctx, be, false)
 		if err != nil || changed != want {
 			t.Fatalf("call %d: changed %v, %v; want %v", i, changed, err, want)
 		}
@@ -105,7 +106,21 @@ func TestEnableXZFrames(t *testing.T) {
 		t.Fatalf("configuration after:\n%s\nwant the one before with xz_frames:\n%s", after, before)
 	}
 	loaded, err := repo.LoadConfig(ctx, be)
-	if err != nil || !loaded.Chunks.XZFrames || loaded.ID != cfg.ID {
+	if err != nil || !loaded.Chunks.XZFrames || loaded.Chunks.XZGzipFrames || loaded.ID != cfg.ID {
+		t.Fatalf("loaded %+v, %v", loaded, err)
+	}
+	// Expanded gzip streams: one more field, written once.
+	for i, want := range []bool{true, false} {
+		changed, err := repo.EnableXZFrames(ctx, be, true)
+		if err != nil || changed != want {
+			t.Fatalf("gzip call %d: changed %v, %v; want %v", i, changed, err, want)
+		}
+	}
+	withGzip, _ := backend.ReadAll(ctx, be, "config")
+	if got := bytes.Replace(withGzip, []byte(",\n  \"xz_gzip_frames\": true"), nil, 1); !bytes.Equal(got, after) {
+		t.Fatalf("configuration after:\n%s\nwant the one before with xz_gzip_frames:\n%s", withGzip, after)
+	}
+	if loaded, err := repo.LoadConfig(ctx, be); err != nil || !loaded.Chunks.XZGzipFrames {
 		t.Fatalf("loaded %+v, %v", loaded, err)
 	}
 }

@@ -49,6 +49,7 @@ http://ADDR/metrics while it runs.`,
 			&cli.BoolFlag{Name: "recompress-stored-order", Usage: "recompress frames in the order their packs were stored, not by store path name", EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_STORED_ORDER"}},
 			&cli.StringFlag{Name: "cold-codec", Usage: "codec of recompressed frames: xz (LZMA2, smaller, slower to read; the first use makes the repository unreadable by releases before xz frames) or zstd (default: xz where an earlier run chose it, else zstd)", EnvVars: []string{"NARDEDUP_GC_COLD_CODEC"}},
 			&cli.BoolFlag{Name: "cold-xz-x86", Usage: "put xz frames through the x86 BCJ filter first (smaller for x86 machine code)", Value: true, EnvVars: []string{"NARDEDUP_GC_COLD_XZ_X86"}},
+			&cli.BoolFlag{Name: "cold-xz-gzip", Usage: "in xz frames, replace the gzip streams that GNU gzip's encoder remakes exactly by their decompressed bytes (much smaller; reading remakes them; the first use makes the repository unreadable by releases before such frames)", Value: true, EnvVars: []string{"NARDEDUP_GC_COLD_XZ_GZIP"}},
 			&cli.IntFlag{Name: "recompress-jobs", Usage: "frames compressed at a time", Value: 1, EnvVars: []string{"NARDEDUP_GC_RECOMPRESS_JOBS"}},
 			quietFlag("NARDEDUP_GC_QUIET"),
 		)...),
@@ -65,12 +66,12 @@ http://ADDR/metrics while it runs.`,
 				return err
 			}
 			if c.Bool("recompress") && c.String("cold-codec") == chunkstore.CodecXZ && !c.Bool("dry-run") {
-				changed, err := repo.EnableXZFrames(c.Context, be)
+				changed, err := repo.EnableXZFrames(c.Context, be, c.Bool("cold-xz-gzip"))
 				if err != nil {
 					return fmt.Errorf("gc: allow xz frames: %w", err)
 				}
 				if changed {
-					log.Info("the repository now allows xz frames: releases before them cannot open it")
+					log.Info("the repository now allows xz frames (with gzip streams expanded if --cold-xz-gzip): releases before them cannot open it")
 				}
 			}
 			rp, err := repo.Open(c.Context, be, repo.Options{IndexCache: c.String("index-cache"), Role: "gc"})
@@ -95,7 +96,8 @@ http://ADDR/metrics while it runs.`,
 					Enabled: c.Bool("recompress"), MinAge: c.Duration("recompress-min-age"), StoredOrder: c.Bool("recompress-stored-order"),
 					Copy: chunkstore.CopyOptions{ZstdLevel: c.Int("recompress-level"), GroupSize: c.Int("recompress-group-size"),
 						WindowLog: c.Int("recompress-window-log"), Workers: c.Int("recompress-jobs"),
-						Codec: c.String("cold-codec"), XZX86: c.Bool("cold-xz-x86")},
+						Codec: c.String("cold-codec"), XZX86: c.Bool("cold-xz-x86"),
+						XZGzip: c.Bool("cold-xz-gzip")},
 				},
 			}
 			if opts.Grace == 0 {
