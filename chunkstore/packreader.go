@@ -226,22 +226,12 @@ func (r *packReader) decodeFrameOf(ctx context.Context, key string, loc Location
 	if loc.FrameULen > MaxFrameSize {
 		return nil, fmt.Errorf("%w: %s: frame at %d claims %d bytes", ErrCorrupt, key, loc.FrameOffset, loc.FrameULen)
 	}
-	switch frameCodec(comp) {
-	case pack.CodecXZGzip:
-		data, err := decodeXZGzip(ctx, comp, dst, int(loc.FrameULen))
+	if !FrameIsZstd(comp) {
+		data, err := DecodeXZFrame(ctx, comp, dst, int(loc.FrameULen))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
 		}
 		return data, nil
-	case pack.CodecXZ:
-		if cap(dst) < int(loc.FrameULen) {
-			dst = make([]byte, 0, loc.FrameULen)
-		}
-		dst = dst[:loc.FrameULen]
-		if err := decodeXZ(ctx, comp, dst, true); err != nil {
-			return nil, fmt.Errorf("%w: %s: frame at %d: %v", ErrCorrupt, key, loc.FrameOffset, err)
-		}
-		return dst, nil
 	}
 	data, err := r.decodeFrame(dst, comp, loc.FrameULen)
 	if err != nil {

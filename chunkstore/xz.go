@@ -65,6 +65,34 @@ func frameCodec(comp []byte) pack.Codec {
 	return pack.CodecZstd
 }
 
+// FrameIsZstd reports whether comp, a compressed frame or its start, is a
+// zstd frame; the others, which garbage collection writes when it
+// recompresses cold data, are decoded by DecodeXZFrame.
+func FrameIsZstd(comp []byte) bool { return frameCodec(comp) == pack.CodecZstd }
+
+// DecodeXZFrame decompresses comp, a whole xz or xz+gzip frame of a pack
+// that holds size bytes, into dst's storage if it is large enough, and
+// returns them. Readers of a store call it themselves; it is exported for
+// clients that fetch frames over the read API (package remote).
+func DecodeXZFrame(ctx context.Context, comp, dst []byte, size int) ([]byte, error) {
+	switch {
+	case size < 0 || size > MaxFrameSize:
+		return nil, fmt.Errorf("frame of %d bytes", size)
+	case frameCodec(comp) == pack.CodecXZGzip:
+		return decodeXZGzip(ctx, comp, dst, size)
+	case frameCodec(comp) != pack.CodecXZ:
+		return nil, fmt.Errorf("not an xz frame")
+	}
+	if cap(dst) < size {
+		dst = make([]byte, 0, size)
+	}
+	dst = dst[:size]
+	if err := decodeXZ(ctx, comp, dst, true); err != nil {
+		return nil, err
+	}
+	return dst, nil
+}
+
 // xzGzipEncoder writes xz+gzip frames: the group expanded by package
 // gzexpand, then compressed by an xz encoder, and checked by decoding it
 // back before it is written, since the chunks' old copies are deleted

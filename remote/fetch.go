@@ -171,7 +171,13 @@ func (r *chunkReader) frame(loc chunkstore.Location) ([]byte, error) {
 	if cap(dst) < int(loc.FrameULen) {
 		dst = make([]byte, 0, loc.FrameULen)
 	}
-	data, err := c.dec.DecodeAll(comp, dst)
+	var data []byte
+	if chunkstore.FrameIsZstd(comp) {
+		data, err = c.dec.DecodeAll(comp, dst)
+	} else {
+		// Cold data that garbage collection recompressed.
+		data, err = chunkstore.DecodeXZFrame(r.ctx, comp, dst, int(loc.FrameULen))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: remote: %s: %s: %v", ErrCorrupt, c, what, err)
 	}

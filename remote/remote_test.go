@@ -19,6 +19,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend/local"
 	"github.com/nardedup/nardedup/chunkstore/forward"
+	"github.com/nardedup/nardedup/gc"
 	"github.com/nardedup/nardedup/internal/remotetest"
 	"github.com/nardedup/nardedup/internal/testrepo"
 	"github.com/nardedup/nardedup/narfmt"
@@ -495,5 +496,42 @@ func TestFrameFetchedOnce(t *testing.T) {
 	}
 	if got := frameHits.Load(); got != frames {
 		t.Fatalf("%d concurrent fetches of a NAR of %d frames: %d frame requests; stats %+v", n, frames, got, c.Stats())
+	}
+}
+
+// TestColdFrames fetches every NAR after garbage collection recompressed
+// the repository into xz frames, as `gc --recompress --cold-codec xz`
+// does: the client decodes them as the server's own reader does.
+func TestColdFrames(t *testing.T) {
+	if !chunkstore.HasLibxz {
+		t.Skip("built without cgo")
+	}
+	f := newFixture(t)
+	ctx := context.Background()
+	want := make(map[narfmt.Hash][]byte)
+	for _, h := range f.nars {
+		want[h] = f.want(t, h)
+	}
+	_, err := repo.EnableXZFrames(ctx, f.be, true)
+	must(t, err)
+	rp, err := repo.Open(ctx, f.be, repo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")}})
+	must(t, err)
+	defer rp.Close()
+	rep, err := gc.Collect(ctx, rp, gc.Options{Grace: -1, RepackBelow: -1, TempDir: t.TempDir(), Recompress: gc.RecompressOptions{
+		Enabled: true, MinLiveBytes: -1, Copy: chunkstore.CopyOptions{Codec: chunkstore.CodecXZ, XZGzip: true,
+			GroupSize: 2 * rp.Config().Chunks.GroupSize}}})
+	must(t, err)
+	if rep.Recompressed.Frames == 0 {
+		t.Fatal("nothing recompressed")
+	}
+	c := f.client(t, remote.Options{})
+	for _, h := range f.nars {
+		var buf bytes.Buffer
+		if _, err := c.FetchNAR(ctx, h, &buf, nil, nil); err != nil {
+			t.Fatalf("NAR %s from xz frames: %v", h, err)
+		}
+		if !bytes.Equal(buf.Bytes(), want[h]) {
+			t.Fatalf("NAR %s from xz frames differs", h)
+		}
 	}
 }

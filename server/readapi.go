@@ -165,8 +165,8 @@ func FrameName(loc chunkstore.Location) string {
 }
 
 // serveFrame answers /_nardedup/v1/frame/<pack id>/<offset>/<length> with
-// those bytes of the pack: a zstd frame when the name comes from a
-// location. A pack is named by a hash of its bytes and a nonce and never
+// those bytes of the pack: a frame when the name comes from a location
+// (zstd, or xz for cold data that garbage collection recompressed). A pack is named by a hash of its bytes and a nonce and never
 // rewritten, so the answer never changes and is immutable; a pack that
 // garbage collection deleted is 404, and its forward record says where
 // its chunks went. The bytes are streamed as they are read, so a frame
