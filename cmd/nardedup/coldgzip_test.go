@@ -25,12 +25,7 @@ func TestColdXZGzipServesNix(t *testing.T) {
 	if !chunkstore.HasLibxz {
 		t.Skip("built without cgo")
 	}
-	corpus := nixtest.Corpus(t, "small", 3)
-	bin := nixtest.Nardedup(t)
-	work := t.TempDir()
-	repo := filepath.Join(work, "repo")
-	common := []string{"--repo", repo, "--index-cache", filepath.Join(work, "cache")}
-	key := strings.TrimSpace(readFile(t, filepath.Join(corpus, "public-key")))
+	corpus, bin, work, repo, common, key := smallCorpusRun(t)
 	// Every manual page output, and other paths up to more than a group
 	// of recompression (gc recompresses no less).
 	var paths, others []string

@@ -56,16 +56,25 @@ func readPaths(t *testing.T, files ...string) []string {
 	return paths
 }
 
+// smallCorpusRun is the start of a test on the small corpus: the corpus
+// (3 generations), the command built, a scratch directory, a repository
+// in it and the flags that name it, and the corpus's public key.
+func smallCorpusRun(t *testing.T) (corpus, bin, work, repo string, common []string, key string) {
+	t.Helper()
+	corpus = nixtest.Corpus(t, "small", 3)
+	bin = nixtest.Nardedup(t)
+	work = t.TempDir()
+	repo = filepath.Join(work, "repo")
+	common = []string{"--repo", repo, "--index-cache", filepath.Join(work, "cache")}
+	key = strings.TrimSpace(readFile(t, filepath.Join(corpus, "public-key")))
+	return corpus, bin, work, repo, common, key
+}
+
 func TestEndToEndSmallCorpus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a corpus with Nix")
 	}
-	corpus := nixtest.Corpus(t, "small", 3)
-	bin := nixtest.Nardedup(t)
-	work := t.TempDir()
-	repo := filepath.Join(work, "repo")
-	common := []string{"--repo", repo, "--index-cache", filepath.Join(work, "cache")}
-	key := strings.TrimSpace(readFile(t, filepath.Join(corpus, "public-key")))
+	corpus, bin, work, _, common, key := smallCorpusRun(t)
 
 	// Ingest generation by generation, then the whole bucket.
 	for gen := 1; gen <= 3; gen++ {

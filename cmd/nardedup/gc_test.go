@@ -20,12 +20,7 @@ func TestGCWhileServing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a corpus with Nix")
 	}
-	corpus := nixtest.Corpus(t, "small", 3)
-	bin := nixtest.Nardedup(t)
-	work := t.TempDir()
-	repo := filepath.Join(work, "repo")
-	common := []string{"--repo", repo, "--index-cache", filepath.Join(work, "cache")}
-	key := strings.TrimSpace(readFile(t, filepath.Join(corpus, "public-key")))
+	corpus, bin, work, repo, common, key := smallCorpusRun(t)
 	for gen := 1; gen <= 3; gen++ {
 		mustRun(t, bin, append([]string{"ingest"}, append(common, filepath.Join(corpus, fmt.Sprintf("gen-%d", gen)))...)...)
 	}
