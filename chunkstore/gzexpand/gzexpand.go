@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/nardedup/nardedup/internal/gnudeflate"
 )
@@ -37,12 +38,27 @@ type member struct {
 	lit, level, raw, stream int
 }
 
+// Bounds on what remaking a frame's streams may cost its readers, who pay
+// it at every first read of the frame: Expand times each stream's remaking
+// and keeps compressed a stream remade slower than minRemakeRate bytes of
+// decompressed data a second (GNU gzip's slowest level on data built for
+// long hash chains), and every stream after the frame's first
+// maxRemakeTime of remaking. Timing makes the choice depend on the
+// machine's load, never the result: a stream left compressed is stored as
+// it was.
+var (
+	minRemakeRate = 2 << 20
+	maxRemakeTime = 3 * time.Second
+)
+
 // Expand returns the expanded form of frame, at most maxSize bytes long,
 // and the number of deflate streams it replaced; with none replaced it
 // returns nil and 0. It inflates at most four times the frame's length in
-// all, so data built to look like many gzip members costs bounded work.
+// all, so data built to look like many gzip members costs bounded work,
+// and bounds what remaking them costs (minRemakeRate, maxRemakeTime).
 func Expand(frame []byte, maxSize int) ([]byte, int) {
-	e := expander{frame: frame, budget: maxSize - len(frame), inflateLeft: 4*int64(len(frame)) + 1<<20}
+	e := expander{frame: frame, budget: maxSize - len(frame), inflateLeft: 4*int64(len(frame)) + 1<<20,
+		remakeLeft: maxRemakeTime}
 	defer e.release()
 	e.scan()
 	if len(e.members) == 0 {
@@ -55,6 +71,7 @@ type expander struct {
 	frame       []byte
 	budget      int   // bytes the expanded form may still grow by
 	inflateLeft int64 // bytes inflate may still produce
+	remakeLeft  time.Duration
 	members     []member
 	raws        [][]byte
 	fr          io.ReadCloser
@@ -75,7 +92,7 @@ func (e *expander) scan() {
 	litStart := 0
 	for i := 0; i+gzHeaderLen < len(f); {
 		j := bytes.Index(f[i:], gzMagic)
-		if j < 0 || e.inflateLeft <= 0 || e.budget <= 0 {
+		if j < 0 || e.inflateLeft <= 0 || e.budget <= 0 || e.remakeLeft <= 0 {
 			return
 		}
 		p := i + j
@@ -88,12 +105,14 @@ func (e *expander) scan() {
 		if !ok || n < MinStream {
 			continue
 		}
-		level, ok := e.remake(raw, f[q:q+n], xfl)
-		if !ok {
-			// A stream that inflates but is not gzip's: skip all of it.
+		level, took, ok := e.remake(raw, f[q:q+n], xfl)
+		if !ok || time.Duration(len(raw))*time.Second/time.Duration(minRemakeRate) < took {
+			// A stream that inflates but is not gzip's, or too slow to
+			// remake: skip all of it.
 			i = q + n
 			continue
 		}
+		e.remakeLeft -= took
 		e.members = append(e.members, member{lit: q - litStart, level: level, raw: len(raw), stream: n})
 		e.raws = append(e.raws, bytes.Clone(raw))
 		e.budget -= len(raw) - n + 4*binary.MaxVarintLen64
@@ -160,8 +179,8 @@ func (e *expander) inflate(s []byte) ([]byte, int, bool) {
 }
 
 // remake finds the level at which gnudeflate writes stream from raw,
-// trying first the levels xfl points to.
-func (e *expander) remake(raw, stream []byte, xfl byte) (int, bool) {
+// trying first the levels xfl points to, and how long writing it took.
+func (e *expander) remake(raw, stream []byte, xfl byte) (int, time.Duration, bool) {
 	order := [...]int{6, 9, 1, 5, 4, 7, 8, 3, 2}
 	switch xfl {
 	case xflSlowest:
@@ -170,11 +189,12 @@ func (e *expander) remake(raw, stream []byte, xfl byte) (int, bool) {
 		order[0], order[2] = 1, 6
 	}
 	for _, level := range order {
+		start := time.Now()
 		c := &compareWriter{want: stream}
 		if e.z == nil {
 			e.z = newDeflater(c, level)
 		} else if err := e.z.Reset(c, level); err != nil {
-			return 0, false
+			return 0, 0, false
 		}
 		if _, err := e.z.Write(raw); err != nil {
 			continue
@@ -182,9 +202,9 @@ func (e *expander) remake(raw, stream []byte, xfl byte) (int, bool) {
 		if err := e.z.Close(); err != nil || c.off != len(stream) {
 			continue
 		}
-		return level, true
+		return level, time.Since(start), true
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // encode writes the expanded form.

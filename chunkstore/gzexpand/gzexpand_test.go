@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gnuGzip compresses data with the gzip program at level.
@@ -120,6 +121,25 @@ func TestExpandBudget(t *testing.T) {
 	got, err := Restore(nil, exp, len(frame))
 	if err != nil || !bytes.Equal(got, frame) {
 		t.Fatalf("restore: %v, equal %v", err, bytes.Equal(got, frame))
+	}
+}
+
+// Streams too slow to remake, or beyond the frame's time for remaking,
+// stay compressed: readers pay that time at every first read.
+func TestExpandBoundsRemakeTime(t *testing.T) {
+	gz := gnuGzip(t, text(20, 300_000), 9)
+	frame := join(gz, random(21, 100), gz)
+	if _, n := Expand(frame, 8*len(frame)); n != 2 {
+		t.Fatalf("replaced %d streams, want 2", n)
+	}
+	defer func(rate int, total time.Duration) { minRemakeRate, maxRemakeTime = rate, total }(minRemakeRate, maxRemakeTime)
+	minRemakeRate = 1 << 40
+	if _, n := Expand(frame, 8*len(frame)); n != 0 {
+		t.Errorf("replaced %d streams slower than %d B/s", n, minRemakeRate)
+	}
+	minRemakeRate, maxRemakeTime = 1, time.Nanosecond
+	if _, n := Expand(frame, 8*len(frame)); n != 1 {
+		t.Errorf("replaced %d streams after the frame's remaking time, want the first only", n)
 	}
 }
 
