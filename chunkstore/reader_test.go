@@ -3,36 +3,20 @@ package chunkstore_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
-	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
+	"github.com/nardedup/nardedup/internal/backendtest"
 )
-
-// getCounter counts the reads of packs.
-type getCounter struct {
-	backend.Backend
-	gets atomic.Int64
-}
-
-func (b *getCounter) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	if strings.HasPrefix(key, "packs/") {
-		b.gets.Add(1)
-	}
-	return b.Backend.Get(ctx, key, off, n)
-}
 
 // TestReaderDecodesFrameOnce reads, from a store without a frame cache, a
 // stream whose chunks go back and forth between two frames: each frame is
 // read and decoded once.
 func TestReaderDecodesFrameOnce(t *testing.T) {
 	ctx := context.Background()
-	be := &getCounter{Backend: mem.New()}
+	be := &backendtest.GetCounter{Backend: mem.New(), Prefix: "packs/"}
 	w := openStore(t, be, filepath.Join(t.TempDir(), "w"))
 	data := randomData(1, 256<<10)
 	refs, _ := write(t, w, data)
@@ -72,12 +56,12 @@ func TestReaderDecodesFrameOnce(t *testing.T) {
 			stream, want = append(stream, f.refs[i]), append(want, f.data[i]...)
 		}
 	}
-	before := be.gets.Load()
+	before := be.Gets()
 	got, err := readAll(t, s, stream)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes, %v; want the %d bytes of the chunks", len(got), err, len(want))
 	}
-	if n := be.gets.Load() - before; n != 2 {
+	if n := be.Gets() - before; n != 2 {
 		t.Errorf("%d reads of packs for chunks of 2 frames, want 2", n)
 	}
 }

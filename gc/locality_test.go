@@ -7,36 +7,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/gc"
+	"github.com/nardedup/nardedup/internal/backendtest"
 	"github.com/nardedup/nardedup/internal/nixtest"
 	"github.com/nardedup/nardedup/internal/sample"
 	nrepo "github.com/nardedup/nardedup/repo"
 )
-
-// countingBackend counts the reads of pack objects.
-type countingBackend struct {
-	backend.Backend
-	packReads atomic.Int64
-}
-
-func (c *countingBackend) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	if strings.HasPrefix(key, "packs/") {
-		c.packReads.Add(1)
-	}
-	return c.Backend.Get(ctx, key, off, n)
-}
 
 // readsPerNAR reads every live NAR through a store with a fresh local index
 // and returns the pack reads per NAR.
 func readsPerNAR(t *testing.T, be backend.Backend) float64 {
 	t.Helper()
 	ctx := context.Background()
-	cb := &countingBackend{Backend: be}
+	cb := &backendtest.GetCounter{Backend: be, Prefix: "packs/"}
 	rp, err := nrepo.Open(ctx, cb, nrepo.Options{Chunks: chunkstore.Options{IndexPath: filepath.Join(t.TempDir(), "index.db")}})
 	must(t, err)
 	defer rp.Close()
@@ -64,7 +51,7 @@ func readsPerNAR(t *testing.T, be backend.Backend) float64 {
 	if len(seen) == 0 {
 		t.Fatal("no NARs")
 	}
-	return float64(cb.packReads.Load()) / float64(len(seen))
+	return float64(cb.Gets()) / float64(len(seen))
 }
 
 // TestRepackKeepsLocality forgets the older generations and half of the

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/forward"
 	"github.com/nardedup/nardedup/chunkstore/index"
 	"github.com/nardedup/nardedup/chunkstore/pack"
+	"github.com/nardedup/nardedup/internal/backendtest"
 )
 
 func id(s string) pack.ID { return pack.Sum([]byte(s)) }
@@ -254,27 +254,9 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-// countingBackend counts the reads of forward records and can hold them
-// until released.
-type countingBackend struct {
-	backend.Backend
-	gets    atomic.Int64
-	release chan struct{}
-}
-
-func (b *countingBackend) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	if strings.HasPrefix(key, "forward/") {
-		b.gets.Add(1)
-		if b.release != nil {
-			<-b.release
-		}
-	}
-	return b.Backend.Get(ctx, key, off, n)
-}
-
 func TestResolverCache(t *testing.T) {
 	ctx := context.Background()
-	be := &countingBackend{Backend: mem.New()}
+	be := &backendtest.GetCounter{Backend: mem.New(), Prefix: "forward/"}
 	for _, p := range []string{"r1", "r2", "r3"} {
 		put(t, be, p, map[string]index.Location{"x": loc("live", 1), "y": loc("live", 2)})
 	}
@@ -289,16 +271,16 @@ func TestResolverCache(t *testing.T) {
 	resolve("r1")
 	resolve("r2")
 	resolve("r1") // cached, and now the most recently used
-	if n := be.gets.Load(); n != 2 {
+	if n := be.Gets(); n != 2 {
 		t.Fatalf("%d reads, want 2", n)
 	}
 	resolve("r3") // evicts r2
 	resolve("r1")
-	if n := be.gets.Load(); n != 3 {
+	if n := be.Gets(); n != 3 {
 		t.Fatalf("%d reads, want 3", n)
 	}
 	resolve("r2")
-	if n := be.gets.Load(); n != 4 {
+	if n := be.Gets(); n != 4 {
 		t.Fatalf("%d reads, want 4: r2 should have been evicted", n)
 	}
 	if _, records, entries := r.Stats(); records != 2 || entries != 4 {
@@ -344,7 +326,7 @@ func TestResolverStatsOncePerPack(t *testing.T) {
 // Concurrent callers that need the same record share one read.
 func TestResolverSharesLoads(t *testing.T) {
 	ctx := context.Background()
-	be := &countingBackend{Backend: mem.New(), release: make(chan struct{})}
+	be := &backendtest.GetCounter{Backend: mem.New(), Prefix: "forward/", Hold: make(chan struct{})}
 	put(t, be, "r1", map[string]index.Location{"x": loc("live", 1), "y": loc("live", 2)})
 	putPack(t, be, id("live"))
 	r := forward.NewResolver(be, 0)
@@ -359,12 +341,12 @@ func TestResolverSharesLoads(t *testing.T) {
 		}()
 	}
 	for {
-		if loads, _, _ := r.Stats(); loads == 1 && be.gets.Load() == 1 {
+		if loads, _, _ := r.Stats(); loads == 1 && be.Gets() == 1 {
 			break
 		}
 		runtime.Gosched()
 	}
-	close(be.release)
+	close(be.Hold)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -372,7 +354,7 @@ func TestResolverSharesLoads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := be.gets.Load(); n != 1 {
+	if n := be.Gets(); n != 1 {
 		t.Errorf("%d reads of the record, want 1", n)
 	}
 }
