@@ -48,7 +48,7 @@ type member struct {
 // it was.
 var (
 	minRemakeRate = 2 << 20
-	maxRemakeTime = 3 * time.Second
+	maxRemakeTime = 5 * time.Second
 )
 
 // Expand returns the expanded form of frame, at most maxSize bytes long,
