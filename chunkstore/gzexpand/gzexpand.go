@@ -43,9 +43,11 @@ type member struct {
 // and keeps compressed a stream remade slower than minRemakeRate bytes of
 // decompressed data a second (GNU gzip's slowest level on data built for
 // long hash chains), and every stream after the frame's first
-// maxRemakeTime of remaking. Timing makes the choice depend on the
-// machine's load, never the result: a stream left compressed is stored as
-// it was.
+// maxRemakeTime of remaking. The trials that find a stream's level, most
+// of which fail, stop for good after four times that, which bounds what a
+// frame built to look like gzip's streams costs garbage collection.
+// Timing makes the choice depend on the machine's load, never the result:
+// a stream left compressed is stored as it was.
 var (
 	minRemakeRate = 2 << 20
 	maxRemakeTime = 5 * time.Second
@@ -58,7 +60,7 @@ var (
 // and bounds what remaking them costs (minRemakeRate, maxRemakeTime).
 func Expand(frame []byte, maxSize int) ([]byte, int) {
 	e := expander{frame: frame, budget: maxSize - len(frame), inflateLeft: 4*int64(len(frame)) + 1<<20,
-		remakeLeft: maxRemakeTime}
+		remakeLeft: maxRemakeTime, trialsLeft: 4 * maxRemakeTime}
 	defer e.release()
 	e.scan()
 	if len(e.members) == 0 {
@@ -69,9 +71,10 @@ func Expand(frame []byte, maxSize int) ([]byte, int) {
 
 type expander struct {
 	frame       []byte
-	budget      int   // bytes the expanded form may still grow by
-	inflateLeft int64 // bytes inflate may still produce
-	remakeLeft  time.Duration
+	budget      int           // bytes the expanded form may still grow by
+	inflateLeft int64         // bytes inflate may still produce
+	remakeLeft  time.Duration // remaking the streams replaced may still take
+	trialsLeft  time.Duration // trying levels may still take
 	members     []member
 	raws        [][]byte
 	fr          io.ReadCloser
@@ -92,7 +95,7 @@ func (e *expander) scan() {
 	litStart := 0
 	for i := 0; i+gzHeaderLen < len(f); {
 		j := bytes.Index(f[i:], gzMagic)
-		if j < 0 || e.inflateLeft <= 0 || e.budget <= 0 || e.remakeLeft <= 0 {
+		if j < 0 || e.inflateLeft <= 0 || e.budget <= 0 || e.remakeLeft <= 0 || e.trialsLeft <= 0 {
 			return
 		}
 		p := i + j
@@ -189,22 +192,36 @@ func (e *expander) remake(raw, stream []byte, xfl byte) (int, time.Duration, boo
 		order[0], order[2] = 1, 6
 	}
 	for _, level := range order {
+		if e.trialsLeft <= 0 {
+			break
+		}
 		start := time.Now()
-		c := &compareWriter{want: stream}
-		if e.z == nil {
-			e.z = newDeflater(c, level)
-		} else if err := e.z.Reset(c, level); err != nil {
-			return 0, 0, false
+		ok, err := e.try(raw, stream, level)
+		took := time.Since(start)
+		e.trialsLeft -= took
+		if err != nil {
+			break
 		}
-		if _, err := e.z.Write(raw); err != nil {
-			continue
+		if ok {
+			return level, took, true
 		}
-		if err := e.z.Close(); err != nil || c.off != len(stream) {
-			continue
-		}
-		return level, time.Since(start), true
 	}
 	return 0, 0, false
+}
+
+// try reports whether gnudeflate writes stream from raw at level.
+func (e *expander) try(raw, stream []byte, level int) (bool, error) {
+	c := &compareWriter{want: stream}
+	if e.z == nil {
+		e.z = newDeflater(c, level)
+	} else if err := e.z.Reset(c, level); err != nil {
+		return false, err
+	}
+	if _, err := e.z.Write(raw); err != nil {
+		return false, nil
+	}
+	err := e.z.Close()
+	return err == nil && c.off == len(stream), nil
 }
 
 // encode writes the expanded form.

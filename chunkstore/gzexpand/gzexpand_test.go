@@ -141,6 +141,16 @@ func TestExpandBoundsRemakeTime(t *testing.T) {
 	if _, n := Expand(frame, 8*len(frame)); n != 1 {
 		t.Errorf("replaced %d streams after the frame's remaking time, want the first only", n)
 	}
+	// Failed trials count too: a stream of another encoder first uses up
+	// the time for trials, and the gzip stream after it stays.
+	other := join(goGzip(t, text(22, 300_000)), gz)
+	if _, n := Expand(other, 8*len(other)); n != 0 {
+		t.Errorf("replaced %d streams after the frame's time for trials", n)
+	}
+	maxRemakeTime = time.Minute
+	if _, n := Expand(other, 8*len(other)); n != 1 {
+		t.Errorf("replaced %d streams with time enough, want 1", n)
+	}
 }
 
 // A damaged expanded form fails with an error, never a wrong frame or a
