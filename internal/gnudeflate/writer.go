@@ -73,12 +73,13 @@ type Writer struct {
 	head   [hashSize]uint16 // latest position of each hash, 0 for none
 	prev   [wSize]uint16    // previous position with the same hash
 
-	pos        int  // current position in the window (gzip's strstart)
-	ahead      int  // bytes of input from pos on (gzip's lookahead)
-	atEOF      bool // the input has ended
-	hash       int  // running hash of the bytes at pos
-	blockStart int  // window position where the current block began; negative once slid away
-	matchPos   int  // where the last match found starts
+	pos        int   // current position in the window (gzip's strstart)
+	ahead      int   // bytes of input from pos on (gzip's lookahead)
+	atEOF      bool  // the input has ended
+	hash       int   // running hash of the bytes at pos
+	blockStart int   // window position where the current block began; negative once slid away
+	matchPos   int   // where the last match found starts
+	steps      int64 // earlier positions compared since Reset (Steps)
 
 	// The read in progress: gzip asks for readWant bytes at the end of
 	// the data and proceeds only once a read returns; readGot is how many
@@ -120,6 +121,7 @@ func (z *Writer) Reset(w io.Writer, level int) error {
 	clear(z.head[:])
 	clear(z.prev[:])
 	z.pos, z.ahead, z.atEOF, z.hash, z.blockStart, z.matchPos = 0, 0, false, 0, 0, 0
+	z.steps = 0
 	z.readWant, z.readGot = 0, 0
 	z.matchLen, z.prevLen, z.prevMatch, z.pending = minMatch-1, minMatch-1, 0, false
 	z.blk.reset(w)
@@ -350,7 +352,9 @@ func (z *Writer) longestMatch(candidate, best int) int {
 	s := z.pos
 	head := le16(w[s:])
 	tail := le16(w[s+best-1:])
+	steps := int64(0)
 	for {
+		steps++
 		// Equal hashes imply an equal third byte, so it is not compared
 		// (past the end of the input it may differ, and gzip ignores it).
 		if le16(w[candidate+best-1:]) == tail && le16(w[candidate:]) == head {
@@ -371,8 +375,16 @@ func (z *Writer) longestMatch(candidate, best int) int {
 			break
 		}
 	}
+	z.steps += steps
 	return best
 }
+
+// Steps returns how many earlier positions the matcher has compared with
+// the input since the last Reset: the part of the encoder's work that
+// depends on the data (up to the level's chain length, 4096 at level 9,
+// for every byte), for callers that bound what remaking a stream costs
+// without timing it.
+func (z *Writer) Steps() int64 { return z.steps }
 
 // matchLen returns how far a and b agree from their fourth byte on, up to
 // maxMatch.
