@@ -9,7 +9,6 @@ import (
 	"io"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/nardedup/nardedup/internal/gnudeflate"
 )
@@ -39,28 +38,29 @@ type member struct {
 }
 
 // Bounds on what remaking a frame's streams may cost its readers, who pay
-// it at every first read of the frame: Expand times each stream's remaking
-// and keeps compressed a stream remade slower than minRemakeRate bytes of
-// decompressed data a second (GNU gzip's slowest level on data built for
-// long hash chains), and every stream after the frame's first
-// maxRemakeTime of remaking. The trials that find a stream's level, most
-// of which fail, stop for good after four times that, which bounds what a
-// frame built to look like gzip's streams costs garbage collection.
-// Timing makes the choice depend on the machine's load, never the result:
-// a stream left compressed is stored as it was.
+// it at every first read of the frame, counted in the matcher's steps
+// (gnudeflate.Writer.Steps), which do not depend on the machine or its
+// load: real gzip files take a few steps per byte (up to about 60), data
+// built for long hash chains up to 4096 at level 9. Expand keeps
+// compressed a stream whose remaking takes more than maxStepsPerByte steps
+// per decompressed byte, and every stream after the frame's first
+// maxFrameSteps; trying levels, most of which fail, stops for good after
+// maxTrialSteps, which bounds what a frame built to look like gzip's
+// streams costs garbage collection.
 var (
-	minRemakeRate = 2 << 20
-	maxRemakeTime = 5 * time.Second
+	maxStepsPerByte int64 = 256
+	maxFrameSteps   int64 = 1 << 30
+	maxTrialSteps   int64 = 4 << 30
 )
 
 // Expand returns the expanded form of frame, at most maxSize bytes long,
 // and the number of deflate streams it replaced; with none replaced it
 // returns nil and 0. It inflates at most four times the frame's length in
 // all, so data built to look like many gzip members costs bounded work,
-// and bounds what remaking them costs (minRemakeRate, maxRemakeTime).
+// and bounds what remaking them costs (maxStepsPerByte, maxFrameSteps).
 func Expand(frame []byte, maxSize int) ([]byte, int) {
 	e := expander{frame: frame, budget: maxSize - len(frame), inflateLeft: 4*int64(len(frame)) + 1<<20,
-		remakeLeft: maxRemakeTime, trialsLeft: 4 * maxRemakeTime}
+		remakeLeft: maxFrameSteps, trialsLeft: maxTrialSteps}
 	defer e.release()
 	e.scan()
 	if len(e.members) == 0 {
@@ -71,10 +71,10 @@ func Expand(frame []byte, maxSize int) ([]byte, int) {
 
 type expander struct {
 	frame       []byte
-	budget      int           // bytes the expanded form may still grow by
-	inflateLeft int64         // bytes inflate may still produce
-	remakeLeft  time.Duration // remaking the streams replaced may still take
-	trialsLeft  time.Duration // trying levels may still take
+	budget      int   // bytes the expanded form may still grow by
+	inflateLeft int64 // bytes inflate may still produce
+	remakeLeft  int64 // matcher steps remaking the streams replaced may still take
+	trialsLeft  int64 // matcher steps trying levels may still take
 	members     []member
 	raws        [][]byte
 	fr          io.ReadCloser
@@ -108,14 +108,14 @@ func (e *expander) scan() {
 		if !ok || n < MinStream {
 			continue
 		}
-		level, took, ok := e.remake(raw, f[q:q+n], xfl)
-		if !ok || time.Duration(len(raw))*time.Second/time.Duration(minRemakeRate) < took {
+		level, steps, ok := e.remake(raw, f[q:q+n], xfl)
+		if !ok || steps > maxStepsPerByte*int64(len(raw)) {
 			// A stream that inflates but is not gzip's, or too slow to
 			// remake: skip all of it.
 			i = q + n
 			continue
 		}
-		e.remakeLeft -= took
+		e.remakeLeft -= steps
 		e.members = append(e.members, member{lit: q - litStart, level: level, raw: len(raw), stream: n})
 		e.raws = append(e.raws, bytes.Clone(raw))
 		e.budget -= len(raw) - n + 4*binary.MaxVarintLen64
@@ -182,8 +182,9 @@ func (e *expander) inflate(s []byte) ([]byte, int, bool) {
 }
 
 // remake finds the level at which gnudeflate writes stream from raw,
-// trying first the levels xfl points to, and how long writing it took.
-func (e *expander) remake(raw, stream []byte, xfl byte) (int, time.Duration, bool) {
+// trying first the levels xfl points to, and the matcher steps writing it
+// took.
+func (e *expander) remake(raw, stream []byte, xfl byte) (int, int64, bool) {
 	order := [...]int{6, 9, 1, 5, 4, 7, 8, 3, 2}
 	switch xfl {
 	case xflSlowest:
@@ -195,15 +196,14 @@ func (e *expander) remake(raw, stream []byte, xfl byte) (int, time.Duration, boo
 		if e.trialsLeft <= 0 {
 			break
 		}
-		start := time.Now()
 		ok, err := e.try(raw, stream, level)
-		took := time.Since(start)
-		e.trialsLeft -= took
 		if err != nil {
 			break
 		}
+		steps := e.z.Steps()
+		e.trialsLeft -= steps
 		if ok {
-			return level, took, true
+			return level, steps, true
 		}
 	}
 	return 0, 0, false

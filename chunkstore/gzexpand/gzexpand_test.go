@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // gnuGzip compresses data with the gzip program at level.
@@ -124,32 +123,35 @@ func TestExpandBudget(t *testing.T) {
 	}
 }
 
-// Streams too slow to remake, or beyond the frame's time for remaking,
-// stay compressed: readers pay that time at every first read.
-func TestExpandBoundsRemakeTime(t *testing.T) {
+// Streams too costly to remake, or beyond the frame's work for remaking,
+// stay compressed: readers pay that work at every first read.
+func TestExpandBoundsRemakeWork(t *testing.T) {
 	gz := gnuGzip(t, text(20, 300_000), 9)
 	frame := join(gz, random(21, 100), gz)
 	if _, n := Expand(frame, 8*len(frame)); n != 2 {
 		t.Fatalf("replaced %d streams, want 2", n)
 	}
-	defer func(rate int, total time.Duration) { minRemakeRate, maxRemakeTime = rate, total }(minRemakeRate, maxRemakeTime)
-	minRemakeRate = 1 << 40
+	defer func(perByte, perFrame, trials int64) {
+		maxStepsPerByte, maxFrameSteps, maxTrialSteps = perByte, perFrame, trials
+	}(maxStepsPerByte, maxFrameSteps, maxTrialSteps)
+	maxStepsPerByte = 0
 	if _, n := Expand(frame, 8*len(frame)); n != 0 {
-		t.Errorf("replaced %d streams slower than %d B/s", n, minRemakeRate)
+		t.Errorf("replaced %d streams costlier than %d steps a byte", n, maxStepsPerByte)
 	}
-	minRemakeRate, maxRemakeTime = 1, time.Nanosecond
+	maxStepsPerByte, maxFrameSteps = 1<<20, 1
 	if _, n := Expand(frame, 8*len(frame)); n != 1 {
-		t.Errorf("replaced %d streams after the frame's remaking time, want the first only", n)
+		t.Errorf("replaced %d streams after the frame's steps of remaking, want the first only", n)
 	}
 	// Failed trials count too: a stream of another encoder first uses up
-	// the time for trials, and the gzip stream after it stays.
+	// the steps for trials, and the gzip stream after it stays.
+	maxFrameSteps, maxTrialSteps = 1<<40, 1
 	other := join(goGzip(t, text(22, 300_000)), gz)
 	if _, n := Expand(other, 8*len(other)); n != 0 {
-		t.Errorf("replaced %d streams after the frame's time for trials", n)
+		t.Errorf("replaced %d streams after the frame's steps for trials", n)
 	}
-	maxRemakeTime = time.Minute
+	maxTrialSteps = 1 << 40
 	if _, n := Expand(other, 8*len(other)); n != 1 {
-		t.Errorf("replaced %d streams with time enough, want 1", n)
+		t.Errorf("replaced %d streams with steps enough, want 1", n)
 	}
 }
 
