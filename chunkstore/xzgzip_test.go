@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,15 +14,13 @@ import (
 	"github.com/nardedup/nardedup/chunkstore/backend"
 	"github.com/nardedup/nardedup/chunkstore/backend/mem"
 	"github.com/nardedup/nardedup/chunkstore/pack"
+	"github.com/nardedup/nardedup/internal/gziptest"
 )
 
 // gzipped returns n bytes of files as GNU gzip leaves them: gzip members
 // of text at levels 9 and 6, between short stretches of random bytes.
 func gzipped(t *testing.T, seed uint64, n int) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("gzip"); err != nil {
-		t.Skip("no gzip program")
-	}
 	r := rand.New(rand.NewPCG(seed, 0))
 	words := strings.Fields("a mass rebuild changes the hash of a low level dependency and every package is rebuilt")
 	// Paragraphs the documents share, as changelogs share entries: gzip's
@@ -42,13 +39,7 @@ func gzipped(t *testing.T, seed uint64, n int) []byte {
 		for doc.Len() < 100_000+r.IntN(200_000) {
 			doc.Write(paras[r.IntN(len(paras))])
 		}
-		cmd := exec.Command("gzip", "-c", "-n", []string{"-9", "-6"}[i%2])
-		cmd.Stdin = &doc
-		gz, err := cmd.Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out.Write(gz)
+		out.Write(gziptest.File(t, doc.Bytes(), []int{9, 6}[i%2]))
 		noise := make([]byte, 1000+r.IntN(2000))
 		for j := range noise {
 			noise[j] = byte(r.Uint32())

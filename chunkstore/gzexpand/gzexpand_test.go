@@ -3,27 +3,10 @@ package gzexpand
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
-	"math/rand/v2"
-	"os/exec"
-	"strings"
 	"testing"
-)
 
-// gnuGzip compresses data with the gzip program at level.
-func gnuGzip(t testing.TB, data []byte, level int) []byte {
-	t.Helper()
-	if _, err := exec.LookPath("gzip"); err != nil {
-		t.Skip("no gzip program")
-	}
-	cmd := exec.Command("gzip", "-c", "-n", fmt.Sprintf("-%d", level))
-	cmd.Stdin = bytes.NewReader(data)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("gzip -%d: %v", level, err)
-	}
-	return out
-}
+	"github.com/nardedup/nardedup/internal/gziptest"
+)
 
 // goGzip compresses data with Go's encoder, which gnudeflate does not
 // reproduce.
@@ -37,47 +20,23 @@ func goGzip(t testing.TB, data []byte) []byte {
 	return b.Bytes()
 }
 
-func text(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	words := strings.Fields("the quick brown fox jumps over a lazy dog while nix builds every package from source again")
-	var b bytes.Buffer
-	for b.Len() < n {
-		b.WriteString(words[r.IntN(len(words))])
-		if r.IntN(12) == 0 {
-			b.WriteString(".\n")
-		} else {
-			b.WriteByte(' ')
-		}
-	}
-	return b.Bytes()[:n]
-}
-
-func random(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 2))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
 func TestExpandRestore(t *testing.T) {
-	doc := text(1, 200_000)
+	doc := gziptest.Words(1, 200_000)
 	tests := []struct {
 		name     string
 		frame    []byte
 		replaced int
 	}{
-		{"no gzip", random(3, 100_000), 0},
-		{"gzip -9 alone", gnuGzip(t, doc, 9), 1},
-		{"gzip -6 between binary", join(random(4, 5000), gnuGzip(t, doc, 6), random(5, 7000)), 1},
-		{"levels 1 6 9 in a row", join(gnuGzip(t, doc[:50_000], 1), gnuGzip(t, doc[50_000:120_000], 6), gnuGzip(t, doc[120_000:], 9)), 3},
-		{"level 3", join(text(6, 999), gnuGzip(t, doc, 3)), 1},
-		{"Go's gzip stays", join(random(7, 100), goGzip(t, doc)), 0},
-		{"gzip of random data", gnuGzip(t, random(8, 70_000), 9), 1},
-		{"truncated member stays", join(random(9, 100), gnuGzip(t, doc, 9)[:5000]), 0},
-		{"tiny member stays", gnuGzip(t, []byte("hi"), 9), 0},
-		{"magic without a stream", join(random(10, 1000), []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3, 0xff, 0xff}, random(11, 1000)), 0},
+		{"no gzip", gziptest.Random(3, 100_000), 0},
+		{"gzip -9 alone", gziptest.File(t, doc, 9), 1},
+		{"gzip -6 between binary", join(gziptest.Random(4, 5000), gziptest.File(t, doc, 6), gziptest.Random(5, 7000)), 1},
+		{"levels 1 6 9 in a row", join(gziptest.File(t, doc[:50_000], 1), gziptest.File(t, doc[50_000:120_000], 6), gziptest.File(t, doc[120_000:], 9)), 3},
+		{"level 3", join(gziptest.Words(6, 999), gziptest.File(t, doc, 3)), 1},
+		{"Go's gzip stays", join(gziptest.Random(7, 100), goGzip(t, doc)), 0},
+		{"gzip of random data", gziptest.File(t, gziptest.Random(8, 70_000), 9), 1},
+		{"truncated member stays", join(gziptest.Random(9, 100), gziptest.File(t, doc, 9)[:5000]), 0},
+		{"tiny member stays", gziptest.File(t, []byte("hi"), 9), 0},
+		{"magic without a stream", join(gziptest.Random(10, 1000), []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3, 0xff, 0xff}, gziptest.Random(11, 1000)), 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,8 +65,8 @@ func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // The expanded form stays within its bound: members beyond it stay.
 func TestExpandBudget(t *testing.T) {
-	doc := text(12, 100_000)
-	gz := gnuGzip(t, doc, 9)
+	doc := gziptest.Words(12, 100_000)
+	gz := gziptest.File(t, doc, 9)
 	frame := join(gz, gz, gz)
 	// Room for one member's growth only.
 	exp, n := Expand(frame, len(frame)+len(doc)+100)
@@ -126,8 +85,8 @@ func TestExpandBudget(t *testing.T) {
 // Streams too costly to remake, or beyond the frame's work for remaking,
 // stay compressed: readers pay that work at every first read.
 func TestExpandBoundsRemakeWork(t *testing.T) {
-	gz := gnuGzip(t, text(20, 300_000), 9)
-	frame := join(gz, random(21, 100), gz)
+	gz := gziptest.File(t, gziptest.Words(20, 300_000), 9)
+	frame := join(gz, gziptest.Random(21, 100), gz)
 	if _, n := Expand(frame, 8*len(frame)); n != 2 {
 		t.Fatalf("replaced %d streams, want 2", n)
 	}
@@ -145,7 +104,7 @@ func TestExpandBoundsRemakeWork(t *testing.T) {
 	// Failed trials count too: a stream of another encoder first uses up
 	// the steps for trials, and the gzip stream after it stays.
 	maxFrameSteps, maxTrialSteps = 1<<40, 1
-	other := join(goGzip(t, text(22, 300_000)), gz)
+	other := join(goGzip(t, gziptest.Words(22, 300_000)), gz)
 	if _, n := Expand(other, 8*len(other)); n != 0 {
 		t.Errorf("replaced %d streams after the frame's steps for trials", n)
 	}
@@ -158,7 +117,7 @@ func TestExpandBoundsRemakeWork(t *testing.T) {
 // A damaged expanded form fails with an error, never a wrong frame or a
 // panic.
 func TestRestoreDamaged(t *testing.T) {
-	frame := join(random(13, 300), gnuGzip(t, text(14, 50_000), 9), random(15, 300))
+	frame := join(gziptest.Random(13, 300), gziptest.File(t, gziptest.Words(14, 50_000), 9), gziptest.Random(15, 300))
 	exp, n := Expand(frame, len(frame)+1<<20)
 	if n != 1 {
 		t.Fatalf("replaced %d streams, want 1", n)
@@ -184,7 +143,7 @@ func TestRestoreDamaged(t *testing.T) {
 }
 
 func FuzzRestore(f *testing.F) {
-	frame := join(random(16, 100), gnuGzip(f, text(17, 3000), 9))
+	frame := join(gziptest.Random(16, 100), gziptest.File(f, gziptest.Words(17, 3000), 9))
 	exp, _ := Expand(frame, len(frame)+1<<20)
 	f.Add(exp, uint32(len(frame)))
 	f.Add([]byte{1, 0, 9, 0, 0}, uint32(0))
@@ -198,7 +157,7 @@ func FuzzRestore(f *testing.F) {
 }
 
 func FuzzExpand(f *testing.F) {
-	f.Add(join(random(18, 50), gnuGzip(f, text(19, 2000), 6)))
+	f.Add(join(gziptest.Random(18, 50), gziptest.File(f, gziptest.Words(19, 2000), 6)))
 	f.Add([]byte{0x1f, 0x8b, 8, 0x1f, 0x8b, 8, 8, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		exp, n := Expand(frame, 2*len(frame)+1024)

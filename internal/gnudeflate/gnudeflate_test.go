@@ -8,13 +8,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/nardedup/nardedup/internal/gnudeflate"
+	"github.com/nardedup/nardedup/internal/gziptest"
 )
 
 // gzipDeflate returns the deflate stream that `gzip -c -n -LEVEL` writes
@@ -22,27 +22,11 @@ import (
 // and 8-byte trailer. path, if not empty, names a file holding data.
 func gzipDeflate(t testing.TB, data []byte, path string, level int) []byte {
 	t.Helper()
-	bin, err := exec.LookPath("gzip")
-	if err != nil {
-		t.Skip("gzip is not installed")
-	}
+	var out []byte
 	if path == "" {
-		path = filepath.Join(t.TempDir(), "in")
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-c", "-n", "-"+strconv.Itoa(level))
-	cmd.Stdin, cmd.Stderr = f, &stderr
-	out, err := cmd.Output()
-	if err != nil || len(out) < 18 {
-		t.Fatalf("gzip -%d: %v: %s", level, err, stderr.Bytes())
+		out = gziptest.File(t, data, level)
+	} else {
+		out = gziptest.Program(t, path, level)
 	}
 	return out[10 : len(out)-8]
 }
@@ -94,40 +78,13 @@ func sameStream(t testing.TB, got, want, data []byte) {
 	}
 }
 
-func randomBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 0))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
 // bits01 returns n random bytes 0 and 1.
 func bits01(seed uint64, n int) []byte {
-	b := randomBytes(seed, n)
+	b := gziptest.Random(seed, n)
 	for i := range b {
 		b[i] &= 1
 	}
 	return b
-}
-
-// words is text with the statistics of prose: a random choice of a
-// small vocabulary.
-func words(seed uint64, n int) []byte {
-	vocab := strings.Fields("the a of to and in is store path nix hash archive file " +
-		"chunk pack frame cold warm read write block match window slide tree")
-	r := rand.New(rand.NewPCG(seed, 1))
-	var b bytes.Buffer
-	for b.Len() < n {
-		b.WriteString(vocab[r.IntN(len(vocab))])
-		if r.IntN(12) == 0 {
-			b.WriteString(".\n")
-		} else {
-			b.WriteByte(' ')
-		}
-	}
-	return b.Bytes()[:n]
 }
 
 type input struct {
@@ -142,8 +99,8 @@ func inputs(t *testing.T) []input {
 	// every kind of block: text, random bytes, runs.
 	var mix []byte
 	for i := range 5 {
-		mix = append(mix, words(uint64(i), 23_000)...)
-		mix = append(mix, randomBytes(uint64(i), 9_000)...)
+		mix = append(mix, gziptest.Words(uint64(i), 23_000)...)
+		mix = append(mix, gziptest.Random(uint64(i), 9_000)...)
 		mix = append(mix, bytes.Repeat([]byte{byte(i)}, 5_000)...)
 		mix = append(mix, repeated[:7_000+i]...)
 	}
@@ -153,9 +110,9 @@ func inputs(t *testing.T) []input {
 		{name: "two bytes", data: []byte("xy")},
 		{name: "short text", data: []byte("Hello, hello, hello world! Hello world.\n")},
 		{name: "repeated text 300K", data: repeated},
-		{name: "random 200K", data: randomBytes(1, 200_000)},
+		{name: "random 200K", data: gziptest.Random(1, 200_000)},
 		{name: "zeros 300K", data: make([]byte, 300_000)},
-		{name: "words 500K", data: words(7, 500_000)},
+		{name: "words 500K", data: gziptest.Words(7, 500_000)},
 		{name: "mix", data: mix},
 		// Matches at the end that run into the window past the data.
 		{name: "zeros and ones 435", data: bits01(6, 435)},
@@ -163,7 +120,7 @@ func inputs(t *testing.T) []input {
 	}
 	// Ends just around the places where gzip's reads and slides fall.
 	for _, n := range []int{65_273, 65_274, 65_275, 65_535, 65_536, 65_537, 98_042, 131_072} {
-		in = append(in, input{name: fmt.Sprint("words ", n), data: words(uint64(n), n)})
+		in = append(in, input{name: fmt.Sprint("words ", n), data: gziptest.Words(uint64(n), n)})
 	}
 	for _, p := range []string{
 		"/usr/share/common-licenses/GPL-3",
@@ -205,9 +162,9 @@ func TestMatchesGzip(t *testing.T) {
 }
 
 func TestSplitWrites(t *testing.T) {
-	data := words(3, 200_000)
-	data = append(data, randomBytes(3, 70_000)...)
-	data = append(data, words(4, 100_000)...)
+	data := gziptest.Words(3, 200_000)
+	data = append(data, gziptest.Random(3, 70_000)...)
+	data = append(data, gziptest.Words(4, 100_000)...)
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, level := range []int{1, 4, 6, 9} {
 		want := compress(t, data, level)
@@ -227,7 +184,7 @@ func TestSplitWrites(t *testing.T) {
 }
 
 func TestReset(t *testing.T) {
-	a, b := words(5, 150_000), randomBytes(5, 80_000)
+	a, b := gziptest.Words(5, 150_000), gziptest.Random(5, 80_000)
 	// Short inputs of zeros and ones end with matches that gzip compares
 	// against the window past the data: a reused window must look like a
 	// fresh one there.
@@ -284,8 +241,8 @@ func TestErrors(t *testing.T) {
 		t.Error("Write after Close: no error")
 	}
 	z.Reset(failWriter{}, 6)
-	writeIn(t, z, randomBytes(2, 100_000)[:1])
-	if _, err := z.Write(randomBytes(2, 100_000)); err != nil {
+	writeIn(t, z, gziptest.Random(2, 100_000)[:1])
+	if _, err := z.Write(gziptest.Random(2, 100_000)); err != nil {
 		// The first block may already be out; either way Close reports.
 		t.Logf("Write: %v", err)
 	}
@@ -302,7 +259,7 @@ func FuzzMatchesGzip(f *testing.F) {
 	f.Add([]byte("hello hello hello"), byte(9))
 	f.Add([]byte{}, byte(1))
 	f.Add(bytes.Repeat([]byte("ab"), 300), byte(6))
-	f.Add(randomBytes(4, 200), byte(4))
+	f.Add(gziptest.Random(4, 200), byte(4))
 	f.Add(bits01(6, 435), byte(7))
 	f.Fuzz(func(t *testing.T, data []byte, l byte) {
 		level := 1 + int(l)%9
@@ -312,10 +269,10 @@ func FuzzMatchesGzip(f *testing.F) {
 }
 
 func BenchmarkWriter(b *testing.B) {
-	text := words(11, 4<<20)
+	text := gziptest.Words(11, 4<<20)
 	binary, err := os.ReadFile("/usr/bin/bash")
 	if err != nil {
-		binary = randomBytes(11, 1<<20)
+		binary = gziptest.Random(11, 1<<20)
 	}
 	z, err := gnudeflate.NewWriter(io.Discard, 1)
 	if err != nil {
@@ -339,7 +296,7 @@ func BenchmarkWriter(b *testing.B) {
 }
 
 func TestWriteDoesNotAllocate(t *testing.T) {
-	data := words(12, 1<<20)
+	data := gziptest.Words(12, 1<<20)
 	z, err := gnudeflate.NewWriter(io.Discard, 6)
 	if err != nil {
 		t.Fatal(err)
