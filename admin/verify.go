@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nardedup/nardedup/chunkstore"
 	"github.com/nardedup/nardedup/chunkstore/backend"
+	"github.com/nardedup/nardedup/chunkstore/pack"
 	"github.com/nardedup/nardedup/narfmt"
 	"github.com/nardedup/nardedup/narfmt/narinfo"
 	"github.com/nardedup/nardedup/narfmt/signature"
@@ -144,6 +147,30 @@ func (d PackDamage) String() string { return fmt.Sprintf("pack %s: %v", d.Pack, 
 type PackResult struct {
 	Packs   int // checked
 	Damaged []PackDamage
+	// Frames counts the frames of the intact packs by codec, and Bytes
+	// their compressed bytes: how much cold data garbage collection has
+	// recompressed, and into what.
+	Frames map[pack.Codec]FrameCount
+}
+
+// FrameCount counts frames of one codec.
+type FrameCount struct {
+	Frames int
+	Bytes  int64 // compressed
+}
+
+// FrameSummary says how many frames of each codec the packs hold, in
+// codec order: "12 zstd (40.1 MiB), 9 xz+gzip (102.8 MiB)".
+func (r *PackResult) FrameSummary() string {
+	var parts []string
+	for _, c := range slices.Sorted(maps.Keys(r.Frames)) {
+		n := r.Frames[c]
+		parts = append(parts, fmt.Sprintf("%d %s (%.1f MiB)", n.Frames, c, float64(n.Bytes)/(1<<20)))
+	}
+	if len(parts) == 0 {
+		return "no frames"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // VerifyPacks checks every pack's own table of contents against its
@@ -153,13 +180,13 @@ type PackResult struct {
 // index rebuilt from the packs. progress, if set, is called after each
 // pack.
 func VerifyPacks(ctx context.Context, cs *chunkstore.Store, progress func(PackResult)) (*PackResult, error) {
-	res := &PackResult{}
+	res := &PackResult{Frames: make(map[pack.Codec]FrameCount)}
 	err := layout.List(ctx, cs.Backend(), layout.Pack, func(name string, _ backend.Info) error {
 		id, err := chunkstore.ParseID(name)
 		if err != nil {
 			return nil // not a pack of this layout
 		}
-		err = cs.CheckPack(ctx, id)
+		toc, err := cs.CheckPack(ctx, id)
 		switch {
 		case errors.Is(err, backend.ErrNotExist):
 			return nil // deleted meanwhile (gc)
@@ -167,6 +194,13 @@ func VerifyPacks(ctx context.Context, cs *chunkstore.Store, progress func(PackRe
 			res.Damaged = append(res.Damaged, PackDamage{Pack: id, Err: err})
 		case err != nil:
 			return err
+		default:
+			for _, f := range toc.Frames {
+				n := res.Frames[f.Codec]
+				n.Frames++
+				n.Bytes += int64(f.CLen)
+				res.Frames[f.Codec] = n
+			}
 		}
 		res.Packs++
 		if progress != nil {

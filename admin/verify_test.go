@@ -3,6 +3,7 @@ package admin_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -70,6 +71,13 @@ func TestVerifyPacks(t *testing.T) {
 	}
 	if res.Packs < 2 || len(res.Damaged) != 0 {
 		t.Fatalf("intact repository: checked %d packs, damaged %v", res.Packs, res.Damaged)
+	}
+	// Ingest writes zstd frames only, at least one a pack.
+	if n := res.Frames[pack.CodecZstd]; len(res.Frames) != 1 || n.Frames < res.Packs || n.Bytes <= 0 {
+		t.Errorf("frames by codec %v of %d packs; want zstd ones only", res.Frames, res.Packs)
+	}
+	if s := res.FrameSummary(); !strings.HasPrefix(s, fmt.Sprintf("%d zstd (", res.Frames[pack.CodecZstd].Frames)) {
+		t.Errorf("frame summary %q", s)
 	}
 	var packs []chunkstore.ID
 	if err := cs.Packs(func(id chunkstore.ID) error { packs = append(packs, id); return nil }); err != nil {

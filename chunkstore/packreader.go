@@ -31,25 +31,26 @@ func (r *packReader) wrap(op string, err error) error { return wrapErr(r.be, op,
 
 // CheckPack reads the table of contents at the end of pack id, checks it
 // against the trailer's checksum and compares it with the pack's index
-// object, which readers use instead. An error wrapping ErrCorrupt names
-// the pack. A pack without an index object (its writer died before
-// writing it) is not checked against one: gc condemns such packs.
-func (s *Store) CheckPack(ctx context.Context, id ID) error {
-	_, raw, err := s.rd.readTOCBytes(ctx, id)
+// object, which readers use instead, and returns the table. An error
+// wrapping ErrCorrupt names the pack. A pack without an index object (its
+// writer died before writing it) is not checked against one: gc condemns
+// such packs.
+func (s *Store) CheckPack(ctx context.Context, id ID) (*pack.TOC, error) {
+	toc, raw, err := s.rd.readTOCBytes(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	obj, err := s.rd.readObject(ctx, IndexKey(id), 0, -1, pack.MaxTOCSize)
 	if errors.Is(err, backend.ErrNotExist) {
-		return nil
+		return toc, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !bytes.Equal(obj, raw) {
-		return fmt.Errorf("%w: pack %s: its index object %s differs from its table of contents", ErrCorrupt, id, IndexKey(id))
+		return nil, fmt.Errorf("%w: pack %s: its index object %s differs from its table of contents", ErrCorrupt, id, IndexKey(id))
 	}
-	return nil
+	return toc, nil
 }
 
 // readTOC reads the table of contents at the end of pack id and checks it

@@ -105,7 +105,7 @@ func verifyCommand() *cli.Command {
 			for _, d := range packs.Damaged {
 				fmt.Printf("DAMAGED %s\n", d)
 			}
-			fmt.Printf("checked the tables of contents of %d packs, %d damaged\n", packs.Packs, len(packs.Damaged))
+			fmt.Printf("checked the tables of contents of %d packs, %d damaged; frames: %s\n", packs.Packs, len(packs.Damaged), packs.FrameSummary())
 			var errs []error
 			if len(irregular) > 0 {
 				errs = append(errs, fmt.Errorf("verify: %d entries under %s are not regular files", len(irregular), layout.NarInfo.Prefix()))

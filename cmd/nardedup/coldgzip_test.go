@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,7 +97,8 @@ func TestColdXZGzipServesNix(t *testing.T) {
 	}
 	url := serve(t, bin, "--repo", repo, "--index-cache", filepath.Join(work, "server-cache"), "--compression", "none")
 	nixtest.Copy(t, url, key, paths)
-	if out := mustRun(t, bin, append([]string{"verify"}, common...)...); !strings.Contains(out, ", 0 store paths damaged") {
-		t.Errorf("verify:\n%s", out)
+	out = mustRun(t, bin, append([]string{"verify"}, common...)...)
+	if !strings.Contains(out, ", 0 store paths damaged") || !regexp.MustCompile(`frames: .*[1-9][0-9]* xz\+gzip \(`).MatchString(out) {
+		t.Errorf("verify does not pass, or names no xz+gzip frame:\n%s", out)
 	}
 }
