@@ -59,7 +59,9 @@ var (
 // all, so data built to look like many gzip members costs bounded work,
 // and bounds what remaking them costs (maxStepsPerByte, maxFrameSteps).
 func Expand(frame []byte, maxSize int) ([]byte, int) {
-	e := expander{frame: frame, budget: maxSize - len(frame), inflateLeft: 4*int64(len(frame)) + 1<<20,
+	// The budget leaves room for the count of members; each member's
+	// record is charged as it is added.
+	e := expander{frame: frame, budget: maxSize - len(frame) - binary.MaxVarintLen64, inflateLeft: 4*int64(len(frame)) + 1<<20,
 		remakeLeft: maxFrameSteps, trialsLeft: maxTrialSteps}
 	defer e.release()
 	e.scan()
