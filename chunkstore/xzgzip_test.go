@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -22,16 +21,11 @@ import (
 func gzipped(t *testing.T, seed uint64, n int) []byte {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 0))
-	words := strings.Fields("a mass rebuild changes the hash of a low level dependency and every package is rebuilt")
 	// Paragraphs the documents share, as changelogs share entries: gzip's
 	// window of 32 KiB misses what xz finds.
 	paras := make([][]byte, 40)
 	for i := range paras {
-		var p bytes.Buffer
-		for p.Len() < 4000 {
-			fmt.Fprintf(&p, "%s %d\n", words[r.IntN(len(words))], r.IntN(1000))
-		}
-		paras[i] = p.Bytes()
+		paras[i] = gziptest.Words(seed<<8|uint64(i), 4000)
 	}
 	var out bytes.Buffer
 	for i := 0; out.Len() < n; i++ {
@@ -40,11 +34,7 @@ func gzipped(t *testing.T, seed uint64, n int) []byte {
 			doc.Write(paras[r.IntN(len(paras))])
 		}
 		out.Write(gziptest.File(t, doc.Bytes(), []int{9, 6}[i%2]))
-		noise := make([]byte, 1000+r.IntN(2000))
-		for j := range noise {
-			noise[j] = byte(r.Uint32())
-		}
-		out.Write(noise)
+		out.Write(gziptest.Random(seed<<8|uint64(i), 1000+r.IntN(2000)))
 	}
 	return out.Bytes()[:n]
 }
